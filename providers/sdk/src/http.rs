@@ -1,0 +1,1 @@
+//! Shared HTTP behaviour for every HTTP provider (being written; see the engine issue).

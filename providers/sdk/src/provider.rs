@@ -1,0 +1,62 @@
+//! The one trait through which the engine reaches every platform.
+
+use async_trait::async_trait;
+
+use crate::error::ProviderError;
+use crate::request::{
+    ConfigureRequest, CreateRequest, CreateResponse, DeleteRequest, DeleteResponse, IdRequest,
+    ListRequest, ListResponse, ReadRequest, ReadResponse, UpdateRequest, UpdateResponse,
+};
+use crate::schema::ProviderSchema;
+
+/// A platform that breakglass can read and change.
+///
+/// The engine calls [`Provider::schema`] at validate time (no configuration needed),
+/// [`Provider::configure`] once per run, then reads and writes through the other methods,
+/// possibly concurrently (hence `&self` and `Send + Sync`). Writes must be idempotent: a retry
+/// after a crash or timeout must neither fail nor grant twice.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// The configuration attributes and resource types offered.
+    fn schema(&self) -> ProviderSchema;
+
+    /// Takes credentials and endpoint from the `provider` block. Called once before any other
+    /// call except [`Provider::schema`].
+    async fn configure(&mut self, request: ConfigureRequest) -> Result<(), ProviderError>;
+
+    /// The natural id of an object with these declared attributes (a role name, a
+    /// `workspace/user` pair). Pure: no API call.
+    fn resource_id(&self, request: IdRequest) -> Result<String, ProviderError>;
+
+    /// Reads objects by id; ids that do not exist are absent from the response.
+    async fn read(&self, request: ReadRequest) -> Result<ReadResponse, ProviderError>;
+
+    /// Lists every object of a type around a scope, in few paged calls. Offered only for types
+    /// whose schema says `listable`; the default says it is not offered.
+    async fn list(&self, request: ListRequest) -> Result<ListResponse, ProviderError> {
+        Err(ProviderError::unsupported(format!(
+            "listing {} is not offered by this provider",
+            request.resource_type
+        )))
+    }
+
+    /// Creates an object (or finds it already there, as asked).
+    async fn create(&self, request: CreateRequest) -> Result<CreateResponse, ProviderError>;
+
+    /// Changes an object's attributes in place.
+    async fn update(&self, request: UpdateRequest) -> Result<UpdateResponse, ProviderError>;
+
+    /// Deletes an object (or finds it already gone).
+    async fn delete(&self, request: DeleteRequest) -> Result<DeleteResponse, ProviderError>;
+
+    /// Whether the platform can end access of this type at a given time by itself.
+    fn native_expiry(&self, resource_type: &str) -> bool {
+        self.schema()
+            .resource_types
+            .get(resource_type)
+            .is_some_and(|schema| schema.expiry_attribute.is_some())
+    }
+}
+
+/// Makes a fresh, unconfigured provider; the registry holds one per provider name.
+pub type ProviderFactory = fn() -> Box<dyn Provider>;

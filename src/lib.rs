@@ -1,0 +1,1 @@
+//! breakglass: placeholder while the foundation lands.
