@@ -1,1 +1,16 @@
-//! breakglass: placeholder while the foundation lands.
+//! breakglass: declarative, signed, time-bounded emergency access.
+//!
+//! Governance teams declare roles, approvers, authentication rules and override actions in HCL;
+//! a plan/apply engine diffs `desired(t) = baseline ⊕ live activations` against what providers
+//! read live, produces signed plans, applies them, and reverts every activation when it ends —
+//! with no special revert path: an expired activation is simply no longer desired.
+//!
+//! Layers go one way (a module never imports one further along):
+//! [`diagnostics`] and [`address`] (leaves) → [`policy`] (HCL loading and validation) →
+//! `cli` (commands and rendering). Providers live in their own crates behind
+//! the `breakglass-provider` trait; [`providers`] registers them by name.
+
+pub mod address;
+pub mod diagnostics;
+pub mod policy;
+pub mod providers;

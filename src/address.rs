@@ -1,0 +1,193 @@
+//! Addresses of managed resources, as plans, state and the CLI print them.
+//!
+//! A baseline resource is `TYPE.NAME` (`local_setting.chatbot_enabled`). A resource that an
+//! activation of a role adds lives under the role and the activation's key:
+//! `role.prod_admin["alice:act_01J…"].local_access.admin`. Addresses are values with a
+//! `Display` and a parser, so the CLI (`--target`, `state show`) and JSON output agree.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::str::FromStr;
+
+/// `TYPE.NAME`: a resource type and the name a block gives it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ResourceAddress {
+    /// The resource type (`local_access`).
+    pub resource_type: String,
+    /// The block's name (`oncall_admin`).
+    pub name: String,
+}
+
+impl ResourceAddress {
+    /// `resource_type.name`.
+    pub fn new(resource_type: impl Into<String>, name: impl Into<String>) -> Self {
+        Self { resource_type: resource_type.into(), name: name.into() }
+    }
+
+    /// The provider that offers this type: the part before the first underscore.
+    pub fn provider(&self) -> &str {
+        provider_of(&self.resource_type)
+    }
+}
+
+/// The provider that offers `resource_type`: the part before the first underscore.
+pub fn provider_of(resource_type: &str) -> &str {
+    resource_type.split_once('_').map_or(resource_type, |(provider, _)| provider)
+}
+
+impl fmt::Display for ResourceAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.resource_type, self.name)
+    }
+}
+
+/// Which activation a resource belongs to: the role and the activation's key
+/// (`PERSON:ACTIVATION_ID`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ActivationScope {
+    /// The role's name.
+    pub role: String,
+    /// `person:activation_id`.
+    pub key: String,
+}
+
+/// The address of any managed resource.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Address {
+    /// The activation the resource belongs to; `None` for baseline resources.
+    pub scope: Option<ActivationScope>,
+    /// The resource within its scope.
+    pub resource: ResourceAddress,
+}
+
+impl Address {
+    /// A baseline resource's address.
+    pub fn baseline(resource: ResourceAddress) -> Self {
+        Self { scope: None, resource }
+    }
+
+    /// The address of a resource that activation `key` of `role` adds.
+    pub fn in_activation(role: impl Into<String>, key: impl Into<String>, resource: ResourceAddress) -> Self {
+        Self { scope: Some(ActivationScope { role: role.into(), key: key.into() }), resource }
+    }
+
+    /// The resource type.
+    pub fn resource_type(&self) -> &str {
+        &self.resource.resource_type
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(scope) = &self.scope {
+            write!(f, "role.{}[{:?}].", scope.role, scope.key)?;
+        }
+        write!(f, "{}", self.resource)
+    }
+}
+
+/// Why a string is not an address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is not a resource address; expected TYPE.NAME (local_access.oncall) or \
+     role.ROLE[\"KEY\"].TYPE.NAME"
+)]
+pub struct ParseAddressError(String);
+
+fn is_identifier(text: &str) -> bool {
+    let mut characters = text.chars();
+    characters.next().is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+        && characters.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn parse_resource(text: &str) -> Option<ResourceAddress> {
+    let (resource_type, name) = text.split_once('.')?;
+    (is_identifier(resource_type) && is_identifier(name))
+        .then(|| ResourceAddress::new(resource_type, name))
+}
+
+impl FromStr for Address {
+    type Err = ParseAddressError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let error = || ParseAddressError(text.to_owned());
+        if let Some(rest) = text.strip_prefix("role.") {
+            let (role, rest) = rest.split_once("[\"").ok_or_else(error)?;
+            let (key, rest) = rest.split_once("\"].").ok_or_else(error)?;
+            if !is_identifier(role) || key.is_empty() {
+                return Err(error());
+            }
+            let resource = parse_resource(rest).ok_or_else(error)?;
+            return Ok(Self::in_activation(role, key, resource));
+        }
+        parse_resource(text).map(Self::baseline).ok_or_else(error)
+    }
+}
+
+impl FromStr for ResourceAddress {
+    type Err = ParseAddressError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        parse_resource(text).ok_or_else(|| ParseAddressError(text.to_owned()))
+    }
+}
+
+macro_rules! string_serde {
+    ($type:ty) => {
+        impl Serialize for $type {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $type {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl schemars::JsonSchema for $type {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($type).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({ "type": "string" })
+            }
+        }
+    };
+}
+
+string_serde!(Address);
+string_serde!(ResourceAddress);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_round_trip_through_text() {
+        let cases = [
+            "local_access.oncall_admin",
+            "role.prod_admin[\"alice:act_01JABC\"].local_access.admin",
+        ];
+        for text in cases {
+            let address: Address = text.parse().unwrap();
+            assert_eq!(address.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn malformed_addresses_are_refused() {
+        for text in ["", "local_access", "role.x.local_access.y", "1x.y", "role.r[\"\"].a.b"] {
+            let error = text.parse::<Address>().unwrap_err().to_string();
+            assert!(error.contains("TYPE.NAME"), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_provider_is_the_prefix_of_the_type() {
+        assert_eq!(ResourceAddress::new("aws_iam_role", "x").provider(), "aws");
+        assert_eq!(provider_of("local_setting"), "local");
+    }
+}

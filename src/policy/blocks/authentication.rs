@@ -1,0 +1,50 @@
+//! `authentication "NAME" { … }`: what a requester must present beyond their signature.
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::diagnostics::SourceRange;
+use crate::policy::duration::Duration;
+use crate::policy::reader::{BlockReader, Presence};
+
+/// An authentication rule. Every request is signed with the requester's key; a rule adds
+/// factors on top.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct Authentication {
+    /// The block's name.
+    #[serde(skip)]
+    pub name: String,
+    /// What the rule is for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The requester must give a current TOTP code (RFC 6238) at apply time, checked against
+    /// the executor's secrets file.
+    pub totp: bool,
+    /// Platforms that can demand MFA themselves must (an AWS trust policy gets
+    /// `aws:MultiFactorAuthPresent`).
+    pub mfa: bool,
+    /// With `mfa`, the oldest MFA sign-in a platform accepts (`aws:MultiFactorAuthAge`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_mfa_age: Option<Duration>,
+    /// Approval tokens older than this are refused even before their own expiry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_token_age: Option<Duration>,
+    /// The block header.
+    #[serde(skip)]
+    pub range: SourceRange,
+}
+
+impl Authentication {
+    /// Reads an `authentication` block.
+    pub fn decode(reader: &mut BlockReader<'_>, name: &str) -> Option<Self> {
+        Some(Self {
+            name: name.to_owned(),
+            description: reader.string("description", Presence::Optional).map(|s| s.value),
+            totp: reader.bool("totp").is_some_and(|b| b.value),
+            mfa: reader.bool("mfa").is_some_and(|b| b.value),
+            max_mfa_age: reader.duration("max_mfa_age", Presence::Optional).map(|d| d.value),
+            max_token_age: reader.duration("max_token_age", Presence::Optional).map(|d| d.value),
+            range: reader.range().clone(),
+        })
+    }
+}

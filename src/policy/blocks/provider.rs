@@ -1,0 +1,44 @@
+//! `provider "NAME" { … }`: credentials and endpoint for one provider. Evaluated when a run
+//! configures the provider, not at load time, so `validate` needs no secrets.
+
+use schemars::JsonSchema;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+use super::resource::Expression;
+use crate::diagnostics::SourceRange;
+use crate::policy::reader::BlockReader;
+use crate::policy::spanned::Spanned;
+
+/// A provider's configuration as written.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct ProviderBlock {
+    /// The provider's name (`local`, `aws`).
+    #[serde(skip)]
+    pub name: String,
+    /// Attribute expressions, which may call `env("NAME")`.
+    #[serde(flatten)]
+    pub expressions: BTreeMap<String, Spanned<Expression>>,
+    /// The block header.
+    #[serde(skip)]
+    pub range: SourceRange,
+}
+
+impl ProviderBlock {
+    /// Reads a `provider` block; its attributes are checked against the provider's schema by
+    /// `load`.
+    pub fn decode(reader: &mut BlockReader<'_>, name: &str) -> Self {
+        let expressions = reader
+            .remaining_attributes()
+            .into_iter()
+            .map(|attribute| {
+                let range = reader.expression_range(&attribute.value);
+                (
+                    attribute.key.as_str().to_owned(),
+                    Spanned::new(Expression(attribute.value.clone()), range),
+                )
+            })
+            .collect();
+        Self { name: name.to_owned(), expressions, range: reader.range().clone() }
+    }
+}

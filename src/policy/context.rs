@@ -1,0 +1,109 @@
+//! The variables expressions can use: `person.NAME`, `team.NAME`, baseline resources
+//! (`TYPE.NAME.ATTRIBUTE`), and inside role templates `requester` and `activation`.
+
+use hcl::eval::Context;
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+use super::blocks::Person;
+use super::eval::{self, Functions};
+use super::model::Policy;
+
+/// What a role template sees of the activation it is evaluated for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivationVars<'a> {
+    /// `activation.id`
+    pub id: &'a str,
+    /// `activation.role`: the role's name.
+    pub role: &'a str,
+    /// `activation.start` (RFC 3339)
+    pub start: Timestamp,
+    /// `activation.end` (RFC 3339)
+    pub end: Timestamp,
+    /// `activation.justification`
+    pub justification: &'a str,
+}
+
+/// A person as expressions see them: `{name, display_name, email, identities}`.
+pub fn person_value(person: &Person) -> Value {
+    json!({
+        "name": person.name,
+        "display_name": person.display_name.clone().unwrap_or_else(|| person.name.clone()),
+        "email": person.email,
+        "identities": person.identities,
+    })
+}
+
+fn to_hcl(value: &Value) -> hcl::Value {
+    hcl::to_value(value).unwrap_or(hcl::Value::Null)
+}
+
+/// The context every policy expression starts from: functions, persons and teams.
+pub fn people_context(policy: &Policy) -> Context<'static> {
+    let mut context = eval::context(Functions::General);
+    let persons: serde_json::Map<String, Value> = policy
+        .persons
+        .iter()
+        .map(|(name, person)| (name.clone(), person_value(person)))
+        .collect();
+    context.declare_var("person", to_hcl(&Value::Object(persons)));
+    let teams: serde_json::Map<String, Value> = policy
+        .teams
+        .iter()
+        .map(|(name, team)| {
+            let members: Vec<&str> = team.members.iter().map(|m| m.name.as_str()).collect();
+            (name.clone(), json!({ "name": name, "members": members }))
+        })
+        .collect();
+    context.declare_var("team", to_hcl(&Value::Object(teams)));
+    context
+}
+
+/// Declares `resources` (`{TYPE: {NAME: attributes}}`) in `context`.
+pub fn declare_resources(
+    context: &mut Context<'_>,
+    resources: &BTreeMap<String, serde_json::Map<String, Value>>,
+) {
+    for (resource_type, by_name) in resources {
+        context.declare_var(resource_type.clone(), to_hcl(&Value::Object(by_name.clone())));
+    }
+}
+
+/// The context for expressions that may use every baseline resource: persons, teams and all
+/// evaluated baseline resources.
+pub fn baseline_context(policy: &Policy) -> Context<'static> {
+    let mut context = people_context(policy);
+    let mut by_type: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
+    for (address, resource) in &policy.resources {
+        by_type.entry(address.resource_type.clone()).or_default().insert(
+            address.name.clone(),
+            Value::Object(resource.attributes.clone().into_iter().collect()),
+        );
+    }
+    declare_resources(&mut context, &by_type);
+    context
+}
+
+/// The context for a role template: the baseline context plus `requester` and `activation`.
+pub fn template_context(
+    policy: &Policy,
+    requester: &Person,
+    activation: &ActivationVars<'_>,
+) -> Context<'static> {
+    let mut context = baseline_context(policy);
+    context.declare_var("requester", to_hcl(&person_value(requester)));
+    context.declare_var(
+        "activation",
+        to_hcl(&json!({
+            "id": activation.id,
+            "key": format!("{}:{}", requester.name, activation.id),
+            "role": activation.role,
+            "requester": requester.name,
+            "start": activation.start.to_string(),
+            "end": activation.end.to_string(),
+            "justification": activation.justification,
+        })),
+    );
+    context
+}

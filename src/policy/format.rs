@@ -1,0 +1,1 @@
+//! Canonical formatting (being written on another branch).

@@ -1,0 +1,332 @@
+//! Loading a policy directory: read every `*.hcl` file, parse it (keeping spans), dispatch each
+//! top-level block to its decoder, then resolve resources and validate across blocks.
+
+use breakglass_provider::ProviderSchema;
+use hcl_edit::Span;
+use hcl_edit::structure::{Block, Structure};
+use jiff::Timestamp;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::blocks::{
+    Approvers, Authentication, Grant, Limit, Override, Person, ProviderBlock, ResourceDecl, Role,
+    Settings, Team, resource_labels,
+};
+use super::model::Policy;
+use super::reader::{BlockReader, header_range};
+use super::reference::{Reference, ReferenceKind};
+use super::suggest::did_you_mean;
+use super::{resolve, validate};
+use crate::address::ResourceAddress;
+use crate::diagnostics::{Diagnostic, Diagnostics, SourceFile, SourceMap, SourceRange};
+
+/// Every provider's schema, by provider name.
+pub type ProviderSchemas = BTreeMap<String, ProviderSchema>;
+
+/// What loading found: the policy, if it could be read at all, and every problem.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The policy; `None` when no file could be read. Present even with errors, so callers can
+    /// show as much as possible, but only usable when `diagnostics` has no errors.
+    pub policy: Option<Policy>,
+    /// Every problem found, sorted by place.
+    pub diagnostics: Diagnostics,
+    /// The files read, for rendering diagnostics.
+    pub sources: SourceMap,
+}
+
+impl Loaded {
+    /// The policy, if it loaded without errors.
+    pub fn valid_policy(&self) -> Option<&Policy> {
+        self.policy.as_ref().filter(|_| !self.diagnostics.has_errors())
+    }
+}
+
+/// The block kinds a policy file may contain, with how many labels each takes and an example.
+const BLOCK_KINDS: [(&str, usize, &str); 11] = [
+    ("breakglass", 0, "breakglass { … }"),
+    ("provider", 1, "provider \"local\" { … }"),
+    ("person", 1, "person \"alice\" { … }"),
+    ("team", 1, "team \"oncall\" { … }"),
+    ("approvers", 1, "approvers \"leads\" { … }"),
+    ("authentication", 1, "authentication \"strong\" { … }"),
+    ("resource", 2, "resource \"local_access\" \"oncall_admin\" { … }"),
+    ("role", 1, "role \"prod_admin\" { … }"),
+    ("override", 1, "override \"chatbot_kill_switch\" { … }"),
+    ("grant", 1, "grant \"chg_1234\" { … }"),
+    ("limit", 1, "limit \"high_risk_monthly\" { … }"),
+];
+
+/// Whether `name` can be used in references: letters, digits, `_` and `-`, not starting with
+/// a digit.
+pub fn is_identifier(name: &str) -> bool {
+    let mut characters = name.chars();
+    characters.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && characters.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Loads and validates the policy in `dir`, as of time `now` (grants that already ended are
+/// reported against it).
+pub fn load(dir: &Path, schemas: &ProviderSchemas, now: Timestamp) -> Loaded {
+    let mut diagnostics = Diagnostics::new();
+    let mut sources = SourceMap::new();
+    let files = match policy_files(dir) {
+        Ok(files) => files,
+        Err(diagnostic) => {
+            diagnostics.push(diagnostic);
+            return Loaded { policy: None, diagnostics, sources };
+        }
+    };
+    for (name, text) in files {
+        sources.insert(SourceFile::new(name, text));
+    }
+
+    let mut policy = Policy::empty(dir.to_path_buf());
+    let mut seen: BTreeMap<String, SourceRange> = BTreeMap::new();
+    let mut settings_seen = false;
+    let mut parsed = Vec::new();
+    for file in sources.files() {
+        match hcl_edit::parser::parse_body(file.text()) {
+            Ok(body) => parsed.push((file, body)),
+            Err(error) => {
+                let location = error.location();
+                let start = file.position(location.offset());
+                diagnostics.push(
+                    Diagnostic::error("HCL syntax error", syntax_detail(error.message()))
+                        .at(SourceRange { filename: file.name().clone(), start, end: start }),
+                );
+            }
+        }
+    }
+    for (file, body) in &parsed {
+        for structure in body.iter() {
+            match structure {
+                Structure::Attribute(attribute) => diagnostics.push(
+                    Diagnostic::error(
+                        format!(
+                            "attribute \"{}\" outside any block",
+                            attribute.key.as_str()
+                        ),
+                        "settings go inside breakglass { … }; everything else is a block, such \
+                         as person \"alice\" { … }",
+                    )
+                    .at(file.range(attribute.key.span().unwrap_or(0..0))),
+                ),
+                Structure::Block(block) => decode_block(
+                    block,
+                    file,
+                    dir,
+                    schemas,
+                    &mut policy,
+                    &mut seen,
+                    &mut settings_seen,
+                    &mut diagnostics,
+                ),
+            }
+        }
+    }
+
+    resolve::resolve_resources(&mut policy, schemas, &mut diagnostics);
+    validate::validate(&policy, schemas, now, &mut diagnostics);
+    policy.digest = digest(&sources, &policy);
+    policy.sources = sources.clone();
+    diagnostics.sort();
+    Loaded { policy: Some(policy), diagnostics, sources }
+}
+
+fn syntax_detail(message: &str) -> String {
+    let message = message.trim();
+    if message.is_empty() {
+        "the file is not valid HCL here; check for a missing quote, brace or `=`".to_owned()
+    } else {
+        format!("{message}; check for a missing quote, brace or `=`")
+    }
+}
+
+/// Reads every `*.hcl` file of `dir`, sorted by name.
+fn policy_files(dir: &Path) -> Result<Vec<(String, String)>, Diagnostic> {
+    let entries = fs_err::read_dir(dir).map_err(|error| {
+        Diagnostic::error(
+            format!("cannot read the policy directory {}", dir.display()),
+            format!("{error}; run breakglass in the policy directory or pass -C DIR"),
+        )
+    })?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|error| Diagnostic::error("cannot list the policy directory", error.to_string()))?;
+        let path = entry.path();
+        if path.extension().is_some_and(|ext| ext == "hcl") && path.is_file() {
+            let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            let text = fs_err::read_to_string(&path).map_err(|error| {
+                Diagnostic::error(format!("cannot read {name}"), error.to_string())
+            })?;
+            files.push((name, text));
+        }
+    }
+    if files.is_empty() {
+        return Err(Diagnostic::error(
+            format!("no policy files in {}", dir.display()),
+            "a policy is every *.hcl file in one directory; run breakglass there or pass -C DIR \
+             (try -C examples/quickstart)",
+        ));
+    }
+    files.sort();
+    Ok(files)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn decode_block(
+    block: &Block,
+    file: &SourceFile,
+    dir: &Path,
+    schemas: &ProviderSchemas,
+    policy: &mut Policy,
+    seen: &mut BTreeMap<String, SourceRange>,
+    settings_seen: &mut bool,
+    diagnostics: &mut Diagnostics,
+) {
+    let kind = block.ident.as_str();
+    let range = header_range(file, block);
+    let Some((_, label_count, example)) = BLOCK_KINDS.iter().find(|(k, _, _)| *k == kind) else {
+        diagnostics.push(
+            Diagnostic::error(
+                format!("unknown block kind \"{kind}\""),
+                format!(
+                    "a policy holds these blocks: {}.{}",
+                    BLOCK_KINDS.map(|(k, _, _)| k).join(", "),
+                    did_you_mean(kind, BLOCK_KINDS.map(|(k, _, _)| k))
+                ),
+            )
+            .at(range),
+        );
+        return;
+    };
+    if block.labels.len() != *label_count {
+        let wanted = match label_count {
+            0 => "no labels".to_owned(),
+            1 => "one label, its name".to_owned(),
+            n => format!("{n} labels"),
+        };
+        diagnostics.push(
+            Diagnostic::error(
+                format!("{kind} block has {} label(s)", block.labels.len()),
+                format!("{kind} blocks take {wanted}: {example}"),
+            )
+            .at(range),
+        );
+        return;
+    }
+    for label in &block.labels {
+        if !is_identifier(label.as_str()) {
+            diagnostics.push(
+                Diagnostic::error(
+                    format!("invalid name \"{}\" in {kind} block", label.as_str()),
+                    "names start with a letter or _ and hold only letters, digits, _ and -, so \
+                     they can be referred to (team.oncall)",
+                )
+                .at(file.range(label.span().unwrap_or(0..0))),
+            );
+            return;
+        }
+    }
+    let labels: Vec<&str> = block.labels.iter().map(|label| label.as_str()).collect();
+    let key = format!("{kind} {}", labels.join("."));
+    if kind == "breakglass" {
+        if *settings_seen {
+            diagnostics.push(
+                Diagnostic::error(
+                    "more than one breakglass block",
+                    "settings live in a single breakglass { … } block; merge them",
+                )
+                .at(range),
+            );
+            return;
+        }
+        *settings_seen = true;
+    } else if let Some(first) = seen.get(&key) {
+        let shown = match labels.as_slice() {
+            [one] => format!("{kind} \"{one}\""),
+            [a, b] => format!("{kind} \"{a}\" \"{b}\""),
+            _ => kind.to_owned(),
+        };
+        diagnostics.push(
+            Diagnostic::error(
+                format!("duplicate {shown}"),
+                format!("it is first declared at {first}; names must be unique per block kind"),
+            )
+            .at(range),
+        );
+        return;
+    }
+    seen.insert(key, range.clone());
+    let declared_kind = match kind {
+        "resource" => Some(ReferenceKind::Resource(labels[0].to_owned())),
+        other => ReferenceKind::from_keyword(other),
+    };
+    if let Some(declared_kind) = declared_kind {
+        policy.declared.insert(Reference::new(declared_kind, *labels.last().unwrap_or(&"")));
+    }
+
+    let mut reader = BlockReader::new(block, file, dir);
+    let name = labels.first().copied().unwrap_or_default().to_owned();
+    match kind {
+        "breakglass" => policy.settings = Settings::decode(&mut reader),
+        "provider" => {
+            if !schemas.contains_key(&name) {
+                reader.push(
+                    Diagnostic::error(
+                        format!("unknown provider \"{name}\""),
+                        format!(
+                            "providers available: {}.{}",
+                            schemas.keys().cloned().collect::<Vec<_>>().join(", "),
+                            did_you_mean(&name, schemas.keys().map(String::as_str))
+                        ),
+                    )
+                    .at(range.clone()),
+                );
+            }
+            policy.providers.insert(name.clone(), ProviderBlock::decode(&mut reader, &name));
+        }
+        "person" => insert(&mut policy.persons, &name, Person::decode(&mut reader, &name)),
+        "team" => insert(&mut policy.teams, &name, Team::decode(&mut reader, &name)),
+        "approvers" => insert(&mut policy.approvers, &name, Approvers::decode(&mut reader, &name)),
+        "authentication" => insert(
+            &mut policy.authentications,
+            &name,
+            Authentication::decode(&mut reader, &name),
+        ),
+        "resource" => {
+            if let Some((resource_type, resource_name)) = resource_labels(block) {
+                let address = ResourceAddress::new(resource_type, resource_name);
+                let resource = ResourceDecl::decode(&mut reader, address.clone());
+                policy.resources.insert(address, resource);
+            }
+        }
+        "role" => insert(&mut policy.roles, &name, Role::decode(&mut reader, &name)),
+        "override" => insert(&mut policy.overrides, &name, Override::decode(&mut reader, &name)),
+        "grant" => insert(&mut policy.grants, &name, Grant::decode(&mut reader, &name)),
+        "limit" => insert(&mut policy.limits, &name, Limit::decode(&mut reader, &name)),
+        _ => unreachable!("every kind in BLOCK_KINDS is decoded"),
+    }
+    diagnostics.extend(reader.finish());
+}
+
+fn insert<T>(map: &mut BTreeMap<String, T>, name: &str, value: Option<T>) {
+    if let Some(value) = value {
+        map.insert(name.to_owned(), value);
+    }
+}
+
+fn digest(sources: &SourceMap, policy: &Policy) -> String {
+    let mut hasher = Sha256::new();
+    for file in sources.files() {
+        hasher.update(file.name().as_bytes());
+        hasher.update([0]);
+        hasher.update(file.text().len().to_le_bytes());
+        hasher.update(file.text().as_bytes());
+    }
+    // The decoded policy covers what files pull in through file(), such as public keys.
+    hasher.update(serde_json::to_vec(policy).unwrap_or_default());
+    format!("sha256:{}", hex::encode(hasher.finalize()))
+}

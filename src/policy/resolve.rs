@@ -1,0 +1,581 @@
+//! Checking blocks against provider schemas and evaluating baseline resources.
+//!
+//! Baseline resources may refer to each other (`role = aws_iam_role.admin.name`); they are
+//! evaluated in dependency order, and a cycle is reported naming every resource in it. Role
+//! templates are evaluated once for every person who may request the role, so a template that
+//! needs `requester.identities.aws` from someone who has none fails at `validate`, not during
+//! an incident.
+
+use breakglass_provider::{AttributeSchema, ResourceSchema};
+use petgraph::algo::{tarjan_scc, toposort};
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::blocks::{Expression, ResourceTemplate};
+use super::context::{self, ActivationVars};
+use super::eval::{self, Functions};
+use super::load::ProviderSchemas;
+use super::model::Policy;
+use super::reader::describe_value;
+use super::reference::{Reference, ReferenceKind};
+use super::spanned::Spanned;
+use super::suggest::did_you_mean;
+use crate::address::{ResourceAddress, provider_of};
+use crate::diagnostics::{Diagnostic, Diagnostics, SourceRange};
+
+/// Looks up the schema of `resource_type`, reporting at `range` when no provider offers it.
+fn resource_schema<'a>(
+    schemas: &'a ProviderSchemas,
+    resource_type: &str,
+    range: &SourceRange,
+    diagnostics: &mut Diagnostics,
+) -> Option<&'a ResourceSchema> {
+    let found = schemas
+        .get(provider_of(resource_type))
+        .and_then(|provider| provider.resource_types.get(resource_type));
+    if found.is_none() {
+        let all: Vec<&str> = schemas
+            .values()
+            .flat_map(|provider| provider.resource_types.keys().map(String::as_str))
+            .collect();
+        diagnostics.push(
+            Diagnostic::error(
+                format!("no provider offers resource type \"{resource_type}\""),
+                format!(
+                    "resource types available: {}.{}",
+                    all.join(", "),
+                    did_you_mean(resource_type, all.iter().copied())
+                ),
+            )
+            .at(range.clone()),
+        );
+    }
+    found
+}
+
+/// Reports attributes the schema does not have, or that only the platform sets, and required
+/// attributes that are missing.
+fn check_attribute_names<'a>(
+    written: impl IntoIterator<Item = (&'a String, &'a SourceRange)>,
+    attributes: &BTreeMap<String, AttributeSchema>,
+    what: &str,
+    block_range: &SourceRange,
+    diagnostics: &mut Diagnostics,
+) {
+    let settable: Vec<&str> = attributes
+        .iter()
+        .filter(|(_, schema)| !schema.computed)
+        .map(|(name, _)| name.as_str())
+        .collect();
+    let mut present = BTreeSet::new();
+    for (name, range) in written {
+        present.insert(name.as_str());
+        match attributes.get(name) {
+            Some(schema) if schema.computed => diagnostics.push(
+                Diagnostic::error(
+                    format!("attribute \"{name}\" of {what} cannot be set"),
+                    "it is computed by the platform; remove it from the block",
+                )
+                .at(range.clone()),
+            ),
+            Some(_) => {}
+            None => diagnostics.push(
+                Diagnostic::error(
+                    format!("unknown attribute \"{name}\" in {what}"),
+                    format!(
+                        "{what} accepts: {}.{}",
+                        settable.join(", "),
+                        did_you_mean(name, settable.iter().copied())
+                    ),
+                )
+                .at(range.clone()),
+            ),
+        }
+    }
+    for (name, schema) in attributes {
+        if schema.required && !present.contains(name.as_str()) {
+            diagnostics.push(
+                Diagnostic::error(
+                    format!("{what} is missing required attribute \"{name}\""),
+                    if schema.description.is_empty() {
+                        format!("add `{name} = …`")
+                    } else {
+                        format!("add `{name} = …`: {}", schema.description)
+                    },
+                )
+                .at(block_range.clone()),
+            );
+        }
+    }
+}
+
+/// Reports a value whose type the schema does not accept.
+fn check_value(
+    name: &str,
+    value: &Value,
+    schema: &AttributeSchema,
+    what: &str,
+    range: &SourceRange,
+    diagnostics: &mut Diagnostics,
+) -> bool {
+    if schema.ty.accepts(value) {
+        return true;
+    }
+    diagnostics.push(
+        Diagnostic::error(
+            format!("wrong type for \"{name}\" in {what}"),
+            format!("expected {}, found {}", schema.ty, describe_value(value)),
+        )
+        .at(range.clone()),
+    );
+    false
+}
+
+/// Checks and evaluates every baseline resource, and checks provider blocks, role templates
+/// and override changes against their schemas.
+pub fn resolve_resources(policy: &mut Policy, schemas: &ProviderSchemas, diagnostics: &mut Diagnostics) {
+    let resource_types: BTreeSet<String> =
+        policy.resources.keys().map(|a| a.resource_type.clone()).collect();
+    let order = dependency_order(policy, &resource_types, diagnostics);
+    evaluate_baseline(policy, schemas, &order, diagnostics);
+    check_providers(policy, schemas, diagnostics);
+    for role in policy.roles.values() {
+        for template in &role.resources {
+            check_template(policy, schemas, &role.name, template, &resource_types, diagnostics);
+        }
+    }
+    check_overrides(policy, schemas, diagnostics);
+}
+
+/// Finds each baseline resource's references, reports unknown ones and cycles, and returns the
+/// resources in an order where each comes after what it refers to.
+fn dependency_order(
+    policy: &mut Policy,
+    resource_types: &BTreeSet<String>,
+    diagnostics: &mut Diagnostics,
+) -> Vec<ResourceAddress> {
+    let mut graph: DiGraph<ResourceAddress, ()> = DiGraph::new();
+    let nodes: BTreeMap<ResourceAddress, NodeIndex> = policy
+        .resources
+        .keys()
+        .map(|address| (address.clone(), graph.add_node(address.clone())))
+        .collect();
+    let declared = policy.declared.clone();
+    for (address, resource) in policy.resources.iter_mut() {
+        let mut implicit: Vec<Spanned<Reference>> = Vec::new();
+        for expression in resource.expressions.values() {
+            for traversal in eval::traversals(&expression.value.0) {
+                if !resource_types.contains(&traversal.root) && !traversal.root.contains('_') {
+                    continue;
+                }
+                if ReferenceKind::from_keyword(&traversal.root).is_some() {
+                    continue;
+                }
+                let range = traversal
+                    .span
+                    .clone()
+                    .map_or_else(|| expression.range.clone(), |span| span_range(&expression.range, span));
+                let Some(name) = traversal.path.first() else {
+                    diagnostics.push(
+                        Diagnostic::error(
+                            format!("incomplete reference to {}", traversal.root),
+                            format!("refer to one resource's attribute, as in {}.NAME.ATTRIBUTE", traversal.root),
+                        )
+                        .at(range),
+                    );
+                    continue;
+                };
+                let reference = Reference::new(ReferenceKind::Resource(traversal.root.clone()), name);
+                if !declared.contains(&reference) {
+                    let candidates: Vec<&str> = policy_names(&nodes, &traversal.root);
+                    diagnostics.push(
+                        Diagnostic::error(
+                            format!("reference to undeclared resource {reference}"),
+                            format!(
+                                "declare it with resource \"{}\" \"{name}\" {{ … }}.{}",
+                                traversal.root,
+                                did_you_mean(name, candidates.iter().copied())
+                            ),
+                        )
+                        .at(range),
+                    );
+                    continue;
+                }
+                if !implicit.iter().any(|r| r.value == reference) {
+                    implicit.push(Spanned::new(reference, range));
+                }
+            }
+        }
+        resource.implicit_dependencies = implicit;
+        let to = nodes[address];
+        for dependency in resource.depends_on.iter().chain(&resource.implicit_dependencies) {
+            let ReferenceKind::Resource(resource_type) = &dependency.kind else { continue };
+            let target = ResourceAddress::new(resource_type.clone(), dependency.name.clone());
+            if let Some(from) = nodes.get(&target) {
+                graph.add_edge(*from, to, ());
+            }
+        }
+    }
+    for component in tarjan_scc(&graph) {
+        let cyclic = component.len() > 1
+            || component.iter().any(|node| graph.contains_edge(*node, *node));
+        if !cyclic {
+            continue;
+        }
+        let mut names: Vec<String> = component.iter().map(|node| graph[*node].to_string()).collect();
+        names.sort();
+        let cycle = format!("{} → {}", names.join(" → "), names[0]);
+        for node in &component {
+            let range = policy.resources[&graph[*node]].range.clone();
+            diagnostics.push(
+                Diagnostic::error(
+                    format!("dependency cycle: {cycle}"),
+                    "resources cannot depend on each other in a circle; remove one reference or \
+                     depends_on entry",
+                )
+                .at(range),
+            );
+        }
+    }
+    match toposort(&graph, None) {
+        Ok(order) => order.into_iter().map(|node| graph[node].clone()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn policy_names<'a>(nodes: &'a BTreeMap<ResourceAddress, NodeIndex>, resource_type: &str) -> Vec<&'a str> {
+    nodes
+        .keys()
+        .filter(|address| address.resource_type == resource_type)
+        .map(|address| address.name.as_str())
+        .collect()
+}
+
+/// A range within an expression's file, from a byte span of the same file.
+fn span_range(within: &SourceRange, span: std::ops::Range<usize>) -> SourceRange {
+    // The expression's range knows its file but not the text; byte offsets are enough to
+    // order diagnostics, and line/column come from the expression start when the span is
+    // inside it on the same line.
+    let mut range = within.clone();
+    if span.start >= within.start.byte && span.start <= within.end.byte {
+        let offset = span.start - within.start.byte;
+        range.start.byte = span.start;
+        range.start.column += offset;
+        range.end = range.start;
+        range.end.byte = span.end;
+        range.end.column = range.start.column + (span.end - span.start);
+    }
+    range
+}
+
+fn evaluate_baseline(
+    policy: &mut Policy,
+    schemas: &ProviderSchemas,
+    order: &[ResourceAddress],
+    diagnostics: &mut Diagnostics,
+) {
+    let base = context::people_context(policy);
+    let mut evaluated: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
+    for address in order {
+        let resource = &policy.resources[address];
+        let what = format!("resource \"{}\" \"{}\"", address.resource_type, address.name);
+        let schema = resource_schema(schemas, &address.resource_type, &resource.range, diagnostics);
+        if let Some(schema) = schema {
+            check_attribute_names(
+                resource.expressions.iter().map(|(name, e)| (name, &e.range)),
+                &schema.attributes,
+                &what,
+                &resource.range,
+                diagnostics,
+            );
+        }
+        let needed: BTreeSet<&str> = resource
+            .implicit_dependencies
+            .iter()
+            .filter_map(|r| match &r.kind {
+                ReferenceKind::Resource(resource_type) => Some(resource_type.as_str()),
+                _ => None,
+            })
+            .collect();
+        let mut context = base.clone();
+        let visible: BTreeMap<String, serde_json::Map<String, Value>> = evaluated
+            .iter()
+            .filter(|(resource_type, _)| needed.contains(resource_type.as_str()))
+            .map(|(resource_type, by_name)| (resource_type.clone(), by_name.clone()))
+            .collect();
+        context::declare_resources(&mut context, &visible);
+        let mut attributes = breakglass_provider::Attributes::new();
+        for (name, expression) in &resource.expressions {
+            match eval::evaluate(&expression.value.0, &context, &policy.dir) {
+                Ok(value) => {
+                    let fits = schema
+                        .and_then(|schema| schema.attributes.get(name))
+                        .is_none_or(|attribute| {
+                            check_value(name, &value, attribute, &what, &expression.range, diagnostics)
+                        });
+                    if fits {
+                        attributes.insert(name.clone(), value);
+                    }
+                }
+                Err(problems) => report_eval(problems, name, &what, &expression.range, diagnostics),
+            }
+        }
+        evaluated
+            .entry(address.resource_type.clone())
+            .or_default()
+            .insert(address.name.clone(), Value::Object(attributes.clone().into_iter().collect()));
+        if let Some(resource) = policy.resources.get_mut(address) {
+            resource.attributes = attributes;
+        }
+    }
+}
+
+fn report_eval(
+    problems: Vec<eval::EvalProblem>,
+    name: &str,
+    what: &str,
+    range: &SourceRange,
+    diagnostics: &mut Diagnostics,
+) {
+    for problem in problems {
+        diagnostics.push(
+            Diagnostic::error(format!("invalid value for \"{name}\" in {what}"), problem.message)
+                .at(range.clone()),
+        );
+    }
+}
+
+fn check_providers(policy: &Policy, schemas: &ProviderSchemas, diagnostics: &mut Diagnostics) {
+    let context = eval::context(Functions::WithEnv);
+    for (name, block) in &policy.providers {
+        let Some(schema) = schemas.get(name) else { continue };
+        let what = format!("provider \"{name}\"");
+        check_attribute_names(
+            block.expressions.iter().map(|(key, e)| (key, &e.range)),
+            &schema.config,
+            &what,
+            &block.range,
+            diagnostics,
+        );
+        for (key, expression) in &block.expressions {
+            match eval::evaluate(&expression.value.0, &context, &policy.dir) {
+                Ok(value) => {
+                    if let Some(attribute) = schema.config.get(key) {
+                        check_value(key, &value, attribute, &what, &expression.range, diagnostics);
+                    }
+                }
+                Err(problems) => report_eval(problems, key, &what, &expression.range, diagnostics),
+            }
+        }
+    }
+    // A provider that resources use but that has no block must need no configuration.
+    let mut used: BTreeMap<&str, &SourceRange> = BTreeMap::new();
+    for (address, resource) in &policy.resources {
+        used.entry(address.provider()).or_insert(&resource.range);
+    }
+    for role in policy.roles.values() {
+        for template in &role.resources {
+            used.entry(template.address.provider()).or_insert(&template.range);
+        }
+    }
+    for (provider, range) in used {
+        let Some(schema) = schemas.get(provider) else { continue };
+        if policy.providers.contains_key(provider) {
+            continue;
+        }
+        let required: Vec<&str> = schema
+            .config
+            .iter()
+            .filter(|(_, attribute)| attribute.required)
+            .map(|(key, _)| key.as_str())
+            .collect();
+        if !required.is_empty() {
+            diagnostics.push(
+                Diagnostic::error(
+                    format!("provider \"{provider}\" is used but not configured"),
+                    format!(
+                        "add provider \"{provider}\" {{ … }} setting {}",
+                        required.join(", ")
+                    ),
+                )
+                .at(range.clone()),
+            );
+        }
+    }
+}
+
+fn check_template(
+    policy: &Policy,
+    schemas: &ProviderSchemas,
+    role_name: &str,
+    template: &ResourceTemplate,
+    resource_types: &BTreeSet<String>,
+    diagnostics: &mut Diagnostics,
+) {
+    let address = &template.address;
+    let what = format!(
+        "resource \"{}\" \"{}\" of role \"{role_name}\"",
+        address.resource_type, address.name
+    );
+    let schema = resource_schema(schemas, &address.resource_type, &template.range, diagnostics);
+    if let Some(schema) = schema {
+        check_attribute_names(
+            template.expressions.iter().map(|(name, e)| (name, &e.range)),
+            &schema.attributes,
+            &what,
+            &template.range,
+            diagnostics,
+        );
+    }
+    for dependency in &template.depends_on {
+        let sibling = ReferenceKind::Resource(dependency.kind.keyword().to_owned());
+        let in_role = policy.roles.get(role_name).is_some_and(|role| {
+            role.resources.iter().any(|other| {
+                other.address.resource_type == dependency.kind.keyword()
+                    && other.address.name == dependency.name
+            })
+        });
+        if !in_role && !policy.contains(&Reference::new(sibling, dependency.name.clone())) {
+            diagnostics.push(
+                Diagnostic::error(
+                    format!("depends_on refers to undeclared resource {}", dependency.value),
+                    "name a resource of this role or a baseline resource",
+                )
+                .at(dependency.range.clone()),
+            );
+        }
+    }
+    let Some(role) = policy.roles.get(role_name) else { return };
+    let requesters = policy.allowed_requesters(&role.rules);
+    let context_for = |person: &str| {
+        policy.persons.get(person).map(|person| {
+            let activation = ActivationVars {
+                id: "act_validate",
+                role: role_name,
+                start: jiff::Timestamp::UNIX_EPOCH,
+                end: jiff::Timestamp::UNIX_EPOCH,
+                justification: "validate",
+            };
+            context::template_context(policy, person, &activation)
+        })
+    };
+    for (name, expression) in &template.expressions {
+        let unknown_roots: Vec<String> = eval::traversals(&expression.value.0)
+            .into_iter()
+            .map(|t| t.root)
+            .filter(|root| {
+                !matches!(root.as_str(), "requester" | "activation" | "person" | "team")
+                    && !resource_types.contains(root)
+            })
+            .collect();
+        if let Some(root) = unknown_roots.first() {
+            diagnostics.push(
+                Diagnostic::error(
+                    format!("invalid value for \"{name}\" in {what}"),
+                    format!(
+                        "{root} is not defined here; role templates can use requester (name, \
+                         email, identities), activation (id, start, end, justification), \
+                         person, team and baseline resources"
+                    ),
+                )
+                .at(expression.range.clone()),
+            );
+            continue;
+        }
+        for person in &requesters {
+            let Some(context) = context_for(person) else { continue };
+            match eval::evaluate(&expression.value.0, &context, &policy.dir) {
+                Ok(value) => {
+                    if let Some(attribute) = schema.and_then(|s| s.attributes.get(name)) {
+                        if !check_value(name, &value, attribute, &what, &expression.range, diagnostics) {
+                            break;
+                        }
+                    }
+                }
+                Err(problems) => {
+                    let detail = problems
+                        .into_iter()
+                        .map(|p| p.message)
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    diagnostics.push(
+                        Diagnostic::error(
+                            format!("invalid value for \"{name}\" in {what}"),
+                            format!(
+                                "evaluated for requester \"{person}\": {detail}. Every person who \
+                                 may request the role needs what the template uses"
+                            ),
+                        )
+                        .at(expression.range.clone()),
+                    );
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn check_overrides(policy: &Policy, schemas: &ProviderSchemas, diagnostics: &mut Diagnostics) {
+    for override_ in policy.overrides.values() {
+        for change in &override_.changes {
+            let ReferenceKind::Resource(resource_type) = &change.resource.kind else { continue };
+            let address = ResourceAddress::new(resource_type.clone(), change.resource.name.clone());
+            if !policy.resources.contains_key(&address) {
+                continue; // reported by validate as an unknown reference
+            }
+            let what = format!("change of {address} in override \"{}\"", override_.name);
+            let Some(schema) = schemas
+                .get(address.provider())
+                .and_then(|provider| provider.resource_types.get(resource_type))
+            else {
+                continue;
+            };
+            for (name, value) in change.set.iter() {
+                match schema.attributes.get(name) {
+                    None => diagnostics.push(
+                        Diagnostic::error(
+                            format!("override \"{}\" sets unknown attribute \"{name}\" of {address}", override_.name),
+                            format!(
+                                "{resource_type} has: {}.{}",
+                                schema.settable_attributes().collect::<Vec<_>>().join(", "),
+                                did_you_mean(name, schema.settable_attributes())
+                            ),
+                        )
+                        .at(change.set.range.clone()),
+                    ),
+                    Some(attribute) if attribute.computed || attribute.forces_replacement => {
+                        diagnostics.push(
+                            Diagnostic::error(
+                                format!("override \"{}\" cannot change \"{name}\" of {address}", override_.name),
+                                "it identifies the object (changing it would replace it) or is \
+                                 set by the platform; overrides change settings in place",
+                            )
+                            .at(change.set.range.clone()),
+                        )
+                    }
+                    Some(attribute) => {
+                        check_value(name, value, attribute, &what, &change.set.range, diagnostics);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Evaluates a role template's attributes for one activation.
+pub fn evaluate_template(
+    policy: &Policy,
+    template: &ResourceTemplate,
+    context: &hcl::eval::Context<'_>,
+) -> Result<breakglass_provider::Attributes, String> {
+    let mut attributes = breakglass_provider::Attributes::new();
+    for (name, Spanned { value: Expression(expression), range }) in &template.expressions {
+        let value = eval::evaluate(expression, context, &policy.dir).map_err(|problems| {
+            let detail: Vec<String> = problems.into_iter().map(|p| p.message).collect();
+            format!("{range}: {name}: {}", detail.join("; "))
+        })?;
+        attributes.insert(name.clone(), value);
+    }
+    Ok(attributes)
+}

@@ -1,0 +1,24 @@
+//! The providers compiled into this binary, by name.
+
+use breakglass_provider::{Provider, ProviderFactory};
+use std::collections::BTreeMap;
+
+use crate::policy::ProviderSchemas;
+
+/// Every provider's factory, by provider name.
+pub fn registry() -> BTreeMap<&'static str, ProviderFactory> {
+    let mut registry: BTreeMap<&'static str, ProviderFactory> = BTreeMap::new();
+    registry.insert("local", breakglass_provider_local::LocalProvider::boxed);
+    registry
+}
+
+/// Every provider's schema, for validation.
+pub fn schemas() -> ProviderSchemas {
+    registry()
+        .into_iter()
+        .map(|(name, factory)| {
+            let provider: Box<dyn Provider> = factory();
+            (name.to_owned(), provider.schema())
+        })
+        .collect()
+}
