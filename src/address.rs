@@ -67,7 +67,11 @@ impl Address {
     }
 
     /// The address of a resource that activation `key` of `role` adds.
-    pub fn in_activation(role: impl Into<String>, key: impl Into<String>, resource: ResourceAddress) -> Self {
+    pub fn in_activation(
+        role: impl Into<String>,
+        key: impl Into<String>,
+        resource: ResourceAddress,
+    ) -> Self {
         Self { scope: Some(ActivationScope { role: role.into(), key: key.into() }), resource }
     }
 

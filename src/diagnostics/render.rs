@@ -104,8 +104,7 @@ mod tests {
         let mut sources = SourceMap::new();
         sources.insert(file);
         let diagnostics = Diagnostics::from(vec![
-            Diagnostic::error("unknown attribute \"quorom\"", "did you mean \"quorum\"?")
-                .at(range),
+            Diagnostic::error("unknown attribute \"quorom\"", "did you mean \"quorum\"?").at(range),
         ]);
         let text = render_text(&diagnostics, &sources, false);
         assert_eq!(
@@ -116,10 +115,8 @@ mod tests {
 
     #[test]
     fn json_counts_errors_and_warnings() {
-        let diagnostics = Diagnostics::from(vec![
-            Diagnostic::error("a", "b"),
-            Diagnostic::warning("c", "d"),
-        ]);
+        let diagnostics =
+            Diagnostics::from(vec![Diagnostic::error("a", "b"), Diagnostic::warning("c", "d")]);
         let value = render_json(&diagnostics);
         assert_eq!(value["valid"], false);
         assert_eq!(value["error_count"], 1);

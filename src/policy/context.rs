@@ -42,11 +42,8 @@ fn to_hcl(value: &Value) -> hcl::Value {
 /// The context every policy expression starts from: functions, persons and teams.
 pub fn people_context(policy: &Policy) -> Context<'static> {
     let mut context = eval::context(Functions::General);
-    let persons: serde_json::Map<String, Value> = policy
-        .persons
-        .iter()
-        .map(|(name, person)| (name.clone(), person_value(person)))
-        .collect();
+    let persons: serde_json::Map<String, Value> =
+        policy.persons.iter().map(|(name, person)| (name.clone(), person_value(person))).collect();
     context.declare_var("person", to_hcl(&Value::Object(persons)));
     let teams: serde_json::Map<String, Value> = policy
         .teams

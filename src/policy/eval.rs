@@ -104,9 +104,7 @@ fn join(args: FuncArgs) -> Result<hcl::Value, String> {
 }
 
 fn concat(args: FuncArgs) -> Result<hcl::Value, String> {
-    Ok(hcl::Value::Array(
-        args.iter().filter_map(hcl::Value::as_array).flatten().cloned().collect(),
-    ))
+    Ok(hcl::Value::Array(args.iter().filter_map(hcl::Value::as_array).flatten().cloned().collect()))
 }
 
 fn merge(args: FuncArgs) -> Result<hcl::Value, String> {
@@ -326,7 +324,9 @@ mod tests {
     fn env_is_only_for_provider_blocks() {
         let problems = eval("env(\"HOME\")", Functions::General).unwrap_err();
         assert!(problems[0].message.contains("only be used in provider blocks"));
-        assert!(eval("env(\"BREAKGLASS_SURELY_UNSET_VAR\")", Functions::WithEnv).unwrap().is_null());
+        assert!(
+            eval("env(\"BREAKGLASS_SURELY_UNSET_VAR\")", Functions::WithEnv).unwrap().is_null()
+        );
     }
 
     #[test]
@@ -344,8 +344,7 @@ mod tests {
     #[test]
     fn traversals_and_plain_references_are_found() {
         let expression = parse_expr("\"${requester.identities.local}-${activation.id}\"").unwrap();
-        let found: Vec<_> =
-            traversals(&expression).into_iter().map(|t| (t.root, t.path)).collect();
+        let found: Vec<_> = traversals(&expression).into_iter().map(|t| (t.root, t.path)).collect();
         assert_eq!(
             found,
             vec![

@@ -104,10 +104,7 @@ pub fn load(dir: &Path, schemas: &ProviderSchemas, now: Timestamp) -> Loaded {
             match structure {
                 Structure::Attribute(attribute) => diagnostics.push(
                     Diagnostic::error(
-                        format!(
-                            "attribute \"{}\" outside any block",
-                            attribute.key.as_str()
-                        ),
+                        format!("attribute \"{}\" outside any block", attribute.key.as_str()),
                         "settings go inside breakglass { … }; everything else is a block, such \
                          as person \"alice\" { … }",
                     )
@@ -154,7 +151,9 @@ fn policy_files(dir: &Path) -> Result<Vec<(String, String)>, Diagnostic> {
     })?;
     let mut files = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|error| Diagnostic::error("cannot list the policy directory", error.to_string()))?;
+        let entry = entry.map_err(|error| {
+            Diagnostic::error("cannot list the policy directory", error.to_string())
+        })?;
         let path = entry.path();
         if path.extension().is_some_and(|ext| ext == "hcl") && path.is_file() {
             let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
@@ -291,11 +290,9 @@ fn decode_block(
         "person" => insert(&mut policy.persons, &name, Person::decode(&mut reader, &name)),
         "team" => insert(&mut policy.teams, &name, Team::decode(&mut reader, &name)),
         "approvers" => insert(&mut policy.approvers, &name, Approvers::decode(&mut reader, &name)),
-        "authentication" => insert(
-            &mut policy.authentications,
-            &name,
-            Authentication::decode(&mut reader, &name),
-        ),
+        "authentication" => {
+            insert(&mut policy.authentications, &name, Authentication::decode(&mut reader, &name))
+        }
         "resource" => {
             if let Some((resource_type, resource_name)) = resource_labels(block) {
                 let address = ResourceAddress::new(resource_type, resource_name);

@@ -81,7 +81,13 @@ pub fn describe_value(value: &serde_json::Value) -> String {
 impl<'a> BlockReader<'a> {
     /// A reader for `block`, which is in `file`; relative paths resolve against `base_dir`.
     pub fn new(block: &'a Block, file: &'a SourceFile, base_dir: &'a Path) -> Self {
-        Self::for_body(&block.body, file, base_dir, describe_block(block), header_range(file, block))
+        Self::for_body(
+            &block.body,
+            file,
+            base_dir,
+            describe_block(block),
+            header_range(file, block),
+        )
     }
 
     /// A reader for a body, described as `what` in messages, whose header is at `range`.
@@ -180,7 +186,11 @@ impl<'a> BlockReader<'a> {
     }
 
     /// Evaluates attribute `name` with the general function library and no variables.
-    pub fn value(&mut self, name: &'static str, presence: Presence) -> Option<Spanned<serde_json::Value>> {
+    pub fn value(
+        &mut self,
+        name: &'static str,
+        presence: Presence,
+    ) -> Option<Spanned<serde_json::Value>> {
         let attribute = self.attribute(name, presence)?;
         self.evaluate(attribute, &eval::context(Functions::General))
     }
@@ -196,10 +206,15 @@ impl<'a> BlockReader<'a> {
             Ok(value) => Some(Spanned::new(value, range)),
             Err(problems) => {
                 for problem in problems {
-                    let at = problem.span.map_or_else(|| range.clone(), |span| self.file.range(span));
+                    let at =
+                        problem.span.map_or_else(|| range.clone(), |span| self.file.range(span));
                     self.diagnostics.push(
                         Diagnostic::error(
-                            format!("invalid value for \"{}\" in {}", attribute.key.as_str(), self.what),
+                            format!(
+                                "invalid value for \"{}\" in {}",
+                                attribute.key.as_str(),
+                                self.what
+                            ),
                             problem.message,
                         )
                         .at(at),
@@ -257,7 +272,11 @@ impl<'a> BlockReader<'a> {
     }
 
     /// A duration written as a string (`"4h"`).
-    pub fn duration(&mut self, name: &'static str, presence: Presence) -> Option<Spanned<Duration>> {
+    pub fn duration(
+        &mut self,
+        name: &'static str,
+        presence: Presence,
+    ) -> Option<Spanned<Duration>> {
         let text = self.string(name, presence)?;
         match text.value.parse::<Duration>() {
             Ok(duration) => Some(Spanned::new(duration, text.range)),
@@ -275,7 +294,11 @@ impl<'a> BlockReader<'a> {
     }
 
     /// An RFC 3339 timestamp written as a string.
-    pub fn timestamp(&mut self, name: &'static str, presence: Presence) -> Option<Spanned<Timestamp>> {
+    pub fn timestamp(
+        &mut self,
+        name: &'static str,
+        presence: Presence,
+    ) -> Option<Spanned<Timestamp>> {
         let text = self.string(name, presence)?;
         match text.value.parse::<Timestamp>() {
             Ok(timestamp) => Some(Spanned::new(timestamp, text.range)),
@@ -391,10 +414,8 @@ impl<'a> BlockReader<'a> {
             );
             return None;
         };
-        let references = items
-            .iter()
-            .filter_map(|item| self.reference_in(name, item, kinds))
-            .collect();
+        let references =
+            items.iter().filter_map(|item| self.reference_in(name, item, kinds)).collect();
         Some(Spanned::new(references, range))
     }
 

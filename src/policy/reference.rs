@@ -43,10 +43,7 @@ impl ReferenceKind {
 
     /// The kind named by `keyword` (`team`), if it is one of the block keywords.
     pub fn from_keyword(keyword: &str) -> Option<Self> {
-        Self::KEYWORDS
-            .iter()
-            .find(|(word, _)| *word == keyword)
-            .map(|(_, kind)| kind.clone())
+        Self::KEYWORDS.iter().find(|(word, _)| *word == keyword).map(|(_, kind)| kind.clone())
     }
 
     /// The keyword or resource type that starts a reference of this kind.

@@ -134,7 +134,11 @@ fn check_value(
 
 /// Checks and evaluates every baseline resource, and checks provider blocks, role templates
 /// and override changes against their schemas.
-pub fn resolve_resources(policy: &mut Policy, schemas: &ProviderSchemas, diagnostics: &mut Diagnostics) {
+pub fn resolve_resources(
+    policy: &mut Policy,
+    schemas: &ProviderSchemas,
+    diagnostics: &mut Diagnostics,
+) {
     let resource_types: BTreeSet<String> =
         policy.resources.keys().map(|a| a.resource_type.clone()).collect();
     let order = dependency_order(policy, &resource_types, diagnostics);
@@ -172,21 +176,25 @@ fn dependency_order(
                 if ReferenceKind::from_keyword(&traversal.root).is_some() {
                     continue;
                 }
-                let range = traversal
-                    .span
-                    .clone()
-                    .map_or_else(|| expression.range.clone(), |span| span_range(&expression.range, span));
+                let range = traversal.span.clone().map_or_else(
+                    || expression.range.clone(),
+                    |span| span_range(&expression.range, span),
+                );
                 let Some(name) = traversal.path.first() else {
                     diagnostics.push(
                         Diagnostic::error(
                             format!("incomplete reference to {}", traversal.root),
-                            format!("refer to one resource's attribute, as in {}.NAME.ATTRIBUTE", traversal.root),
+                            format!(
+                                "refer to one resource's attribute, as in {}.NAME.ATTRIBUTE",
+                                traversal.root
+                            ),
                         )
                         .at(range),
                     );
                     continue;
                 };
-                let reference = Reference::new(ReferenceKind::Resource(traversal.root.clone()), name);
+                let reference =
+                    Reference::new(ReferenceKind::Resource(traversal.root.clone()), name);
                 if !declared.contains(&reference) {
                     let candidates: Vec<&str> = policy_names(&nodes, &traversal.root);
                     diagnostics.push(
@@ -218,12 +226,13 @@ fn dependency_order(
         }
     }
     for component in tarjan_scc(&graph) {
-        let cyclic = component.len() > 1
-            || component.iter().any(|node| graph.contains_edge(*node, *node));
+        let cyclic =
+            component.len() > 1 || component.iter().any(|node| graph.contains_edge(*node, *node));
         if !cyclic {
             continue;
         }
-        let mut names: Vec<String> = component.iter().map(|node| graph[*node].to_string()).collect();
+        let mut names: Vec<String> =
+            component.iter().map(|node| graph[*node].to_string()).collect();
         names.sort();
         let cycle = format!("{} → {}", names.join(" → "), names[0]);
         for node in &component {
@@ -244,7 +253,10 @@ fn dependency_order(
     }
 }
 
-fn policy_names<'a>(nodes: &'a BTreeMap<ResourceAddress, NodeIndex>, resource_type: &str) -> Vec<&'a str> {
+fn policy_names<'a>(
+    nodes: &'a BTreeMap<ResourceAddress, NodeIndex>,
+    resource_type: &str,
+) -> Vec<&'a str> {
     nodes
         .keys()
         .filter(|address| address.resource_type == resource_type)
@@ -309,11 +321,18 @@ fn evaluate_baseline(
         for (name, expression) in &resource.expressions {
             match eval::evaluate(&expression.value.0, &context, &policy.dir) {
                 Ok(value) => {
-                    let fits = schema
-                        .and_then(|schema| schema.attributes.get(name))
-                        .is_none_or(|attribute| {
-                            check_value(name, &value, attribute, &what, &expression.range, diagnostics)
-                        });
+                    let fits = schema.and_then(|schema| schema.attributes.get(name)).is_none_or(
+                        |attribute| {
+                            check_value(
+                                name,
+                                &value,
+                                attribute,
+                                &what,
+                                &expression.range,
+                                diagnostics,
+                            )
+                        },
+                    );
                     if fits {
                         attributes.insert(name.clone(), value);
                     }
@@ -394,10 +413,7 @@ fn check_providers(policy: &Policy, schemas: &ProviderSchemas, diagnostics: &mut
             diagnostics.push(
                 Diagnostic::error(
                     format!("provider \"{provider}\" is used but not configured"),
-                    format!(
-                        "add provider \"{provider}\" {{ … }} setting {}",
-                        required.join(", ")
-                    ),
+                    format!("add provider \"{provider}\" {{ … }} setting {}", required.join(", ")),
                 )
                 .at(range.clone()),
             );
@@ -488,17 +504,21 @@ fn check_template(
             match eval::evaluate(&expression.value.0, &context, &policy.dir) {
                 Ok(value) => {
                     if let Some(attribute) = schema.and_then(|s| s.attributes.get(name)) {
-                        if !check_value(name, &value, attribute, &what, &expression.range, diagnostics) {
+                        if !check_value(
+                            name,
+                            &value,
+                            attribute,
+                            &what,
+                            &expression.range,
+                            diagnostics,
+                        ) {
                             break;
                         }
                     }
                 }
                 Err(problems) => {
-                    let detail = problems
-                        .into_iter()
-                        .map(|p| p.message)
-                        .collect::<Vec<_>>()
-                        .join("; ");
+                    let detail =
+                        problems.into_iter().map(|p| p.message).collect::<Vec<_>>().join("; ");
                     diagnostics.push(
                         Diagnostic::error(
                             format!("invalid value for \"{name}\" in {what}"),
@@ -535,7 +555,10 @@ fn check_overrides(policy: &Policy, schemas: &ProviderSchemas, diagnostics: &mut
                 match schema.attributes.get(name) {
                     None => diagnostics.push(
                         Diagnostic::error(
-                            format!("override \"{}\" sets unknown attribute \"{name}\" of {address}", override_.name),
+                            format!(
+                                "override \"{}\" sets unknown attribute \"{name}\" of {address}",
+                                override_.name
+                            ),
                             format!(
                                 "{resource_type} has: {}.{}",
                                 schema.settable_attributes().collect::<Vec<_>>().join(", "),
@@ -547,7 +570,10 @@ fn check_overrides(policy: &Policy, schemas: &ProviderSchemas, diagnostics: &mut
                     Some(attribute) if attribute.computed || attribute.forces_replacement => {
                         diagnostics.push(
                             Diagnostic::error(
-                                format!("override \"{}\" cannot change \"{name}\" of {address}", override_.name),
+                                format!(
+                                    "override \"{}\" cannot change \"{name}\" of {address}",
+                                    override_.name
+                                ),
                                 "it identifies the object (changing it would replace it) or is \
                                  set by the platform; overrides change settings in place",
                             )

@@ -5,9 +5,7 @@ pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -
     candidates
         .into_iter()
         .map(|candidate| (strsim::damerau_levenshtein(input, candidate), candidate))
-        .filter(|(distance, candidate)| {
-            *distance <= (input.len().max(candidate.len()) / 3).max(1)
-        })
+        .filter(|(distance, candidate)| *distance <= (input.len().max(candidate.len()) / 3).max(1))
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)
 }

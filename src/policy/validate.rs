@@ -12,7 +12,12 @@ use super::suggest::did_you_mean;
 use crate::diagnostics::{Diagnostic, Diagnostics, SourceRange};
 
 /// Runs every cross-block check on `policy` as of `now`.
-pub fn validate(policy: &Policy, _schemas: &ProviderSchemas, now: Timestamp, diagnostics: &mut Diagnostics) {
+pub fn validate(
+    policy: &Policy,
+    _schemas: &ProviderSchemas,
+    now: Timestamp,
+    diagnostics: &mut Diagnostics,
+) {
     check_references(policy, diagnostics);
     check_approvers(policy, diagnostics);
     for role in policy.roles.values() {
@@ -142,7 +147,9 @@ fn check_approvers(policy: &Policy, diagnostics: &mut Diagnostics) {
         }
         for reference in &group.auto_approve {
             let risk = match reference.kind {
-                ReferenceKind::Role => policy.roles.get(&reference.name).map(|r| r.rules.risk.value),
+                ReferenceKind::Role => {
+                    policy.roles.get(&reference.name).map(|r| r.rules.risk.value)
+                }
                 ReferenceKind::Override => {
                     policy.overrides.get(&reference.name).map(|o| o.rules.risk.value)
                 }
@@ -176,10 +183,8 @@ fn check_rules(
 ) {
     let what = format!("{} \"{}\"", reference.kind.keyword(), reference.name);
     let auto_approved = !policy.auto_approvers_of(reference).is_empty();
-    let approvers = rules
-        .approvers
-        .as_ref()
-        .and_then(|reference| policy.approvers.get(&reference.name));
+    let approvers =
+        rules.approvers.as_ref().and_then(|reference| policy.approvers.get(&reference.name));
     if rules.approvers.is_none() && !auto_approved {
         diagnostics.push(
             Diagnostic::error(
@@ -304,10 +309,7 @@ fn check_grants(policy: &Policy, now: Timestamp, diagnostics: &mut Diagnostics) 
         if length > rules.max_duration.value.to_signed() {
             diagnostics.push(
                 Diagnostic::error(
-                    format!(
-                        "{what} lasts longer than {} allows",
-                        grant.target.reference().value
-                    ),
+                    format!("{what} lasts longer than {} allows", grant.target.reference().value),
                     format!(
                         "it lasts {}, and max_duration is {}; shorten it or split it into \
                          reviewed grants",

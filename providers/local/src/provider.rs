@@ -100,10 +100,8 @@ fn access_attributes(entry: &AccessEntry) -> Attributes {
     let mut attributes = Attributes::new();
     attributes.insert("principal".into(), Value::String(entry.principal.clone()));
     attributes.insert("role".into(), Value::String(entry.role.clone()));
-    attributes.insert(
-        "expires_at".into(),
-        entry.expires_at.clone().map_or(Value::Null, Value::String),
-    );
+    attributes
+        .insert("expires_at".into(), entry.expires_at.clone().map_or(Value::Null, Value::String));
     attributes
 }
 
@@ -119,11 +117,9 @@ fn all_objects(
     resource_type: &str,
 ) -> Result<BTreeMap<String, Attributes>, ProviderError> {
     match resource_type {
-        ACCESS => Ok(document
-            .access
-            .iter()
-            .map(|entry| (entry.id(), access_attributes(entry)))
-            .collect()),
+        ACCESS => {
+            Ok(document.access.iter().map(|entry| (entry.id(), access_attributes(entry))).collect())
+        }
         SETTING => Ok(document
             .settings
             .iter()
@@ -206,11 +202,7 @@ impl Provider for LocalProvider {
         self.simulate_calls(calls).await?;
         let document = self.load().await?;
         let mut everything = all_objects(&document, &request.resource_type)?;
-        let objects = request
-            .ids
-            .iter()
-            .filter_map(|id| everything.remove_entry(id))
-            .collect();
+        let objects = request.ids.iter().filter_map(|id| everything.remove_entry(id)).collect();
         Ok(ReadResponse::new(objects, calls))
     }
 
@@ -238,9 +230,8 @@ impl Provider for LocalProvider {
         self.check_write_allowed(&request.id)?;
         self.simulate_calls(1).await?;
         let UpdateRequest { resource_type, id, after, .. } = request;
-        let attributes = self
-            .with_document(move |document| put(document, &resource_type, &id, &after))
-            .await?;
+        let attributes =
+            self.with_document(move |document| put(document, &resource_type, &id, &after)).await?;
         Ok(UpdateResponse::new(attributes))
     }
 

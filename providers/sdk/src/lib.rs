@@ -27,8 +27,8 @@ pub use error::{ErrorKind, ProviderError};
 pub use provider::{Provider, ProviderFactory};
 pub use request::{
     ActivationContext, ChangeContext, ConfigureRequest, CreateRequest, CreateResponse,
-    DeleteRequest, DeleteResponse, IdRequest, ListRequest, ListResponse, ReadRequest,
-    ReadResponse, UpdateRequest, UpdateResponse,
+    DeleteRequest, DeleteResponse, IdRequest, ListRequest, ListResponse, ReadRequest, ReadResponse,
+    UpdateRequest, UpdateResponse,
 };
 pub use schema::{AttributeSchema, AttributeType, ProviderSchema, ResourceSchema};
 pub use secret::Secret;

@@ -26,10 +26,8 @@ pub fn redact_sensitive(schema: &ResourceSchema, attributes: &Attributes) -> Att
     attributes
         .iter()
         .map(|(name, value)| {
-            let sensitive = schema
-                .attributes
-                .get(name)
-                .is_some_and(|attribute| attribute.sensitive);
+            let sensitive =
+                schema.attributes.get(name).is_some_and(|attribute| attribute.sensitive);
             if sensitive && !value.is_null() {
                 let digest = hex::encode(Sha256::digest(value.to_string().as_bytes()));
                 (name.clone(), Value::String(format!("(sensitive:sha256:{})", &digest[..16])))

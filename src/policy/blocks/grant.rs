@@ -59,7 +59,8 @@ impl Grant {
     pub fn decode(reader: &mut BlockReader<'_>, name: &str) -> Option<Self> {
         let range = reader.range().clone();
         let role = reader.reference("role", Presence::Optional, &[ReferenceKind::Role]);
-        let override_ = reader.reference("override", Presence::Optional, &[ReferenceKind::Override]);
+        let override_ =
+            reader.reference("override", Presence::Optional, &[ReferenceKind::Override]);
         let target = match (role, override_) {
             (Some(role), None) => Some(GrantTarget::Role(role)),
             (None, Some(override_)) => Some(GrantTarget::Override(override_)),

@@ -131,11 +131,7 @@ fn decode_meta_and_expressions(
     reader: &mut BlockReader<'_>,
 ) -> (Vec<Spanned<Reference>>, BTreeMap<String, Spanned<Expression>>) {
     let depends_on = reader
-        .references(
-            "depends_on",
-            Presence::Optional,
-            &[ReferenceKind::Resource(String::new())],
-        )
+        .references("depends_on", Presence::Optional, &[ReferenceKind::Resource(String::new())])
         .map(|list| list.value)
         .unwrap_or_default();
     let mut expressions = BTreeMap::new();
@@ -146,16 +142,18 @@ fn decode_meta_and_expressions(
             let at = problem.span.map_or_else(|| range.clone(), |span| reader.file().range(span));
             reader.push(
                 Diagnostic::error(
-                    format!("invalid value for \"{}\" in {}", attribute.key.as_str(), reader.what()),
+                    format!(
+                        "invalid value for \"{}\" in {}",
+                        attribute.key.as_str(),
+                        reader.what()
+                    ),
                     problem.message,
                 )
                 .at(at),
             );
         }
-        expressions.insert(
-            attribute.key.as_str().to_owned(),
-            Spanned::new(Expression(expression), range),
-        );
+        expressions
+            .insert(attribute.key.as_str().to_owned(), Spanned::new(Expression(expression), range));
     }
     (depends_on, expressions)
 }
@@ -163,7 +161,9 @@ fn decode_meta_and_expressions(
 /// The labels of a resource block, checked: `resource "TYPE" "NAME"`.
 pub fn resource_labels(block: &Block) -> Option<(String, String)> {
     match block.labels.as_slice() {
-        [resource_type, name] => Some((resource_type.as_str().to_owned(), name.as_str().to_owned())),
+        [resource_type, name] => {
+            Some((resource_type.as_str().to_owned(), name.as_str().to_owned()))
+        }
         _ => None,
     }
 }

@@ -66,7 +66,10 @@ impl Role {
                 inner.push(
                     Diagnostic::error(
                         format!("duplicate resource {address} in role \"{name}\""),
-                        format!("it is first declared at {}; give each a distinct name", first.range),
+                        format!(
+                            "it is first declared at {}; give each a distinct name",
+                            first.range
+                        ),
                     )
                     .at(inner.range().clone()),
                 );

@@ -123,10 +123,8 @@ impl HttpClient {
         let mut attempts = 0;
         loop {
             let request = build(&shared.client)?;
-            let target = Target {
-                method: request.method().clone(),
-                path: request.url().path().to_owned(),
-            };
+            let target =
+                Target { method: request.method().clone(), path: request.url().path().to_owned() };
             attempts += 1;
             let failure = match self.attempt(request).await {
                 Ok(response) => match self.judge(&response) {
@@ -169,12 +167,7 @@ impl HttpClient {
     async fn attempt(&self, request: reqwest::Request) -> Result<HttpResponse, Failure> {
         let _in_flight = self.shared.limiter.admit().await;
         self.shared.calls.fetch_add(1, Ordering::Relaxed);
-        let mut response = self
-            .shared
-            .client
-            .execute(request)
-            .await
-            .map_err(Failure::transport)?;
+        let mut response = self.shared.client.execute(request).await.map_err(Failure::transport)?;
         let status = response.status();
         let headers = std::mem::take(response.headers_mut());
         let body = response.bytes().await.map_err(Failure::transport)?;
@@ -188,19 +181,13 @@ impl HttpClient {
             return Some(Failure {
                 kind: error.kind(),
                 retry_after: error.retry_after().or_else(|| response.retry_after()),
-                cause: Cause::Status {
-                    status,
-                    detail: Some(error.message().to_owned()),
-                },
+                cause: Cause::Status { status, detail: Some(error.message().to_owned()) },
             });
         }
         Some(Failure {
             kind: default_kind(status)?,
             retry_after: response.retry_after(),
-            cause: Cause::Status {
-                status,
-                detail: None,
-            },
+            cause: Cause::Status { status, detail: None },
         })
     }
 }
@@ -232,10 +219,7 @@ struct Failure {
 
 enum Cause {
     /// The platform answered; `detail` is the classifier's message.
-    Status {
-        status: StatusCode,
-        detail: Option<String>,
-    },
+    Status { status: StatusCode, detail: Option<String> },
     /// No answer: the connection failed, timed out, or broke.
     Transport(String),
 }
@@ -257,11 +241,7 @@ impl Failure {
             (ErrorKind::Protocol, "the answer cannot be read")
         };
         let cause = Cause::Transport(format!("{what} ({})", describe(error)));
-        Self {
-            kind,
-            cause,
-            retry_after: None,
-        }
+        Self { kind, cause, retry_after: None }
     }
 
     fn into_error(self, provider: &str, target: &Target, attempts: u32) -> ProviderError {
@@ -271,16 +251,10 @@ impl Failure {
             n => format!("{n} attempts"),
         };
         let message = match self.cause {
-            Cause::Status {
-                status,
-                detail: None,
-            } => {
+            Cause::Status { status, detail: None } => {
                 format!("{provider}: {method} {path} answered {status} after {attempts}")
             }
-            Cause::Status {
-                status,
-                detail: Some(detail),
-            } => {
+            Cause::Status { status, detail: Some(detail) } => {
                 format!("{provider}: {method} {path} answered {status} after {attempts}: {detail}")
             }
             Cause::Transport(cause) => {
@@ -337,13 +311,7 @@ mod tests {
     }
 
     async fn get(http: &HttpClient, url: &str) -> Result<HttpResponse, ProviderError> {
-        http.send(|client| {
-            client
-                .get(url)
-                .build()
-                .map_err(|error| http.build_error(error))
-        })
-        .await
+        http.send(|client| client.get(url).build().map_err(|error| http.build_error(error))).await
     }
 
     #[tokio::test]
@@ -354,9 +322,7 @@ mod tests {
         })
         .await;
         let http = client(fast());
-        let response = get(&http, &server.url("/v1/things"))
-            .await
-            .expect("retried to success");
+        let response = get(&http, &server.url("/v1/things")).await.expect("retried to success");
         assert_eq!(response.status, StatusCode::OK);
         assert_eq!(response.text(), "ok");
         assert_eq!((http.calls(), http.retries()), (2, 1));
@@ -372,15 +338,10 @@ mod tests {
         .await;
         let http = client(fast());
         let began = Instant::now();
-        let response = get(&http, &server.url("/v1/things"))
-            .await
-            .expect("retried to success");
+        let response = get(&http, &server.url("/v1/things")).await.expect("retried to success");
         let waited = began.elapsed();
         assert!(response.is_success());
-        assert!(
-            waited >= Duration::from_millis(900),
-            "waited only {waited:?}"
-        );
+        assert!(waited >= Duration::from_millis(900), "waited only {waited:?}");
         assert_eq!(http.calls(), 2);
     }
 
@@ -389,9 +350,7 @@ mod tests {
         for status in [200, 201, 400, 401, 403, 404, 409, 501] {
             let server = TestServer::start(move |_| Reply::status(status).body("{}")).await;
             let http = client(fast());
-            let response = get(&http, &server.url("/v1/things"))
-                .await
-                .expect("a response");
+            let response = get(&http, &server.url("/v1/things")).await.expect("a response");
             assert_eq!(response.status.as_u16(), status);
             assert_eq!((http.calls(), http.retries()), (1, 0), "{status}");
         }
@@ -436,10 +395,7 @@ mod tests {
         let server = TestServer::start(|_| Reply::status(502)).await;
         let http = client(fast().with_max_attempts(1));
         let error = get(&http, &server.url("/x")).await.expect_err("no retry");
-        assert_eq!(
-            error.message(),
-            "test: GET /x answered 502 Bad Gateway after 1 attempt"
-        );
+        assert_eq!(error.message(), "test: GET /x answered 502 Bad Gateway after 1 attempt");
         assert_eq!((http.calls(), http.retries()), (1, 0));
     }
 
@@ -464,9 +420,7 @@ mod tests {
         })
         .await;
         let http = client(fast()).with_classifier(Arc::new(AwsThrottling));
-        let response = get(&http, &server.url("/"))
-            .await
-            .expect("retried to success");
+        let response = get(&http, &server.url("/")).await.expect("retried to success");
         assert!(response.is_success());
         assert_eq!((http.calls(), http.retries()), (3, 2));
 
@@ -481,9 +435,7 @@ mod tests {
         // Exhausted, the classifier's kind and message are kept.
         let server = TestServer::start(move |_| Reply::status(400).body(throttled)).await;
         let http = client(fast().with_max_attempts(2)).with_classifier(Arc::new(AwsThrottling));
-        let error = get(&http, &server.url("/"))
-            .await
-            .expect_err("attempts exhausted");
+        let error = get(&http, &server.url("/")).await.expect_err("attempts exhausted");
         assert_eq!(error.kind(), ErrorKind::Throttled);
         assert_eq!(
             error.message(),
@@ -508,9 +460,7 @@ mod tests {
         let server =
             TestServer::start(|_| Reply::status(200).body(r#"{"error":"token_revoked"}"#)).await;
         let http = client(fast()).with_classifier(Arc::new(RevokedToken));
-        let error = get(&http, &server.url("/api/users"))
-            .await
-            .expect_err("denied");
+        let error = get(&http, &server.url("/api/users")).await.expect_err("denied");
         assert_eq!(error.kind(), ErrorKind::Denied);
         assert_eq!(
             error.message(),
@@ -534,29 +484,19 @@ mod tests {
             message.starts_with("test: GET /v1/things failed after 3 attempts: could not connect"),
             "{message}"
         );
-        assert!(
-            !message.contains("sk-secret") && !message.contains("127.0.0.1"),
-            "{message}"
-        );
+        assert!(!message.contains("sk-secret") && !message.contains("127.0.0.1"), "{message}");
         assert_eq!((http.calls(), http.retries()), (3, 2));
     }
 
     #[tokio::test]
     async fn a_timeout_is_transient_and_retried() {
         let server = TestServer::start(|_| Reply::status(200).delay(Duration::from_secs(5))).await;
-        let http = client(
-            fast()
-                .with_max_attempts(2)
-                .with_request_timeout(Duration::from_millis(200)),
-        );
-        let error = get(&http, &server.url("/slow"))
-            .await
-            .expect_err("timed out");
+        let http =
+            client(fast().with_max_attempts(2).with_request_timeout(Duration::from_millis(200)));
+        let error = get(&http, &server.url("/slow")).await.expect_err("timed out");
         assert_eq!(error.kind(), ErrorKind::Transient, "{error}");
         assert!(
-            error
-                .message()
-                .starts_with("test: GET /slow failed after 2 attempts: timed out"),
+            error.message().starts_with("test: GET /slow failed after 2 attempts: timed out"),
             "{error}"
         );
         assert_eq!(http.calls(), 2);
@@ -625,10 +565,7 @@ mod tests {
             .collect();
         assert_eq!(
             attempts,
-            [
-                ("POST".to_owned(), "1".to_owned()),
-                ("POST".to_owned(), "2".to_owned())
-            ]
+            [("POST".to_owned(), "1".to_owned()), ("POST".to_owned(), "2".to_owned())]
         );
     }
 
@@ -639,22 +576,12 @@ mod tests {
             .send(|_| Err(ProviderError::invalid("no endpoint configured")))
             .await
             .expect_err("build failed");
-        assert_eq!(
-            (error.kind(), error.message()),
-            (ErrorKind::Invalid, "no endpoint configured")
-        );
+        assert_eq!((error.kind(), error.message()), (ErrorKind::Invalid, "no endpoint configured"));
         assert_eq!(http.calls(), 0);
 
-        let error = get(&http, "not a url?key=sk-secret")
-            .await
-            .expect_err("bad URL");
+        let error = get(&http, "not a url?key=sk-secret").await.expect_err("bad URL");
         assert_eq!(error.kind(), ErrorKind::Invalid);
-        assert!(
-            error
-                .message()
-                .starts_with("test: cannot build the request: "),
-            "{error}"
-        );
+        assert!(error.message().starts_with("test: cannot build the request: "), "{error}");
         assert!(!error.message().contains("sk-secret"), "{error}");
     }
 

@@ -99,9 +99,7 @@ impl HttpConfig {
         } else if self.max_concurrent == 0 {
             Some("`max_concurrent` must be at least 1".to_owned())
         } else if let Some(rate) = self.max_per_second.filter(|r| !(r.is_finite() && *r > 0.0)) {
-            Some(format!(
-                "`max_per_second` must be a positive number, got {rate}"
-            ))
+            Some(format!("`max_per_second` must be a positive number, got {rate}"))
         } else if self.initial_backoff > self.max_backoff {
             Some(format!(
                 "`initial_backoff` ({:?}) must not exceed `max_backoff` ({:?})",
@@ -111,9 +109,9 @@ impl HttpConfig {
             None
         };
         match problem {
-            Some(problem) => Err(ProviderError::invalid(format!(
-                "{provider}: HTTP settings: {problem}"
-            ))),
+            Some(problem) => {
+                Err(ProviderError::invalid(format!("{provider}: HTTP settings: {problem}")))
+            }
             None => Ok(()),
         }
     }
@@ -127,34 +125,17 @@ mod tests {
 
     #[test]
     fn defaults_validate() {
-        assert_eq!(
-            HttpConfig::default()
-                .validate("test")
-                .map_err(|e| e.to_string()),
-            Ok(())
-        );
+        assert_eq!(HttpConfig::default().validate("test").map_err(|e| e.to_string()), Ok(()));
     }
 
     #[test]
     fn unusable_values_are_invalid_and_named() {
         let cases = [
             (HttpConfig::default().with_max_attempts(0), "`max_attempts`"),
-            (
-                HttpConfig::default().with_max_concurrent(0),
-                "`max_concurrent`",
-            ),
-            (
-                HttpConfig::default().with_max_per_second(Some(0.0)),
-                "`max_per_second`",
-            ),
-            (
-                HttpConfig::default().with_max_per_second(Some(f64::NAN)),
-                "`max_per_second`",
-            ),
-            (
-                HttpConfig::default().with_max_per_second(Some(-1.0)),
-                "`max_per_second`",
-            ),
+            (HttpConfig::default().with_max_concurrent(0), "`max_concurrent`"),
+            (HttpConfig::default().with_max_per_second(Some(0.0)), "`max_per_second`"),
+            (HttpConfig::default().with_max_per_second(Some(f64::NAN)), "`max_per_second`"),
+            (HttpConfig::default().with_max_per_second(Some(-1.0)), "`max_per_second`"),
             (
                 HttpConfig::default().with_initial_backoff(Duration::from_secs(60)),
                 "`initial_backoff`",

@@ -28,11 +28,7 @@ impl Limiter {
     /// The slot is taken before the pace: a call waiting for its turn in the second holds a
     /// slot, so starts stay evenly spaced even when slots free up in bursts.
     pub(super) async fn admit(&self) -> SemaphorePermit<'_> {
-        let permit = self
-            .slots
-            .acquire()
-            .await
-            .expect("the limiter's semaphore is never closed");
+        let permit = self.slots.acquire().await.expect("the limiter's semaphore is never closed");
         if let Some(pacer) = &self.pacer {
             pacer.wait_turn().await;
         }
@@ -51,20 +47,14 @@ impl Pacer {
     fn new(per_second: f64) -> Self {
         // A rate so low that the interval does not fit a `Duration` means "one call, ever".
         let interval = Duration::try_from_secs_f64(1.0 / per_second).unwrap_or(Duration::MAX);
-        Self {
-            interval,
-            next_start: Mutex::new(None),
-        }
+        Self { interval, next_start: Mutex::new(None) }
     }
 
     /// Books the next free start time and sleeps until it.
     async fn wait_turn(&self) {
         let start = {
             // A poisoned lock still holds a valid instant; keep pacing.
-            let mut next = self
-                .next_start
-                .lock()
-                .unwrap_or_else(|poison| poison.into_inner());
+            let mut next = self.next_start.lock().unwrap_or_else(|poison| poison.into_inner());
             let now = Instant::now();
             let start = next.map_or(now, |next| next.max(now));
             *next = start.checked_add(self.interval);

@@ -34,11 +34,7 @@ impl HttpResponse {
     /// A response from its parts; for tests of code that reads responses (a
     /// [`RetryClassifier`](super::RetryClassifier), a provider's error mapping).
     pub fn new(status: StatusCode, headers: HeaderMap, body: impl Into<Bytes>) -> Self {
-        Self {
-            status,
-            headers,
-            body: body.into(),
-        }
+        Self { status, headers, body: body.into() }
     }
 
     /// Whether the status is 2xx.
@@ -174,29 +170,20 @@ mod tests {
 
     #[test]
     fn json_decodes_a_body_of_the_expected_shape() {
-        let project: Project = response(200, r#"{"id": "p1", "archived": false}"#)
-            .json()
-            .expect("decodes");
+        let project: Project =
+            response(200, r#"{"id": "p1", "archived": false}"#).json().expect("decodes");
         assert_eq!(project.id, "p1");
     }
 
     #[test]
     fn a_body_that_is_not_json_is_protocol_with_an_excerpt() {
-        let body = format!(
-            "<html><body>502 Bad Gateway{}</body></html>",
-            "x".repeat(500)
-        );
-        let error = response(200, &body)
-            .json::<Vec<Project>>()
-            .expect_err("not JSON");
+        let body = format!("<html><body>502 Bad Gateway{}</body></html>", "x".repeat(500));
+        let error = response(200, &body).json::<Vec<Project>>().expect_err("not JSON");
         assert_eq!(error.kind(), ErrorKind::Protocol);
         let message = error.message();
         assert!(message.contains("`Vec<Project>`"), "{message}");
         assert!(message.contains("200 OK"), "{message}");
-        assert!(
-            message.contains("it starts: <html><body>502 Bad Gateway"),
-            "{message}"
-        );
+        assert!(message.contains("it starts: <html><body>502 Bad Gateway"), "{message}");
         assert!(message.ends_with('…'), "{message}");
         assert!(message.len() < 400, "the excerpt is truncated: {message}");
     }
@@ -208,10 +195,7 @@ mod tests {
             .expect_err("wrong shape");
         assert_eq!(error.kind(), ErrorKind::Protocol);
         assert!(error.message().contains("`Project`"), "{error}");
-        assert!(
-            error.message().contains("does not have that shape"),
-            "{error}"
-        );
+        assert!(error.message().contains("does not have that shape"), "{error}");
 
         let error = response(201, r#"{"archived": "sk-live-secret"}"#)
             .json::<BTreeMap<String, bool>>()
@@ -228,10 +212,7 @@ mod tests {
 
     #[test]
     fn excerpt_is_one_line() {
-        assert_eq!(
-            response(500, "  line one\nline two\r\n").excerpt(),
-            "line one line two"
-        );
+        assert_eq!(response(500, "  line one\nline two\r\n").excerpt(), "line one line two");
     }
 
     #[test]
@@ -240,10 +221,7 @@ mod tests {
         headers.insert("set-cookie", "session=abc".parse().expect("header"));
         let response = HttpResponse::new(StatusCode::CREATED, headers, "{\"key\":\"sk-live\"}");
         let debug = format!("{response:?}");
-        assert!(
-            !debug.contains("sk-live") && !debug.contains("session"),
-            "{debug}"
-        );
+        assert!(!debug.contains("sk-live") && !debug.contains("session"), "{debug}");
         assert!(debug.contains("201"), "{debug}");
     }
 
@@ -251,10 +229,7 @@ mod tests {
     fn type_names_lose_their_paths() {
         let cases = [
             ("alloc::vec::Vec<my_provider::api::Project>", "Vec<Project>"),
-            (
-                "core::option::Option<(u32, alloc::string::String)>",
-                "Option<(u32, String)>",
-            ),
+            ("core::option::Option<(u32, alloc::string::String)>", "Option<(u32, String)>"),
             ("Project", "Project"),
             ("&[a::B]", "&[B]"),
             ("my::tests::show::{{closure}}::Project", "Project"),
@@ -272,10 +247,7 @@ mod tests {
                 r#"invalid type: string "…", expected a boolean at line 1 column 20"#,
             ),
             (r#"a "b\"c" d"#, r#"a "…" d"#),
-            (
-                "missing field `id` at line 1 column 2",
-                "missing field `id` at line 1 column 2",
-            ),
+            ("missing field `id` at line 1 column 2", "missing field `id` at line 1 column 2"),
             (r#"unterminated "abc"#, r#"unterminated "…""#),
         ];
         for (message, redacted) in cases {

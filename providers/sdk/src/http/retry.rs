@@ -69,21 +69,13 @@ pub(super) fn wait_before_retry(
 /// `initial_backoff * 2^retry`, capped at `max_backoff`, before jitter.
 fn exponential_backoff(config: &HttpConfig, retry: u32) -> Duration {
     let factor = 2u32.checked_pow(retry).unwrap_or(u32::MAX);
-    config
-        .initial_backoff
-        .saturating_mul(factor)
-        .min(config.max_backoff)
+    config.initial_backoff.saturating_mul(factor).min(config.max_backoff)
 }
 
 /// The wait a response asks for: OpenAI's `retry-after-ms`, else `Retry-After` as seconds or an
 /// HTTP date. A date in the past asks for no wait; a value we cannot read asks for nothing.
 pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let header = |name| {
-        headers
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-            .map(str::trim)
-    };
+    let header = |name| headers.get(name).and_then(|value| value.to_str().ok()).map(str::trim);
     if let Some(millis) = header("retry-after-ms").and_then(parse_seconds) {
         return Some(millis / 1000);
     }
@@ -144,22 +136,12 @@ mod tests {
         let config = HttpConfig::default()
             .with_initial_backoff(Duration::from_millis(100))
             .with_max_backoff(Duration::from_millis(1000));
-        let cases = [
-            (0, 100),
-            (1, 200),
-            (2, 400),
-            (3, 800),
-            (4, 1000),
-            (40, 1000),
-        ];
+        let cases = [(0, 100), (1, 200), (2, 400), (3, 800), (4, 1000), (40, 1000)];
         for (retry, ceiling_ms) in cases {
             let ceiling = Duration::from_millis(ceiling_ms);
             for _ in 0..50 {
                 let wait = wait_before_retry(&config, retry, None);
-                assert!(
-                    wait >= ceiling / 2 && wait <= ceiling,
-                    "retry {retry}: {wait:?}"
-                );
+                assert!(wait >= ceiling / 2 && wait <= ceiling, "retry {retry}: {wait:?}");
             }
         }
     }
@@ -188,16 +170,10 @@ mod tests {
             (&[("retry-after", "1.5")], Some((1500, 1500))),
             (&[("retry-after", "-1")], None),
             (&[("retry-after", "soon")], None),
-            (
-                &[("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")],
-                Some((0, 0)),
-            ),
+            (&[("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")], Some((0, 0))),
             (&[("retry-after", &in_a_minute)], Some((58_000, 60_000))),
             (&[("retry-after-ms", "250")], Some((250, 250))),
-            (
-                &[("retry-after-ms", "250"), ("retry-after", "1")],
-                Some((250, 250)),
-            ),
+            (&[("retry-after-ms", "250"), ("retry-after", "1")], Some((250, 250))),
         ];
         for (pairs, expected) in cases {
             let mut headers = HeaderMap::new();

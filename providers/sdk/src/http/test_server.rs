@@ -24,12 +24,7 @@ pub(crate) struct Reply {
 impl Reply {
     /// An empty answer with `status`.
     pub(crate) fn status(status: u16) -> Self {
-        Self {
-            status,
-            headers: Vec::new(),
-            body: String::new(),
-            delay: Duration::ZERO,
-        }
+        Self { status, headers: Vec::new(), body: String::new(), delay: Duration::ZERO }
     }
 
     /// Adds a header.
@@ -82,9 +77,7 @@ impl TestServer {
     /// Starts a server on a free port that answers request number `n` (from 0) with
     /// `script(n)`.
     pub(crate) async fn start(script: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a free port");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
         let addr = listener.local_addr().expect("local address");
         let state = Arc::new(State {
             script: Box::new(script),
@@ -183,10 +176,7 @@ async fn read_request(stream: &mut TcpStream) -> Option<Seen> {
         .filter_map(|line| line.split_once(':'))
         .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
         .collect();
-    let length: usize = headers
-        .get("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let length: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
     let mut body_read = buffer.len() - (head_end + 4);
     while body_read < length {
         let mut chunk = [0; 4096];
@@ -196,9 +186,5 @@ async fn read_request(stream: &mut TcpStream) -> Option<Seen> {
         }
         body_read += read;
     }
-    Some(Seen {
-        method,
-        target,
-        headers,
-    })
+    Some(Seen { method, target, headers })
 }
