@@ -11,6 +11,9 @@
 //! the `breakglass-provider` trait; [`providers`] registers them by name.
 
 pub mod address;
+pub mod cli;
+pub mod clock;
 pub mod diagnostics;
 pub mod policy;
 pub mod providers;
+pub mod sign;

@@ -7,7 +7,7 @@
 //! an incident.
 
 use breakglass_provider::{AttributeSchema, ResourceSchema};
-use petgraph::algo::{tarjan_scc, toposort};
+use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -158,7 +158,7 @@ fn dependency_order(
     policy: &mut Policy,
     resource_types: &BTreeSet<String>,
     diagnostics: &mut Diagnostics,
-) -> Vec<ResourceAddress> {
+) -> Vec<(ResourceAddress, bool)> {
     let mut graph: DiGraph<ResourceAddress, ()> = DiGraph::new();
     let nodes: BTreeMap<ResourceAddress, NodeIndex> = policy
         .resources
@@ -169,7 +169,7 @@ fn dependency_order(
     for (address, resource) in policy.resources.iter_mut() {
         let mut implicit: Vec<Spanned<Reference>> = Vec::new();
         for expression in resource.expressions.values() {
-            for traversal in eval::traversals(&expression.value.0) {
+            for traversal in eval::traversals(&expression.value.expr) {
                 if !resource_types.contains(&traversal.root) && !traversal.root.contains('_') {
                     continue;
                 }
@@ -247,10 +247,15 @@ fn dependency_order(
             );
         }
     }
-    match toposort(&graph, None) {
-        Ok(order) => order.into_iter().map(|node| graph[node].clone()).collect(),
-        Err(_) => Vec::new(),
+    // tarjan_scc lists components in reverse topological order. Resources in a cycle cannot
+    // be evaluated; everything else still is, so one cycle does not hide other problems.
+    let mut order: Vec<(ResourceAddress, bool)> = Vec::new();
+    for component in tarjan_scc(&graph).into_iter().rev() {
+        let cyclic =
+            component.len() > 1 || component.iter().any(|node| graph.contains_edge(*node, *node));
+        order.extend(component.into_iter().map(|node| (graph[node].clone(), cyclic)));
     }
+    order
 }
 
 fn policy_names<'a>(
@@ -284,23 +289,26 @@ fn span_range(within: &SourceRange, span: std::ops::Range<usize>) -> SourceRange
 fn evaluate_baseline(
     policy: &mut Policy,
     schemas: &ProviderSchemas,
-    order: &[ResourceAddress],
+    order: &[(ResourceAddress, bool)],
     diagnostics: &mut Diagnostics,
 ) {
     let base = context::people_context(policy);
     let mut evaluated: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
-    for address in order {
+    for (address, in_cycle) in order {
         let resource = &policy.resources[address];
         let what = format!("resource \"{}\" \"{}\"", address.resource_type, address.name);
         let schema = resource_schema(schemas, &address.resource_type, &resource.range, diagnostics);
         if let Some(schema) = schema {
             check_attribute_names(
-                resource.expressions.iter().map(|(name, e)| (name, &e.range)),
+                resource.expressions.iter().map(|(name, e)| (name, &e.value.key_range)),
                 &schema.attributes,
                 &what,
                 &resource.range,
                 diagnostics,
             );
+        }
+        if *in_cycle {
+            continue;
         }
         let needed: BTreeSet<&str> = resource
             .implicit_dependencies
@@ -319,7 +327,7 @@ fn evaluate_baseline(
         context::declare_resources(&mut context, &visible);
         let mut attributes = breakglass_provider::Attributes::new();
         for (name, expression) in &resource.expressions {
-            match eval::evaluate(&expression.value.0, &context, &policy.dir) {
+            match eval::evaluate(&expression.value.expr, &context, &policy.dir) {
                 Ok(value) => {
                     let fits = schema.and_then(|schema| schema.attributes.get(name)).is_none_or(
                         |attribute| {
@@ -371,14 +379,14 @@ fn check_providers(policy: &Policy, schemas: &ProviderSchemas, diagnostics: &mut
         let Some(schema) = schemas.get(name) else { continue };
         let what = format!("provider \"{name}\"");
         check_attribute_names(
-            block.expressions.iter().map(|(key, e)| (key, &e.range)),
+            block.expressions.iter().map(|(key, e)| (key, &e.value.key_range)),
             &schema.config,
             &what,
             &block.range,
             diagnostics,
         );
         for (key, expression) in &block.expressions {
-            match eval::evaluate(&expression.value.0, &context, &policy.dir) {
+            match eval::evaluate(&expression.value.expr, &context, &policy.dir) {
                 Ok(value) => {
                     if let Some(attribute) = schema.config.get(key) {
                         check_value(key, &value, attribute, &what, &expression.range, diagnostics);
@@ -437,7 +445,7 @@ fn check_template(
     let schema = resource_schema(schemas, &address.resource_type, &template.range, diagnostics);
     if let Some(schema) = schema {
         check_attribute_names(
-            template.expressions.iter().map(|(name, e)| (name, &e.range)),
+            template.expressions.iter().map(|(name, e)| (name, &e.value.key_range)),
             &schema.attributes,
             &what,
             &template.range,
@@ -477,7 +485,7 @@ fn check_template(
         })
     };
     for (name, expression) in &template.expressions {
-        let unknown_roots: Vec<String> = eval::traversals(&expression.value.0)
+        let unknown_roots: Vec<String> = eval::traversals(&expression.value.expr)
             .into_iter()
             .map(|t| t.root)
             .filter(|root| {
@@ -501,7 +509,7 @@ fn check_template(
         }
         for person in &requesters {
             let Some(context) = context_for(person) else { continue };
-            match eval::evaluate(&expression.value.0, &context, &policy.dir) {
+            match eval::evaluate(&expression.value.expr, &context, &policy.dir) {
                 Ok(value) => {
                     if let Some(attribute) = schema.and_then(|s| s.attributes.get(name)) {
                         if !check_value(
@@ -596,7 +604,7 @@ pub fn evaluate_template(
     context: &hcl::eval::Context<'_>,
 ) -> Result<breakglass_provider::Attributes, String> {
     let mut attributes = breakglass_provider::Attributes::new();
-    for (name, Spanned { value: Expression(expression), range }) in &template.expressions {
+    for (name, Spanned { value: Expression { expr: expression, .. }, range }) in &template.expressions {
         let value = eval::evaluate(expression, context, &policy.dir).map_err(|problems| {
             let detail: Vec<String> = problems.into_iter().map(|p| p.message).collect();
             format!("{range}: {name}: {}", detail.join("; "))

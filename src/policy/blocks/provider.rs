@@ -35,7 +35,13 @@ impl ProviderBlock {
                 let range = reader.expression_range(&attribute.value);
                 (
                     attribute.key.as_str().to_owned(),
-                    Spanned::new(Expression(attribute.value.clone()), range),
+                    Spanned::new(
+                        Expression {
+                            expr: attribute.value.clone(),
+                            key_range: reader.key_range(attribute),
+                        },
+                        range,
+                    ),
                 )
             })
             .collect();

@@ -26,13 +26,19 @@ pub enum DriftMode {
 }
 
 /// An attribute's expression as written, kept for evaluation later (role templates are
-/// evaluated per activation; provider blocks when a run configures them).
+/// evaluated per activation; provider blocks when a run configures them), with where its key
+/// is, for "unknown attribute" diagnostics. Wrapped in a `Spanned` whose range is the value's.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Expression(pub hcl_edit::expr::Expression);
+pub struct Expression {
+    /// The expression.
+    pub expr: hcl_edit::expr::Expression,
+    /// Where the attribute's name is written.
+    pub key_range: SourceRange,
+}
 
 impl Serialize for Expression {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        hcl::Expression::from(self.0.clone()).serialize(serializer)
+        hcl::Expression::from(self.expr.clone()).serialize(serializer)
     }
 }
 
@@ -153,7 +159,13 @@ fn decode_meta_and_expressions(
             );
         }
         expressions
-            .insert(attribute.key.as_str().to_owned(), Spanned::new(Expression(expression), range));
+            .insert(
+                attribute.key.as_str().to_owned(),
+                Spanned::new(
+                    Expression { expr: expression, key_range: reader.key_range(attribute) },
+                    range,
+                ),
+            );
     }
     (depends_on, expressions)
 }

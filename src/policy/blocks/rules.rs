@@ -67,12 +67,12 @@ impl AccessRules {
         let description = reader.string("description", Presence::Optional).map(|s| s.value);
         let risk = reader
             .keyword("risk", Presence::Optional, &Risk::WORDS)
-            .unwrap_or_else(|| Spanned::new(Risk::Medium, range));
-        let requesters = reader.references(
-            "requesters",
-            Presence::Optional,
-            &[ReferenceKind::Person, ReferenceKind::Team],
-        );
+            .unwrap_or_else(|| Spanned::new(Risk::Medium, range.clone()));
+        let written = reader.attribute("requesters", Presence::Optional).is_some();
+        let requesters = reader
+            .references("requesters", Presence::Optional, &[ReferenceKind::Person, ReferenceKind::Team])
+            // A list that failed to read is an error already; it must not read as "anyone".
+            .or_else(|| written.then(|| Spanned::new(Vec::new(), range.clone())));
         let approvers =
             reader.reference("approvers", Presence::Optional, &[ReferenceKind::Approvers]);
         let quorum = reader.count("quorum", Presence::Optional);

@@ -1,0 +1,80 @@
+//! The command line: one file per command, each holding its arguments, its logic and its
+//! rendering; exit codes are decided in [`exit`].
+
+pub mod exit;
+pub mod keygen;
+pub mod output;
+pub mod validate;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use exit::{EXIT_CODES_HELP, ExitStatus};
+use output::Output;
+
+const ABOUT: &str = "Declarative, signed, time-bounded emergency access";
+
+const LONG_ABOUT: &str = "\
+breakglass reconciles emergency (\"break-glass\") access from HCL policy files reviewed in git.
+Governance teams declare roles, approvers, authentication rules and overrides; `plan` shows what
+would change on each platform; responders request access during an incident, approvers sign
+tokens, `apply --emergency` grants it for a bounded time, and it is reverted when it ends.";
+
+/// breakglass
+#[derive(Debug, Parser)]
+#[command(
+    name = "breakglass",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = EXIT_CODES_HELP,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Run as if breakglass was started in DIR (the policy directory).
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+
+    /// Never colour output (NO_COLOR is honoured too).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the policy for errors.
+    Validate(validate::ValidateArgs),
+    /// Make an Ed25519 key pair.
+    Keygen(keygen::KeygenArgs),
+}
+
+/// Parses the command line, runs the command, and returns its exit status. Errors are printed
+/// here, once.
+pub fn main() -> ExitStatus {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(status) => status,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitStatus::Failure
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    if let Some(directory) = &cli.directory {
+        std::env::set_current_dir(directory).map_err(|error| {
+            anyhow::anyhow!("cannot change to directory {}: {error}", directory.display())
+        })?;
+    }
+    let output = Output::detect(cli.no_color);
+    match &cli.command {
+        Command::Validate(args) => validate::run(args, output),
+        Command::Keygen(args) => keygen::run(args),
+    }
+}

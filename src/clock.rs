@@ -1,0 +1,18 @@
+//! The current time.
+//!
+//! Released binaries read the system clock and nothing else: no flag or environment variable can
+//! move a check's notion of "now". Test builds (the `test-clock` feature, which only the test
+//! suite enables) also honour `BREAKGLASS_TEST_NOW=RFC3339`, so tests can exercise expiry.
+
+use jiff::Timestamp;
+
+/// Now.
+pub fn now() -> Timestamp {
+    #[cfg(feature = "test-clock")]
+    if let Ok(text) = std::env::var("BREAKGLASS_TEST_NOW") {
+        if let Ok(timestamp) = text.parse() {
+            return timestamp;
+        }
+    }
+    Timestamp::now()
+}

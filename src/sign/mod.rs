@@ -1,0 +1,9 @@
+//! Keys and signatures: Ed25519 key files, and DSSE envelopes for plans and approvals.
+//!
+//! Key files are PEM: PKCS#8 `PRIVATE KEY` (mode 0600) and SPKI `PUBLIC KEY`, the formats
+//! `openssl genpkey -algorithm ed25519` writes, so keys can be made and inspected with standard
+//! tools as well as `breakglass keygen`.
+
+mod keys;
+
+pub use keys::{KeyError, PrivateKey, generate_key_pair, key_id, public_key_path};
