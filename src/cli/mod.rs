@@ -2,6 +2,7 @@
 //! rendering; exit codes are decided in [`exit`].
 
 pub mod exit;
+pub mod fmt;
 pub mod keygen;
 pub mod output;
 pub mod validate;
@@ -49,6 +50,8 @@ pub struct Cli {
 pub enum Command {
     /// Check the policy for errors.
     Validate(validate::ValidateArgs),
+    /// Rewrite policy files in the canonical style.
+    Fmt(fmt::FmtArgs),
     /// Make an Ed25519 key pair.
     Keygen(keygen::KeygenArgs),
 }
@@ -56,7 +59,14 @@ pub enum Command {
 /// Parses the command line, runs the command, and returns its exit status. Errors are printed
 /// here, once.
 pub fn main() -> ExitStatus {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            // Usage errors exit 1, not clap's 2: 2 means "changes" for plan --detailed-exitcode.
+            return if error.use_stderr() { ExitStatus::Failure } else { ExitStatus::Success };
+        }
+    };
     match run(cli) {
         Ok(status) => status,
         Err(error) => {
@@ -75,6 +85,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     let output = Output::detect(cli.no_color);
     match &cli.command {
         Command::Validate(args) => validate::run(args, output),
+        Command::Fmt(args) => fmt::run(args),
         Command::Keygen(args) => keygen::run(args),
     }
 }

@@ -45,10 +45,8 @@ fn summary(errors: usize, warnings: usize) -> String {
         (0, 0) => "Success! The policy is valid.".to_owned(),
         (0, w) => format!("The policy is valid, with {}.", plural(w, "warning")),
         (e, 0) => format!("The policy is invalid: {}.", plural(e, "error")),
-        (e, w) => format!(
-            "The policy is invalid: {} and {}.",
-            plural(e, "error"),
-            plural(w, "warning")
-        ),
+        (e, w) => {
+            format!("The policy is invalid: {} and {}.", plural(e, "error"), plural(w, "warning"))
+        }
     }
 }

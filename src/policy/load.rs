@@ -124,8 +124,12 @@ pub fn load(dir: &Path, schemas: &ProviderSchemas, now: Timestamp) -> Loaded {
         }
     }
 
-    resolve::resolve_resources(&mut policy, schemas, &mut diagnostics);
-    validate::validate(&policy, schemas, now, &mut diagnostics);
+    // With a file unreadable, checks across blocks would report its blocks as missing:
+    // show the syntax errors alone, as Terraform does.
+    if parsed.len() == sources.files().count() {
+        resolve::resolve_resources(&mut policy, schemas, &mut diagnostics);
+        validate::validate(&policy, schemas, now, &mut diagnostics);
+    }
     policy.digest = digest(&sources, &policy);
     policy.sources = sources.clone();
     diagnostics.sort();
@@ -134,7 +138,9 @@ pub fn load(dir: &Path, schemas: &ProviderSchemas, now: Timestamp) -> Loaded {
 
 fn syntax_detail(message: &str) -> String {
     let message = message.trim();
-    if message.is_empty() {
+    if message.contains("redefined attribute") {
+        "an attribute is set twice in the same block; keep one of them".to_owned()
+    } else if message.is_empty() {
         "the file is not valid HCL here; check for a missing quote, brace or `=`".to_owned()
     } else {
         format!("{message}; check for a missing quote, brace or `=`")

@@ -134,13 +134,15 @@ impl Policy {
         let mut persons = BTreeSet::new();
         for reference in references {
             match reference.kind {
-                ReferenceKind::Person if self.persons.contains_key(&reference.name) => {
+                // Declared counts, even if the block has errors of its own: those are reported
+                // once, at the block, not again at every group it belongs to.
+                ReferenceKind::Person if self.contains(reference) => {
                     persons.insert(reference.name.as_str());
                 }
                 ReferenceKind::Team => {
                     if let Some(team) = self.teams.get(&reference.name) {
                         for member in &team.members {
-                            if self.persons.contains_key(&member.name) {
+                            if self.contains(member) {
                                 persons.insert(member.name.as_str());
                             }
                         }

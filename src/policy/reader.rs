@@ -40,6 +40,7 @@ pub struct BlockReader<'a> {
     blocks: Vec<&'a Block>,
     known_attributes: Vec<&'static str>,
     known_blocks: Vec<&'static str>,
+    missing: Vec<&'static str>,
     diagnostics: Diagnostics,
 }
 
@@ -107,6 +108,7 @@ impl<'a> BlockReader<'a> {
             blocks: Vec::new(),
             known_attributes: Vec::new(),
             known_blocks: Vec::new(),
+            missing: Vec::new(),
             diagnostics: Diagnostics::new(),
         };
         let mut first_seen: BTreeMap<&str, SourceRange> = BTreeMap::new();
@@ -173,14 +175,8 @@ impl<'a> BlockReader<'a> {
     pub fn attribute(&mut self, name: &'static str, presence: Presence) -> Option<&'a Attribute> {
         self.known_attributes.push(name);
         let found = self.attributes.iter().copied().find(|a| a.key.as_str() == name);
-        if found.is_none() && presence == Presence::Required {
-            self.diagnostics.push(
-                Diagnostic::error(
-                    format!("{} is missing required attribute \"{name}\"", self.what),
-                    format!("add `{name} = …` to the block"),
-                )
-                .at(self.range.clone()),
-            );
+        if found.is_none() && presence == Presence::Required && !self.missing.contains(&name) {
+            self.missing.push(name);
         }
         found
     }
@@ -467,6 +463,11 @@ impl<'a> BlockReader<'a> {
         Some(Spanned::new(Reference::new(kind, target), range))
     }
 
+    /// How many nested blocks the block holds, of any name.
+    pub fn block_count(&self) -> usize {
+        self.blocks.len()
+    }
+
     /// The nested blocks called `ident`, marking the name known.
     pub fn blocks(&mut self, ident: &'static str) -> Vec<&'a Block> {
         self.known_blocks.push(ident);
@@ -486,8 +487,30 @@ impl<'a> BlockReader<'a> {
         remaining
     }
 
-    /// Reports what the block holds that no one asked for, and returns every problem found.
+    /// Reports what the block holds that no one asked for, and required attributes that are
+    /// missing (unless a misspelling of them was reported as unknown), and returns every
+    /// problem found.
     pub fn finish(mut self) -> Diagnostics {
+        let mut misspelt = Vec::new();
+        for attribute in &self.attributes {
+            let key = attribute.key.as_str();
+            if !self.known_attributes.contains(&key) {
+                misspelt
+                    .extend(super::suggest::closest(key, self.known_attributes.iter().copied()));
+            }
+        }
+        for name in std::mem::take(&mut self.missing) {
+            if misspelt.contains(&name) {
+                continue;
+            }
+            self.diagnostics.push(
+                Diagnostic::error(
+                    format!("{} is missing required attribute \"{name}\"", self.what),
+                    format!("add `{name} = …` to the block"),
+                )
+                .at(self.range.clone()),
+            );
+        }
         for attribute in self.attributes.clone() {
             let key = attribute.key.as_str();
             if self.known_attributes.contains(&key) {

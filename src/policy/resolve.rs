@@ -69,8 +69,13 @@ fn check_attribute_names<'a>(
         .map(|(name, _)| name.as_str())
         .collect();
     let mut present = BTreeSet::new();
+    let mut misspelt: BTreeSet<&str> = BTreeSet::new();
     for (name, range) in written {
         present.insert(name.as_str());
+        if !attributes.contains_key(name) {
+            // "rol" is reported as unknown with "did you mean role"; not again as role missing.
+            misspelt.extend(super::suggest::closest(name, settable.iter().copied()));
+        }
         match attributes.get(name) {
             Some(schema) if schema.computed => diagnostics.push(
                 Diagnostic::error(
@@ -94,7 +99,8 @@ fn check_attribute_names<'a>(
         }
     }
     for (name, schema) in attributes {
-        if schema.required && !present.contains(name.as_str()) {
+        if schema.required && !present.contains(name.as_str()) && !misspelt.contains(name.as_str())
+        {
             diagnostics.push(
                 Diagnostic::error(
                     format!("{what} is missing required attribute \"{name}\""),
@@ -604,7 +610,9 @@ pub fn evaluate_template(
     context: &hcl::eval::Context<'_>,
 ) -> Result<breakglass_provider::Attributes, String> {
     let mut attributes = breakglass_provider::Attributes::new();
-    for (name, Spanned { value: Expression { expr: expression, .. }, range }) in &template.expressions {
+    for (name, Spanned { value: Expression { expr: expression, .. }, range }) in
+        &template.expressions
+    {
         let value = eval::evaluate(expression, context, &policy.dir).map_err(|problems| {
             let detail: Vec<String> = problems.into_iter().map(|p| p.message).collect();
             format!("{range}: {name}: {}", detail.join("; "))

@@ -185,7 +185,7 @@ fn check_rules(
     let auto_approved = !policy.auto_approvers_of(reference).is_empty();
     let approvers =
         rules.approvers.as_ref().and_then(|reference| policy.approvers.get(&reference.name));
-    if rules.approvers.is_none() && !auto_approved {
+    if rules.approvers.is_none() && !auto_approved && !rules.unreadable.contains(&"approvers") {
         diagnostics.push(
             Diagnostic::error(
                 format!("{what} has no approvers"),

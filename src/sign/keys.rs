@@ -26,7 +26,9 @@ pub enum KeyError {
         reason: String,
     },
     /// Refusing to overwrite an existing key.
-    #[error("{0} already exists; refusing to overwrite a key (remove it first, or choose another path)")]
+    #[error(
+        "{0} already exists; refusing to overwrite a key (remove it first, or choose another path)"
+    )]
     Exists(PathBuf),
     /// Encoding failed.
     #[error("cannot encode key: {0}")]

@@ -62,7 +62,7 @@ impl Override {
                 changes.push(OverrideChange { resource, set, range: change_range });
             }
         }
-        if changes.is_empty() {
+        if changes.is_empty() && reader.block_count() == 0 {
             reader.push(
                 Diagnostic::error(
                     format!("override \"{name}\" changes nothing"),

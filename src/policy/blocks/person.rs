@@ -76,18 +76,31 @@ impl Person {
     pub fn decode(reader: &mut BlockReader<'_>, name: &str) -> Option<Self> {
         let display_name = reader.string("display_name", Presence::Optional).map(|s| s.value);
         let email = reader.string("email", Presence::Optional).map(|s| s.value);
-        let identities = reader.string_map("identities").map(|m| m.value).unwrap_or_default();
+        let written = reader.attribute("identities", Presence::Optional).is_some();
+        let identities = reader.string_map("identities");
         let key_text = reader.string("public_key", Presence::Required)?;
+        let identities = match identities {
+            Some(map) => map.value,
+            // Reported already; a person half-read would make role templates fail for them too.
+            None if written => return None,
+            None => BTreeMap::new(),
+        };
         let public_key = match PublicKey::from_pem(&key_text.value) {
             Ok(key) => key,
             Err(error) => {
+                let why = if key_text.value.trim_start().starts_with("ssh-") {
+                    "this is an OpenSSH key; convert it with `ssh-keygen -e -m PKCS8 -f KEY.pub`"
+                        .to_owned()
+                } else {
+                    error
+                };
                 reader.push(
                     Diagnostic::error(
                         format!("person \"{name}\" has an invalid public key"),
                         format!(
                             "public_key must be an Ed25519 public key in PEM (-----BEGIN PUBLIC \
                              KEY-----), as `breakglass keygen` writes to NAME.pub; usually \
-                             public_key = file(\"keys/{name}.pub\") ({error})"
+                             public_key = file(\"keys/{name}.pub\") ({why})"
                         ),
                     )
                     .at(key_text.range),

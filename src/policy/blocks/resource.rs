@@ -158,14 +158,13 @@ fn decode_meta_and_expressions(
                 .at(at),
             );
         }
-        expressions
-            .insert(
-                attribute.key.as_str().to_owned(),
-                Spanned::new(
-                    Expression { expr: expression, key_range: reader.key_range(attribute) },
-                    range,
-                ),
-            );
+        expressions.insert(
+            attribute.key.as_str().to_owned(),
+            Spanned::new(
+                Expression { expr: expression, key_range: reader.key_range(attribute) },
+                range,
+            ),
+        );
     }
     (depends_on, expressions)
 }

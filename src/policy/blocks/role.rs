@@ -80,7 +80,7 @@ impl Role {
             }
             resources.push(template);
         }
-        if resources.is_empty() {
+        if resources.is_empty() && reader.block_count() == 0 {
             reader.push(
                 Diagnostic::error(
                     format!("role \"{name}\" grants nothing"),

@@ -58,6 +58,10 @@ pub struct AccessRules {
     pub authentication: Option<Spanned<Reference>>,
     /// The longest one activation may last.
     pub max_duration: Spanned<Duration>,
+    /// Attributes that were written but could not be read (already reported), so checks that
+    /// look for a missing attribute do not report them a second time.
+    #[serde(skip)]
+    pub unreadable: Vec<&'static str>,
 }
 
 impl AccessRules {
@@ -70,11 +74,20 @@ impl AccessRules {
             .unwrap_or_else(|| Spanned::new(Risk::Medium, range.clone()));
         let written = reader.attribute("requesters", Presence::Optional).is_some();
         let requesters = reader
-            .references("requesters", Presence::Optional, &[ReferenceKind::Person, ReferenceKind::Team])
+            .references(
+                "requesters",
+                Presence::Optional,
+                &[ReferenceKind::Person, ReferenceKind::Team],
+            )
             // A list that failed to read is an error already; it must not read as "anyone".
             .or_else(|| written.then(|| Spanned::new(Vec::new(), range.clone())));
+        let mut unreadable = Vec::new();
+        let approvers_written = reader.attribute("approvers", Presence::Optional).is_some();
         let approvers =
             reader.reference("approvers", Presence::Optional, &[ReferenceKind::Approvers]);
+        if approvers_written && approvers.is_none() {
+            unreadable.push("approvers");
+        }
         let quorum = reader.count("quorum", Presence::Optional);
         let authentication = reader.reference(
             "authentication",
@@ -90,6 +103,7 @@ impl AccessRules {
             quorum,
             authentication,
             max_duration: max_duration?,
+            unreadable,
         })
     }
 }

@@ -1,0 +1,11 @@
+//! The integration test suite: one binary (as ripgrep does), one module per area, a small
+//! harness in `util`, snapshots in `tests/snapshots`.
+
+#[macro_use]
+mod util;
+
+mod examples;
+mod fmt;
+mod help;
+mod schema;
+mod validate;

@@ -1,0 +1,131 @@
+//! A small harness: run the `breakglass` binary in a directory, with a fixed test clock, and
+//! look at what it printed and how it exited.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The test clock every run uses unless a test sets another.
+pub const TEST_NOW: &str = "2026-11-28T12:00:00Z";
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A command line to run.
+#[derive(Debug)]
+pub struct Run {
+    command: Command,
+}
+
+/// What a run printed and how it ended.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The exit code.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// `breakglass ARGS…` in `dir`.
+    pub fn new(dir: impl AsRef<Path>) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_breakglass"));
+        command
+            .current_dir(dir.as_ref())
+            .env("BREAKGLASS_TEST_NOW", TEST_NOW)
+            .env("NO_COLOR", "1")
+            .env_remove("BREAKGLASS_SIGN_KEY")
+            .env_remove("BREAKGLASS_TOTP_SECRETS");
+        Self { command }
+    }
+
+    /// Adds arguments.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.command.args(args);
+        self
+    }
+
+    /// Sets an environment variable.
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.command.env(key, value);
+        self
+    }
+
+    /// Runs to completion.
+    pub fn run(mut self) -> Outcome {
+        let output = self.command.output().expect("the breakglass binary runs");
+        Outcome {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl Outcome {
+    /// Asserts the exit code, showing the output when it differs.
+    #[track_caller]
+    pub fn expect_code(self, code: i32) -> Self {
+        assert_eq!(
+            self.code, code,
+            "exit code {} (wanted {code})\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// stdout parsed as JSON.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// Copies `files` (name, text) and the shared test keys into a fresh temporary directory.
+pub fn policy_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    copy_dir(&root().join("tests/fixtures/keys"), &dir.path().join("keys"));
+    for (name, text) in files {
+        fs_err::write(dir.path().join(name), text).expect("write a policy file");
+    }
+    dir
+}
+
+/// Copies a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    fs_err::create_dir_all(to).expect("create directory");
+    for entry in fs_err::read_dir(from).expect("read directory") {
+        let entry = entry.expect("directory entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs_err::copy(entry.path(), target).expect("copy a file");
+        }
+    }
+}
+
+/// Snapshot assertion with the suite's filters (temporary paths, timestamps, digests).
+macro_rules! snapshot {
+    ($name:expr, $value:expr) => {
+        insta::with_settings!({
+            snapshot_path => "snapshots",
+            prepend_module_to_snapshot => false,
+            filters => vec![
+                (r"/tmp/\.tmp[A-Za-z0-9]+", "[TMP]"),
+                (r"sha256:[0-9a-f]{64}", "sha256:[DIGEST]"),
+                (r"SHA256:[0-9a-f]{32}", "SHA256:[KEYID]"),
+            ],
+        }, {
+            insta::assert_snapshot!($name, $value);
+        })
+    };
+}
