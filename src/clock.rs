@@ -9,10 +9,10 @@ use jiff::Timestamp;
 /// Now.
 pub fn now() -> Timestamp {
     #[cfg(feature = "test-clock")]
-    if let Ok(text) = std::env::var("BREAKGLASS_TEST_NOW") {
-        if let Ok(timestamp) = text.parse() {
-            return timestamp;
-        }
+    if let Ok(text) = std::env::var("BREAKGLASS_TEST_NOW")
+        && let Ok(timestamp) = text.parse()
+    {
+        return timestamp;
     }
     Timestamp::now()
 }

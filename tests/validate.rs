@@ -108,3 +108,17 @@ fn warnings_alone_leave_the_policy_valid() {
     assert_eq!(report["valid"], true);
     assert_eq!(report["warning_count"], 1, "no trusted plan signers: {}", outcome.stdout);
 }
+
+#[test]
+fn a_grant_becomes_invalid_once_it_has_ended() {
+    let quickstart = root().join("examples/quickstart");
+    let before = Run::new(&quickstart).args(["validate"]).run().expect_code(0);
+    assert!(before.stdout.contains("Success"), "{}", before.stdout);
+    let after = Run::new(&quickstart)
+        .env("BREAKGLASS_TEST_NOW", "2031-01-15T17:00:01Z")
+        .args(["validate"])
+        .run()
+        .expect_code(1);
+    assert!(after.stdout.contains("grant \"chg_1234\" ended in the past"), "{}", after.stdout);
+    assert!(after.stdout.contains("access.hcl:"), "{}", after.stdout);
+}

@@ -517,17 +517,18 @@ fn check_template(
             let Some(context) = context_for(person) else { continue };
             match eval::evaluate(&expression.value.expr, &context, &policy.dir) {
                 Ok(value) => {
-                    if let Some(attribute) = schema.and_then(|s| s.attributes.get(name)) {
-                        if !check_value(
+                    let attribute = schema.and_then(|s| s.attributes.get(name));
+                    if let Some(attribute) = attribute
+                        && !check_value(
                             name,
                             &value,
                             attribute,
                             &what,
                             &expression.range,
                             diagnostics,
-                        ) {
-                            break;
-                        }
+                        )
+                    {
+                        break;
                     }
                 }
                 Err(problems) => {

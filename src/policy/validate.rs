@@ -255,20 +255,21 @@ fn check_rules(
             .at(range.clone()),
         );
     }
-    if let Some(group) = approvers {
-        if group.allow_self_approval.value && rules.risk.value == Risk::High {
-            diagnostics.push(
-                Diagnostic::warning(
-                    format!(
-                        "{what} is high risk but approvers \"{}\" allows self-approval",
-                        group.name
-                    ),
-                    "a requester who is also an approver could approve their own high-risk \
+    if let Some(group) = approvers
+        && group.allow_self_approval.value
+        && rules.risk.value == Risk::High
+    {
+        diagnostics.push(
+            Diagnostic::warning(
+                format!(
+                    "{what} is high risk but approvers \"{}\" allows self-approval",
+                    group.name
+                ),
+                "a requester who is also an approver could approve their own high-risk \
                      request; set allow_self_approval = false",
-                )
-                .at(group.allow_self_approval.range.clone()),
-            );
-        }
+            )
+            .at(group.allow_self_approval.range.clone()),
+        );
     }
 }
 

@@ -98,16 +98,16 @@ impl Grant {
                 .at(range.clone()),
             );
         }
-        if let Some(justification) = &justification {
-            if justification.value.trim().is_empty() {
-                reader.push(
-                    Diagnostic::error(
-                        format!("grant \"{name}\" has an empty justification"),
-                        "say why the access is needed, with the change or incident ticket",
-                    )
-                    .at(justification.range.clone()),
-                );
-            }
+        if let Some(justification) = &justification
+            && justification.value.trim().is_empty()
+        {
+            reader.push(
+                Diagnostic::error(
+                    format!("grant \"{name}\" has an empty justification"),
+                    "say why the access is needed, with the change or incident ticket",
+                )
+                .at(justification.range.clone()),
+            );
         }
         Some(Self {
             name: name.to_owned(),
