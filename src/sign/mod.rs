@@ -4,6 +4,10 @@
 //! `openssl genpkey -algorithm ed25519` writes, so keys can be made and inspected with standard
 //! tools as well as `breakglass keygen`.
 
+mod dsse;
 mod keys;
+mod plan_file;
 
+pub use dsse::{Envelope, EnvelopeError, EnvelopeSignature};
 pub use keys::{KeyError, PrivateKey, generate_key_pair, key_id, public_key_path};
+pub use plan_file::{PLAN_PAYLOAD_TYPE, PlanFileError, SignedPlan, read_plan_file, sign_plan};

@@ -49,6 +49,21 @@ pub trait Provider: Send + Sync {
     /// Deletes an object (or finds it already gone).
     async fn delete(&self, request: DeleteRequest) -> Result<DeleteResponse, ProviderError>;
 
+    /// Whether a desired and a live value of one attribute mean the same. The engine has
+    /// already treated `null` and absent as equal and compared JSON documents as JSON; override
+    /// this for platform rules beyond that (an IAM policy's single value versus a one-element
+    /// list, say).
+    fn attribute_equal(
+        &self,
+        resource_type: &str,
+        attribute: &str,
+        desired: &crate::value::Value,
+        live: &crate::value::Value,
+    ) -> bool {
+        let _ = (resource_type, attribute);
+        desired == live
+    }
+
     /// Whether the platform can end access of this type at a given time by itself.
     fn native_expiry(&self, resource_type: &str) -> bool {
         self.schema()

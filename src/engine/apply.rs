@@ -1,0 +1,436 @@
+//! Applying changes: write-ahead activation records, provider calls in graph order with
+//! bounded parallelism, state recorded after every change that succeeds, and reverts counted
+//! only when a re-read confirms them.
+
+use breakglass_provider::{
+    Attributes, ChangeContext, CreateRequest, DeleteRequest, Provider, ProviderError, ReadRequest,
+    UpdateRequest, redact_sensitive,
+};
+use jiff::Timestamp;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use tokio::task::JoinSet;
+
+use super::compile::Desired;
+use super::error::EngineError;
+use super::progress::Progress;
+use super::providers::Providers;
+use super::refresh::Live;
+use crate::address::Address;
+use crate::graph::ChangeGraph;
+use crate::plan::{Action, ResourceChange};
+use crate::state::{ActivationKind, ActivationStatus, ResourceState, State, StateGuard};
+
+/// How one change ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    /// Done.
+    Applied,
+    /// The provider refused or failed; the message says why.
+    Failed(String),
+    /// Not attempted because something it depends on failed.
+    Skipped,
+}
+
+/// What an apply did.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyReport {
+    /// Every change attempted (no-ops excluded), with how it ended, in the order they ended.
+    pub changes: Vec<(ResourceChange, ChangeOutcome)>,
+    /// Activations now active.
+    pub activated: Vec<String>,
+    /// Activations whose revert was confirmed.
+    pub reverted: Vec<String>,
+    /// Activations whose revert is not confirmed yet, with why.
+    pub reverting: Vec<(String, String)>,
+    /// Provider notes worth auditing ("terminated 2 sessions").
+    pub notes: Vec<String>,
+}
+
+impl ApplyReport {
+    /// Whether any change failed or was skipped.
+    pub fn has_failures(&self) -> bool {
+        self.changes.iter().any(|(_, outcome)| *outcome != ChangeOutcome::Applied)
+    }
+}
+
+/// Everything a change's provider call needs, owned so it can run on its own task.
+struct Call {
+    index: usize,
+    provider: Arc<dyn Provider>,
+    change: ResourceChange,
+    new_id: String,
+    desired: Option<Attributes>,
+    live: Option<Attributes>,
+    context: ChangeContext,
+}
+
+impl Call {
+    async fn run(self) -> (usize, Result<(String, Option<Attributes>, Vec<String>), ProviderError>) {
+        let Call { index, provider, change, new_id, desired, live, context } = self;
+        let resource_type = change.resource_type.clone();
+        let before = live.unwrap_or_default();
+        let result = async {
+            match change.action {
+                Action::NoOp => Ok((change.id.clone(), Some(before), Vec::new())),
+                Action::Create => {
+                    let response = provider
+                        .create(CreateRequest::new(resource_type, new_id, desired.unwrap_or_default(), context))
+                        .await?;
+                    Ok((response.id, Some(response.attributes), Vec::new()))
+                }
+                Action::Update => {
+                    let response = provider
+                        .update(UpdateRequest::new(
+                            resource_type,
+                            change.id.clone(),
+                            before,
+                            desired.unwrap_or_default(),
+                            context,
+                        ))
+                        .await?;
+                    Ok((change.id.clone(), Some(response.attributes), Vec::new()))
+                }
+                Action::Delete => {
+                    let response = provider
+                        .delete(DeleteRequest::new(resource_type, change.id.clone(), before, context))
+                        .await?;
+                    Ok((change.id.clone(), None, response.notes))
+                }
+                Action::Replace => {
+                    let deleted = provider
+                        .delete(DeleteRequest::new(
+                            resource_type.clone(),
+                            change.id.clone(),
+                            before,
+                            context.clone(),
+                        ))
+                        .await?;
+                    let response = provider
+                        .create(CreateRequest::new(resource_type, new_id, desired.unwrap_or_default(), context))
+                        .await?;
+                    Ok((response.id, Some(response.attributes), deleted.notes))
+                }
+            }
+        }
+        .await;
+        (index, result)
+    }
+}
+
+/// Applies `changes` (computed from `desired` and `live`) under the state lock held by
+/// `guard`. Activations starting are recorded as `applying` before any provider call; each
+/// successful change is recorded as it completes; a failure stops only what depends on it.
+pub async fn apply(
+    guard: &mut dyn StateGuard,
+    providers: &Providers,
+    desired: &Desired,
+    live: &Live,
+    changes: &[ResourceChange],
+    parallelism: usize,
+    progress: Arc<dyn Progress>,
+) -> Result<ApplyReport, EngineError> {
+    let now = crate::clock::now();
+    let mut state = guard.state().clone();
+
+    // Write-ahead: what is about to be granted is on record before any provider call, and
+    // what is about to be taken back is marked so a crash leaves it to be retried.
+    let mut touched = false;
+    for activation in desired.activations.values() {
+        let record = state.activations.get(&activation.id);
+        if activation.is_live_at(desired.at) {
+            if record.is_some_and(|r| r.status != ActivationStatus::Applying) {
+                continue;
+            }
+            let mut record = record.cloned().unwrap_or_else(|| activation.clone());
+            record.status = ActivationStatus::Applying;
+            if record.kind == ActivationKind::Override && record.priors.is_empty() {
+                record.priors = override_priors(desired, live, &record.id);
+            }
+            state.activations.insert(record.id.clone(), record);
+            touched = true;
+        } else if activation.needs_revert_at(desired.at)
+            && record.is_some_and(|r| {
+                matches!(r.status, ActivationStatus::Applying | ActivationStatus::Active)
+            })
+        {
+            let record = state.activations.get_mut(&activation.id).expect("present");
+            record.status = ActivationStatus::Reverting;
+            if record.revoked.is_none() {
+                record.revoked = activation.revoked.clone();
+            }
+            touched = true;
+        }
+    }
+    if touched {
+        guard.write(state.clone()).await?;
+    }
+
+    let graph = ChangeGraph::build(changes).map_err(EngineError::Cycle)?;
+    let mut waiting = graph.in_degrees();
+    let mut ready: Vec<usize> = graph.order().into_iter().filter(|i| waiting[*i] == 0).collect();
+    ready.reverse();
+    let mut blocked: BTreeSet<usize> = BTreeSet::new();
+    let mut report = ApplyReport::default();
+    let mut running = JoinSet::new();
+    progress.apply_started(changes.iter().filter(|c| c.action != Action::NoOp).count());
+
+    loop {
+        while running.len() < parallelism.max(1) {
+            let Some(index) = ready.pop() else { break };
+            if blocked.contains(&index) {
+                continue;
+            }
+            let change = &changes[index];
+            let resource = desired.resources.get(&change.address);
+            if change.action == Action::NoOp {
+                // Nothing to call; adopt an object found already as desired into state.
+                if !state.resources.contains_key(&change.address) {
+                    let current = live.object(&change.address, &change.provider, &change.resource_type);
+                    record_success(&mut state, desired, providers, change, change.id.clone(), current.cloned(), now);
+                }
+                for dependent in graph.dependents(index) {
+                    waiting[dependent] -= 1;
+                    if waiting[dependent] == 0 {
+                        ready.push(dependent);
+                    }
+                }
+                continue;
+            }
+            progress.change_started(&change.address, change.action);
+            let context = match resource {
+                Some(resource) => resource.context.clone(),
+                None => ChangeContext::revert(
+                    change
+                        .reason
+                        .activation()
+                        .and_then(|id| desired.activations.get(id))
+                        .map(|a| breakglass_provider::ActivationContext::new(a.id.clone(), a.requester.clone(), a.start, a.end)),
+                ),
+            };
+            running.spawn(
+                Call {
+                    index,
+                    provider: providers.get(&change.provider)?.clone(),
+                    change: change.clone(),
+                    new_id: live.natural_ids.get(&change.address).cloned().unwrap_or_else(|| change.id.clone()),
+                    desired: resource.map(|r| r.attributes.clone()),
+                    live: live.object(&change.address, &change.provider, &change.resource_type).cloned(),
+                    context,
+                }
+                .run(),
+            );
+        }
+        let Some(joined) = running.join_next().await else { break };
+        let (index, result) =
+            joined.map_err(|error| EngineError::Refused(format!("an apply task failed: {error}")))?;
+        let change = &changes[index];
+        match result {
+            Ok((id, attributes, notes)) => {
+                record_success(&mut state, desired, providers, change, id, attributes, now);
+                guard.write(state.clone()).await?;
+                progress.change_finished(&change.address, change.action, Ok(()));
+                report.changes.push((change.clone(), ChangeOutcome::Applied));
+                report.notes.extend(notes.into_iter().map(|n| format!("{}: {n}", change.address)));
+                for dependent in graph.dependents(index) {
+                    waiting[dependent] -= 1;
+                    if waiting[dependent] == 0 {
+                        ready.push(dependent);
+                    }
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                progress.change_finished(&change.address, change.action, Err(&message));
+                report.changes.push((change.clone(), ChangeOutcome::Failed(message)));
+                let mut stack = graph.dependents(index);
+                while let Some(dependent) = stack.pop() {
+                    if blocked.insert(dependent) {
+                        if changes[dependent].action != Action::NoOp {
+                            report.changes.push((changes[dependent].clone(), ChangeOutcome::Skipped));
+                        }
+                        stack.extend(graph.dependents(dependent));
+                    }
+                }
+            }
+        }
+    }
+
+    settle_activations(&mut state, desired, providers, &mut report, now).await?;
+    prune(&mut state, desired, live);
+    guard.write(state).await?;
+    Ok(report)
+}
+
+/// For an override activation: each resource it changes, with the live values of the
+/// attributes it sets, read just before the change.
+fn override_priors(desired: &Desired, live: &Live, activation: &str) -> BTreeMap<Address, Attributes> {
+    desired
+        .resources
+        .values()
+        .filter(|resource| resource.activation.as_deref() == Some(activation) && resource.address.scope.is_none())
+        .filter_map(|resource| {
+            let current = live.object(&resource.address, &resource.provider, &resource.resource_type)?;
+            let prior: Attributes = resource
+                .attributes
+                .keys()
+                .filter_map(|name| current.get(name).map(|value| (name.clone(), value.clone())))
+                .collect();
+            Some((resource.address.clone(), prior))
+        })
+        .collect()
+}
+
+fn record_success(
+    state: &mut State,
+    desired: &Desired,
+    providers: &Providers,
+    change: &ResourceChange,
+    id: String,
+    attributes: Option<Attributes>,
+    now: Timestamp,
+) {
+    let Some(attributes) = attributes else {
+        state.resources.remove(&change.address);
+        return;
+    };
+    let schema = providers.resource_schema(&change.provider, &change.resource_type);
+    let resource = desired.resources.get(&change.address);
+    // Record what was asked for over what the platform reports, so secrets the platform does
+    // not read back are still recorded (as digests) and drift is measured against intent.
+    let mut recorded = attributes;
+    if let Some(resource) = resource {
+        recorded.extend(resource.attributes.clone());
+    }
+    let recorded = schema.map_or_else(|| recorded.clone(), |s| redact_sensitive(s, &recorded));
+    state.resources.insert(
+        change.address.clone(),
+        ResourceState {
+            provider: change.provider.clone(),
+            resource_type: change.resource_type.clone(),
+            id,
+            attributes: recorded,
+            activation: resource
+                .filter(|r| r.address.scope.is_some())
+                .and_then(|r| r.activation.clone()),
+            depends_on: resource.map(|r| r.depends_on.clone()).unwrap_or_default(),
+            updated_at: now,
+        },
+    );
+}
+
+/// Marks activations whose grant fully succeeded `active`, and confirms reverts by reading the
+/// live objects again: an activation is `reverted` only when nothing it granted is left.
+async fn settle_activations(
+    state: &mut State,
+    desired: &Desired,
+    providers: &Providers,
+    report: &mut ApplyReport,
+    now: Timestamp,
+) -> Result<(), EngineError> {
+    let failed: BTreeSet<&str> = report
+        .changes
+        .iter()
+        .filter(|(_, outcome)| *outcome != ChangeOutcome::Applied)
+        .filter_map(|(change, _)| change.reason.activation())
+        .collect();
+    let ids: Vec<String> = state.activations.keys().cloned().collect();
+    for id in ids {
+        let Some(effective) = desired.activations.get(&id) else { continue };
+        let record_status = state.activations[&id].status;
+        if effective.is_live_at(desired.at) && record_status == ActivationStatus::Applying {
+            let record = state.activations.get_mut(&id).expect("present");
+            if failed.contains(id.as_str()) {
+                record.last_error = Some("some of its changes failed; run apply again".to_owned());
+            } else {
+                record.status = ActivationStatus::Active;
+                record.activated_at = Some(now);
+                record.last_error = None;
+                report.activated.push(id.clone());
+            }
+        } else if effective.needs_revert_at(desired.at) && record_status != ActivationStatus::Reverted {
+            let leftover = leftover_access(state, desired, providers, &id).await;
+            let record = state.activations.get_mut(&id).expect("present");
+            match leftover {
+                Ok(None) => {
+                    record.status = ActivationStatus::Reverted;
+                    record.reverted_at = Some(now);
+                    record.last_error = None;
+                    report.reverted.push(id.clone());
+                }
+                Ok(Some(why)) | Err(why) => {
+                    record.status = ActivationStatus::Reverting;
+                    record.revert_attempts += 1;
+                    record.last_error = Some(why.clone());
+                    report.reverting.push((id.clone(), why));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Re-reads what activation `id` granted: `Ok(None)` when it is all gone (or restored),
+/// `Ok(Some(why))` when some remains, `Err` when it could not be read.
+async fn leftover_access(
+    state: &State,
+    desired: &Desired,
+    providers: &Providers,
+    id: &str,
+) -> Result<Option<String>, String> {
+    let activation = &state.activations[id];
+    let mut to_check: Vec<(Address, String, String, String, Option<Attributes>)> = Vec::new();
+    for (address, recorded) in &state.resources {
+        if recorded.activation.as_deref() == Some(id) {
+            to_check.push((address.clone(), recorded.provider.clone(), recorded.resource_type.clone(), recorded.id.clone(), None));
+        }
+    }
+    if activation.kind == ActivationKind::Override {
+        for address in activation.priors.keys() {
+            let (Some(recorded), Some(resource)) = (state.resources.get(address), desired.resources.get(address)) else {
+                continue;
+            };
+            to_check.push((
+                address.clone(),
+                recorded.provider.clone(),
+                recorded.resource_type.clone(),
+                recorded.id.clone(),
+                Some(resource.attributes.clone()),
+            ));
+        }
+    }
+    for (address, provider_name, resource_type, object_id, expected) in to_check {
+        let provider = providers.get(&provider_name).map_err(|e| e.to_string())?;
+        let read = provider
+            .read(ReadRequest::new(resource_type.clone(), vec![object_id.clone()]))
+            .await
+            .map_err(|error| format!("{address}: cannot confirm the revert: {error}"))?;
+        let current = read.objects.get(&object_id);
+        match (expected, current) {
+            (None, None) => {}
+            (None, Some(_)) => return Ok(Some(format!("{address} still exists"))),
+            (Some(_), None) => return Ok(Some(format!("{address} is missing"))),
+            (Some(expected), Some(current)) => {
+                let differs = expected.iter().any(|(name, value)| current.get(name) != Some(value));
+                if differs {
+                    return Ok(Some(format!("{address} still holds the override's values")));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Forgets objects that are neither desired nor live any more (deleted, or gone by
+/// themselves, as native expiry does).
+fn prune(state: &mut State, desired: &Desired, live: &Live) {
+    state.resources.retain(|address, recorded| {
+        desired.resources.contains_key(address)
+            || !live.refreshed
+            || live.objects.contains_key(&(
+                recorded.provider.clone(),
+                recorded.resource_type.clone(),
+                recorded.id.clone(),
+            ))
+    });
+}

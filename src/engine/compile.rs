@@ -1,0 +1,339 @@
+//! `desired(t) = baseline ⊕ every activation live at t`.
+//!
+//! Compiling needs no provider: it turns the policy and the state's activation records into the
+//! set of objects that should exist at time `t`, each with the reason it is there. An activation
+//! that has ended is simply absent from the result, so reverting it is the ordinary diff; an
+//! override that has ended asks for the values it replaced to be written back.
+
+use breakglass_provider::{ActivationContext, Attributes, ChangeContext, Value};
+use jiff::Timestamp;
+use std::collections::BTreeMap;
+
+use super::error::EngineError;
+use super::providers::Providers;
+use crate::address::{Address, ResourceAddress};
+use crate::plan::Reason;
+use crate::policy::blocks::{DriftMode, GrantTarget, ResourceTemplate};
+use crate::policy::context::{self, ActivationVars};
+use crate::policy::resolve::evaluate_template;
+use crate::policy::{Policy, ReferenceKind};
+use crate::state::{
+    Activation, ActivationKind, ActivationSource, ActivationStatus, Revocation, State,
+};
+
+/// One object that should exist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredResource {
+    /// Its address.
+    pub address: Address,
+    /// The provider that manages it.
+    pub provider: String,
+    /// Its resource type.
+    pub resource_type: String,
+    /// The attributes it should have (real values, secrets included: never stored or printed).
+    pub attributes: Attributes,
+    /// What it must come after.
+    pub depends_on: Vec<Address>,
+    /// Why it has these attributes.
+    pub reason: Reason,
+    /// The activation that adds it (role) or changes it (override), if any.
+    pub activation: Option<String>,
+    /// What provider writes should know (activation end for native expiry; revert).
+    pub context: ChangeContext,
+    /// What to do about drift.
+    pub drift: DriftMode,
+}
+
+/// The desired state at one time.
+#[derive(Debug, Clone, Default)]
+pub struct Desired {
+    /// The time it was computed for.
+    pub at: Timestamp,
+    /// Every object that should exist, by address.
+    pub resources: BTreeMap<Address, DesiredResource>,
+    /// Every activation as it stands at `at`: state's records, grant windows taken from the
+    /// policy, and new activations from grants now due.
+    pub activations: BTreeMap<String, Activation>,
+    /// Activations that start with this plan (grants now due, not yet in state).
+    pub starting: Vec<String>,
+}
+
+impl Desired {
+    /// The activations whose grant must be taken back at `at`.
+    pub fn ending(&self) -> impl Iterator<Item = &Activation> {
+        self.activations.values().filter(|a| a.needs_revert_at(self.at))
+    }
+}
+
+/// The activation id of a grant block.
+pub fn grant_activation_id(grant: &str) -> String {
+    format!("grant_{grant}")
+}
+
+/// The reason a change takes back what `activation` gave.
+pub fn revert_reason(activation: &Activation) -> Reason {
+    match &activation.revoked {
+        Some(revocation) => Reason::ActivationRevoked {
+            activation: activation.id.clone(),
+            activation_kind: activation.kind.as_str().to_owned(),
+            name: activation.name.clone(),
+            requester: activation.requester.clone(),
+            by: revocation.by.clone(),
+        },
+        None => Reason::ActivationExpired {
+            activation: activation.id.clone(),
+            activation_kind: activation.kind.as_str().to_owned(),
+            name: activation.name.clone(),
+            requester: activation.requester.clone(),
+            end: activation.end,
+        },
+    }
+}
+
+fn start_reason(activation: &Activation) -> Reason {
+    Reason::ActivationStarts {
+        activation: activation.id.clone(),
+        activation_kind: activation.kind.as_str().to_owned(),
+        name: activation.name.clone(),
+        requester: activation.requester.clone(),
+        end: activation.end,
+    }
+}
+
+fn activation_context(activation: &Activation) -> ActivationContext {
+    ActivationContext::new(
+        activation.id.clone(),
+        activation.requester.clone(),
+        activation.start,
+        activation.end,
+    )
+}
+
+fn revoked_by_policy(activation: &mut Activation, at: Timestamp, why: &str) {
+    if activation.revoked.is_none() {
+        activation.revoked =
+            Some(Revocation { at, by: "policy".to_owned(), reason: why.to_owned() });
+    }
+}
+
+/// Every activation as it stands at `at`.
+fn effective_activations(policy: &Policy, state: &State, at: Timestamp) -> (BTreeMap<String, Activation>, Vec<String>) {
+    let mut activations = state.activations.clone();
+    for activation in activations.values_mut() {
+        if activation.status == ActivationStatus::Reverted {
+            continue;
+        }
+        // A grant's window is what the policy says now: a reviewed edit moves it.
+        if let ActivationSource::Grant { name } = &activation.source {
+            match policy.grants.get(name) {
+                Some(grant) => {
+                    activation.start = grant.start.value;
+                    activation.end = grant.end.value;
+                }
+                None => revoked_by_policy(activation, at, "its grant block was removed"),
+            }
+        }
+        let still_declared = match activation.kind {
+            ActivationKind::Role => policy.roles.contains_key(&activation.name),
+            ActivationKind::Override => policy.overrides.contains_key(&activation.name),
+        };
+        if !still_declared {
+            revoked_by_policy(activation, at, "its role or override was removed from the policy");
+        }
+    }
+    let mut starting = Vec::new();
+    for grant in policy.grants.values() {
+        let id = grant_activation_id(&grant.name);
+        let due = grant.start.value <= at && at < grant.end.value;
+        if activations.contains_key(&id) || !due {
+            continue;
+        }
+        let (kind, name) = match &grant.target {
+            GrantTarget::Role(reference) => (ActivationKind::Role, reference.name.clone()),
+            GrantTarget::Override(reference) => (ActivationKind::Override, reference.name.clone()),
+        };
+        activations.insert(
+            id.clone(),
+            Activation {
+                id: id.clone(),
+                kind,
+                name,
+                requester: grant.to.as_ref().map_or_else(|| "policy".to_owned(), |to| to.name.clone()),
+                justification: grant.justification.clone(),
+                start: grant.start.value,
+                end: grant.end.value,
+                status: ActivationStatus::Applying,
+                source: crate::state::ActivationSource::Grant { name: grant.name.clone() },
+                approvals: Vec::new(),
+                auto_approved: false,
+                authentication: vec!["reviewed in git".to_owned()],
+                priors: BTreeMap::new(),
+                created_at: at,
+                activated_at: None,
+                revoked: None,
+                reverted_at: None,
+                revert_attempts: 0,
+                last_error: None,
+            },
+        );
+        starting.push(id);
+    }
+    (activations, starting)
+}
+
+/// Computes the desired state at `at`. `extra` is an activation being applied right now (an
+/// emergency request), treated as live.
+pub fn compile(
+    policy: &Policy,
+    state: &State,
+    providers: &Providers,
+    at: Timestamp,
+    extra: Option<&Activation>,
+) -> Result<Desired, EngineError> {
+    let (mut activations, starting) = effective_activations(policy, state, at);
+    if let Some(extra) = extra {
+        activations.insert(extra.id.clone(), extra.clone());
+    }
+    let mut resources = BTreeMap::new();
+    for (address, declaration) in &policy.resources {
+        let depends_on = declaration
+            .depends_on
+            .iter()
+            .chain(&declaration.implicit_dependencies)
+            .filter_map(|reference| match &reference.kind {
+                ReferenceKind::Resource(resource_type) => Some(Address::baseline(ResourceAddress::new(
+                    resource_type.clone(),
+                    reference.name.clone(),
+                ))),
+                _ => None,
+            })
+            .collect();
+        resources.insert(
+            Address::baseline(address.clone()),
+            DesiredResource {
+                address: Address::baseline(address.clone()),
+                provider: address.provider().to_owned(),
+                resource_type: address.resource_type.clone(),
+                attributes: declaration.attributes.clone(),
+                depends_on,
+                reason: Reason::Baseline,
+                activation: None,
+                context: ChangeContext::baseline(),
+                drift: declaration.drift,
+            },
+        );
+    }
+
+    let mut live: Vec<&Activation> = activations.values().filter(|a| a.is_live_at(at)).collect();
+    live.sort_by_key(|a| (a.start, a.id.clone()));
+
+    // Overrides that ended put back what they replaced, unless a live override sets it again
+    // (applied below, later ones winning).
+    for activation in activations.values().filter(|a| a.needs_revert_at(at)) {
+        if activation.kind != ActivationKind::Override {
+            continue;
+        }
+        for (address, prior) in &activation.priors {
+            let Some(resource) = resources.get_mut(address) else { continue };
+            let declared = policy
+                .resources
+                .get(&address.resource)
+                .map(|declaration| &declaration.attributes);
+            for (name, value) in prior {
+                if declared.is_none_or(|attributes| !attributes.contains_key(name)) {
+                    resource.attributes.insert(name.clone(), value.clone());
+                }
+            }
+            resource.reason = revert_reason(activation);
+            resource.activation = Some(activation.id.clone());
+            resource.context = ChangeContext::revert(Some(activation_context(activation)));
+        }
+    }
+
+    for activation in live {
+        match activation.kind {
+            ActivationKind::Role => {
+                let Some(role) = policy.roles.get(&activation.name) else { continue };
+                let Some(requester) = policy.persons.get(&activation.requester) else {
+                    return Err(EngineError::Refused(format!(
+                        "activation {} is for {}, who is no longer a person in the policy",
+                        activation.id, activation.requester
+                    )));
+                };
+                let vars = ActivationVars {
+                    id: &activation.id,
+                    role: &activation.name,
+                    start: activation.start,
+                    end: activation.end,
+                    justification: &activation.justification,
+                };
+                let template_context = context::template_context(policy, requester, &vars);
+                for template in &role.resources {
+                    let address =
+                        Address::in_activation(&role.name, activation.key(), template.address.clone());
+                    let mut attributes = evaluate_template(policy, template, &template_context)
+                        .map_err(|message| EngineError::Template { address: address.clone(), message })?;
+                    if let Some(attribute) = providers
+                        .resource_schema(template.address.provider(), &template.address.resource_type)
+                        .and_then(|schema| schema.expiry_attribute.clone())
+                    {
+                        attributes
+                            .entry(attribute)
+                            .or_insert_with(|| Value::String(activation.end.to_string()));
+                    }
+                    resources.insert(
+                        address.clone(),
+                        DesiredResource {
+                            address,
+                            provider: template.address.provider().to_owned(),
+                            resource_type: template.address.resource_type.clone(),
+                            attributes,
+                            depends_on: template_dependencies(role, template, activation),
+                            reason: start_reason(activation),
+                            activation: Some(activation.id.clone()),
+                            context: ChangeContext::grant(activation_context(activation)),
+                            drift: DriftMode::Report,
+                        },
+                    );
+                }
+            }
+            ActivationKind::Override => {
+                let Some(override_) = policy.overrides.get(&activation.name) else { continue };
+                for change in &override_.changes {
+                    let ReferenceKind::Resource(resource_type) = &change.resource.kind else { continue };
+                    let address = Address::baseline(ResourceAddress::new(
+                        resource_type.clone(),
+                        change.resource.name.clone(),
+                    ));
+                    let Some(resource) = resources.get_mut(&address) else { continue };
+                    for (name, value) in change.set.iter() {
+                        resource.attributes.insert(name.clone(), value.clone());
+                    }
+                    resource.reason = start_reason(activation);
+                    resource.activation = Some(activation.id.clone());
+                    resource.context = ChangeContext::grant(activation_context(activation));
+                }
+            }
+        }
+    }
+    Ok(Desired { at, resources, activations, starting })
+}
+
+fn template_dependencies(
+    role: &crate::policy::blocks::Role,
+    template: &ResourceTemplate,
+    activation: &Activation,
+) -> Vec<Address> {
+    template
+        .depends_on
+        .iter()
+        .map(|reference| {
+            let target = ResourceAddress::new(reference.kind.keyword(), reference.name.clone());
+            if role.resources.iter().any(|sibling| sibling.address == target) {
+                Address::in_activation(&role.name, activation.key(), target)
+            } else {
+                Address::baseline(target)
+            }
+        })
+        .collect()
+}

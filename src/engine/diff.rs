@@ -1,0 +1,282 @@
+//! Comparing desired and live: an action per object, attribute-level before and after, and the
+//! reason for each change; drift in its own list.
+
+use breakglass_provider::{
+    AttributeSchema, AttributeType, Attributes, ResourceSchema, Value, attributes_digest,
+    redact_sensitive,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::compile::{Desired, revert_reason};
+use super::providers::Providers;
+use super::refresh::Live;
+use crate::address::Address;
+use crate::plan::{Action, Drift, DriftKind, Reason, ResourceChange};
+use crate::state::State;
+
+/// The result of a diff.
+#[derive(Debug, Clone, Default)]
+pub struct Diff {
+    /// One change per object desired or in state that still exists, no-ops included, sorted by
+    /// address.
+    pub changes: Vec<ResourceChange>,
+    /// What changed outside breakglass.
+    pub drift: Vec<Drift>,
+}
+
+/// Whether `desired` and `live` values of an attribute mean the same.
+fn equal(
+    providers: &Providers,
+    provider: &str,
+    resource_type: &str,
+    name: &str,
+    schema: Option<&AttributeSchema>,
+    desired: Option<&Value>,
+    live: Option<&Value>,
+) -> bool {
+    let null = Value::Null;
+    let (desired, live) = (desired.unwrap_or(&null), live.unwrap_or(&null));
+    if desired == live {
+        return true;
+    }
+    if desired.is_null() || live.is_null() {
+        return false;
+    }
+    if schema.is_some_and(|s| s.ty == AttributeType::Json) {
+        let parse = |value: &Value| match value {
+            Value::String(text) => serde_json::from_str::<Value>(text).ok(),
+            other => Some(other.clone()),
+        };
+        if let (Some(d), Some(l)) = (parse(desired), parse(live)) {
+            if d == l {
+                return true;
+            }
+        }
+    }
+    providers
+        .get(provider)
+        .map(|p| p.attribute_equal(resource_type, name, desired, live))
+        .unwrap_or(false)
+}
+
+/// The attributes of `desired` whose values differ from `live`. A sensitive attribute the
+/// platform does not read back is compared with the digest state recorded.
+#[allow(clippy::too_many_arguments)]
+fn differing(
+    providers: &Providers,
+    provider: &str,
+    resource_type: &str,
+    schema: Option<&ResourceSchema>,
+    desired: &Attributes,
+    live: &Attributes,
+    recorded: Option<&Attributes>,
+) -> Vec<String> {
+    desired
+        .iter()
+        .filter(|(name, value)| {
+            let attribute = schema.and_then(|s| s.attributes.get(*name));
+            if attribute.is_some_and(|a| a.computed) {
+                return false;
+            }
+            let live_value = live.get(*name).filter(|v| !v.is_null());
+            if attribute.is_some_and(|a| a.sensitive) && live_value.is_none() {
+                let mut one = Attributes::new();
+                one.insert((*name).clone(), (*value).clone());
+                let digest = schema.map(|s| redact_sensitive(s, &one)).and_then(|r| r.get(*name).cloned());
+                return recorded.and_then(|r| r.get(*name)) != digest.as_ref();
+            }
+            !equal(providers, provider, resource_type, name, attribute, Some(value), live_value)
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+fn redact(schema: Option<&ResourceSchema>, attributes: &Attributes) -> Attributes {
+    schema.map_or_else(|| attributes.clone(), |s| redact_sensitive(s, attributes))
+}
+
+/// Diffs `desired` against `live`, using `state` to tell drift from intended change.
+pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers) -> Diff {
+    let mut changes = Vec::new();
+    let mut drift = Vec::new();
+    let addresses: BTreeSet<&Address> =
+        desired.resources.keys().chain(state.resources.keys()).collect();
+    for address in addresses {
+        let recorded = state.resources.get(address);
+        match desired.resources.get(address) {
+            Some(resource) => {
+                let schema = providers.resource_schema(&resource.provider, &resource.resource_type);
+                let id = live.ids.get(address).cloned().unwrap_or_default();
+                let natural = live.natural_ids.get(address).cloned().unwrap_or_else(|| id.clone());
+                let after = redact(schema, &resource.attributes);
+                let Some(current) = live.object(address, &resource.provider, &resource.resource_type)
+                else {
+                    let reason = if let Some(recorded) = recorded {
+                        drift.push(Drift {
+                            address: Some(address.clone()),
+                            provider: resource.provider.clone(),
+                            resource_type: resource.resource_type.clone(),
+                            id: recorded.id.clone(),
+                            kind: DriftKind::Deleted,
+                            recorded: Some(recorded.attributes.clone()),
+                            live: None,
+                        });
+                        if resource.reason == Reason::Baseline { Reason::Drift } else { resource.reason.clone() }
+                    } else {
+                        resource.reason.clone()
+                    };
+                    let mut change = ResourceChange::new(
+                        address.clone(),
+                        &resource.provider,
+                        &resource.resource_type,
+                        natural,
+                        Action::Create,
+                        None,
+                        Some(after),
+                        reason,
+                    );
+                    change.depends_on = resource.depends_on.clone();
+                    if let (Some(schema), Some(context)) = (schema, &resource.context.activation) {
+                        if let Some(attribute) = &schema.expiry_attribute {
+                            change.notes.push(format!(
+                                "the platform itself ends this access at {} ({attribute})",
+                                context.end
+                            ));
+                        }
+                    }
+                    changes.push(change);
+                    continue;
+                };
+                let changed = differing(
+                    providers,
+                    &resource.provider,
+                    &resource.resource_type,
+                    schema,
+                    &resource.attributes,
+                    current,
+                    recorded.map(|r| &r.attributes),
+                );
+                if let Some(recorded) = recorded {
+                    let drifted: Vec<&String> = resource
+                        .attributes
+                        .keys()
+                        .filter(|name| {
+                            let attribute = schema.and_then(|s| s.attributes.get(*name));
+                            !attribute.is_some_and(|a| a.sensitive || a.computed)
+                                && !equal(
+                                    providers,
+                                    &resource.provider,
+                                    &resource.resource_type,
+                                    name,
+                                    attribute,
+                                    recorded.attributes.get(*name),
+                                    current.get(*name),
+                                )
+                        })
+                        .collect();
+                    if !drifted.is_empty() {
+                        drift.push(Drift {
+                            address: Some(address.clone()),
+                            provider: resource.provider.clone(),
+                            resource_type: resource.resource_type.clone(),
+                            id: id.clone(),
+                            kind: DriftKind::Changed,
+                            recorded: Some(recorded.attributes.clone()),
+                            live: Some(redact(schema, current)),
+                        });
+                    }
+                }
+                let replaces = id != natural
+                    || changed.iter().any(|name| {
+                        schema
+                            .and_then(|s| s.attributes.get(name))
+                            .is_some_and(|a| a.forces_replacement)
+                    });
+                let action = match (changed.is_empty(), replaces) {
+                    (true, false) => Action::NoOp,
+                    (_, true) => Action::Replace,
+                    (false, false) => Action::Update,
+                };
+                // Putting back what changed outside breakglass, when nothing else asked for it.
+                let desired_is_recorded = recorded.is_some_and(|r| {
+                    after.iter().all(|(name, value)| r.attributes.get(name).unwrap_or(&Value::Null) == value)
+                });
+                let reason = if action != Action::NoOp && desired_is_recorded && resource.reason == Reason::Baseline {
+                    Reason::Drift
+                } else {
+                    resource.reason.clone()
+                };
+                let mut merged = current.clone();
+                merged.extend(resource.attributes.clone());
+                let mut change = ResourceChange::new(
+                    address.clone(),
+                    &resource.provider,
+                    &resource.resource_type,
+                    id,
+                    action,
+                    Some(redact(schema, current)),
+                    Some(redact(schema, &merged)),
+                    reason,
+                );
+                change.depends_on = resource.depends_on.clone();
+                change.live_digest = Some(attributes_digest(current));
+                if action == Action::Replace && natural != change.id {
+                    change.notes.push(format!("replaced by {natural}"));
+                }
+                changes.push(change);
+            }
+            None => {
+                let Some(recorded) = recorded else { continue };
+                let key = (recorded.provider.clone(), recorded.resource_type.clone(), recorded.id.clone());
+                let Some(current) = live.objects.get(&key) else { continue };
+                let schema = providers.resource_schema(&recorded.provider, &recorded.resource_type);
+                let reason = recorded
+                    .activation
+                    .as_ref()
+                    .and_then(|id| desired.activations.get(id))
+                    .map_or(Reason::RemovedFromPolicy, revert_reason);
+                let mut change = ResourceChange::new(
+                    address.clone(),
+                    &recorded.provider,
+                    &recorded.resource_type,
+                    &recorded.id,
+                    Action::Delete,
+                    Some(redact(schema, current)),
+                    None,
+                    reason,
+                );
+                change.depends_on = recorded.depends_on.clone();
+                change.live_digest = Some(attributes_digest(current));
+                changes.push(change);
+            }
+        }
+    }
+    let mut known: BTreeMap<(String, String), BTreeSet<&String>> = BTreeMap::new();
+    for (address, id) in live.ids.iter().chain(&live.natural_ids) {
+        let (provider, resource_type) = match (desired.resources.get(address), state.resources.get(address)) {
+            (Some(d), _) => (d.provider.clone(), d.resource_type.clone()),
+            (None, Some(s)) => (s.provider.clone(), s.resource_type.clone()),
+            (None, None) => continue,
+        };
+        known.entry((provider, resource_type)).or_default().insert(id);
+    }
+    for ((provider, resource_type, id), attributes) in &live.objects {
+        let listed = live.listed.contains(&(provider.clone(), resource_type.clone()));
+        let is_known = known
+            .get(&(provider.clone(), resource_type.clone()))
+            .is_some_and(|ids| ids.contains(id));
+        if listed && !is_known {
+            let schema = providers.resource_schema(provider, resource_type);
+            drift.push(Drift {
+                address: None,
+                provider: provider.clone(),
+                resource_type: resource_type.clone(),
+                id: id.clone(),
+                kind: DriftKind::Unmanaged,
+                recorded: None,
+                live: Some(redact(schema, attributes)),
+            });
+        }
+    }
+    Diff { changes, drift }
+}

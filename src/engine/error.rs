@@ -1,0 +1,67 @@
+//! Engine errors: each names the address, provider or file involved.
+
+use breakglass_provider::ProviderError;
+
+use crate::address::Address;
+use crate::sign::{EnvelopeError, PlanFileError};
+use crate::state::StateError;
+
+/// What stopped the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The policy has errors; run validate.
+    #[error("the policy is invalid ({0} error(s)); run `breakglass validate` to see them")]
+    InvalidPolicy(usize),
+    /// A provider block could not be evaluated or the provider refused its configuration.
+    #[error("provider \"{provider}\": {message}")]
+    ProviderConfig {
+        /// The provider.
+        provider: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The policy uses a provider this build does not include.
+    #[error("provider \"{0}\" is not built into this breakglass")]
+    UnknownProvider(String),
+    /// A provider call failed.
+    #[error("{context}: {source}")]
+    Provider {
+        /// What the call was about.
+        context: String,
+        /// The provider's error.
+        source: ProviderError,
+    },
+    /// A role template could not be evaluated for an activation.
+    #[error("{address}: {message}")]
+    Template {
+        /// The resource.
+        address: Address,
+        /// What is wrong.
+        message: String,
+    },
+    /// State could not be read, written or locked.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// A plan file could not be read.
+    #[error(transparent)]
+    PlanFile(#[from] PlanFileError),
+    /// A check refused the operation; nothing was changed.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The plan no longer matches the state, the policy or the live objects.
+    #[error("refused: the plan is stale: {0}; run plan again")]
+    Stale(String),
+    /// A signature did not verify.
+    #[error("refused: {0}")]
+    Signature(#[from] EnvelopeError),
+    /// A dependency cycle among resources.
+    #[error("dependency cycle: {0}")]
+    Cycle(String),
+}
+
+impl EngineError {
+    /// Whether the error is a refusal (a failed check) rather than a failure.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, EngineError::Refused(_) | EngineError::Stale(_) | EngineError::Signature(_))
+    }
+}

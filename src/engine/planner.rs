@@ -1,0 +1,169 @@
+//! Making a plan: compile at a time, refresh, diff, order; and checking, at apply time, that a
+//! saved plan still holds.
+
+use jiff::Timestamp;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use super::compile::{Desired, compile};
+use super::diff::diff;
+use super::error::EngineError;
+use super::progress::Progress;
+use super::providers::Providers;
+use super::refresh::{Live, refresh};
+use crate::address::Address;
+use crate::graph::ChangeGraph;
+use crate::plan::{Action, PLAN_FORMAT_VERSION, Plan, RefreshSummary, ResourceChange, StateRef};
+use crate::policy::Policy;
+use crate::state::{Activation, State};
+
+/// How to plan.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// The time to compute desired state for.
+    pub at: Timestamp,
+    /// Read live objects (false: trust state).
+    pub refresh: bool,
+    /// Only these addresses and what they depend on; empty means all.
+    pub targets: Vec<Address>,
+    /// Provider calls in flight at once.
+    pub parallelism: usize,
+}
+
+/// A plan with what it was computed from, for apply.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// The plan.
+    pub plan: Plan,
+    /// Desired state.
+    pub desired: Desired,
+    /// What refresh read.
+    pub live: Live,
+}
+
+fn live_digest(live: &Live) -> String {
+    let mut hasher = Sha256::new();
+    for ((provider, resource_type, id), attributes) in &live.objects {
+        hasher.update(format!("{provider}\0{resource_type}\0{id}\0").as_bytes());
+        hasher.update(breakglass_provider::attributes_digest(attributes).as_bytes());
+    }
+    format!("sha256:{}", hex::encode(hasher.finalize()))
+}
+
+/// The changes for `targets` and everything they depend on (all when `targets` is empty).
+fn targeted(changes: Vec<ResourceChange>, targets: &[Address]) -> Vec<ResourceChange> {
+    if targets.is_empty() {
+        return changes;
+    }
+    let mut wanted: BTreeSet<Address> = targets.iter().cloned().collect();
+    loop {
+        let before = wanted.len();
+        for change in &changes {
+            if wanted.contains(&change.address) {
+                wanted.extend(change.depends_on.iter().cloned());
+            }
+        }
+        if wanted.len() == before {
+            break;
+        }
+    }
+    changes.into_iter().filter(|c| wanted.contains(&c.address)).collect()
+}
+
+/// Plans against `state`. `extra` is an emergency activation to include as live.
+pub async fn make_plan(
+    policy: &Policy,
+    state: &State,
+    providers: &Providers,
+    options: &PlanOptions,
+    extra: Option<&Activation>,
+    progress: Arc<dyn Progress>,
+) -> Result<Planned, EngineError> {
+    let desired = compile(policy, state, providers, options.at, extra)?;
+    let live = refresh(&desired, state, providers, options.parallelism, options.refresh, progress).await?;
+    let diffed = diff(&desired, &live, state, providers);
+    let changes = targeted(diffed.changes, &options.targets);
+    let graph = ChangeGraph::build(&changes).map_err(EngineError::Cycle)?;
+    let ordered: Vec<ResourceChange> = graph.order().into_iter().map(|i| changes[i].clone()).collect();
+    let created_at = crate::clock::now();
+    let activations = desired
+        .starting
+        .iter()
+        .filter_map(|id| desired.activations.get(id).cloned())
+        .filter(|a| ordered.iter().any(|c| c.reason.activation() == Some(a.id.as_str())))
+        .collect();
+    let plan = Plan {
+        format_version: PLAN_FORMAT_VERSION.to_owned(),
+        breakglass_version: env!("CARGO_PKG_VERSION").to_owned(),
+        created_at,
+        evaluated_at: options.at,
+        expires_at: created_at
+            .checked_add(policy.settings.plan_lifetime.to_signed())
+            .unwrap_or(created_at),
+        policy_digest: policy.digest.clone(),
+        state: StateRef { lineage: state.lineage.clone(), serial: state.serial },
+        live_digest: live_digest(&live),
+        targets: options.targets.clone(),
+        summary: Plan::summarize(&ordered, &diffed.drift),
+        resource_changes: ordered,
+        drift: diffed.drift,
+        activations,
+        refresh: RefreshSummary {
+            refreshed: live.refreshed,
+            objects: live.objects.len(),
+            api_calls: live.api_calls,
+        },
+    };
+    Ok(Planned { plan, desired, live })
+}
+
+/// A change as far as staleness is concerned: what it does, to what, from what, to what.
+fn fingerprint(change: &ResourceChange) -> (String, Action, String, Option<String>, String) {
+    (
+        change.address.to_string(),
+        change.action,
+        change.id.clone(),
+        change.live_digest.clone(),
+        serde_json::to_string(&change.after).unwrap_or_default(),
+    )
+}
+
+/// Checks that `saved` (a plan verified as signed and unexpired) still holds: same policy,
+/// same state, and the same changes when planned again now against the live objects. Returns
+/// the fresh plan to apply.
+pub fn check_still_holds(saved: &Plan, policy: &Policy, state: &State, fresh: &Plan) -> Result<(), EngineError> {
+    if saved.policy_digest != policy.digest {
+        return Err(EngineError::Stale(
+            "the policy files changed since the plan was made".to_owned(),
+        ));
+    }
+    if saved.state.lineage != state.lineage {
+        return Err(EngineError::Stale(format!(
+            "it was made for another state (lineage {:?}, this state is {:?})",
+            saved.state.lineage, state.lineage
+        )));
+    }
+    if saved.state.serial != state.serial {
+        return Err(EngineError::Stale(format!(
+            "the state changed since the plan was made (serial {} then, {} now)",
+            saved.state.serial, state.serial
+        )));
+    }
+    let then: Vec<_> = saved.resource_changes.iter().filter(|c| c.action != Action::NoOp).map(fingerprint).collect();
+    let now: Vec<_> = fresh.resource_changes.iter().filter(|c| c.action != Action::NoOp).map(fingerprint).collect();
+    if then != now {
+        let then_set: BTreeSet<_> = then.iter().collect();
+        let now_set: BTreeSet<_> = now.iter().collect();
+        let mut differences: Vec<String> = then_set
+            .symmetric_difference(&now_set)
+            .map(|(address, ..)| address.clone())
+            .collect();
+        differences.dedup();
+        return Err(EngineError::Stale(format!(
+            "live objects or time-bound activations changed since the plan was made ({})",
+            differences.join(", ")
+        )));
+    }
+    Ok(())
+}

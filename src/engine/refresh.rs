@@ -1,0 +1,169 @@
+//! Reading live objects: every object desired or in state, concurrently, with `list` where the
+//! provider offers it so a whole account is read in a few paged calls.
+
+use breakglass_provider::{Attributes, IdRequest, ListRequest, ReadRequest};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::compile::Desired;
+use super::error::EngineError;
+use super::progress::Progress;
+use super::providers::Providers;
+use crate::address::Address;
+use crate::state::State;
+
+/// `(provider, resource type, id)`: a live object's identity.
+pub type ObjectKey = (String, String, String);
+
+/// How many ids one `read` call is given.
+const READ_BATCH: usize = 25;
+
+/// What refresh found.
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    /// The id each address is known by: from state if breakglass made it, else the natural id
+    /// of its desired attributes.
+    pub ids: BTreeMap<Address, String>,
+    /// The natural id of each desired object's attributes (differs from `ids` when an
+    /// attribute that identifies the object changed: a replacement).
+    pub natural_ids: BTreeMap<Address, String>,
+    /// Every object read, by identity; absent means not found.
+    pub objects: BTreeMap<ObjectKey, Attributes>,
+    /// Types read in full with `list`, where undeclared objects can be seen.
+    pub listed: BTreeSet<(String, String)>,
+    /// Whether providers were asked at all (`--refresh=false` uses state instead).
+    pub refreshed: bool,
+    /// API calls made.
+    pub api_calls: u64,
+}
+
+impl Live {
+    /// The live object at `address`, if it exists.
+    pub fn object(&self, address: &Address, provider: &str, resource_type: &str) -> Option<&Attributes> {
+        let id = self.ids.get(address)?;
+        self.objects.get(&(provider.to_owned(), resource_type.to_owned(), id.clone()))
+    }
+}
+
+/// Works out each address's id.
+fn identify(desired: &Desired, state: &State, providers: &Providers) -> Result<Live, EngineError> {
+    let mut live = Live::default();
+    for (address, resource) in &desired.resources {
+        let provider = providers.get(&resource.provider)?;
+        let natural = provider
+            .resource_id(IdRequest::new(resource.resource_type.clone(), resource.attributes.clone()))
+            .map_err(|source| EngineError::Provider { context: address.to_string(), source })?;
+        let id = state.resources.get(address).map_or_else(|| natural.clone(), |s| s.id.clone());
+        live.natural_ids.insert(address.clone(), natural);
+        live.ids.insert(address.clone(), id);
+    }
+    for (address, recorded) in &state.resources {
+        live.ids.entry(address.clone()).or_insert_with(|| recorded.id.clone());
+    }
+    Ok(live)
+}
+
+/// Reads every object desired or in state. With `refresh` false, takes state's records as live
+/// instead and calls no provider.
+pub async fn refresh(
+    desired: &Desired,
+    state: &State,
+    providers: &Providers,
+    parallelism: usize,
+    refresh: bool,
+    progress: Arc<dyn Progress>,
+) -> Result<Live, EngineError> {
+    let mut live = identify(desired, state, providers)?;
+    if !refresh {
+        for (address, recorded) in &state.resources {
+            live.objects.insert(
+                (recorded.provider.clone(), recorded.resource_type.clone(), recorded.id.clone()),
+                recorded.attributes.clone(),
+            );
+            let _ = address;
+        }
+        return Ok(live);
+    }
+    live.refreshed = true;
+
+    // What to read, grouped by provider and type, with the desired attributes as list scope.
+    let mut groups: BTreeMap<(String, String), (BTreeSet<String>, Vec<Attributes>)> = BTreeMap::new();
+    for (address, resource) in &desired.resources {
+        let group = groups.entry((resource.provider.clone(), resource.resource_type.clone())).or_default();
+        group.0.insert(live.ids[address].clone());
+        if let Some(natural) = live.natural_ids.get(address) {
+            group.0.insert(natural.clone());
+        }
+        group.1.push(resource.attributes.clone());
+    }
+    for recorded in state.resources.values() {
+        let group = groups.entry((recorded.provider.clone(), recorded.resource_type.clone())).or_default();
+        group.0.insert(recorded.id.clone());
+        group.1.push(recorded.attributes.clone());
+    }
+    let total: usize = groups.values().map(|(ids, _)| ids.len()).sum();
+    progress.refresh_started(total);
+
+    let semaphore = Arc::new(Semaphore::new(parallelism.max(1)));
+    let mut tasks = JoinSet::new();
+    for ((provider_name, resource_type), (ids, scope)) in groups {
+        let provider = providers.get(&provider_name)?.clone();
+        let listable = providers
+            .resource_schema(&provider_name, &resource_type)
+            .is_some_and(|schema| schema.listable);
+        if listable {
+            let semaphore = semaphore.clone();
+            let progress = progress.clone();
+            let count = ids.len();
+            tasks.spawn(async move {
+                let _permit = semaphore.acquire_owned().await;
+                let response = provider
+                    .list(ListRequest::new(resource_type.clone(), scope))
+                    .await
+                    .map_err(|source| EngineError::Provider {
+                        context: format!("listing {resource_type}"),
+                        source,
+                    })?;
+                progress.refresh_advanced(count);
+                Ok::<_, EngineError>((provider_name, resource_type, true, response.objects, response.api_calls))
+            });
+            continue;
+        }
+        let ids: Vec<String> = ids.into_iter().collect();
+        for batch in ids.chunks(READ_BATCH) {
+            let batch = batch.to_vec();
+            let provider = provider.clone();
+            let semaphore = semaphore.clone();
+            let progress = progress.clone();
+            let (provider_name, resource_type) = (provider_name.clone(), resource_type.clone());
+            tasks.spawn(async move {
+                let _permit = semaphore.acquire_owned().await;
+                let count = batch.len();
+                let response = provider
+                    .read(ReadRequest::new(resource_type.clone(), batch))
+                    .await
+                    .map_err(|source| EngineError::Provider {
+                        context: format!("reading {resource_type}"),
+                        source,
+                    })?;
+                progress.refresh_advanced(count);
+                Ok::<_, EngineError>((provider_name, resource_type, false, response.objects, response.api_calls))
+            });
+        }
+    }
+    while let Some(joined) = tasks.join_next().await {
+        let (provider_name, resource_type, listed, objects, calls) = joined
+            .map_err(|error| EngineError::Refused(format!("a refresh task failed: {error}")))??;
+        live.api_calls += calls;
+        if listed {
+            live.listed.insert((provider_name.clone(), resource_type.clone()));
+        }
+        for (id, attributes) in objects {
+            live.objects.insert((provider_name.clone(), resource_type.clone(), id), attributes);
+        }
+    }
+    progress.refresh_finished(total, live.api_calls);
+    Ok(live)
+}

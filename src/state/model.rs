@@ -1,0 +1,107 @@
+//! The state document.
+
+use breakglass_provider::Attributes;
+use jiff::Timestamp;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use super::activation::Activation;
+use crate::address::Address;
+
+/// The state format this build reads and writes.
+pub const STATE_FORMAT_VERSION: u32 = 1;
+
+/// Everything breakglass remembers between runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct State {
+    /// The format of this document.
+    pub format_version: u32,
+    /// A random id given when the state is first written; a plan made against one state can
+    /// never be applied to another. Empty until then.
+    pub lineage: String,
+    /// Incremented by every write; a plan records the serial it saw.
+    pub serial: u64,
+    /// Managed objects, by address.
+    #[serde(default)]
+    pub resources: BTreeMap<Address, ResourceState>,
+    /// Every activation ever applied, by id: live ones and the history.
+    #[serde(default)]
+    pub activations: BTreeMap<String, Activation>,
+    /// Approval-token nonces already used, so no token is accepted twice.
+    #[serde(default)]
+    pub used_nonces: BTreeMap<String, UsedNonce>,
+    /// TOTP codes already accepted (person and time step), so no code is accepted twice.
+    #[serde(default)]
+    pub used_totp: Vec<UsedTotp>,
+}
+
+impl State {
+    /// An empty state, as before anything was ever written: no lineage yet, serial 0.
+    pub fn new() -> Self {
+        Self {
+            format_version: STATE_FORMAT_VERSION,
+            lineage: String::new(),
+            serial: 0,
+            resources: BTreeMap::new(),
+            activations: BTreeMap::new(),
+            used_nonces: BTreeMap::new(),
+            used_totp: Vec::new(),
+        }
+    }
+}
+
+/// A fresh lineage id.
+pub(crate) fn new_lineage() -> String {
+    ulid::Ulid::generate().to_string().to_lowercase()
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One managed object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ResourceState {
+    /// The provider that manages it.
+    pub provider: String,
+    /// Its resource type.
+    pub resource_type: String,
+    /// The provider's id for it.
+    pub id: String,
+    /// Its attributes as last written or read (sensitive values replaced by digests).
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    pub attributes: Attributes,
+    /// The activation that created it, for resources a role grants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation: Option<String>,
+    /// What it had to come after when created (deleted in reverse order).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<Address>,
+    /// When breakglass last wrote it.
+    #[schemars(with = "String")]
+    pub updated_at: Timestamp,
+}
+
+/// A used approval-token nonce.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UsedNonce {
+    /// Who signed the token.
+    pub approver: String,
+    /// The activation it approved.
+    pub activation: String,
+    /// When it was used.
+    #[schemars(with = "String")]
+    pub used_at: Timestamp,
+}
+
+/// An accepted TOTP code: the person and the RFC 6238 time step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UsedTotp {
+    /// Whose code.
+    pub person: String,
+    /// The 30-second time step the code belonged to.
+    pub step: u64,
+}
