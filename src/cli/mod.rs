@@ -1,10 +1,17 @@
 //! The command line: one file per command, each holding its arguments, its logic and its
 //! rendering; exit codes are decided in [`exit`].
 
+pub mod apply;
+mod context;
 pub mod exit;
 pub mod fmt;
 pub mod keygen;
 pub mod output;
+pub mod plan;
+mod plan_view;
+mod progress;
+pub mod show;
+pub mod state;
 pub mod validate;
 
 use clap::{Parser, Subcommand};
@@ -50,6 +57,14 @@ pub struct Cli {
 pub enum Command {
     /// Check the policy for errors.
     Validate(validate::ValidateArgs),
+    /// Show what would change, and why.
+    Plan(plan::PlanArgs),
+    /// Show a saved plan and who signed it.
+    Show(show::ShowArgs),
+    /// Apply a saved plan, or plan and apply after confirmation.
+    Apply(apply::ApplyArgs),
+    /// Inspect state, or remove a stale lock.
+    State(state::StateArgs),
     /// Rewrite policy files in the canonical style.
     Fmt(fmt::FmtArgs),
     /// Make an Ed25519 key pair.
@@ -83,9 +98,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         })?;
     }
     let output = Output::detect(cli.no_color);
-    match &cli.command {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let result = match &cli.command {
         Command::Validate(args) => validate::run(args, output),
+        Command::Plan(args) => runtime.block_on(plan::run(args, output)),
+        Command::Show(args) => show::run(args, output),
+        Command::Apply(args) => runtime.block_on(apply::run(args, output)),
+        Command::State(args) => runtime.block_on(state::run(args, output)),
         Command::Fmt(args) => fmt::run(args),
         Command::Keygen(args) => keygen::run(args),
+    };
+    // Refusals (a failed check) have their own exit code, so scripts can tell them from failures.
+    match result {
+        Err(error) if error.downcast_ref::<crate::engine::EngineError>().is_some_and(|e| e.is_refusal()) => {
+            eprintln!("error: {error:#}");
+            Ok(ExitStatus::Refused)
+        }
+        other => other,
     }
 }

@@ -1,0 +1,261 @@
+//! How plans read: text like Terraform's (symbols, colours on a terminal, a summary line) and
+//! markdown for pull-request comments. JSON is the plan itself, serialised.
+
+use anstyle::{AnsiColor, Style};
+use breakglass_provider::{Attributes, Value};
+use std::fmt::Write;
+
+use crate::plan::{Action, Drift, DriftKind, Plan, ResourceChange};
+
+const GREEN: Style = AnsiColor::Green.on_default();
+const RED: Style = AnsiColor::Red.on_default();
+const YELLOW: Style = AnsiColor::Yellow.on_default();
+const BOLD: Style = Style::new().bold();
+const DIM: Style = Style::new().dimmed();
+
+fn paint(color: bool, style: Style, text: &str) -> String {
+    if color { format!("{style}{text}{style:#}") } else { text.to_owned() }
+}
+
+fn action_style(action: Action) -> Style {
+    match action {
+        Action::Create => GREEN,
+        Action::Delete => RED,
+        Action::Update => YELLOW,
+        Action::Replace => YELLOW,
+        Action::NoOp => Style::new(),
+    }
+}
+
+/// A value as HCL would write it.
+pub fn show_value(value: &Value) -> String {
+    match value {
+        Value::String(text) => format!("{text:?}"),
+        Value::Null => "null".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// A JSON document held in a string, pretty-printed, if it is one.
+fn as_document(value: &Value) -> Option<String> {
+    let Value::String(text) = value else { return None };
+    let parsed: Value = serde_json::from_str(text).ok()?;
+    if !(parsed.is_object() || parsed.is_array()) {
+        return None;
+    }
+    serde_json::to_string_pretty(&parsed).ok()
+}
+
+fn block_header(change: &ResourceChange) -> String {
+    let name = change.address.resource.name.as_str();
+    format!("resource \"{}\" \"{name}\"", change.resource_type)
+}
+
+fn attribute_lines(out: &mut String, change: &ResourceChange, color: bool) {
+    let empty = Attributes::new();
+    let before = change.before.as_ref().unwrap_or(&empty);
+    let after = change.after.as_ref().unwrap_or(&empty);
+    let names: Vec<&String> = match change.action {
+        Action::Create => after.keys().filter(|k| !after[*k].is_null()).collect(),
+        Action::Delete => before.keys().filter(|k| !before[*k].is_null()).collect(),
+        _ => change.changed_attributes.iter().collect(),
+    };
+    let width = names.iter().map(|n| n.len()).max().unwrap_or(0);
+    for name in &names {
+        let (symbol, style) = match change.action {
+            Action::Create => ("+", GREEN),
+            Action::Delete => ("-", RED),
+            _ => ("~", YELLOW),
+        };
+        let old = before.get(*name).unwrap_or(&Value::Null);
+        let new = after.get(*name).unwrap_or(&Value::Null);
+        let documents = (as_document(old), as_document(new));
+        let line = match (change.action, documents) {
+            (Action::Update | Action::Replace, (Some(old_doc), Some(new_doc))) => {
+                let mut text = format!("{name:width$} = jsonencode(\n");
+                let diff = similar::TextDiff::from_lines(&old_doc, &new_doc);
+                for part in diff.iter_all_changes() {
+                    let (mark, part_style) = match part.tag() {
+                        similar::ChangeTag::Delete => ("-", RED),
+                        similar::ChangeTag::Insert => ("+", GREEN),
+                        similar::ChangeTag::Equal => (" ", Style::new()),
+                    };
+                    let _ = write!(
+                        text,
+                        "        {}",
+                        paint(color, part_style, &format!("{mark} {}", part.value()))
+                    );
+                }
+                text.push_str("      )");
+                text
+            }
+            (Action::Create, _) => format!("{name:width$} = {}", show_value(new)),
+            (Action::Delete, _) => format!("{name:width$} = {}", show_value(old)),
+            _ => format!("{name:width$} = {} -> {}", show_value(old), show_value(new)),
+        };
+        let _ = writeln!(out, "      {} {line}", paint(color, style, symbol));
+    }
+    if matches!(change.action, Action::Update | Action::Replace) {
+        let hidden = after.len().saturating_sub(names.len());
+        if hidden > 0 {
+            let _ = writeln!(out, "        {}", paint(color, DIM, &format!("# ({hidden} unchanged attributes hidden)")));
+        }
+    }
+}
+
+fn render_change(out: &mut String, change: &ResourceChange, color: bool) {
+    let style = action_style(change.action);
+    let _ = writeln!(
+        out,
+        "  {} will be {}",
+        paint(color, BOLD, &format!("# {}", change.address)),
+        change.action.past_participle()
+    );
+    let _ = writeln!(out, "  {}", paint(color, DIM, &format!("# ({})", change.reason)));
+    for note in &change.notes {
+        let _ = writeln!(out, "  {}", paint(color, DIM, &format!("# {note}")));
+    }
+    let _ = writeln!(out, "{} {} {{", paint(color, style, &format!("{:>3}", change.action.symbol())), block_header(change));
+    attribute_lines(out, change, color);
+    let _ = writeln!(out, "    }}\n");
+}
+
+fn render_drift(out: &mut String, drift: &Drift, color: bool) {
+    let what = match &drift.address {
+        Some(address) => address.to_string(),
+        None => format!("{} {:?}", drift.resource_type, drift.id),
+    };
+    let verb = match drift.kind {
+        DriftKind::Changed => "has changed",
+        DriftKind::Deleted => "has been deleted",
+        DriftKind::Unmanaged => "exists but nothing in the policy declares or grants it",
+    };
+    let _ = writeln!(out, "  {} {verb}", paint(color, BOLD, &format!("# {what}")));
+    match drift.kind {
+        DriftKind::Changed => {
+            let empty = Attributes::new();
+            let recorded = drift.recorded.as_ref().unwrap_or(&empty);
+            let live = drift.live.as_ref().unwrap_or(&empty);
+            for (name, value) in recorded {
+                let now = live.get(name).unwrap_or(&Value::Null);
+                if now != value {
+                    let _ = writeln!(out, "      {} {name} = {} -> {}", paint(color, YELLOW, "~"), show_value(value), show_value(now));
+                }
+            }
+        }
+        DriftKind::Unmanaged => {
+            for (name, value) in drift.live.iter().flatten().filter(|(_, v)| !v.is_null()) {
+                let _ = writeln!(out, "        {name} = {}", show_value(value));
+            }
+        }
+        DriftKind::Deleted => {}
+    }
+    out.push('\n');
+}
+
+/// The summary line: `Plan: 1 to add, 0 to change, 1 to destroy.`
+pub fn summary_line(plan: &Plan) -> String {
+    let s = &plan.summary;
+    let mut line = format!(
+        "Plan: {} to add, {} to change, {} to destroy.",
+        s.create + s.replace,
+        s.update,
+        s.delete + s.replace
+    );
+    if s.drift > 0 {
+        let _ = write!(line, " Drift: {} object(s) changed outside breakglass.", s.drift);
+    }
+    line
+}
+
+/// The plan as text.
+pub fn render_text(plan: &Plan, color: bool) -> String {
+    let mut out = String::new();
+    if plan.refresh.refreshed {
+        let _ = writeln!(
+            out,
+            "Read {} live objects in {} API calls (desired state as of {}).\n",
+            plan.refresh.objects, plan.refresh.api_calls, plan.evaluated_at
+        );
+    } else {
+        let _ = writeln!(out, "Live objects were not read (--refresh=false): planned against state.\n");
+    }
+    if !plan.drift.is_empty() {
+        let _ = writeln!(out, "{}\n", paint(color, BOLD, "Objects have changed outside of breakglass:"));
+        for drift in &plan.drift {
+            render_drift(&mut out, drift, color);
+        }
+    }
+    let changes: Vec<&ResourceChange> = plan.resource_changes.iter().filter(|c| c.action != Action::NoOp).collect();
+    if changes.is_empty() {
+        let _ = writeln!(out, "{}", paint(color, BOLD, "No changes. Live objects match the policy."));
+        return out;
+    }
+    let _ = writeln!(out, "breakglass will perform the following actions:\n");
+    for change in changes {
+        render_change(&mut out, change, color);
+    }
+    for activation in &plan.activations {
+        let _ = writeln!(
+            out,
+            "Starts {} {} for {} ({}), until {}: {}",
+            activation.kind.as_str(),
+            activation.name,
+            activation.requester,
+            activation.id,
+            activation.end,
+            activation.justification
+        );
+    }
+    if !plan.activations.is_empty() {
+        out.push('\n');
+    }
+    let _ = writeln!(out, "{}", paint(color, BOLD, &summary_line(plan)));
+    out
+}
+
+/// The plan as markdown for a pull-request comment: a summary table, then each change in a
+/// collapsible section.
+pub fn render_markdown(plan: &Plan) -> String {
+    let mut out = String::new();
+    let s = &plan.summary;
+    let _ = writeln!(out, "### breakglass plan\n");
+    let _ = writeln!(out, "| | Create | Update | Replace | Delete | Drift |\n|---|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "| **objects** | {} | {} | {} | {} | {} |\n", s.create, s.update, s.replace, s.delete, s.drift);
+    let _ = writeln!(out, "**{}**\n", summary_line(plan));
+    let _ = writeln!(
+        out,
+        "Desired state as of `{}`; policy `{}`; state serial {}.\n",
+        plan.evaluated_at,
+        short(&plan.policy_digest),
+        plan.state.serial
+    );
+    for change in plan.resource_changes.iter().filter(|c| c.action != Action::NoOp) {
+        let mut body = String::new();
+        attribute_lines(&mut body, change, false);
+        let _ = writeln!(
+            out,
+            "<details><summary><code>{} {}</code> — {}</summary>\n\n```diff\n{}```\n</details>\n",
+            change.action.symbol(),
+            change.address,
+            escape(&change.reason.to_string()),
+            body.lines().map(|l| format!("{}\n", l.trim_start())).collect::<String>()
+        );
+    }
+    if !plan.drift.is_empty() {
+        let _ = writeln!(out, "#### Drift (changed outside breakglass)\n");
+        for drift in &plan.drift {
+            let what = drift.address.as_ref().map_or_else(|| format!("{} `{}`", drift.resource_type, drift.id), |a| format!("`{a}`"));
+            let _ = writeln!(out, "- {what}: {:?}", drift.kind);
+        }
+    }
+    out
+}
+
+fn short(digest: &str) -> String {
+    digest.strip_prefix("sha256:").map_or_else(|| digest.to_owned(), |hex| format!("sha256:{}", &hex[..hex.len().min(12)]))
+}
+
+fn escape(text: &str) -> String {
+    text.replace('<', "&lt;").replace('>', "&gt;")
+}
