@@ -6,8 +6,16 @@
 
 use jiff::Timestamp;
 
-/// Now.
+/// Now, to the second (plans, state and the audit log do not need more, and read better).
 pub fn now() -> Timestamp {
+    truncate(precise_now())
+}
+
+fn truncate(timestamp: Timestamp) -> Timestamp {
+    Timestamp::from_second(timestamp.as_second()).unwrap_or(timestamp)
+}
+
+fn precise_now() -> Timestamp {
     #[cfg(feature = "test-clock")]
     if let Ok(text) = std::env::var("BREAKGLASS_TEST_NOW")
         && let Ok(timestamp) = text.parse()

@@ -3,9 +3,11 @@
 //! An object comes after what it depends on when created or changed, and before it when
 //! deleted (dependents go first). A cycle is reported naming every object in it.
 
-use petgraph::algo::{tarjan_scc, toposort};
+use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
+use std::cmp::Reverse;
 use std::collections::BTreeMap;
+use std::collections::BinaryHeap;
 
 use crate::address::Address;
 use crate::plan::ResourceChange;
@@ -45,19 +47,33 @@ impl ChangeGraph {
             let cyclic = component.len() > 1
                 || component.iter().any(|node| self.graph.contains_edge(*node, *node));
             cyclic.then(|| {
-                let mut names: Vec<String> =
-                    component.iter().map(|node| changes[self.graph[*node]].address.to_string()).collect();
+                let mut names: Vec<String> = component
+                    .iter()
+                    .map(|node| changes[self.graph[*node]].address.to_string())
+                    .collect();
                 names.sort();
                 format!("{} → {}", names.join(" → "), names[0])
             })
         })
     }
 
-    /// The change indexes in an order that respects every edge, ties broken by index.
+    /// The change indexes in an order that respects every edge, ties broken by index (so
+    /// address order when the changes are sorted by address): Kahn's algorithm with a min-heap.
     pub fn order(&self) -> Vec<usize> {
-        toposort(&self.graph, None)
-            .map(|nodes| nodes.into_iter().map(|node| self.graph[node]).collect())
-            .unwrap_or_default()
+        let mut waiting = self.in_degrees();
+        let mut ready: BinaryHeap<Reverse<usize>> =
+            (0..waiting.len()).filter(|i| waiting[*i] == 0).map(Reverse).collect();
+        let mut order = Vec::with_capacity(waiting.len());
+        while let Some(Reverse(index)) = ready.pop() {
+            order.push(index);
+            for dependent in self.dependents(index) {
+                waiting[dependent] -= 1;
+                if waiting[dependent] == 0 {
+                    ready.push(Reverse(dependent));
+                }
+            }
+        }
+        order
     }
 
     /// How many changes must finish before each change may start, by index.
@@ -71,10 +87,7 @@ impl ChangeGraph {
 
     /// The changes that wait for change `index`.
     pub fn dependents(&self, index: usize) -> Vec<usize> {
-        self.graph
-            .neighbors(NodeIndex::new(index))
-            .map(|node| self.graph[node])
-            .collect()
+        self.graph.neighbors(NodeIndex::new(index)).map(|node| self.graph[node]).collect()
     }
 }
 
@@ -112,7 +125,8 @@ mod tests {
 
     #[test]
     fn a_cycle_names_its_members() {
-        let changes = vec![change("a", Action::Create, &["b"]), change("b", Action::Create, &["a"])];
+        let changes =
+            vec![change("a", Action::Create, &["b"]), change("b", Action::Create, &["a"])];
         let error = ChangeGraph::build(&changes).unwrap_err();
         assert_eq!(error, "local_setting.a → local_setting.b → local_setting.a");
     }

@@ -19,5 +19,6 @@ pub mod graph;
 pub mod plan;
 pub mod policy;
 pub mod providers;
+pub mod schemas;
 pub mod sign;
 pub mod state;

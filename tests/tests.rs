@@ -8,5 +8,6 @@ mod docs;
 mod examples;
 mod fmt;
 mod help;
+mod plan_apply;
 mod schema;
 mod validate;

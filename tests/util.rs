@@ -99,6 +99,21 @@ pub fn policy_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
+/// A fresh copy of `examples/NAME` (without state or app files from earlier runs).
+pub fn example_copy(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    copy_dir(&root().join("examples").join(name), dir.path());
+    for leftover in [".breakglass", "app"] {
+        let _ = fs_err::remove_dir_all(dir.path().join(leftover));
+    }
+    dir
+}
+
+/// Reads a file, or "" when it does not exist.
+pub fn read(path: impl AsRef<Path>) -> String {
+    fs_err::read_to_string(path.as_ref()).unwrap_or_default()
+}
+
 /// Copies a directory tree.
 pub fn copy_dir(from: &Path, to: &Path) {
     fs_err::create_dir_all(to).expect("create directory");
@@ -123,6 +138,9 @@ macro_rules! snapshot {
                 (r"/tmp/\.tmp[A-Za-z0-9]+", "[TMP]"),
                 (r"sha256:[0-9a-f]{64}", "sha256:[DIGEST]"),
                 (r"SHA256:[0-9a-f]{32}", "SHA256:[KEYID]"),
+                (r"sha256:[0-9a-f]{12}\b", "sha256:[SHORT]"),
+                (r"\b[0-9a-z]{26}\b", "[ULID]"),
+                (r#""breakglass_version": "[0-9.]+""#, r#""breakglass_version": "[VERSION]""#),
             ],
         }, {
             insta::assert_snapshot!($name, $value);

@@ -71,16 +71,17 @@ pub async fn run(args: &ApplyArgs, output: Output) -> anyhow::Result<ExitStatus>
                 .envelope
                 .verify(PLAN_PAYLOAD_TYPE, trusted.iter().map(|(n, k)| (*n, *k)))
                 .map_err(EngineError::from)?;
+            let plan = signed.plan()?;
             let now = crate::clock::now();
-            if now >= signed.plan.expires_at {
+            if now >= plan.expires_at {
                 return Err(EngineError::Refused(format!(
                     "the plan expired at {}; run plan again",
-                    signed.plan.expires_at
+                    plan.expires_at
                 ))
                 .into());
             }
             eprintln!("Plan signed by {signer}, a trusted plan signer.");
-            Some(signed.plan)
+            Some(plan)
         }
         None => None,
     };
@@ -152,7 +153,9 @@ pub fn print_report(report: &ApplyReport) -> ExitStatus {
     for (change, outcome) in &report.changes {
         match outcome {
             ChangeOutcome::Failed(error) => eprintln!("error: {}: {error}", change.address),
-            ChangeOutcome::Skipped => eprintln!("skipped: {} (something it depends on failed)", change.address),
+            ChangeOutcome::Skipped => {
+                eprintln!("skipped: {} (something it depends on failed)", change.address)
+            }
             ChangeOutcome::Applied => {}
         }
     }
@@ -175,7 +178,9 @@ pub fn print_report(report: &ApplyReport) -> ExitStatus {
         count(&[Action::Delete, Action::Replace])
     );
     if report.has_failures() {
-        println!("Apply failed. {summary} What succeeded is recorded; run apply again to converge.");
+        println!(
+            "Apply failed. {summary} What succeeded is recorded; run apply again to converge."
+        );
         ExitStatus::Failure
     } else if !report.reverting.is_empty() {
         println!("Apply complete, but a revert is unconfirmed. {summary}");

@@ -17,7 +17,12 @@ use crate::{clock, policy, providers};
 /// Loads the policy in the current directory; if it has errors, prints them to stderr and
 /// fails.
 pub fn load_policy(output: Output) -> anyhow::Result<Policy> {
-    let loaded = policy::load(Path::new("."), &providers::schemas(), clock::now());
+    let loaded = policy::load(
+        Path::new("."),
+        &providers::schemas(),
+        clock::now(),
+        policy::Strictness::Operate,
+    );
     if loaded.diagnostics.has_errors() {
         eprint!("{}", render_text(&loaded.diagnostics, &loaded.sources, output.color));
         bail!(
@@ -31,7 +36,9 @@ pub fn load_policy(output: Output) -> anyhow::Result<Policy> {
 /// The state store the policy's settings name.
 pub fn open_store(policy: &Policy) -> anyhow::Result<Box<dyn StateStore>> {
     match policy.settings.state.backend {
-        StateBackend::Local => Ok(Box::new(LocalStore::new(policy.dir.join(&policy.settings.state.path)))),
+        StateBackend::Local => {
+            Ok(Box::new(LocalStore::new(policy.dir.join(&policy.settings.state.path))))
+        }
         StateBackend::Postgres => bail!(
             "the postgres state backend is not available in this build yet; use backend = \"local\""
         ),
@@ -57,12 +64,10 @@ pub fn lock_timeout(text: &str) -> Result<Duration, String> {
 pub fn parse_at(text: &str) -> Result<jiff::Timestamp, String> {
     let now = clock::now();
     let relative = |rest: &str, sign: i64| {
-        rest.parse::<crate::policy::Duration>()
-            .map_err(|e| e.to_string())
-            .and_then(|d| {
-                now.checked_add(jiff::SignedDuration::from_secs(sign * d.as_secs() as i64))
-                    .map_err(|e| e.to_string())
-            })
+        rest.parse::<crate::policy::Duration>().map_err(|e| e.to_string()).and_then(|d| {
+            now.checked_add(jiff::SignedDuration::from_secs(sign * d.as_secs() as i64))
+                .map_err(|e| e.to_string())
+        })
     };
     if let Some(rest) = text.strip_prefix('+') {
         return relative(rest, 1);

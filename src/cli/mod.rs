@@ -110,7 +110,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     };
     // Refusals (a failed check) have their own exit code, so scripts can tell them from failures.
     match result {
-        Err(error) if error.downcast_ref::<crate::engine::EngineError>().is_some_and(|e| e.is_refusal()) => {
+        Err(error)
+            if error
+                .downcast_ref::<crate::engine::EngineError>()
+                .is_some_and(|e| e.is_refusal()) =>
+        {
             eprintln!("error: {error:#}");
             Ok(ExitStatus::Refused)
         }

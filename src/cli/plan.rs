@@ -91,7 +91,15 @@ pub async fn run(args: &PlanArgs, output: Output) -> anyhow::Result<ExitStatus> 
         targets: args.target.clone(),
         parallelism: args.parallelism.unwrap_or(policy.settings.parallelism as usize),
     };
-    let planned = make_plan(&policy, &state, &providers, &options, None, progress(output, format != Format::Text)).await?;
+    let planned = make_plan(
+        &policy,
+        &state,
+        &providers,
+        &options,
+        None,
+        progress(output, format != Format::Text),
+    )
+    .await?;
     let plan = planned.plan;
     print_plan(&plan, format, output)?;
     if let Some(out) = &args.out {
@@ -110,17 +118,30 @@ pub fn print_plan(plan: &Plan, format: Format, output: Output) -> anyhow::Result
     Ok(())
 }
 
-fn save(plan: &Plan, out: &PathBuf, key: Option<&PathBuf>, at_other_time: bool) -> anyhow::Result<()> {
+fn save(
+    plan: &Plan,
+    out: &PathBuf,
+    key: Option<&PathBuf>,
+    at_other_time: bool,
+) -> anyhow::Result<()> {
     if at_other_time {
         bail!("a plan made with --at shows another time and cannot be applied; drop --out or --at");
     }
     let Some(key) = key else {
-        bail!("saving a plan needs a key to sign it: pass --sign-key FILE or set BREAKGLASS_SIGN_KEY");
+        bail!(
+            "saving a plan needs a key to sign it: pass --sign-key FILE or set BREAKGLASS_SIGN_KEY"
+        );
     };
     let key = PrivateKey::load(key)?;
     let envelope = sign_plan(plan, &key);
-    fs_err::write(out, envelope.to_json() + "\n").with_context(|| format!("cannot save the plan to {}", out.display()))?;
-    eprintln!("Saved the plan to {}, signed by {}. Apply it with: breakglass apply {}", out.display(), crate::sign::key_id(&key.public_key()), out.display());
+    fs_err::write(out, envelope.to_json() + "\n")
+        .with_context(|| format!("cannot save the plan to {}", out.display()))?;
+    eprintln!(
+        "Saved the plan to {}, signed by {}. Apply it with: breakglass apply {}",
+        out.display(),
+        crate::sign::key_id(&key.public_key()),
+        out.display()
+    );
     Ok(())
 }
 

@@ -98,7 +98,11 @@ fn attribute_lines(out: &mut String, change: &ResourceChange, color: bool) {
     if matches!(change.action, Action::Update | Action::Replace) {
         let hidden = after.len().saturating_sub(names.len());
         if hidden > 0 {
-            let _ = writeln!(out, "        {}", paint(color, DIM, &format!("# ({hidden} unchanged attributes hidden)")));
+            let _ = writeln!(
+                out,
+                "        {}",
+                paint(color, DIM, &format!("# ({hidden} unchanged attributes hidden)"))
+            );
         }
     }
 }
@@ -115,7 +119,12 @@ fn render_change(out: &mut String, change: &ResourceChange, color: bool) {
     for note in &change.notes {
         let _ = writeln!(out, "  {}", paint(color, DIM, &format!("# {note}")));
     }
-    let _ = writeln!(out, "{} {} {{", paint(color, style, &format!("{:>3}", change.action.symbol())), block_header(change));
+    let _ = writeln!(
+        out,
+        "{} {} {{",
+        paint(color, style, &format!("{:>3}", change.action.symbol())),
+        block_header(change)
+    );
     attribute_lines(out, change, color);
     let _ = writeln!(out, "    }}\n");
 }
@@ -139,7 +148,13 @@ fn render_drift(out: &mut String, drift: &Drift, color: bool) {
             for (name, value) in recorded {
                 let now = live.get(name).unwrap_or(&Value::Null);
                 if now != value {
-                    let _ = writeln!(out, "      {} {name} = {} -> {}", paint(color, YELLOW, "~"), show_value(value), show_value(now));
+                    let _ = writeln!(
+                        out,
+                        "      {} {name} = {} -> {}",
+                        paint(color, YELLOW, "~"),
+                        show_value(value),
+                        show_value(now)
+                    );
                 }
             }
         }
@@ -178,17 +193,24 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
             plan.refresh.objects, plan.refresh.api_calls, plan.evaluated_at
         );
     } else {
-        let _ = writeln!(out, "Live objects were not read (--refresh=false): planned against state.\n");
+        let _ =
+            writeln!(out, "Live objects were not read (--refresh=false): planned against state.\n");
     }
     if !plan.drift.is_empty() {
-        let _ = writeln!(out, "{}\n", paint(color, BOLD, "Objects have changed outside of breakglass:"));
+        let _ = writeln!(
+            out,
+            "{}\n",
+            paint(color, BOLD, "Objects have changed outside of breakglass:")
+        );
         for drift in &plan.drift {
             render_drift(&mut out, drift, color);
         }
     }
-    let changes: Vec<&ResourceChange> = plan.resource_changes.iter().filter(|c| c.action != Action::NoOp).collect();
+    let changes: Vec<&ResourceChange> =
+        plan.resource_changes.iter().filter(|c| c.action != Action::NoOp).collect();
     if changes.is_empty() {
-        let _ = writeln!(out, "{}", paint(color, BOLD, "No changes. Live objects match the policy."));
+        let _ =
+            writeln!(out, "{}", paint(color, BOLD, "No changes. Live objects match the policy."));
         return out;
     }
     let _ = writeln!(out, "breakglass will perform the following actions:\n");
@@ -220,8 +242,15 @@ pub fn render_markdown(plan: &Plan) -> String {
     let mut out = String::new();
     let s = &plan.summary;
     let _ = writeln!(out, "### breakglass plan\n");
-    let _ = writeln!(out, "| | Create | Update | Replace | Delete | Drift |\n|---|---:|---:|---:|---:|---:|");
-    let _ = writeln!(out, "| **objects** | {} | {} | {} | {} | {} |\n", s.create, s.update, s.replace, s.delete, s.drift);
+    let _ = writeln!(
+        out,
+        "| | Create | Update | Replace | Delete | Drift |\n|---|---:|---:|---:|---:|---:|"
+    );
+    let _ = writeln!(
+        out,
+        "| **objects** | {} | {} | {} | {} | {} |\n",
+        s.create, s.update, s.replace, s.delete, s.drift
+    );
     let _ = writeln!(out, "**{}**\n", summary_line(plan));
     let _ = writeln!(
         out,
@@ -245,7 +274,10 @@ pub fn render_markdown(plan: &Plan) -> String {
     if !plan.drift.is_empty() {
         let _ = writeln!(out, "#### Drift (changed outside breakglass)\n");
         for drift in &plan.drift {
-            let what = drift.address.as_ref().map_or_else(|| format!("{} `{}`", drift.resource_type, drift.id), |a| format!("`{a}`"));
+            let what = drift.address.as_ref().map_or_else(
+                || format!("{} `{}`", drift.resource_type, drift.id),
+                |a| format!("`{a}`"),
+            );
             let _ = writeln!(out, "- {what}: {:?}", drift.kind);
         }
     }
@@ -253,7 +285,9 @@ pub fn render_markdown(plan: &Plan) -> String {
 }
 
 fn short(digest: &str) -> String {
-    digest.strip_prefix("sha256:").map_or_else(|| digest.to_owned(), |hex| format!("sha256:{}", &hex[..hex.len().min(12)]))
+    digest
+        .strip_prefix("sha256:")
+        .map_or_else(|| digest.to_owned(), |hex| format!("sha256:{}", &hex[..hex.len().min(12)]))
 }
 
 fn escape(text: &str) -> String {

@@ -70,13 +70,16 @@ impl Progress for CliProgress {
 
     fn change_finished(&self, address: &Address, action: Action, result: Result<(), &str>) {
         match result {
-            Ok(()) => self.line(&format!("{address}: {} complete", match action {
-                Action::Create => "Creation",
-                Action::Update => "Modifications",
-                Action::Replace => "Replacement",
-                Action::Delete => "Destruction",
-                Action::NoOp => return,
-            })),
+            Ok(()) => self.line(&format!(
+                "{address}: {} complete",
+                match action {
+                    Action::Create => "Creation",
+                    Action::Update => "Modifications",
+                    Action::Replace => "Replacement",
+                    Action::Delete => "Destruction",
+                    Action::NoOp => return,
+                }
+            )),
             Err(error) => self.line(&format!("{address}: failed: {error}")),
         }
     }

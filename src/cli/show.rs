@@ -34,8 +34,9 @@ pub struct ShowArgs {
 /// Runs `show`.
 pub fn run(args: &ShowArgs, output: Output) -> anyhow::Result<ExitStatus> {
     let signed = read_plan_file(&args.file)?;
+    let plan = signed.plan()?;
     let format = if args.json { Format::Json } else { args.format };
-    print_plan(&signed.plan, format, output)?;
+    print_plan(&plan, format, output)?;
     let trust = match load_policy(output) {
         Ok(policy) => {
             let trusted = super::apply::trusted_signers(&policy);
@@ -46,6 +47,6 @@ pub fn run(args: &ShowArgs, output: Output) -> anyhow::Result<ExitStatus> {
         }
         Err(_) => "signature not checked: the policy here could not be loaded".to_owned(),
     };
-    eprintln!("Plan {}: {trust}; expires {}.", signed.digest, signed.plan.expires_at);
+    eprintln!("Plan {}: {trust}; expires {}.", signed.digest, plan.expires_at);
     Ok(ExitStatus::Success)
 }

@@ -54,7 +54,9 @@ pub async fn run(args: &StateArgs, output: Output) -> anyhow::Result<ExitStatus>
         StateCommand::Show { address } => {
             let state = store.read().await?;
             let Some(resource) = state.resources.get(address) else {
-                anyhow::bail!("{address} is not in the state; `breakglass state list` shows what is");
+                anyhow::bail!(
+                    "{address} is not in the state; `breakglass state list` shows what is"
+                );
             };
             println!("{}", serde_json::to_string_pretty(resource)?);
         }

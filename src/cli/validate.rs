@@ -28,7 +28,12 @@ pub struct ValidateArgs {
 
 /// Runs `validate` in the current directory.
 pub fn run(args: &ValidateArgs, output: Output) -> anyhow::Result<ExitStatus> {
-    let loaded = policy::load(Path::new("."), &providers::schemas(), clock::now());
+    let loaded = policy::load(
+        Path::new("."),
+        &providers::schemas(),
+        clock::now(),
+        policy::Strictness::Review,
+    );
     let diagnostics = &loaded.diagnostics;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&render_json(diagnostics))?);

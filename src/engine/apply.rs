@@ -66,7 +66,9 @@ struct Call {
 }
 
 impl Call {
-    async fn run(self) -> (usize, Result<(String, Option<Attributes>, Vec<String>), ProviderError>) {
+    async fn run(
+        self,
+    ) -> (usize, Result<(String, Option<Attributes>, Vec<String>), ProviderError>) {
         let Call { index, provider, change, new_id, desired, live, context } = self;
         let resource_type = change.resource_type.clone();
         let before = live.unwrap_or_default();
@@ -75,7 +77,12 @@ impl Call {
                 Action::NoOp => Ok((change.id.clone(), Some(before), Vec::new())),
                 Action::Create => {
                     let response = provider
-                        .create(CreateRequest::new(resource_type, new_id, desired.unwrap_or_default(), context))
+                        .create(CreateRequest::new(
+                            resource_type,
+                            new_id,
+                            desired.unwrap_or_default(),
+                            context,
+                        ))
                         .await?;
                     Ok((response.id, Some(response.attributes), Vec::new()))
                 }
@@ -93,7 +100,12 @@ impl Call {
                 }
                 Action::Delete => {
                     let response = provider
-                        .delete(DeleteRequest::new(resource_type, change.id.clone(), before, context))
+                        .delete(DeleteRequest::new(
+                            resource_type,
+                            change.id.clone(),
+                            before,
+                            context,
+                        ))
                         .await?;
                     Ok((change.id.clone(), None, response.notes))
                 }
@@ -107,7 +119,12 @@ impl Call {
                         ))
                         .await?;
                     let response = provider
-                        .create(CreateRequest::new(resource_type, new_id, desired.unwrap_or_default(), context))
+                        .create(CreateRequest::new(
+                            resource_type,
+                            new_id,
+                            desired.unwrap_or_default(),
+                            context,
+                        ))
                         .await?;
                     Ok((response.id, Some(response.attributes), deleted.notes))
                 }
@@ -186,8 +203,17 @@ pub async fn apply(
             if change.action == Action::NoOp {
                 // Nothing to call; adopt an object found already as desired into state.
                 if !state.resources.contains_key(&change.address) {
-                    let current = live.object(&change.address, &change.provider, &change.resource_type);
-                    record_success(&mut state, desired, providers, change, change.id.clone(), current.cloned(), now);
+                    let current =
+                        live.object(&change.address, &change.provider, &change.resource_type);
+                    record_success(
+                        &mut state,
+                        desired,
+                        providers,
+                        change,
+                        change.id.clone(),
+                        current.cloned(),
+                        now,
+                    );
                 }
                 for dependent in graph.dependents(index) {
                     waiting[dependent] -= 1;
@@ -201,11 +227,16 @@ pub async fn apply(
             let context = match resource {
                 Some(resource) => resource.context.clone(),
                 None => ChangeContext::revert(
-                    change
-                        .reason
-                        .activation()
-                        .and_then(|id| desired.activations.get(id))
-                        .map(|a| breakglass_provider::ActivationContext::new(a.id.clone(), a.requester.clone(), a.start, a.end)),
+                    change.reason.activation().and_then(|id| desired.activations.get(id)).map(
+                        |a| {
+                            breakglass_provider::ActivationContext::new(
+                                a.id.clone(),
+                                a.requester.clone(),
+                                a.start,
+                                a.end,
+                            )
+                        },
+                    ),
                 ),
             };
             running.spawn(
@@ -213,17 +244,23 @@ pub async fn apply(
                     index,
                     provider: providers.get(&change.provider)?.clone(),
                     change: change.clone(),
-                    new_id: live.natural_ids.get(&change.address).cloned().unwrap_or_else(|| change.id.clone()),
+                    new_id: live
+                        .natural_ids
+                        .get(&change.address)
+                        .cloned()
+                        .unwrap_or_else(|| change.id.clone()),
                     desired: resource.map(|r| r.attributes.clone()),
-                    live: live.object(&change.address, &change.provider, &change.resource_type).cloned(),
+                    live: live
+                        .object(&change.address, &change.provider, &change.resource_type)
+                        .cloned(),
                     context,
                 }
                 .run(),
             );
         }
         let Some(joined) = running.join_next().await else { break };
-        let (index, result) =
-            joined.map_err(|error| EngineError::Refused(format!("an apply task failed: {error}")))?;
+        let (index, result) = joined
+            .map_err(|error| EngineError::Refused(format!("an apply task failed: {error}")))?;
         let change = &changes[index];
         match result {
             Ok((id, attributes, notes)) => {
@@ -247,7 +284,9 @@ pub async fn apply(
                 while let Some(dependent) = stack.pop() {
                     if blocked.insert(dependent) {
                         if changes[dependent].action != Action::NoOp {
-                            report.changes.push((changes[dependent].clone(), ChangeOutcome::Skipped));
+                            report
+                                .changes
+                                .push((changes[dependent].clone(), ChangeOutcome::Skipped));
                         }
                         stack.extend(graph.dependents(dependent));
                     }
@@ -258,19 +297,28 @@ pub async fn apply(
 
     settle_activations(&mut state, desired, providers, &mut report, now).await?;
     prune(&mut state, desired, live);
-    guard.write(state).await?;
+    if state != *guard.state() {
+        guard.write(state).await?;
+    }
     Ok(report)
 }
 
 /// For an override activation: each resource it changes, with the live values of the
 /// attributes it sets, read just before the change.
-fn override_priors(desired: &Desired, live: &Live, activation: &str) -> BTreeMap<Address, Attributes> {
+fn override_priors(
+    desired: &Desired,
+    live: &Live,
+    activation: &str,
+) -> BTreeMap<Address, Attributes> {
     desired
         .resources
         .values()
-        .filter(|resource| resource.activation.as_deref() == Some(activation) && resource.address.scope.is_none())
+        .filter(|resource| {
+            resource.activation.as_deref() == Some(activation) && resource.address.scope.is_none()
+        })
         .filter_map(|resource| {
-            let current = live.object(&resource.address, &resource.provider, &resource.resource_type)?;
+            let current =
+                live.object(&resource.address, &resource.provider, &resource.resource_type)?;
             let prior: Attributes = resource
                 .attributes
                 .keys()
@@ -348,7 +396,9 @@ async fn settle_activations(
                 record.last_error = None;
                 report.activated.push(id.clone());
             }
-        } else if effective.needs_revert_at(desired.at) && record_status != ActivationStatus::Reverted {
+        } else if effective.needs_revert_at(desired.at)
+            && record_status != ActivationStatus::Reverted
+        {
             let leftover = leftover_access(state, desired, providers, &id).await;
             let record = state.activations.get_mut(&id).expect("present");
             match leftover {
@@ -382,12 +432,20 @@ async fn leftover_access(
     let mut to_check: Vec<(Address, String, String, String, Option<Attributes>)> = Vec::new();
     for (address, recorded) in &state.resources {
         if recorded.activation.as_deref() == Some(id) {
-            to_check.push((address.clone(), recorded.provider.clone(), recorded.resource_type.clone(), recorded.id.clone(), None));
+            to_check.push((
+                address.clone(),
+                recorded.provider.clone(),
+                recorded.resource_type.clone(),
+                recorded.id.clone(),
+                None,
+            ));
         }
     }
     if activation.kind == ActivationKind::Override {
         for address in activation.priors.keys() {
-            let (Some(recorded), Some(resource)) = (state.resources.get(address), desired.resources.get(address)) else {
+            let (Some(recorded), Some(resource)) =
+                (state.resources.get(address), desired.resources.get(address))
+            else {
                 continue;
             };
             to_check.push((

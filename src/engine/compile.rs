@@ -117,7 +117,11 @@ fn revoked_by_policy(activation: &mut Activation, at: Timestamp, why: &str) {
 }
 
 /// Every activation as it stands at `at`.
-fn effective_activations(policy: &Policy, state: &State, at: Timestamp) -> (BTreeMap<String, Activation>, Vec<String>) {
+fn effective_activations(
+    policy: &Policy,
+    state: &State,
+    at: Timestamp,
+) -> (BTreeMap<String, Activation>, Vec<String>) {
     let mut activations = state.activations.clone();
     for activation in activations.values_mut() {
         if activation.status == ActivationStatus::Reverted {
@@ -158,7 +162,10 @@ fn effective_activations(policy: &Policy, state: &State, at: Timestamp) -> (BTre
                 id: id.clone(),
                 kind,
                 name,
-                requester: grant.to.as_ref().map_or_else(|| "policy".to_owned(), |to| to.name.clone()),
+                requester: grant
+                    .to
+                    .as_ref()
+                    .map_or_else(|| "policy".to_owned(), |to| to.name.clone()),
                 justification: grant.justification.clone(),
                 start: grant.start.value,
                 end: grant.end.value,
@@ -201,10 +208,9 @@ pub fn compile(
             .iter()
             .chain(&declaration.implicit_dependencies)
             .filter_map(|reference| match &reference.kind {
-                ReferenceKind::Resource(resource_type) => Some(Address::baseline(ResourceAddress::new(
-                    resource_type.clone(),
-                    reference.name.clone(),
-                ))),
+                ReferenceKind::Resource(resource_type) => Some(Address::baseline(
+                    ResourceAddress::new(resource_type.clone(), reference.name.clone()),
+                )),
                 _ => None,
             })
             .collect();
@@ -235,10 +241,8 @@ pub fn compile(
         }
         for (address, prior) in &activation.priors {
             let Some(resource) = resources.get_mut(address) else { continue };
-            let declared = policy
-                .resources
-                .get(&address.resource)
-                .map(|declaration| &declaration.attributes);
+            let declared =
+                policy.resources.get(&address.resource).map(|declaration| &declaration.attributes);
             for (name, value) in prior {
                 if declared.is_none_or(|attributes| !attributes.contains_key(name)) {
                     resource.attributes.insert(name.clone(), value.clone());
@@ -269,12 +273,20 @@ pub fn compile(
                 };
                 let template_context = context::template_context(policy, requester, &vars);
                 for template in &role.resources {
-                    let address =
-                        Address::in_activation(&role.name, activation.key(), template.address.clone());
-                    let mut attributes = evaluate_template(policy, template, &template_context)
-                        .map_err(|message| EngineError::Template { address: address.clone(), message })?;
+                    let address = Address::in_activation(
+                        &role.name,
+                        activation.key(),
+                        template.address.clone(),
+                    );
+                    let mut attributes =
+                        evaluate_template(policy, template, &template_context).map_err(
+                            |message| EngineError::Template { address: address.clone(), message },
+                        )?;
                     if let Some(attribute) = providers
-                        .resource_schema(template.address.provider(), &template.address.resource_type)
+                        .resource_schema(
+                            template.address.provider(),
+                            &template.address.resource_type,
+                        )
                         .and_then(|schema| schema.expiry_attribute.clone())
                     {
                         attributes
@@ -300,7 +312,9 @@ pub fn compile(
             ActivationKind::Override => {
                 let Some(override_) = policy.overrides.get(&activation.name) else { continue };
                 for change in &override_.changes {
-                    let ReferenceKind::Resource(resource_type) = &change.resource.kind else { continue };
+                    let ReferenceKind::Resource(resource_type) = &change.resource.kind else {
+                        continue;
+                    };
                     let address = Address::baseline(ResourceAddress::new(
                         resource_type.clone(),
                         change.resource.name.clone(),

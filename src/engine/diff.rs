@@ -47,10 +47,10 @@ fn equal(
             Value::String(text) => serde_json::from_str::<Value>(text).ok(),
             other => Some(other.clone()),
         };
-        if let (Some(d), Some(l)) = (parse(desired), parse(live)) {
-            if d == l {
-                return true;
-            }
+        if let (Some(d), Some(l)) = (parse(desired), parse(live))
+            && d == l
+        {
+            return true;
         }
     }
     providers
@@ -82,7 +82,8 @@ fn differing(
             if attribute.is_some_and(|a| a.sensitive) && live_value.is_none() {
                 let mut one = Attributes::new();
                 one.insert((*name).clone(), (*value).clone());
-                let digest = schema.map(|s| redact_sensitive(s, &one)).and_then(|r| r.get(*name).cloned());
+                let digest =
+                    schema.map(|s| redact_sensitive(s, &one)).and_then(|r| r.get(*name).cloned());
                 return recorded.and_then(|r| r.get(*name)) != digest.as_ref();
             }
             !equal(providers, provider, resource_type, name, attribute, Some(value), live_value)
@@ -109,7 +110,8 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
                 let id = live.ids.get(address).cloned().unwrap_or_default();
                 let natural = live.natural_ids.get(address).cloned().unwrap_or_else(|| id.clone());
                 let after = redact(schema, &resource.attributes);
-                let Some(current) = live.object(address, &resource.provider, &resource.resource_type)
+                let Some(current) =
+                    live.object(address, &resource.provider, &resource.resource_type)
                 else {
                     let reason = if let Some(recorded) = recorded {
                         drift.push(Drift {
@@ -121,7 +123,11 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
                             recorded: Some(recorded.attributes.clone()),
                             live: None,
                         });
-                        if resource.reason == Reason::Baseline { Reason::Drift } else { resource.reason.clone() }
+                        if resource.reason == Reason::Baseline {
+                            Reason::Drift
+                        } else {
+                            resource.reason.clone()
+                        }
                     } else {
                         resource.reason.clone()
                     };
@@ -136,13 +142,13 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
                         reason,
                     );
                     change.depends_on = resource.depends_on.clone();
-                    if let (Some(schema), Some(context)) = (schema, &resource.context.activation) {
-                        if let Some(attribute) = &schema.expiry_attribute {
-                            change.notes.push(format!(
-                                "the platform itself ends this access at {} ({attribute})",
-                                context.end
-                            ));
-                        }
+                    if let (Some(schema), Some(context)) = (schema, &resource.context.activation)
+                        && let Some(attribute) = &schema.expiry_attribute
+                    {
+                        change.notes.push(format!(
+                            "the platform itself ends this access at {} ({attribute})",
+                            context.end
+                        ));
                     }
                     changes.push(change);
                     continue;
@@ -199,9 +205,14 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
                 };
                 // Putting back what changed outside breakglass, when nothing else asked for it.
                 let desired_is_recorded = recorded.is_some_and(|r| {
-                    after.iter().all(|(name, value)| r.attributes.get(name).unwrap_or(&Value::Null) == value)
+                    after.iter().all(|(name, value)| {
+                        r.attributes.get(name).unwrap_or(&Value::Null) == value
+                    })
                 });
-                let reason = if action != Action::NoOp && desired_is_recorded && resource.reason == Reason::Baseline {
+                let reason = if action != Action::NoOp
+                    && desired_is_recorded
+                    && resource.reason == Reason::Baseline
+                {
                     Reason::Drift
                 } else {
                     resource.reason.clone()
@@ -227,7 +238,11 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
             }
             None => {
                 let Some(recorded) = recorded else { continue };
-                let key = (recorded.provider.clone(), recorded.resource_type.clone(), recorded.id.clone());
+                let key = (
+                    recorded.provider.clone(),
+                    recorded.resource_type.clone(),
+                    recorded.id.clone(),
+                );
                 let Some(current) = live.objects.get(&key) else { continue };
                 let schema = providers.resource_schema(&recorded.provider, &recorded.resource_type);
                 let reason = recorded
@@ -253,11 +268,12 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
     }
     let mut known: BTreeMap<(String, String), BTreeSet<&String>> = BTreeMap::new();
     for (address, id) in live.ids.iter().chain(&live.natural_ids) {
-        let (provider, resource_type) = match (desired.resources.get(address), state.resources.get(address)) {
-            (Some(d), _) => (d.provider.clone(), d.resource_type.clone()),
-            (None, Some(s)) => (s.provider.clone(), s.resource_type.clone()),
-            (None, None) => continue,
-        };
+        let (provider, resource_type) =
+            match (desired.resources.get(address), state.resources.get(address)) {
+                (Some(d), _) => (d.provider.clone(), d.resource_type.clone()),
+                (None, Some(s)) => (s.provider.clone(), s.resource_type.clone()),
+                (None, None) => continue,
+            };
         known.entry((provider, resource_type)).or_default().insert(id);
     }
     for ((provider, resource_type, id), attributes) in &live.objects {

@@ -81,11 +81,13 @@ pub async fn make_plan(
     progress: Arc<dyn Progress>,
 ) -> Result<Planned, EngineError> {
     let desired = compile(policy, state, providers, options.at, extra)?;
-    let live = refresh(&desired, state, providers, options.parallelism, options.refresh, progress).await?;
+    let live =
+        refresh(&desired, state, providers, options.parallelism, options.refresh, progress).await?;
     let diffed = diff(&desired, &live, state, providers);
     let changes = targeted(diffed.changes, &options.targets);
     let graph = ChangeGraph::build(&changes).map_err(EngineError::Cycle)?;
-    let ordered: Vec<ResourceChange> = graph.order().into_iter().map(|i| changes[i].clone()).collect();
+    let ordered: Vec<ResourceChange> =
+        graph.order().into_iter().map(|i| changes[i].clone()).collect();
     let created_at = crate::clock::now();
     let activations = desired
         .starting
@@ -132,11 +134,22 @@ fn fingerprint(change: &ResourceChange) -> (String, Action, String, Option<Strin
 /// Checks that `saved` (a plan verified as signed and unexpired) still holds: same policy,
 /// same state, and the same changes when planned again now against the live objects. Returns
 /// the fresh plan to apply.
-pub fn check_still_holds(saved: &Plan, policy: &Policy, state: &State, fresh: &Plan) -> Result<(), EngineError> {
+pub fn check_still_holds(
+    saved: &Plan,
+    policy: &Policy,
+    state: &State,
+    fresh: &Plan,
+) -> Result<(), EngineError> {
     if saved.policy_digest != policy.digest {
         return Err(EngineError::Stale(
             "the policy files changed since the plan was made".to_owned(),
         ));
+    }
+    if saved.state.lineage.is_empty() && saved.state.serial != state.serial {
+        return Err(EngineError::Stale(format!(
+            "the state changed since the plan was made (serial {} then, {} now)",
+            saved.state.serial, state.serial
+        )));
     }
     if saved.state.lineage != state.lineage {
         return Err(EngineError::Stale(format!(
@@ -150,15 +163,23 @@ pub fn check_still_holds(saved: &Plan, policy: &Policy, state: &State, fresh: &P
             saved.state.serial, state.serial
         )));
     }
-    let then: Vec<_> = saved.resource_changes.iter().filter(|c| c.action != Action::NoOp).map(fingerprint).collect();
-    let now: Vec<_> = fresh.resource_changes.iter().filter(|c| c.action != Action::NoOp).map(fingerprint).collect();
+    let then: Vec<_> = saved
+        .resource_changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .map(fingerprint)
+        .collect();
+    let now: Vec<_> = fresh
+        .resource_changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .map(fingerprint)
+        .collect();
     if then != now {
         let then_set: BTreeSet<_> = then.iter().collect();
         let now_set: BTreeSet<_> = now.iter().collect();
-        let mut differences: Vec<String> = then_set
-            .symmetric_difference(&now_set)
-            .map(|(address, ..)| address.clone())
-            .collect();
+        let mut differences: Vec<String> =
+            then_set.symmetric_difference(&now_set).map(|(address, ..)| address.clone()).collect();
         differences.dedup();
         return Err(EngineError::Stale(format!(
             "live objects or time-bound activations changed since the plan was made ({})",

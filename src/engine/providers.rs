@@ -35,8 +35,9 @@ impl Providers {
         let context = eval::context(Functions::WithEnv);
         let mut configured = Self::default();
         for name in used {
-            let factory =
-                registry.get(name.as_str()).ok_or_else(|| EngineError::UnknownProvider(name.clone()))?;
+            let factory = registry
+                .get(name.as_str())
+                .ok_or_else(|| EngineError::UnknownProvider(name.clone()))?;
             let mut provider = factory();
             let mut config = Attributes::new();
             if let Some(block) = policy.providers.get(&name) {
@@ -47,19 +48,22 @@ impl Providers {
                             message: format!(
                                 "{}: {}",
                                 key,
-                                problems.into_iter().map(|p| p.message).collect::<Vec<_>>().join("; ")
+                                problems
+                                    .into_iter()
+                                    .map(|p| p.message)
+                                    .collect::<Vec<_>>()
+                                    .join("; ")
                             ),
                         })?;
                     config.insert(key.clone(), value);
                 }
             }
-            provider
-                .configure(ConfigureRequest::new(config, policy.dir.clone()))
-                .await
-                .map_err(|error| EngineError::ProviderConfig {
+            provider.configure(ConfigureRequest::new(config, policy.dir.clone())).await.map_err(
+                |error| EngineError::ProviderConfig {
                     provider: name.clone(),
                     message: error.to_string(),
-                })?;
+                },
+            )?;
             configured.schemas.insert(name.clone(), provider.schema());
             configured.providers.insert(name, Arc::from(provider));
         }
@@ -67,7 +71,9 @@ impl Providers {
     }
 
     /// Providers given directly (tests, benchmarks).
-    pub fn from_providers(providers: impl IntoIterator<Item = (String, Arc<dyn Provider>)>) -> Self {
+    pub fn from_providers(
+        providers: impl IntoIterator<Item = (String, Arc<dyn Provider>)>,
+    ) -> Self {
         let mut configured = Self::default();
         for (name, provider) in providers {
             configured.schemas.insert(name.clone(), provider.schema());

@@ -41,7 +41,12 @@ pub struct Live {
 
 impl Live {
     /// The live object at `address`, if it exists.
-    pub fn object(&self, address: &Address, provider: &str, resource_type: &str) -> Option<&Attributes> {
+    pub fn object(
+        &self,
+        address: &Address,
+        provider: &str,
+        resource_type: &str,
+    ) -> Option<&Attributes> {
         let id = self.ids.get(address)?;
         self.objects.get(&(provider.to_owned(), resource_type.to_owned(), id.clone()))
     }
@@ -53,7 +58,10 @@ fn identify(desired: &Desired, state: &State, providers: &Providers) -> Result<L
     for (address, resource) in &desired.resources {
         let provider = providers.get(&resource.provider)?;
         let natural = provider
-            .resource_id(IdRequest::new(resource.resource_type.clone(), resource.attributes.clone()))
+            .resource_id(IdRequest::new(
+                resource.resource_type.clone(),
+                resource.attributes.clone(),
+            ))
             .map_err(|source| EngineError::Provider { context: address.to_string(), source })?;
         let id = state.resources.get(address).map_or_else(|| natural.clone(), |s| s.id.clone());
         live.natural_ids.insert(address.clone(), natural);
@@ -89,9 +97,11 @@ pub async fn refresh(
     live.refreshed = true;
 
     // What to read, grouped by provider and type, with the desired attributes as list scope.
-    let mut groups: BTreeMap<(String, String), (BTreeSet<String>, Vec<Attributes>)> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String), (BTreeSet<String>, Vec<Attributes>)> =
+        BTreeMap::new();
     for (address, resource) in &desired.resources {
-        let group = groups.entry((resource.provider.clone(), resource.resource_type.clone())).or_default();
+        let group =
+            groups.entry((resource.provider.clone(), resource.resource_type.clone())).or_default();
         group.0.insert(live.ids[address].clone());
         if let Some(natural) = live.natural_ids.get(address) {
             group.0.insert(natural.clone());
@@ -99,7 +109,8 @@ pub async fn refresh(
         group.1.push(resource.attributes.clone());
     }
     for recorded in state.resources.values() {
-        let group = groups.entry((recorded.provider.clone(), recorded.resource_type.clone())).or_default();
+        let group =
+            groups.entry((recorded.provider.clone(), recorded.resource_type.clone())).or_default();
         group.0.insert(recorded.id.clone());
         group.1.push(recorded.attributes.clone());
     }
@@ -127,7 +138,13 @@ pub async fn refresh(
                         source,
                     })?;
                 progress.refresh_advanced(count);
-                Ok::<_, EngineError>((provider_name, resource_type, true, response.objects, response.api_calls))
+                Ok::<_, EngineError>((
+                    provider_name,
+                    resource_type,
+                    true,
+                    response.objects,
+                    response.api_calls,
+                ))
             });
             continue;
         }
@@ -149,7 +166,13 @@ pub async fn refresh(
                         source,
                     })?;
                 progress.refresh_advanced(count);
-                Ok::<_, EngineError>((provider_name, resource_type, false, response.objects, response.api_calls))
+                Ok::<_, EngineError>((
+                    provider_name,
+                    resource_type,
+                    false,
+                    response.objects,
+                    response.api_calls,
+                ))
             });
         }
     }

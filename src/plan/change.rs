@@ -66,7 +66,9 @@ impl ResourceChange {
         let changed_attributes = match (&before, &after) {
             (Some(before), Some(after)) => after
                 .iter()
-                .filter(|(name, value)| before.get(*name).unwrap_or(&serde_json::Value::Null) != *value)
+                .filter(|(name, value)| {
+                    before.get(*name).unwrap_or(&serde_json::Value::Null) != *value
+                })
                 .map(|(name, _)| name.clone())
                 .collect(),
             _ => Vec::new(),

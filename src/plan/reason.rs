@@ -81,10 +81,16 @@ impl fmt::Display for Reason {
             Reason::Baseline => f.write_str("baseline"),
             Reason::RemovedFromPolicy => f.write_str("no longer in the policy"),
             Reason::ActivationStarts { activation, activation_kind, name, requester, end } => {
-                write!(f, "{activation_kind} {name} for {requester} starts ({activation}, until {end})")
+                write!(
+                    f,
+                    "{activation_kind} {name} for {requester} starts ({activation}, until {end})"
+                )
             }
             Reason::ActivationExpired { activation, activation_kind, name, requester, end } => {
-                write!(f, "{activation_kind} {name} for {requester} expired at {end} ({activation})")
+                write!(
+                    f,
+                    "{activation_kind} {name} for {requester} expired at {end} ({activation})"
+                )
             }
             Reason::ActivationRevoked { activation, activation_kind, name, requester, by } => {
                 write!(f, "{activation_kind} {name} for {requester} revoked by {by} ({activation})")

@@ -66,9 +66,24 @@ pub fn is_identifier(name: &str) -> bool {
         && characters.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
+/// How strict loading is about problems of housekeeping rather than meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strictness {
+    /// `validate` (and CI): a grant that already ended is an error, to be removed from git.
+    Review,
+    /// Commands that act (plan, apply, reconcile, watch): such problems are warnings, so an
+    /// expired grant can never stop its own revert.
+    Operate,
+}
+
 /// Loads and validates the policy in `dir`, as of time `now` (grants that already ended are
-/// reported against it).
-pub fn load(dir: &Path, schemas: &ProviderSchemas, now: Timestamp) -> Loaded {
+/// reported against it, as errors or warnings by `strictness`).
+pub fn load(
+    dir: &Path,
+    schemas: &ProviderSchemas,
+    now: Timestamp,
+    strictness: Strictness,
+) -> Loaded {
     let mut diagnostics = Diagnostics::new();
     let mut sources = SourceMap::new();
     let files = match policy_files(dir) {
@@ -128,7 +143,7 @@ pub fn load(dir: &Path, schemas: &ProviderSchemas, now: Timestamp) -> Loaded {
     // show the syntax errors alone, as Terraform does.
     if parsed.len() == sources.files().count() {
         resolve::resolve_resources(&mut policy, schemas, &mut diagnostics);
-        validate::validate(&policy, schemas, now, &mut diagnostics);
+        validate::validate(&policy, schemas, now, strictness, &mut diagnostics);
     }
     policy.digest = digest(&sources, &policy);
     policy.sources = sources.clone();

@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 
 use super::blocks::{AccessRules, GrantTarget, Risk};
-use super::load::ProviderSchemas;
+use super::load::{ProviderSchemas, Strictness};
 use super::model::Policy;
 use super::reference::{Reference, ReferenceKind};
 use super::spanned::Spanned;
@@ -16,6 +16,7 @@ pub fn validate(
     policy: &Policy,
     _schemas: &ProviderSchemas,
     now: Timestamp,
+    strictness: Strictness,
     diagnostics: &mut Diagnostics,
 ) {
     check_references(policy, diagnostics);
@@ -28,7 +29,7 @@ pub fn validate(
         let reference = Reference::new(ReferenceKind::Override, override_.name.clone());
         check_rules(policy, &reference, &override_.rules, &override_.range, diagnostics);
     }
-    check_grants(policy, now, diagnostics);
+    check_grants(policy, now, strictness, diagnostics);
     if policy.settings.plan_signers.is_empty() {
         diagnostics.push(Diagnostic::warning(
             "no trusted plan signers",
@@ -273,7 +274,12 @@ fn check_rules(
     }
 }
 
-fn check_grants(policy: &Policy, now: Timestamp, diagnostics: &mut Diagnostics) {
+fn check_grants(
+    policy: &Policy,
+    now: Timestamp,
+    strictness: Strictness,
+    diagnostics: &mut Diagnostics,
+) {
     for grant in policy.grants.values() {
         let what = format!("grant \"{}\"", grant.name);
         let (start, end) = (grant.start.value, grant.end.value);
@@ -288,8 +294,12 @@ fn check_grants(policy: &Policy, now: Timestamp, diagnostics: &mut Diagnostics) 
             continue;
         }
         if end <= now {
+            let severity = match strictness {
+                Strictness::Review => Diagnostic::error,
+                Strictness::Operate => Diagnostic::warning,
+            };
             diagnostics.push(
-                Diagnostic::error(
+                severity(
                     format!("{what} ended in the past"),
                     format!(
                         "it ended at {end}; remove the block (its record stays in state and the \

@@ -33,15 +33,30 @@ pub enum PlanFileError {
     },
 }
 
-/// A plan file as read: the envelope and the plan it carries, not yet verified.
+/// A plan file as read: the envelope, not yet verified.
 #[derive(Debug, Clone)]
 pub struct SignedPlan {
+    /// Where it was read from.
+    pub path: String,
     /// The envelope.
     pub envelope: Envelope,
-    /// The plan (parsed from the payload; trust it only after verifying the envelope).
-    pub plan: Plan,
     /// sha256 of the payload.
     pub digest: String,
+}
+
+impl SignedPlan {
+    /// The plan the envelope carries. Call after verifying the signature: an altered payload
+    /// must be refused as altered, not parsed.
+    pub fn plan(&self) -> Result<Plan, PlanFileError> {
+        let payload = self
+            .envelope
+            .payload_bytes()
+            .map_err(|source| PlanFileError::Envelope { path: self.path.clone(), source })?;
+        serde_json::from_slice(&payload).map_err(|error| PlanFileError::NotAPlan {
+            path: self.path.clone(),
+            reason: error.to_string(),
+        })
+    }
 }
 
 /// Serialises `plan` and signs it with `key`.
@@ -50,7 +65,8 @@ pub fn sign_plan(plan: &Plan, key: &PrivateKey) -> Envelope {
     Envelope::sign(PLAN_PAYLOAD_TYPE, &payload, key)
 }
 
-/// Reads a plan file. The signature is checked by the caller, who knows whose keys to trust.
+/// Reads a plan file. The signature is checked by the caller, who knows whose keys to trust,
+/// before it reads the plan with [`SignedPlan::plan`].
 pub fn read_plan_file(path: &Path) -> Result<SignedPlan, PlanFileError> {
     let shown = path.display().to_string();
     let text = fs_err::read_to_string(path)?;
@@ -65,13 +81,8 @@ pub fn read_plan_file(path: &Path) -> Result<SignedPlan, PlanFileError> {
             },
         });
     }
-    let payload = envelope
-        .payload_bytes()
-        .map_err(|source| PlanFileError::Envelope { path: shown.clone(), source })?;
-    let plan: Plan = serde_json::from_slice(&payload)
-        .map_err(|error| PlanFileError::NotAPlan { path: shown.clone(), reason: error.to_string() })?;
     let digest = envelope
         .digest()
-        .map_err(|source| PlanFileError::Envelope { path: shown, source })?;
-    Ok(SignedPlan { envelope, plan, digest })
+        .map_err(|source| PlanFileError::Envelope { path: shown.clone(), source })?;
+    Ok(SignedPlan { path: shown, envelope, digest })
 }

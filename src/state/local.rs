@@ -56,8 +56,10 @@ impl LocalStore {
                 supported: STATE_FORMAT_VERSION,
             });
         }
-        serde_json::from_value(value)
-            .map_err(|error| StateError::Corrupt { path: self.path.clone(), reason: error.to_string() })
+        serde_json::from_value(value).map_err(|error| StateError::Corrupt {
+            path: self.path.clone(),
+            reason: error.to_string(),
+        })
     }
 
     fn open_lock_file(&self) -> Result<File, StateError> {
@@ -231,8 +233,10 @@ impl StateGuard for LocalGuard {
         }
         state.serial = self.state.serial + 1;
         state.format_version = STATE_FORMAT_VERSION;
-        let mut text = serde_json::to_string_pretty(&state)
-            .map_err(|e| StateError::Corrupt { path: self.store.path.clone(), reason: e.to_string() })?;
+        let mut text = serde_json::to_string_pretty(&state).map_err(|e| StateError::Corrupt {
+            path: self.store.path.clone(),
+            reason: e.to_string(),
+        })?;
         text.push('\n');
         write_atomically(&self.store.path, text.as_bytes())?;
         self.state = state;
