@@ -41,22 +41,31 @@ impl fmt::Display for ResourceAddress {
     }
 }
 
-/// Which activation a resource belongs to: the role and the activation's key
-/// (`PERSON:ACTIVATION_ID`).
+/// Where a resource lives, when not in the baseline.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ActivationScope {
-    /// The role's name.
-    pub role: String,
-    /// `person:activation_id`.
-    pub key: String,
+pub enum Scope {
+    /// Added by an activation of a role: the role and the activation's key
+    /// (`PERSON:ACTIVATION_ID`).
+    Activation {
+        /// The role's name.
+        role: String,
+        /// `person:activation_id`.
+        key: String,
+    },
+    /// Found on a platform with nothing in the policy declaring or granting it (drift); named
+    /// by the provider's id.
+    Unmanaged {
+        /// The provider's id.
+        id: String,
+    },
 }
 
-/// The address of any managed resource.
+/// The address of any resource breakglass plans for.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Address {
-    /// The activation the resource belongs to; `None` for baseline resources.
-    pub scope: Option<ActivationScope>,
-    /// The resource within its scope.
+    /// Where it lives; `None` for baseline resources.
+    pub scope: Option<Scope>,
+    /// The resource within its scope (for unmanaged objects, the name is empty).
     pub resource: ResourceAddress,
 }
 
@@ -72,7 +81,25 @@ impl Address {
         key: impl Into<String>,
         resource: ResourceAddress,
     ) -> Self {
-        Self { scope: Some(ActivationScope { role: role.into(), key: key.into() }), resource }
+        Self { scope: Some(Scope::Activation { role: role.into(), key: key.into() }), resource }
+    }
+
+    /// The address of an object of `resource_type` that nothing declares: `unmanaged.TYPE["ID"]`.
+    pub fn unmanaged(resource_type: impl Into<String>, id: impl Into<String>) -> Self {
+        Self {
+            scope: Some(Scope::Unmanaged { id: id.into() }),
+            resource: ResourceAddress::new(resource_type, ""),
+        }
+    }
+
+    /// Whether an activation of a role added it.
+    pub fn is_in_activation(&self) -> bool {
+        matches!(self.scope, Some(Scope::Activation { .. }))
+    }
+
+    /// Whether it is a baseline resource.
+    pub fn is_baseline(&self) -> bool {
+        self.scope.is_none()
     }
 
     /// The resource type.
@@ -83,18 +110,23 @@ impl Address {
 
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(scope) = &self.scope {
-            write!(f, "role.{}[{:?}].", scope.role, scope.key)?;
+        match &self.scope {
+            None => write!(f, "{}", self.resource),
+            Some(Scope::Activation { role, key }) => {
+                write!(f, "role.{role}[{key:?}].{}", self.resource)
+            }
+            Some(Scope::Unmanaged { id }) => {
+                write!(f, "unmanaged.{}[{id:?}]", self.resource.resource_type)
+            }
         }
-        write!(f, "{}", self.resource)
     }
 }
 
 /// Why a string is not an address.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "{0:?} is not a resource address; expected TYPE.NAME (local_access.oncall) or \
-     role.ROLE[\"KEY\"].TYPE.NAME"
+    "{0:?} is not a resource address; expected TYPE.NAME (local_access.oncall), \
+     role.ROLE[\"KEY\"].TYPE.NAME or unmanaged.TYPE[\"ID\"]"
 )]
 pub struct ParseAddressError(String);
 
@@ -123,6 +155,14 @@ impl FromStr for Address {
             }
             let resource = parse_resource(rest).ok_or_else(error)?;
             return Ok(Self::in_activation(role, key, resource));
+        }
+        if let Some(rest) = text.strip_prefix("unmanaged.") {
+            let (resource_type, rest) = rest.split_once("[\"").ok_or_else(error)?;
+            let id = rest.strip_suffix("\"]").ok_or_else(error)?;
+            if !is_identifier(resource_type) || id.is_empty() {
+                return Err(error());
+            }
+            return Ok(Self::unmanaged(resource_type, id));
         }
         parse_resource(text).map(Self::baseline).ok_or_else(error)
     }
@@ -174,6 +214,7 @@ mod tests {
         let cases = [
             "local_access.oncall_admin",
             "role.prod_admin[\"alice:act_01JABC\"].local_access.admin",
+            "unmanaged.local_access[\"mallory/prod-admin\"]",
         ];
         for text in cases {
             let address: Address = text.parse().unwrap();

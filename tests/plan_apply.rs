@@ -323,3 +323,25 @@ fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+#[test]
+fn privileged_access_nobody_granted_is_drift_that_apply_removes() {
+    let dir = example_copy("quickstart");
+    Run::new(dir.path()).args(["apply", "--auto-approve"]).run().expect_code(0);
+    let access = dir.path().join("app/access.json");
+    let mut document: serde_json::Value = serde_json::from_str(&read(&access)).unwrap();
+    let entries = document["access"].as_array_mut().unwrap();
+    entries.push(serde_json::json!({"principal": "mallory", "role": "prod-admin"}));
+    entries.push(serde_json::json!({"principal": "eve", "role": "viewer"}));
+    fs_err::write(&access, document.to_string()).unwrap();
+
+    let plan = Run::new(dir.path()).args(["plan", "--detailed-exitcode"]).run().expect_code(2);
+    snapshot!("quickstart_plan_privileged_drift", plan.stdout);
+
+    Run::new(dir.path()).args(["apply", "--auto-approve"]).run().expect_code(0);
+    let after = read(&access);
+    assert!(!after.contains("mallory"), "privileged drift removed: {after}");
+    assert!(after.contains("eve"), "other unmanaged entries are only reported: {after}");
+    // What remains is drift that is only reported: exit code 4.
+    Run::new(dir.path()).args(["plan", "--detailed-exitcode"]).run().expect_code(4);
+}

@@ -15,4 +15,9 @@ breakglass {
 
 provider "local" {
   path = "app/access.json"
+
+  # Entries holding these roles that nothing here grants are drift that widens access:
+  # reported by plan; removed by apply and reconcile, because drift = "revert".
+  privileged_roles = ["prod-admin"]
+  drift            = "revert"
 }

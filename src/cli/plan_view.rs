@@ -47,8 +47,12 @@ fn as_document(value: &Value) -> Option<String> {
 }
 
 fn block_header(change: &ResourceChange) -> String {
-    let name = change.address.resource.name.as_str();
-    format!("resource \"{}\" \"{name}\"", change.resource_type)
+    if change.address.is_baseline() || change.address.is_in_activation() {
+        let name = change.address.resource.name.as_str();
+        format!("resource \"{}\" \"{name}\"", change.resource_type)
+    } else {
+        format!("object \"{}\" {:?}", change.resource_type, change.id)
+    }
 }
 
 fn attribute_lines(out: &mut String, change: &ResourceChange, color: bool) {
@@ -134,10 +138,13 @@ fn render_drift(out: &mut String, drift: &Drift, color: bool) {
         Some(address) => address.to_string(),
         None => format!("{} {:?}", drift.resource_type, drift.id),
     };
-    let verb = match drift.kind {
-        DriftKind::Changed => "has changed",
-        DriftKind::Deleted => "has been deleted",
-        DriftKind::Unmanaged => "exists but nothing in the policy declares or grants it",
+    let verb = match (drift.kind, drift.privileged) {
+        (DriftKind::Changed, _) => "has changed",
+        (DriftKind::Deleted, _) => "has been deleted",
+        (DriftKind::Unmanaged, false) => "exists but nothing in the policy declares it",
+        (DriftKind::Unmanaged, true) => {
+            "grants PRIVILEGED access that nothing in the policy grants"
+        }
     };
     let _ = writeln!(out, "  {} {verb}", paint(color, BOLD, &format!("# {what}")));
     match drift.kind {

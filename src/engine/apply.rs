@@ -251,7 +251,12 @@ pub async fn apply(
                         .unwrap_or_else(|| change.id.clone()),
                     desired: resource.map(|r| r.attributes.clone()),
                     live: live
-                        .object(&change.address, &change.provider, &change.resource_type)
+                        .objects
+                        .get(&(
+                            change.provider.clone(),
+                            change.resource_type.clone(),
+                            change.id.clone(),
+                        ))
                         .cloned(),
                     context,
                 }
@@ -314,7 +319,7 @@ fn override_priors(
         .resources
         .values()
         .filter(|resource| {
-            resource.activation.as_deref() == Some(activation) && resource.address.scope.is_none()
+            resource.activation.as_deref() == Some(activation) && resource.address.is_baseline()
         })
         .filter_map(|resource| {
             let current =
@@ -359,7 +364,7 @@ fn record_success(
             id,
             attributes: recorded,
             activation: resource
-                .filter(|r| r.address.scope.is_some())
+                .filter(|r| r.address.is_in_activation())
                 .and_then(|r| r.activation.clone()),
             depends_on: resource.map(|r| r.depends_on.clone()).unwrap_or_default(),
             updated_at: now,

@@ -7,7 +7,7 @@
 
 use breakglass_provider::{ActivationContext, Attributes, ChangeContext, Value};
 use jiff::Timestamp;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::error::EngineError;
 use super::providers::Providers;
@@ -56,6 +56,9 @@ pub struct Desired {
     pub activations: BTreeMap<String, Activation>,
     /// Activations that start with this plan (grants now due, not yet in state).
     pub starting: Vec<String>,
+    /// Providers whose block says `drift = "revert"`: privileged objects nothing grants are
+    /// removed there.
+    pub revert_unmanaged: BTreeSet<String>,
 }
 
 impl Desired {
@@ -330,7 +333,13 @@ pub fn compile(
             }
         }
     }
-    Ok(Desired { at, resources, activations, starting })
+    let revert_unmanaged = policy
+        .providers
+        .iter()
+        .filter(|(_, block)| block.drift == DriftMode::Revert)
+        .map(|(name, _)| name.clone())
+        .collect();
+    Ok(Desired { at, resources, activations, starting, revert_unmanaged })
 }
 
 fn template_dependencies(

@@ -122,6 +122,7 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
                             kind: DriftKind::Deleted,
                             recorded: Some(recorded.attributes.clone()),
                             live: None,
+                            privileged: false,
                         });
                         if resource.reason == Reason::Baseline {
                             Reason::Drift
@@ -189,6 +190,7 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
                             kind: DriftKind::Changed,
                             recorded: Some(recorded.attributes.clone()),
                             live: Some(redact(schema, current)),
+                            privileged: false,
                         });
                     }
                 }
@@ -276,22 +278,42 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
             };
         known.entry((provider, resource_type)).or_default().insert(id);
     }
-    for ((provider, resource_type, id), attributes) in &live.objects {
+    for (key, attributes) in &live.objects {
+        let (provider, resource_type, id) = key;
         let listed = live.listed.contains(&(provider.clone(), resource_type.clone()));
         let is_known = known
             .get(&(provider.clone(), resource_type.clone()))
             .is_some_and(|ids| ids.contains(id));
-        if listed && !is_known {
-            let schema = providers.resource_schema(provider, resource_type);
-            drift.push(Drift {
-                address: None,
-                provider: provider.clone(),
-                resource_type: resource_type.clone(),
-                id: id.clone(),
-                kind: DriftKind::Unmanaged,
-                recorded: None,
-                live: Some(redact(schema, attributes)),
-            });
+        if !listed || is_known {
+            continue;
+        }
+        let schema = providers.resource_schema(provider, resource_type);
+        let privileged = live.privileged.contains(key);
+        drift.push(Drift {
+            address: None,
+            provider: provider.clone(),
+            resource_type: resource_type.clone(),
+            id: id.clone(),
+            kind: DriftKind::Unmanaged,
+            recorded: None,
+            live: Some(redact(schema, attributes)),
+            privileged,
+        });
+        // Access nobody granted, where the policy asks for such drift to be put back.
+        if privileged && desired.revert_unmanaged.contains(provider) {
+            let mut change = ResourceChange::new(
+                Address::unmanaged(resource_type.clone(), id.clone()),
+                provider,
+                resource_type,
+                id,
+                Action::Delete,
+                Some(redact(schema, attributes)),
+                None,
+                Reason::Drift,
+            );
+            change.live_digest = Some(attributes_digest(attributes));
+            change.notes.push("privileged access that nothing in the policy grants".to_owned());
+            changes.push(change);
         }
     }
     Diff { changes, drift }

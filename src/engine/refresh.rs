@@ -33,6 +33,8 @@ pub struct Live {
     pub objects: BTreeMap<ObjectKey, Attributes>,
     /// Types read in full with `list`, where undeclared objects can be seen.
     pub listed: BTreeSet<(String, String)>,
+    /// Listed objects the provider says grant privileged access.
+    pub privileged: BTreeSet<ObjectKey>,
     /// Whether providers were asked at all (`--refresh=false` uses state instead).
     pub refreshed: bool,
     /// API calls made.
@@ -144,6 +146,7 @@ pub async fn refresh(
                     true,
                     response.objects,
                     response.api_calls,
+                    response.privileged,
                 ))
             });
             continue;
@@ -172,16 +175,20 @@ pub async fn refresh(
                     false,
                     response.objects,
                     response.api_calls,
+                    BTreeSet::new(),
                 ))
             });
         }
     }
     while let Some(joined) = tasks.join_next().await {
-        let (provider_name, resource_type, listed, objects, calls) = joined
+        let (provider_name, resource_type, listed, objects, calls, privileged) = joined
             .map_err(|error| EngineError::Refused(format!("a refresh task failed: {error}")))??;
         live.api_calls += calls;
         if listed {
             live.listed.insert((provider_name.clone(), resource_type.clone()));
+        }
+        for id in privileged {
+            live.privileged.insert((provider_name.clone(), resource_type.clone(), id));
         }
         for (id, attributes) in objects {
             live.objects.insert((provider_name.clone(), resource_type.clone(), id), attributes);

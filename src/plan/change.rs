@@ -127,4 +127,7 @@ pub struct Drift {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
     pub live: Option<Attributes>,
+    /// It grants privileged access (by the provider's configuration): drift that widens access.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub privileged: bool,
 }

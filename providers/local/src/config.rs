@@ -16,6 +16,8 @@ pub struct LocalConfig {
     pub page_size: usize,
     /// Ids whose writes fail.
     pub fail_writes_to: BTreeSet<String>,
+    /// Roles that grant privileged access.
+    pub privileged_roles: BTreeSet<String>,
 }
 
 impl LocalConfig {
@@ -30,30 +32,28 @@ impl LocalConfig {
             .ok_or_else(|| ProviderError::invalid("provider \"local\": `path` must be a string"))?;
         let latency_ms = number(attributes, "latency_ms")?.unwrap_or(0);
         let page_size = number(attributes, "page_size")?.unwrap_or(100).max(1);
-        let fail_writes_to = match attributes.get("fail_writes_to") {
-            None | Some(serde_json::Value::Null) => BTreeSet::new(),
-            Some(serde_json::Value::Array(items)) => items
-                .iter()
-                .map(|item| {
-                    item.as_str().map(str::to_owned).ok_or_else(|| {
-                        ProviderError::invalid(
-                            "provider \"local\": `fail_writes_to` must be a list of strings",
-                        )
-                    })
-                })
-                .collect::<Result<_, _>>()?,
-            Some(_) => {
-                return Err(ProviderError::invalid(
-                    "provider \"local\": `fail_writes_to` must be a list of strings",
-                ));
-            }
-        };
+        let fail_writes_to = strings(attributes, "fail_writes_to")?;
+        let privileged_roles = strings(attributes, "privileged_roles")?;
         Ok(Self {
             path: base_dir.join(path),
             latency: Duration::from_millis(latency_ms),
             page_size: usize::try_from(page_size).unwrap_or(usize::MAX),
             fail_writes_to,
+            privileged_roles,
         })
+    }
+}
+
+fn strings(attributes: &Attributes, name: &str) -> Result<BTreeSet<String>, ProviderError> {
+    let wrong = || {
+        ProviderError::invalid(format!("provider \"local\": `{name}` must be a list of strings"))
+    };
+    match attributes.get(name) {
+        None | Some(serde_json::Value::Null) => Ok(BTreeSet::new()),
+        Some(serde_json::Value::Array(items)) => {
+            items.iter().map(|item| item.as_str().map(str::to_owned).ok_or_else(wrong)).collect()
+        }
+        Some(_) => Err(wrong()),
     }
 }
 

@@ -212,7 +212,18 @@ impl Provider for LocalProvider {
         let page_size = self.config()?.page_size;
         let calls = objects.len().div_ceil(page_size).max(1) as u64;
         self.simulate_calls(calls).await?;
-        Ok(ListResponse::new(objects, calls))
+        let privileged_roles = &self.config()?.privileged_roles;
+        let privileged: Vec<String> = if request.resource_type == ACCESS {
+            document
+                .access
+                .iter()
+                .filter(|entry| privileged_roles.contains(&entry.role))
+                .map(AccessEntry::id)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(ListResponse::new(objects, calls).with_privileged(privileged))
     }
 
     async fn create(&self, request: CreateRequest) -> Result<CreateResponse, ProviderError> {

@@ -30,6 +30,13 @@ pub fn schema() -> ProviderSchema {
             .describe("Objects returned per simulated `list` call (default 100)."),
     )
     .config_attribute(
+        "privileged_roles",
+        AttributeSchema::new(AttributeType::List(Box::new(AttributeType::String))).describe(
+            "Application roles that grant privileged access: entries holding them that nothing in \
+             the policy grants are drift that widens access.",
+        ),
+    )
+    .config_attribute(
         "fail_writes_to",
         AttributeSchema::new(AttributeType::List(Box::new(AttributeType::String)))
             .describe("Ids whose writes fail with a simulated error (failure drills and tests)."),

@@ -2,7 +2,7 @@
 //! build requests with their `new` constructors so fields can be added later.
 
 use jiff::Timestamp;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use crate::value::Attributes;
@@ -102,12 +102,24 @@ pub struct ListResponse {
     pub objects: BTreeMap<String, Attributes>,
     /// How many API calls the listing took.
     pub api_calls: u64,
+    /// Ids of listed objects that grant privileged access by the provider's own configuration
+    /// (an `AdministratorAccess` attachment, a superuser, a membership in a role the provider
+    /// block names as privileged). When nothing in the policy declares or grants them, the
+    /// engine reports them as drift that widens access, and removes them where the policy
+    /// says `drift = "revert"` for the provider. Removing one is a `delete` of that id.
+    pub privileged: BTreeSet<String>,
 }
 
 impl ListResponse {
     /// A response holding `objects`, listed in `api_calls` calls.
     pub fn new(objects: BTreeMap<String, Attributes>, api_calls: u64) -> Self {
-        Self { objects, api_calls }
+        Self { objects, api_calls, privileged: BTreeSet::new() }
+    }
+
+    /// Marks listed objects as granting privileged access.
+    pub fn with_privileged(mut self, ids: impl IntoIterator<Item = String>) -> Self {
+        self.privileged.extend(ids);
+        self
     }
 }
 

@@ -5,9 +5,9 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-use super::resource::Expression;
+use super::resource::{DriftMode, Expression};
 use crate::diagnostics::SourceRange;
-use crate::policy::reader::BlockReader;
+use crate::policy::reader::{BlockReader, Presence};
 use crate::policy::spanned::Spanned;
 
 /// A provider's configuration as written.
@@ -16,6 +16,9 @@ pub struct ProviderBlock {
     /// The provider's name (`local`, `aws`).
     #[serde(skip)]
     pub name: String,
+    /// `"report"` (default) or `"revert"`: whether objects this provider lists as privileged,
+    /// which nothing in the policy declares or grants, are only reported or also removed.
+    pub drift: DriftMode,
     /// Attribute expressions, which may call `env("NAME")`.
     #[serde(flatten)]
     pub expressions: BTreeMap<String, Spanned<Expression>>,
@@ -28,6 +31,15 @@ impl ProviderBlock {
     /// Reads a `provider` block; its attributes are checked against the provider's schema by
     /// `load`.
     pub fn decode(reader: &mut BlockReader<'_>, name: &str) -> Self {
+        // A meta-argument, for the engine; everything else belongs to the provider's schema.
+        let drift = reader
+            .keyword(
+                "drift",
+                Presence::Optional,
+                &[("report", DriftMode::Report), ("revert", DriftMode::Revert)],
+            )
+            .map(|d| d.value)
+            .unwrap_or_default();
         let expressions = reader
             .remaining_attributes()
             .into_iter()
@@ -45,6 +57,6 @@ impl ProviderBlock {
                 )
             })
             .collect();
-        Self { name: name.to_owned(), expressions, range: reader.range().clone() }
+        Self { name: name.to_owned(), drift, expressions, range: reader.range().clone() }
     }
 }
