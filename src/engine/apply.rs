@@ -19,7 +19,8 @@ use super::refresh::Live;
 use crate::address::Address;
 use crate::graph::ChangeGraph;
 use crate::plan::{Action, ResourceChange};
-use crate::state::{ActivationKind, ActivationStatus, ResourceState, State, StateGuard};
+use crate::activation::{ActivationKind, ActivationStatus};
+use crate::state::{ResourceState, State, StateGuard};
 
 /// How one change ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,15 +136,45 @@ impl Call {
     }
 }
 
+/// Which activations an apply may start, and settle afterwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyMode {
+    /// A reviewed plan: grants now due start, ended activations are reverted.
+    Full,
+    /// Automated paths (reconcile, watch): nothing starts; ended activations are reverted.
+    RevertOnly,
+    /// One emergency activation (already recorded in state as `applying`): only it is settled.
+    Activation(String),
+}
+
+impl ApplyMode {
+    fn may_start(&self, id: &str) -> bool {
+        match self {
+            ApplyMode::Full => true,
+            ApplyMode::RevertOnly => false,
+            ApplyMode::Activation(only) => only == id,
+        }
+    }
+
+    fn may_settle(&self, id: &str) -> bool {
+        match self {
+            ApplyMode::Full | ApplyMode::RevertOnly => true,
+            ApplyMode::Activation(only) => only == id,
+        }
+    }
+}
+
 /// Applies `changes` (computed from `desired` and `live`) under the state lock held by
 /// `guard`. Activations starting are recorded as `applying` before any provider call; each
 /// successful change is recorded as it completes; a failure stops only what depends on it.
+#[allow(clippy::too_many_arguments)]
 pub async fn apply(
     guard: &mut dyn StateGuard,
     providers: &Providers,
     desired: &Desired,
     live: &Live,
     changes: &[ResourceChange],
+    mode: &ApplyMode,
     parallelism: usize,
     progress: Arc<dyn Progress>,
 ) -> Result<ApplyReport, EngineError> {
@@ -156,6 +187,9 @@ pub async fn apply(
     for activation in desired.activations.values() {
         let record = state.activations.get(&activation.id);
         if activation.is_live_at(desired.at) {
+            if !mode.may_start(&activation.id) {
+                continue;
+            }
             if record.is_some_and(|r| r.status != ActivationStatus::Applying) {
                 continue;
             }
@@ -166,7 +200,8 @@ pub async fn apply(
             }
             state.activations.insert(record.id.clone(), record);
             touched = true;
-        } else if activation.needs_revert_at(desired.at)
+        } else if mode.may_settle(&activation.id)
+            && activation.needs_revert_at(desired.at)
             && record.is_some_and(|r| {
                 matches!(r.status, ActivationStatus::Applying | ActivationStatus::Active)
             })
@@ -223,7 +258,7 @@ pub async fn apply(
                 }
                 continue;
             }
-            progress.change_started(&change.address, change.action);
+            progress.change_started(change);
             let context = match resource {
                 Some(resource) => resource.context.clone(),
                 None => ChangeContext::revert(
@@ -271,7 +306,7 @@ pub async fn apply(
             Ok((id, attributes, notes)) => {
                 record_success(&mut state, desired, providers, change, id, attributes, now);
                 guard.write(state.clone()).await?;
-                progress.change_finished(&change.address, change.action, Ok(()));
+                progress.change_finished(change, Ok(()));
                 report.changes.push((change.clone(), ChangeOutcome::Applied));
                 report.notes.extend(notes.into_iter().map(|n| format!("{}: {n}", change.address)));
                 for dependent in graph.dependents(index) {
@@ -283,7 +318,7 @@ pub async fn apply(
             }
             Err(error) => {
                 let message = error.to_string();
-                progress.change_finished(&change.address, change.action, Err(&message));
+                progress.change_finished(change, Err(&message));
                 report.changes.push((change.clone(), ChangeOutcome::Failed(message)));
                 let mut stack = graph.dependents(index);
                 while let Some(dependent) = stack.pop() {
@@ -300,7 +335,7 @@ pub async fn apply(
         }
     }
 
-    settle_activations(&mut state, desired, providers, &mut report, now).await?;
+    settle_activations(&mut state, desired, providers, mode, &mut report, now).await?;
     prune(&mut state, desired, live);
     if state != *guard.state() {
         guard.write(state).await?;
@@ -378,6 +413,7 @@ async fn settle_activations(
     state: &mut State,
     desired: &Desired,
     providers: &Providers,
+    mode: &ApplyMode,
     report: &mut ApplyReport,
     now: Timestamp,
 ) -> Result<(), EngineError> {
@@ -389,6 +425,9 @@ async fn settle_activations(
         .collect();
     let ids: Vec<String> = state.activations.keys().cloned().collect();
     for id in ids {
+        if !mode.may_settle(&id) {
+            continue;
+        }
         let Some(effective) = desired.activations.get(&id) else { continue };
         let record_status = state.activations[&id].status;
         if effective.is_live_at(desired.at) && record_status == ActivationStatus::Applying {

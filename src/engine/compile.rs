@@ -17,9 +17,8 @@ use crate::policy::blocks::{DriftMode, GrantTarget, ResourceTemplate};
 use crate::policy::context::{self, ActivationVars};
 use crate::policy::resolve::evaluate_template;
 use crate::policy::{Policy, ReferenceKind};
-use crate::state::{
-    Activation, ActivationKind, ActivationSource, ActivationStatus, Revocation, State,
-};
+use crate::activation::{Activation, ActivationKind, ActivationSource, ActivationStatus, Revocation};
+use crate::state::State;
 
 /// One object that should exist.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,7 +172,7 @@ fn effective_activations(
                 start: grant.start.value,
                 end: grant.end.value,
                 status: ActivationStatus::Applying,
-                source: crate::state::ActivationSource::Grant { name: grant.name.clone() },
+                source: crate::activation::ActivationSource::Grant { name: grant.name.clone() },
                 approvals: Vec::new(),
                 auto_approved: false,
                 authentication: vec!["reviewed in git".to_owned()],
@@ -184,6 +183,8 @@ fn effective_activations(
                 reverted_at: None,
                 revert_attempts: 0,
                 last_error: None,
+                extensions: Vec::new(),
+                flags: Vec::new(),
             },
         );
         starting.push(id);
@@ -199,8 +200,22 @@ pub fn compile(
     providers: &Providers,
     at: Timestamp,
     extra: Option<&Activation>,
+    revert_interrupted: bool,
 ) -> Result<Desired, EngineError> {
     let (mut activations, starting) = effective_activations(policy, state, at);
+    if revert_interrupted {
+        for activation in activations.values_mut() {
+            let interrupted = activation.status == ActivationStatus::Applying
+                && !starting.contains(&activation.id);
+            if interrupted && activation.revoked.is_none() {
+                activation.revoked = Some(Revocation {
+                    at,
+                    by: "executor".to_owned(),
+                    reason: "its apply did not finish; reverted for safety".to_owned(),
+                });
+            }
+        }
+    }
     if let Some(extra) = extra {
         activations.insert(extra.id.clone(), extra.clone());
     }

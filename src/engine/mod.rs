@@ -10,13 +10,15 @@
 pub mod apply;
 pub mod compile;
 pub mod diff;
+pub mod emergency;
 mod error;
 pub mod planner;
 pub mod progress;
 pub mod providers;
+pub mod reconcile;
 pub mod refresh;
 
-pub use apply::{ApplyReport, ChangeOutcome, apply};
+pub use apply::{ApplyMode, ApplyReport, ChangeOutcome, apply};
 pub use compile::{Desired, DesiredResource, compile};
 pub use error::EngineError;
 pub use planner::{PlanOptions, Planned, check_still_holds, make_plan};

@@ -16,7 +16,8 @@ use crate::address::Address;
 use crate::graph::ChangeGraph;
 use crate::plan::{Action, PLAN_FORMAT_VERSION, Plan, RefreshSummary, ResourceChange, StateRef};
 use crate::policy::Policy;
-use crate::state::{Activation, State};
+use crate::activation::Activation;
+use crate::state::State;
 
 /// How to plan.
 #[derive(Debug, Clone)]
@@ -29,6 +30,10 @@ pub struct PlanOptions {
     pub targets: Vec<Address>,
     /// Provider calls in flight at once.
     pub parallelism: usize,
+    /// Treat activations still recorded as `applying` as interrupted: no longer live, to be
+    /// reverted. True for reconcile and watch, which run under the state lock, so no apply can
+    /// be in flight: an `applying` record there is one whose run died.
+    pub revert_interrupted: bool,
 }
 
 /// A plan with what it was computed from, for apply.
@@ -80,7 +85,7 @@ pub async fn make_plan(
     extra: Option<&Activation>,
     progress: Arc<dyn Progress>,
 ) -> Result<Planned, EngineError> {
-    let desired = compile(policy, state, providers, options.at, extra)?;
+    let desired = compile(policy, state, providers, options.at, extra, options.revert_interrupted)?;
     let live =
         refresh(&desired, state, providers, options.parallelism, options.refresh, progress).await?;
     let diffed = diff(&desired, &live, state, providers);
@@ -111,6 +116,7 @@ pub async fn make_plan(
         resource_changes: ordered,
         drift: diffed.drift,
         activations,
+        request: None,
         refresh: RefreshSummary {
             refreshed: live.refreshed,
             objects: live.objects.len(),
