@@ -80,7 +80,10 @@ pub fn verify_lines(text: &str, anchor: Option<&str>) -> Result<Verified, (usize
         lines = number;
     }
     if !text.is_empty() && !text.ends_with('\n') {
-        return Err((lines, "the last line is incomplete (no newline): a write was cut short".to_owned()));
+        return Err((
+            lines,
+            "the last line is incomplete (no newline): a write was cut short".to_owned(),
+        ));
     }
     if !anchor_seen {
         return Err((
@@ -210,7 +213,7 @@ fn last_line_hash(file: &mut File) -> std::io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::{EventResult, Event};
+    use crate::audit::{Event, EventResult};
 
     fn log_with(events: usize) -> (tempfile::TempDir, AuditLog) {
         let dir = tempfile::tempdir().unwrap();

@@ -1,20 +1,20 @@
 //! `breakglass apply`: carry out a saved, signed plan, or plan and ask.
 
 use anyhow::{Context as _, bail};
-use std::sync::Arc;
 use clap::Args;
 use ed25519_dalek::VerifyingKey;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::audit_trail::{Audit, RecordingProgress};
 use super::context::{configure_providers, load_policy, lock_timeout, open_store, progress};
-use crate::audit::{Event, EventResult};
-use crate::engine::Progress;
-use crate::engine::emergency::{EmergencyInput, apply_emergency};
 use super::exit::ExitStatus;
 use super::output::Output;
 use super::plan_view;
+use crate::audit::{Event, EventResult};
+use crate::engine::Progress;
+use crate::engine::emergency::{EmergencyInput, apply_emergency};
 use crate::engine::{
     ApplyMode, ApplyReport, ChangeOutcome, EngineError, PlanOptions, apply, check_still_holds,
     make_plan,
@@ -68,8 +68,8 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub auto_approve: bool,
 
-    /// How long to wait for the state lock.
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = lock_timeout)]
+    /// How long to wait for the state lock (another apply, or a watch reverting).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = lock_timeout)]
     pub lock_timeout: std::time::Duration,
 
     /// Provider calls in flight at once (default: the policy's parallelism).
@@ -150,8 +150,9 @@ pub async fn run(args: &ApplyArgs, output: Output) -> anyhow::Result<ExitStatus>
         }
     }
     audit.record(
-        Event::new(&actor, "apply.start", EventResult::Ok)
-            .details(serde_json::json!({ "changes": planned.plan.summary, "plan_file": args.plan })),
+        Event::new(&actor, "apply.start", EventResult::Ok).details(
+            serde_json::json!({ "changes": planned.plan.summary, "plan_file": args.plan }),
+        ),
     )?;
     let report = apply(
         guard.as_mut(),
@@ -184,7 +185,11 @@ fn finish_event(actor: &str, report: &ApplyReport, status: ExitStatus) -> Event 
     }))
 }
 
-async fn emergency(args: &ApplyArgs, output: Output, policy: &Policy) -> anyhow::Result<ExitStatus> {
+async fn emergency(
+    args: &ApplyArgs,
+    output: Output,
+    policy: &Policy,
+) -> anyhow::Result<ExitStatus> {
     let path = args.plan.as_ref().context("apply --emergency needs the request file")?;
     let audit = Audit::of(policy);
     let signed = read_plan_file(path)?;
@@ -253,7 +258,12 @@ async fn emergency(args: &ApplyArgs, output: Output, policy: &Policy) -> anyhow:
                 } else {
                     format!(
                         "approved by {}",
-                        activation.approvals.iter().map(|a| a.approver.as_str()).collect::<Vec<_>>().join(", ")
+                        activation
+                            .approvals
+                            .iter()
+                            .map(|a| a.approver.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )
                 }
             );
@@ -263,11 +273,11 @@ async fn emergency(args: &ApplyArgs, output: Output, policy: &Policy) -> anyhow:
         Err(error) => {
             let refused = error.is_refusal();
             audit.record_or_warn(
-                Event::new(&requester, if refused { "refusal" } else { "apply.failed" }, if refused {
-                    EventResult::Refused
-                } else {
-                    EventResult::Failed
-                })
+                Event::new(
+                    &requester,
+                    if refused { "refusal" } else { "apply.failed" },
+                    if refused { EventResult::Refused } else { EventResult::Failed },
+                )
                 .plan(&signed.digest)
                 .reason(error.to_string())
                 .details(serde_json::json!({ "command": "apply --emergency" })),

@@ -55,15 +55,32 @@ pub struct ApproveArgs {
     pub yes: bool,
 }
 
-/// Runs `approve`.
+/// Runs `approve`; a refusal is recorded in the audit log.
 pub fn run(args: &ApproveArgs, output: Output) -> anyhow::Result<ExitStatus> {
     let policy = load_policy(output)?;
     let audit = Audit::of(&policy);
-    let key = load_own_key(&policy, &args.person, &args.key)?;
+    let result = review_and_sign(args, output, &policy, &audit);
+    if let Err(error) = &result {
+        audit.record_or_warn(
+            Event::new(&args.person, "refusal", EventResult::Refused)
+                .reason(format!("approve {}: {error:#}", args.request.display()))
+                .details(serde_json::json!({ "command": "approve" })),
+        );
+    }
+    result
+}
+
+fn review_and_sign(
+    args: &ApproveArgs,
+    output: Output,
+    policy: &crate::policy::Policy,
+    audit: &Audit,
+) -> anyhow::Result<ExitStatus> {
+    let key = load_own_key(policy, &args.person, &args.key)?;
     let signed = read_plan_file(&args.request)?;
-    let (plan, request) = verify_request_signature(&policy, &signed)?;
+    let (plan, request) = verify_request_signature(policy, &signed)?;
     let activation = &request.activation;
-    let (reference, rules) = rules_of(&policy, activation)?;
+    let (reference, rules) = rules_of(policy, activation)?;
     let Some(group) = rules.approvers.as_ref().and_then(|g| policy.approvers.get(&g.name)) else {
         bail!(EngineError::Refused(format!("{reference} has no approvers block to approve with")));
     };
@@ -78,15 +95,28 @@ pub fn run(args: &ApproveArgs, output: Output) -> anyhow::Result<ExitStatus> {
     }
     let length = activation.end.duration_since(activation.start);
     eprintln!("Request {} by {}:", activation.id, activation.requester);
-    eprintln!("  {}: {} {}", if request.extends.is_some() { "extend" } else { "activate" }, activation.kind.as_str(), activation.name);
+    eprintln!(
+        "  {}: {} {}",
+        if request.extends.is_some() { "extend" } else { "activate" },
+        activation.kind.as_str(),
+        activation.name
+    );
     eprintln!("  why:     {}", activation.justification);
-    eprintln!("  when:    {} → {} ({})", activation.start, activation.end, crate::policy::Duration::from_secs(u64::try_from(length.as_secs()).unwrap_or(0)));
+    eprintln!(
+        "  when:    {} → {} ({})",
+        activation.start,
+        activation.end,
+        crate::policy::Duration::from_secs(u64::try_from(length.as_secs()).unwrap_or(0))
+    );
     for warning in &request.warnings {
         eprintln!("  WARNING: {warning}");
     }
     eprint!("\n{}", plan_view::render_text(&plan, output.color && std::io::stderr().is_terminal()));
     if now_expired(&plan) {
-        bail!(EngineError::Refused(format!("the request expired at {}; ask for a new one", plan.expires_at)));
+        bail!(EngineError::Refused(format!(
+            "the request expired at {}; ask for a new one",
+            plan.expires_at
+        )));
     }
     if activation.requester == args.person && !group.allow_self_approval.value {
         bail!(EngineError::Refused(format!(

@@ -54,18 +54,26 @@ impl Audit {
             None => event,
         };
         for id in &report.activated {
-            self.record_or_warn(with_plan(Event::new(actor, "activation.active", EventResult::Ok).activation(id)));
+            self.record_or_warn(with_plan(
+                Event::new(actor, "activation.active", EventResult::Ok).activation(id),
+            ));
         }
         for id in &report.reverted {
-            self.record_or_warn(Event::new(actor, "activation.reverted", EventResult::Ok).activation(id));
+            self.record_or_warn(
+                Event::new(actor, "activation.reverted", EventResult::Ok).activation(id),
+            );
         }
         for (id, why) in &report.reverting {
             self.record_or_warn(
-                Event::new(actor, "revert.unconfirmed", EventResult::Failed).activation(id).reason(why.clone()),
+                Event::new(actor, "revert.unconfirmed", EventResult::Failed)
+                    .activation(id)
+                    .reason(why.clone()),
             );
         }
         for note in &report.notes {
-            self.record_or_warn(Event::new(actor, "apply.note", EventResult::Ok).reason(note.clone()));
+            self.record_or_warn(
+                Event::new(actor, "apply.note", EventResult::Ok).reason(note.clone()),
+            );
         }
     }
 }

@@ -58,8 +58,15 @@ pub async fn run(args: &ExtendArgs, output: Output) -> anyhow::Result<ExitStatus
     let key = load_own_key(&policy, &args.person, &args.key)?;
     let state = open_store(&policy)?.read().await?;
     let now = crate::clock::now();
-    let (activation, previous_end) =
-        extension(&state, &policy, &args.id, &args.person, args.duration, &args.justification, now)?;
+    let (activation, previous_end) = extension(
+        &state,
+        &policy,
+        &args.id,
+        &args.person,
+        args.duration,
+        &args.justification,
+        now,
+    )?;
     let providers = Providers::configure(&policy).await?;
     let options = PlanOptions {
         at: now,
@@ -86,7 +93,9 @@ pub async fn run(args: &ExtendArgs, output: Output) -> anyhow::Result<ExitStatus
             .activation(&activation.id)
             .plan(envelope.digest()?)
             .reason(activation.justification.clone())
-            .details(serde_json::json!({ "previous_end": previous_end, "new_end": activation.end })),
+            .details(
+                serde_json::json!({ "previous_end": previous_end, "new_end": activation.end }),
+            ),
     )?;
     print!("{}", plan_view::render_text(&planned.plan, output.color));
     println!(

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use super::apply::{executor, print_report};
 use super::audit_trail::{Audit, RecordingProgress};
-use super::context::{configure_providers, load_policy, lock_timeout, open_store, parse_at, progress};
+use super::context::{
+    configure_providers, load_policy, lock_timeout, open_store, parse_at, progress,
+};
 use super::exit::ExitStatus;
 use super::output::Output;
 use super::plan_view;
@@ -74,17 +76,27 @@ pub async fn reconcile_once(
             // Record why each activation ended, once.
             for (id, activation) in &guard.state().activations {
                 use crate::activation::ActivationStatus::{Active, Applying, Reverted, Reverting};
-                let was_granted = matches!(before.get(id).map(|a| a.status), Some(Active | Applying));
+                let was_granted =
+                    matches!(before.get(id).map(|a| a.status), Some(Active | Applying));
                 if was_granted && matches!(activation.status, Reverting | Reverted) {
                     let (action, reason) = match &activation.revoked {
-                        Some(revocation) => ("activation.revoked", format!("revoked by {}: {}", revocation.by, revocation.reason)),
+                        Some(revocation) => (
+                            "activation.revoked",
+                            format!("revoked by {}: {}", revocation.by, revocation.reason),
+                        ),
                         None => ("activation.expired", format!("ended at {}", activation.end)),
                     };
-                    audit.record_or_warn(Event::new(&actor, action, EventResult::Ok).activation(id).reason(reason));
+                    audit.record_or_warn(
+                        Event::new(&actor, action, EventResult::Ok).activation(id).reason(reason),
+                    );
                 }
             }
             audit.record_report(&actor, None, report);
-            if quiet && !report.has_failures() && report.reverting.is_empty() && report.changes.is_empty() {
+            if quiet
+                && !report.has_failures()
+                && report.reverting.is_empty()
+                && report.changes.is_empty()
+            {
                 ExitStatus::Success
             } else {
                 print_report(report)
@@ -105,9 +117,16 @@ pub async fn run(args: &ReconcileArgs, output: Output) -> anyhow::Result<ExitSta
         parallelism: args.parallelism.unwrap_or(policy.settings.parallelism as usize),
     };
     let (reconciled, status) =
-        match reconcile_once(&policy, store.as_ref(), &options, args.lock_timeout, output, false).await {
+        match reconcile_once(&policy, store.as_ref(), &options, args.lock_timeout, output, false)
+            .await
+        {
             Ok(done) => done,
-            Err(error) if matches!(error.downcast_ref::<StateError>(), Some(StateError::Locked { .. })) => {
+            Err(error)
+                if matches!(
+                    error.downcast_ref::<StateError>(),
+                    Some(StateError::Locked { .. })
+                ) =>
+            {
                 eprintln!("error: {error}");
                 return Ok(ExitStatus::Locked);
             }

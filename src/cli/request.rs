@@ -62,7 +62,11 @@ pub struct RequestArgs {
 }
 
 /// Loads the signer's key and checks it is `person`'s key in the policy.
-pub fn load_own_key(policy: &Policy, person: &str, path: &PathBuf) -> anyhow::Result<PrivateKey> {
+pub fn load_own_key(
+    policy: &Policy,
+    person: &str,
+    path: &std::path::Path,
+) -> anyhow::Result<PrivateKey> {
     let Some(declared) = policy.persons.get(person) else {
         bail!(EngineError::Refused(format!("{person} is not a person in the policy")));
     };
@@ -94,7 +98,12 @@ pub async fn run(args: &RequestArgs, output: Output) -> anyhow::Result<ExitStatu
     result
 }
 
-async fn build(args: &RequestArgs, output: Output, policy: &Policy, audit: &Audit) -> anyhow::Result<ExitStatus> {
+async fn build(
+    args: &RequestArgs,
+    output: Output,
+    policy: &Policy,
+    audit: &Audit,
+) -> anyhow::Result<ExitStatus> {
     let key = load_own_key(policy, &args.person, &args.key)?;
     let store = open_store(policy)?;
     let state = store.read().await?;
@@ -162,8 +171,12 @@ async fn build(args: &RequestArgs, output: Output, policy: &Policy, audit: &Audi
     }
     let (reference, rules) = target(policy, &args.name)?;
     if activation.auto_approved {
-        println!("{reference} is auto-approved. Next: breakglass apply --emergency {}", args.out.display());
-    } else if let Some(group) = rules.approvers.as_ref().and_then(|g| policy.approvers.get(&g.name)) {
+        println!(
+            "{reference} is auto-approved. Next: breakglass apply --emergency {}",
+            args.out.display()
+        );
+    } else if let Some(group) = rules.approvers.as_ref().and_then(|g| policy.approvers.get(&g.name))
+    {
         let quorum = rules.quorum.as_ref().map_or(group.quorum.value, |q| q.value);
         let members = policy.expand_persons(group.members.iter().map(|m| &m.value));
         println!(
@@ -174,6 +187,9 @@ async fn build(args: &RequestArgs, output: Output, policy: &Policy, audit: &Audi
         );
         println!("Then: breakglass apply --emergency {} --approval TOKEN …", args.out.display());
     }
-    eprintln!("The request expires at {} (request_lifetime {}).", planned.plan.expires_at, policy.settings.request_lifetime);
+    eprintln!(
+        "The request expires at {} (request_lifetime {}).",
+        planned.plan.expires_at, policy.settings.request_lifetime
+    );
     Ok(ExitStatus::Success)
 }

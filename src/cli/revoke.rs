@@ -55,8 +55,11 @@ pub async fn run(args: &RevokeArgs, output: Output) -> anyhow::Result<ExitStatus
             bail!("activation {} is already reverted", args.id);
         }
         if activation.revoked.is_none() {
-            activation.revoked =
-                Some(Revocation { at: crate::clock::now(), by: by.clone(), reason: args.reason.clone() });
+            activation.revoked = Some(Revocation {
+                at: crate::clock::now(),
+                by: by.clone(),
+                reason: args.reason.clone(),
+            });
             guard.write(state).await?;
             Audit::of(&policy).record(
                 Event::new(&by, "activation.revoked", EventResult::Ok)
@@ -72,6 +75,7 @@ pub async fn run(args: &RevokeArgs, output: Output) -> anyhow::Result<ExitStatus
         apply_grants: false,
         parallelism: policy.settings.parallelism as usize,
     };
-    let (_, status) = reconcile_once(&policy, store.as_ref(), &options, args.lock_timeout, output, false).await?;
+    let (_, status) =
+        reconcile_once(&policy, store.as_ref(), &options, args.lock_timeout, output, false).await?;
     Ok(status)
 }

@@ -68,11 +68,19 @@ pub async fn run(args: &StatusArgs, output: Output) -> anyhow::Result<ExitStatus
                 value
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "now": now, "activations": records }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "now": now, "activations": records })
+            )?
+        );
         return Ok(ExitStatus::Success);
     }
     if shown.is_empty() {
-        println!("No activations{}.", if args.all { "" } else { " live or pending revert (--all shows history)" });
+        println!(
+            "No activations{}.",
+            if args.all { "" } else { " live or pending revert (--all shows history)" }
+        );
         return Ok(ExitStatus::Success);
     }
     let mut out = String::new();
@@ -84,12 +92,24 @@ pub async fn run(args: &StatusArgs, output: Output) -> anyhow::Result<ExitStatus
         } else {
             "ended; revert pending".to_owned()
         };
-        let _ = writeln!(out, "{}  {} {} for {}  [{}, {remaining}]", a.id, a.kind.as_str(), a.name, a.requester, a.status.as_str());
+        let _ = writeln!(
+            out,
+            "{}  {} {} for {}  [{}, {remaining}]",
+            a.id,
+            a.kind.as_str(),
+            a.name,
+            a.requester,
+            a.status.as_str()
+        );
         let _ = writeln!(out, "    why:      {}", a.justification);
         let _ = writeln!(out, "    approved: {}", approved_by(a));
         let _ = writeln!(out, "    from:     {} until {}", a.start, a.end);
         if let Some(revocation) = &a.revoked {
-            let _ = writeln!(out, "    revoked:  by {} at {}: {}", revocation.by, revocation.at, revocation.reason);
+            let _ = writeln!(
+                out,
+                "    revoked:  by {} at {}: {}",
+                revocation.by, revocation.at, revocation.reason
+            );
         }
         if let Some(error) = &a.last_error {
             let _ = writeln!(out, "    problem:  {error} (attempts: {})", a.revert_attempts);

@@ -74,7 +74,9 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
     let actor = executor();
     let stopping = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(Notify::new());
-    for signal in [tokio::signal::unix::SignalKind::terminate(), tokio::signal::unix::SignalKind::interrupt()] {
+    for signal in
+        [tokio::signal::unix::SignalKind::terminate(), tokio::signal::unix::SignalKind::interrupt()]
+    {
         let mut stream = tokio::signal::unix::signal(signal)?;
         let (stopping, wake) = (stopping.clone(), wake.clone());
         tokio::spawn(async move {
@@ -83,11 +85,17 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
             wake.notify_one();
         });
     }
-    audit.record_or_warn(Event::new(&actor, "watch.start", EventResult::Ok).details(serde_json::json!({
-        "interval_seconds": args.interval.as_secs(),
-        "apply_grants": args.apply_grants,
-    })));
-    eprintln!("Watching {} (drift re-scan every {}s). Stop with Ctrl-C or SIGTERM.", policy.dir.display(), args.interval.as_secs());
+    audit.record_or_warn(Event::new(&actor, "watch.start", EventResult::Ok).details(
+        serde_json::json!({
+            "interval_seconds": args.interval.as_secs(),
+            "apply_grants": args.apply_grants,
+        }),
+    ));
+    eprintln!(
+        "Watching {} (drift re-scan every {}s). Stop with Ctrl-C or SIGTERM.",
+        policy.dir.display(),
+        args.interval.as_secs()
+    );
     let mut last_scan: Option<Timestamp> = None;
     let mut last_serial = None;
     let mut failures: u32 = 0;
@@ -103,7 +111,8 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
         };
         let now = crate::clock::now();
         let scan_due = last_scan.is_none_or(|at| {
-            now.duration_since(at).as_secs() >= i64::try_from(args.interval.as_secs()).unwrap_or(i64::MAX)
+            now.duration_since(at).as_secs()
+                >= i64::try_from(args.interval.as_secs()).unwrap_or(i64::MAX)
         });
         let revert_due = next_due(&state, now).is_some_and(|at| at <= now);
         let changed = last_serial != Some(state.serial);
@@ -114,11 +123,16 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
                 apply_grants: args.apply_grants,
                 parallelism: policy.settings.parallelism as usize,
             };
-            match reconcile_once(&policy, store.as_ref(), &options, args.lock_timeout, output, true).await {
+            match reconcile_once(&policy, store.as_ref(), &options, args.lock_timeout, output, true)
+                .await
+            {
                 Ok((_, ExitStatus::Success)) => failures = 0,
                 Ok((_, status)) => {
                     failures += 1;
-                    eprintln!("warning: reconcile ended with exit code {}; retrying with backoff", status.code());
+                    eprintln!(
+                        "warning: reconcile ended with exit code {}; retrying with backoff",
+                        status.code()
+                    );
                 }
                 Err(error) => {
                     failures += 1;
@@ -135,7 +149,12 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
         last_serial = Some(state.serial);
         // Sleep until the next end or scan, waking every half second to notice new state.
         let next_scan = last_scan
-            .and_then(|at| at.checked_add(jiff::SignedDuration::from_secs(i64::try_from(args.interval.as_secs()).unwrap_or(60))).ok())
+            .and_then(|at| {
+                at.checked_add(jiff::SignedDuration::from_secs(
+                    i64::try_from(args.interval.as_secs()).unwrap_or(60),
+                ))
+                .ok()
+            })
             .unwrap_or(now);
         let next = next_due(&state, now).map_or(next_scan, |due| due.min(next_scan));
         sleep_or_stop(until(next).min(StdDuration::from_millis(500)), &wake).await;

@@ -16,10 +16,10 @@ use super::error::EngineError;
 use super::progress::Progress;
 use super::providers::Providers;
 use super::refresh::Live;
+use crate::activation::{ActivationKind, ActivationStatus};
 use crate::address::Address;
 use crate::graph::ChangeGraph;
 use crate::plan::{Action, ResourceChange};
-use crate::activation::{ActivationKind, ActivationStatus};
 use crate::state::{ResourceState, State, StateGuard};
 
 /// How one change ended.

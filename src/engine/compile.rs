@@ -11,13 +11,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::error::EngineError;
 use super::providers::Providers;
+use crate::activation::{
+    Activation, ActivationKind, ActivationSource, ActivationStatus, Revocation,
+};
 use crate::address::{Address, ResourceAddress};
 use crate::plan::Reason;
 use crate::policy::blocks::{DriftMode, GrantTarget, ResourceTemplate};
 use crate::policy::context::{self, ActivationVars};
 use crate::policy::resolve::evaluate_template;
 use crate::policy::{Policy, ReferenceKind};
-use crate::activation::{Activation, ActivationKind, ActivationSource, ActivationStatus, Revocation};
 use crate::state::State;
 
 /// One object that should exist.

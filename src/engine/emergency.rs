@@ -31,7 +31,10 @@ fn refused(message: impl Into<String>) -> EngineError {
 }
 
 /// The role or override called `name`, as a reference and its rules.
-pub fn target<'a>(policy: &'a Policy, name: &str) -> Result<(Reference, &'a AccessRules), EngineError> {
+pub fn target<'a>(
+    policy: &'a Policy,
+    name: &str,
+) -> Result<(Reference, &'a AccessRules), EngineError> {
     match (policy.roles.get(name), policy.overrides.get(name)) {
         (Some(_), Some(_)) => Err(refused(format!(
             "both a role and an override are called {name}; rename one of them"
@@ -52,7 +55,10 @@ pub fn target<'a>(policy: &'a Policy, name: &str) -> Result<(Reference, &'a Acce
 }
 
 /// The rules of an activation's role or override.
-pub fn rules_of<'a>(policy: &'a Policy, activation: &Activation) -> Result<(Reference, &'a AccessRules), EngineError> {
+pub fn rules_of<'a>(
+    policy: &'a Policy,
+    activation: &Activation,
+) -> Result<(Reference, &'a AccessRules), EngineError> {
     target(policy, &activation.name)
 }
 
@@ -68,7 +74,12 @@ fn describe_requesters(policy: &Policy, rules: &AccessRules) -> String {
 }
 
 /// Checks that `person` may request `reference` now.
-pub fn check_requester(policy: &Policy, reference: &Reference, rules: &AccessRules, person: &str) -> Result<(), EngineError> {
+pub fn check_requester(
+    policy: &Policy,
+    reference: &Reference,
+    rules: &AccessRules,
+    person: &str,
+) -> Result<(), EngineError> {
     if !policy.persons.contains_key(person) {
         return Err(refused(format!("{person} is not a person in the policy")));
     }
@@ -138,7 +149,11 @@ pub fn new_activation(policy: &Policy, spec: &RequestSpec<'_>) -> Result<Activat
     })
 }
 
-fn check_duration(reference: &Reference, rules: &AccessRules, duration: Duration) -> Result<(), EngineError> {
+fn check_duration(
+    reference: &Reference,
+    rules: &AccessRules,
+    duration: Duration,
+) -> Result<(), EngineError> {
     if duration.as_secs() == 0 {
         return Err(refused("the duration must be more than zero, as in --duration 30m"));
     }
@@ -152,9 +167,19 @@ fn check_duration(reference: &Reference, rules: &AccessRules, duration: Duration
 }
 
 /// An extension of live activation `id` by `duration`, within `max_duration` in total.
-pub fn extension(state: &State, policy: &Policy, id: &str, requester: &str, duration: Duration, justification: &str, now: Timestamp) -> Result<(Activation, Timestamp), EngineError> {
+pub fn extension(
+    state: &State,
+    policy: &Policy,
+    id: &str,
+    requester: &str,
+    duration: Duration,
+    justification: &str,
+    now: Timestamp,
+) -> Result<(Activation, Timestamp), EngineError> {
     let Some(current) = state.activations.get(id) else {
-        return Err(refused(format!("there is no activation {id}; `breakglass status` lists them")));
+        return Err(refused(format!(
+            "there is no activation {id}; `breakglass status` lists them"
+        )));
     };
     if !current.is_live_at(now) || current.status != ActivationStatus::Active {
         return Err(refused(format!(
@@ -164,7 +189,10 @@ pub fn extension(state: &State, policy: &Policy, id: &str, requester: &str, dura
         )));
     }
     if current.requester != requester {
-        return Err(refused(format!("activation {id} is {}'s; only they may extend it", current.requester)));
+        return Err(refused(format!(
+            "activation {id} is {}'s; only they may extend it",
+            current.requester
+        )));
     }
     if justification.trim().is_empty() {
         return Err(refused("a justification is required for an extension (--justification TEXT)"));
@@ -175,17 +203,17 @@ pub fn extension(state: &State, policy: &Policy, id: &str, requester: &str, dura
         .end
         .checked_add(duration.to_signed())
         .map_err(|error| refused(format!("the duration is too long: {error}")))?;
-    let total = Duration::from_secs(u64::try_from(new_end.duration_since(current.start).as_secs()).unwrap_or(u64::MAX));
+    let total = Duration::from_secs(
+        u64::try_from(new_end.duration_since(current.start).as_secs()).unwrap_or(u64::MAX),
+    );
     if total > rules.max_duration.value {
         return Err(refused(format!(
             "extended, activation {id} would last {total} in all, longer than {reference} allows \
              (max_duration {}); the most it can be extended by now is {}",
             rules.max_duration.value,
-            Duration::from_secs(
-                rules.max_duration.value.as_secs().saturating_sub(
-                    u64::try_from(current.end.duration_since(current.start).as_secs()).unwrap_or(0)
-                )
-            )
+            Duration::from_secs(rules.max_duration.value.as_secs().saturating_sub(
+                u64::try_from(current.end.duration_since(current.start).as_secs()).unwrap_or(0)
+            ))
         )));
     }
     let mut extended = current.clone();
@@ -196,7 +224,12 @@ pub fn extension(state: &State, policy: &Policy, id: &str, requester: &str, dura
 
 /// Checks the policy's `limit` blocks for a new activation: refuses beyond a limit that says
 /// `refuse`, and returns a warning for each limit that says `warn`.
-pub fn check_limits(policy: &Policy, state: &State, activation: &Activation, now: Timestamp) -> Result<Vec<String>, EngineError> {
+pub fn check_limits(
+    policy: &Policy,
+    state: &State,
+    activation: &Activation,
+    now: Timestamp,
+) -> Result<Vec<String>, EngineError> {
     let (reference, rules) = rules_of(policy, activation)?;
     let risk_of = |name: &str| {
         policy
@@ -244,7 +277,9 @@ pub fn check_limits(policy: &Policy, state: &State, activation: &Activation, now
             limit.description.as_deref().map_or_else(String::new, |d| format!(": {d}"))
         );
         match limit.action {
-            LimitAction::Refuse => return Err(refused(format!("{message}; {reference} cannot be requested now"))),
+            LimitAction::Refuse => {
+                return Err(refused(format!("{message}; {reference} cannot be requested now")));
+            }
             LimitAction::Warn => warnings.push(message),
         }
     }
@@ -253,7 +288,7 @@ pub fn check_limits(policy: &Policy, state: &State, activation: &Activation, now
 }
 
 /// The changes that belong to `activation`.
-pub fn changes_of<'a>(changes: &'a [ResourceChange], activation: &str) -> Vec<ResourceChange> {
+pub fn changes_of(changes: &[ResourceChange], activation: &str) -> Vec<ResourceChange> {
     changes
         .iter()
         .filter(|c| c.reason.activation() == Some(activation) && c.action != Action::NoOp)
@@ -274,7 +309,8 @@ pub async fn request_plan(
     options: &PlanOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<Planned, EngineError> {
-    let mut planned = make_plan(policy, state, providers, options, Some(activation), progress).await?;
+    let mut planned =
+        make_plan(policy, state, providers, options, Some(activation), progress).await?;
     planned.plan.resource_changes = changes_of(&planned.plan.resource_changes, &activation.id);
     planned.plan.drift.clear();
     planned.plan.activations.clear();
@@ -284,12 +320,16 @@ pub async fn request_plan(
         .created_at
         .checked_add(policy.settings.request_lifetime.to_signed())
         .unwrap_or(planned.plan.created_at);
-    planned.plan.request = Some(EmergencyRequest { activation: activation.clone(), extends, warnings });
+    planned.plan.request =
+        Some(EmergencyRequest { activation: activation.clone(), extends, warnings });
     Ok(planned)
 }
 
 /// Step 1: the plan is signed by the requester it names. Returns the plan and its request.
-pub fn verify_request_signature(policy: &Policy, signed: &SignedPlan) -> Result<(Plan, EmergencyRequest), EngineError> {
+pub fn verify_request_signature(
+    policy: &Policy,
+    signed: &SignedPlan,
+) -> Result<(Plan, EmergencyRequest), EngineError> {
     let everyone: Vec<(&str, &ed25519_dalek::VerifyingKey)> =
         policy.persons.iter().map(|(name, p)| (name.as_str(), &p.public_key.key)).collect();
     let (signer, _) = signed
@@ -312,7 +352,11 @@ pub fn verify_request_signature(policy: &Policy, signed: &SignedPlan) -> Result<
 }
 
 /// Step 2: the request has not expired and the policy it was made from has not changed.
-pub fn check_request_fresh(plan: &Plan, policy: &Policy, now: Timestamp) -> Result<(), EngineError> {
+pub fn check_request_fresh(
+    plan: &Plan,
+    policy: &Policy,
+    now: Timestamp,
+) -> Result<(), EngineError> {
     if now >= plan.expires_at {
         return Err(refused(format!(
             "the request expired at {} (requests are good for {}); make a new request",
@@ -328,12 +372,20 @@ pub fn check_request_fresh(plan: &Plan, policy: &Policy, now: Timestamp) -> Resu
 /// Step 2 (continued): planned again now, the activation makes the same changes.
 pub fn check_request_not_stale(saved: &Plan, fresh: &[ResourceChange]) -> Result<(), EngineError> {
     let key = |c: &ResourceChange| {
-        (c.address.to_string(), c.action, c.id.clone(), c.live_digest.clone(), serde_json::to_string(&c.after).unwrap_or_default())
+        (
+            c.address.to_string(),
+            c.action,
+            c.id.clone(),
+            c.live_digest.clone(),
+            serde_json::to_string(&c.after).unwrap_or_default(),
+        )
     };
-    let then: BTreeSet<_> = saved.resource_changes.iter().filter(|c| c.action != Action::NoOp).map(key).collect();
+    let then: BTreeSet<_> =
+        saved.resource_changes.iter().filter(|c| c.action != Action::NoOp).map(key).collect();
     let now: BTreeSet<_> = fresh.iter().map(key).collect();
     if then != now {
-        let differing: BTreeSet<String> = then.symmetric_difference(&now).map(|k| k.0.clone()).collect();
+        let differing: BTreeSet<String> =
+            then.symmetric_difference(&now).map(|k| k.0.clone()).collect();
         return Err(EngineError::Stale(format!(
             "the live objects the request touches changed since it was made ({})",
             differing.into_iter().collect::<Vec<_>>().join(", ")
@@ -384,8 +436,9 @@ pub fn verify_approvals(
     let mut repeated: Vec<String> = Vec::new();
     for (index, token) in tokens.iter().enumerate() {
         let number = index + 1;
-        let envelope = read_token(token)
-            .map_err(|error| refused(format!("approval token #{number} is not an approval token: {error}")))?;
+        let envelope = read_token(token).map_err(|error| {
+            refused(format!("approval token #{number} is not an approval token: {error}"))
+        })?;
         let (signer, payload) = envelope
             .verify(APPROVAL_PAYLOAD_TYPE, keys.iter().map(|(n, k)| (*n, *k)))
             .map_err(|_| {
@@ -515,13 +568,12 @@ impl TotpSecrets {
         let secret = self.secrets.get(person).ok_or_else(|| {
             refused(format!("the executor has no TOTP secret for {person} (in {})", self.source))
         })?;
-        let bytes = totp_rs::Secret::try_from_base32(secret.expose().trim())
-            .map_err(|_| refused(format!("the TOTP secret for {person} in {} is not base32", self.source)))?;
-        totp_rs::Builder::new()
-            .with_secret(bytes)
-            .with_skew(1)
-            .build()
-            .map_err(|error| refused(format!("the TOTP secret for {person} in {} is unusable: {error}", self.source)))
+        let bytes = totp_rs::Secret::try_from_base32(secret.expose().trim()).map_err(|_| {
+            refused(format!("the TOTP secret for {person} in {} is not base32", self.source))
+        })?;
+        totp_rs::Builder::new().with_secret(bytes).with_skew(1).build().map_err(|error| {
+            refused(format!("the TOTP secret for {person} in {} is unusable: {error}", self.source))
+        })
     }
 
     /// The current code for `person` (drills and tests).
@@ -532,16 +584,22 @@ impl TotpSecrets {
 
 /// Step 11: the TOTP code is right (RFC 6238, ±1 step) and was never accepted before. Returns
 /// the time step to record.
-pub fn verify_totp(secrets: &TotpSecrets, person: &str, code: Option<&str>, state: &State, now: Timestamp) -> Result<u64, EngineError> {
+pub fn verify_totp(
+    secrets: &TotpSecrets,
+    person: &str,
+    code: Option<&str>,
+    state: &State,
+    now: Timestamp,
+) -> Result<u64, EngineError> {
     let Some(code) = code.map(str::trim).filter(|c| !c.is_empty()) else {
         return Err(refused(format!(
             "this request needs a TOTP code from {person}'s authenticator app: pass --totp CODE"
         )));
     };
     let totp = secrets.totp(person)?;
-    let step = totp
-        .check(code, u64::try_from(now.as_second()).unwrap_or(0))
-        .ok_or_else(|| refused(format!("the TOTP code for {person} is wrong, or older than one 30-second step")))?;
+    let step = totp.check(code, u64::try_from(now.as_second()).unwrap_or(0)).ok_or_else(|| {
+        refused(format!("the TOTP code for {person} is wrong, or older than one 30-second step"))
+    })?;
     if state.used_totp.iter().any(|u| u.person == person && u.step == step) {
         return Err(refused(format!(
             "this TOTP code for {person} was already used; wait for the next code (every 30 seconds)"
@@ -596,8 +654,10 @@ pub async fn apply_emergency(
     if let Some(existing) = state.activations.get(&id) {
         let resuming = !extension
             && existing.status == ActivationStatus::Applying
-            && existing.source == (ActivationSource::Emergency { plan_digest: signed.digest.clone() });
-        let already_extended = extension && existing.extensions.iter().any(|e| e.plan_digest == signed.digest);
+            && existing.source
+                == (ActivationSource::Emergency { plan_digest: signed.digest.clone() });
+        let already_extended =
+            extension && existing.extensions.iter().any(|e| e.plan_digest == signed.digest);
         if already_extended || (!extension && !resuming) {
             return Err(refused(format!(
                 "this request was already applied (activation {id} is {})",
@@ -606,16 +666,32 @@ pub async fn apply_emergency(
         }
         if resuming {
             // A run died after recording it: finish the grant, checks were passed then.
-            return finish(policy, providers, guard, existing.clone(), parallelism, progress, now, false).await;
+            return finish(
+                policy,
+                providers,
+                guard,
+                existing.clone(),
+                parallelism,
+                progress,
+                now,
+                false,
+            )
+            .await;
         }
     }
     // 2. Not expired, not stale.
     check_request_fresh(&saved, policy, now)?;
     let mut activation = request.activation.clone();
     if extension {
-        let current = state.activations.get(&id).ok_or_else(|| refused(format!("activation {id} is gone")))?;
+        let current = state
+            .activations
+            .get(&id)
+            .ok_or_else(|| refused(format!("activation {id} is gone")))?;
         if !current.is_live_at(now) {
-            return Err(refused(format!("activation {id} ended at {}; it can no longer be extended", current.end)));
+            return Err(refused(format!(
+                "activation {id} ended at {}; it can no longer be extended",
+                current.end
+            )));
         }
         let mut extended = current.clone();
         extended.end = activation.end;
@@ -628,7 +704,8 @@ pub async fn apply_emergency(
         parallelism,
         revert_interrupted: false,
     };
-    let fresh = make_plan(policy, &state, providers, &options, Some(&activation), progress.clone()).await?;
+    let fresh =
+        make_plan(policy, &state, providers, &options, Some(&activation), progress.clone()).await?;
     let fresh_changes = changes_of(&fresh.plan.resource_changes, &id);
     check_request_not_stale(&saved, &fresh_changes)?;
     // 3. The requester is still allowed.
@@ -660,13 +737,19 @@ pub async fn apply_emergency(
     // Write-ahead: the record, the used nonces and code, before any provider call.
     let mut next = state.clone();
     for (nonce, approver) in &approvals.nonces {
-        next.used_nonces.insert(nonce.clone(), UsedNonce { approver: approver.clone(), activation: id.clone(), used_at: now });
+        next.used_nonces.insert(
+            nonce.clone(),
+            UsedNonce { approver: approver.clone(), activation: id.clone(), used_at: now },
+        );
     }
     if let Some(step) = totp_step {
         next.used_totp.push(UsedTotp { person: activation.requester.clone(), step });
     }
     if extension {
-        let record = next.activations.get_mut(&id).ok_or_else(|| refused(format!("activation {id} is gone")))?;
+        let record = next
+            .activations
+            .get_mut(&id)
+            .ok_or_else(|| refused(format!("activation {id} is gone")))?;
         record.extensions.push(Extension {
             previous_end: record.end,
             new_end: activation.end,
@@ -710,8 +793,10 @@ async fn finish(
         parallelism,
         revert_interrupted: false,
     };
-    let planned = make_plan(policy, &state, providers, &options, Some(&activation), progress.clone()).await?;
-    finish_with(policy, providers, guard, activation, planned, parallelism, progress, extension).await
+    let planned =
+        make_plan(policy, &state, providers, &options, Some(&activation), progress.clone()).await?;
+    finish_with(policy, providers, guard, activation, planned, parallelism, progress, extension)
+        .await
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -12,11 +12,11 @@ use super::error::EngineError;
 use super::progress::Progress;
 use super::providers::Providers;
 use super::refresh::{Live, refresh};
+use crate::activation::Activation;
 use crate::address::Address;
 use crate::graph::ChangeGraph;
 use crate::plan::{Action, PLAN_FORMAT_VERSION, Plan, RefreshSummary, ResourceChange, StateRef};
 use crate::policy::Policy;
-use crate::activation::Activation;
 use crate::state::State;
 
 /// How to plan.

@@ -82,8 +82,9 @@ impl Providers {
         let registry = crate::providers::registry();
         let mut providers = Self::default();
         for name in used_providers(policy) {
-            let factory =
-                registry.get(name.as_str()).ok_or_else(|| EngineError::UnknownProvider(name.clone()))?;
+            let factory = registry
+                .get(name.as_str())
+                .ok_or_else(|| EngineError::UnknownProvider(name.clone()))?;
             let provider = factory();
             providers.schemas.insert(name.clone(), provider.schema());
             providers.providers.insert(name, Arc::from(provider));

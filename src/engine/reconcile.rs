@@ -28,7 +28,10 @@ pub fn privilege_reducing(change: &ResourceChange, desired: &Desired) -> bool {
     }
     if change.address.is_baseline() {
         // Putting a baseline object back, where the policy says drift is reverted.
-        return desired.resources.get(&change.address).is_some_and(|r| r.drift == DriftMode::Revert);
+        return desired
+            .resources
+            .get(&change.address)
+            .is_some_and(|r| r.drift == DriftMode::Revert);
     }
     // Privileged access nobody granted (generated only where the provider's drift = "revert").
     !change.address.is_in_activation() && change.action == Action::Delete
@@ -91,7 +94,8 @@ pub async fn reconcile(
         parallelism: options.parallelism,
         revert_interrupted: true,
     };
-    let planned = make_plan(policy, &state, providers, &plan_options, None, progress.clone()).await?;
+    let planned =
+        make_plan(policy, &state, providers, &plan_options, None, progress.clone()).await?;
     let (mut allowed, mut held_back) = (Vec::new(), Vec::new());
     for change in planned.plan.resource_changes.iter().filter(|c| c.action != Action::NoOp) {
         let grant = options.apply_grants && starts_planned_grant(change, &planned.desired);

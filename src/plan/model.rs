@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::action::Action;
 use super::change::{Drift, DriftKind, ResourceChange};
-use crate::address::Address;
 use crate::activation::Activation;
+use crate::address::Address;
 
 /// The plan JSON format version (`format_version`); bumped on incompatible changes.
 pub const PLAN_FORMAT_VERSION: &str = "1.0";
