@@ -792,3 +792,99 @@ fn watch_reverts_within_a_second_of_expiry_and_stops_cleanly_on_sigterm() {
     let status = watch.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn overlapping_grants_of_one_role_hand_over_instead_of_cutting_access_short() {
+    let dir = ready();
+    let path = dir.path();
+    request(path, T0, "read_logs", "bob", "1h", "first.json").expect_code(0);
+    apply_emergency(path, T0, "first.json", &[], None).expect_code(0);
+    let t1 = plus(T0, 30 * 60);
+    request(path, &t1, "read_logs", "bob", "2h", "second.json").expect_code(0);
+    apply_emergency(path, &t1, "second.json", &[], None).expect_code(0);
+    let access = read(path.join("app/access.json"));
+    assert_eq!(access.matches("log-reader").count(), 1, "one entry, shared: {access}");
+    assert!(
+        access.contains("\"expires_at\": \"2026-11-28T14:30:00Z\""),
+        "the later end wins: {access}"
+    );
+
+    // The first ends: nothing is deleted, the entry now belongs to the second.
+    let after_first = "2026-11-28T13:00:01Z";
+    let plan = at(path, after_first).args(["plan", "--detailed-exitcode"]).run().expect_code(0);
+    assert!(!plan.stdout.contains("will be destroyed"), "{}", plan.stdout);
+    at(path, after_first).args(["reconcile"]).run().expect_code(0);
+    let access = read(path.join("app/access.json"));
+    assert!(access.contains("log-reader"), "still there: {access}");
+    let records = state(path);
+    let statuses: Vec<&str> = records["activations"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|a| a["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses.iter().filter(|s| **s == "reverted").count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == "active").count(), 1, "{statuses:?}");
+
+    at(path, "2026-11-28T14:30:01Z").args(["reconcile"]).run().expect_code(0);
+    assert!(!read(path.join("app/access.json")).contains("log-reader"));
+    at(path, "2026-11-28T14:30:02Z").args(["plan", "--detailed-exitcode"]).run().expect_code(0);
+}
+
+#[test]
+fn two_live_overrides_of_one_value_restore_the_original_when_the_last_ends() {
+    let dir = ready();
+    let path = dir.path();
+    let setting = || read(path.join("app/access.json"));
+    request(path, T0, "chatbot_kill_switch", "bob", "2h", "bob.json").expect_code(0);
+    let carol = approve(path, T0, "bob.json", "carol");
+    apply_emergency(path, T0, "bob.json", &[&carol], None).expect_code(0);
+    let t1 = plus(T0, 10 * 60);
+    request(path, &t1, "chatbot_kill_switch", "alice", "1h", "alice.json").expect_code(0);
+    let dave = approve(path, &t1, "alice.json", "dave");
+    apply_emergency(path, &t1, "alice.json", &[&dave], None).expect_code(0);
+    assert!(setting().contains("\"off\""));
+    // alice's ends first: bob's still holds the switch off.
+    at(path, "2026-11-28T13:10:01Z").args(["reconcile"]).run().expect_code(0);
+    assert!(setting().contains("\"chatbot.model_endpoint.enabled\": \"off\""), "{}", setting());
+    // bob's ends: the value from before either began comes back.
+    at(path, "2026-11-28T14:00:01Z").args(["reconcile"]).run().expect_code(0);
+    assert!(setting().contains("\"chatbot.model_endpoint.enabled\": \"on\""), "{}", setting());
+}
+
+#[test]
+fn a_revert_reports_a_conflict_instead_of_clobbering_a_value_changed_meanwhile() {
+    let dir = ready();
+    let path = dir.path();
+    request(path, T0, "chatbot_kill_switch", "bob", "2h", "req.json").expect_code(0);
+    let carol = approve(path, T0, "req.json", "carol");
+    apply_emergency(path, T0, "req.json", &[&carol], None).expect_code(0);
+    let id = activation_id(&state(path));
+    // Someone sets the switch by hand while the override is live.
+    let file = path.join("app/access.json");
+    fs_err::write(&file, read(&file).replace("\"off\"", "\"maintenance\"")).unwrap();
+    let end = "2026-11-28T14:00:01Z";
+    let plan = at(path, end).args(["plan"]).run().expect_code(0);
+    assert!(
+        plan.stdout.contains("was changed outside breakglass while an override held it"),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains("value = \"off\" -> \"maintenance\""), "{}", plan.stdout);
+    assert!(
+        !plan.stdout.contains("will be updated"),
+        "no clobbering change is planned: {}",
+        plan.stdout
+    );
+    at(path, end).args(["reconcile"]).run().expect_code(0);
+    assert!(read(&file).contains("\"maintenance\""), "left as is");
+    let record = &state(path)["activations"][&id];
+    assert_eq!(record["status"], "reverted");
+    let flag = record["flags"][0].as_str().unwrap();
+    assert!(
+        flag.contains(
+            "conflict: local_setting.chatbot_endpoint.value was changed to \"maintenance\""
+        ),
+        "{flag}"
+    );
+}

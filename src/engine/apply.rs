@@ -196,7 +196,7 @@ pub async fn apply(
             let mut record = record.cloned().unwrap_or_else(|| activation.clone());
             record.status = ActivationStatus::Applying;
             if record.kind == ActivationKind::Override && record.priors.is_empty() {
-                record.priors = override_priors(desired, live, &record.id);
+                record.priors = override_priors(desired, live, &state, &record.id);
             }
             state.activations.insert(record.id.clone(), record);
             touched = true;
@@ -344,10 +344,13 @@ pub async fn apply(
 }
 
 /// For an override activation: each resource it changes, with the live values of the
-/// attributes it sets, read just before the change.
+/// attributes it sets, read just before the change. Where another override that is not yet
+/// reverted already changed the same attribute, its prior is inherited, so whichever ends last
+/// restores the value from before either began.
 fn override_priors(
     desired: &Desired,
     live: &Live,
+    state: &State,
     activation: &str,
 ) -> BTreeMap<Address, Attributes> {
     desired
@@ -362,7 +365,16 @@ fn override_priors(
             let prior: Attributes = resource
                 .attributes
                 .keys()
-                .filter_map(|name| current.get(name).map(|value| (name.clone(), value.clone())))
+                .filter_map(|name| {
+                    let earlier = state
+                        .activations
+                        .values()
+                        .filter(|other| {
+                            other.id != activation && other.status != ActivationStatus::Reverted
+                        })
+                        .find_map(|other| other.priors.get(&resource.address)?.get(name));
+                    earlier.or_else(|| current.get(name)).map(|value| (name.clone(), value.clone()))
+                })
                 .collect();
             Some((resource.address.clone(), prior))
         })
@@ -450,6 +462,17 @@ async fn settle_activations(
                     record.status = ActivationStatus::Reverted;
                     record.reverted_at = Some(now);
                     record.last_error = None;
+                    for conflict in desired.conflicts.iter().filter(|c| c.activation == id) {
+                        record.flags.push(format!(
+                            "conflict: {}.{} was changed to {} outside breakglass while the \
+                             override held {}; left as is instead of restoring {}",
+                            conflict.address,
+                            conflict.attribute,
+                            conflict.live,
+                            conflict.overridden,
+                            conflict.prior
+                        ));
+                    }
                     report.reverted.push(id.clone());
                 }
                 Ok(Some(why)) | Err(why) => {
@@ -475,7 +498,7 @@ async fn leftover_access(
     let activation = &state.activations[id];
     let mut to_check: Vec<(Address, String, String, String, Option<Attributes>)> = Vec::new();
     for (address, recorded) in &state.resources {
-        if recorded.activation.as_deref() == Some(id) {
+        if recorded.activation.as_deref() == Some(id) && !claimed(desired, &recorded.id, address) {
             to_check.push((
                 address.clone(),
                 recorded.provider.clone(),
@@ -527,12 +550,23 @@ async fn leftover_access(
 /// themselves, as native expiry does).
 fn prune(state: &mut State, desired: &Desired, live: &Live) {
     state.resources.retain(|address, recorded| {
-        desired.resources.contains_key(address)
-            || !live.refreshed
+        if desired.resources.contains_key(address) {
+            return true;
+        }
+        if claimed(desired, &recorded.id, address) {
+            return false;
+        }
+        !live.refreshed
             || live.objects.contains_key(&(
                 recorded.provider.clone(),
                 recorded.resource_type.clone(),
                 recorded.id.clone(),
             ))
     });
+}
+
+/// Whether the object `id` that `address` recorded is now wanted under another address (an
+/// overlapping grant took it over).
+fn claimed(desired: &Desired, id: &str, address: &Address) -> bool {
+    desired.claimed.iter().any(|(other, claimed_id)| other != address && claimed_id == id)
 }

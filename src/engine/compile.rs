@@ -43,6 +43,38 @@ pub struct DesiredResource {
     pub context: ChangeContext,
     /// What to do about drift.
     pub drift: DriftMode,
+    /// For a baseline object an ended override changed: what it set and what was there
+    /// before, so a value someone else changed meanwhile is reported, not clobbered.
+    pub restore: Option<Restore>,
+}
+
+/// What an ended override is putting back on one object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restore {
+    /// The override's activation.
+    pub activation: String,
+    /// The values the override set.
+    pub overridden: Attributes,
+    /// The values read before it set them.
+    pub prior: Attributes,
+}
+
+/// A revert that would overwrite a value someone changed outside breakglass while the override
+/// was live: left as it is, and reported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conflict {
+    /// The override's activation.
+    pub activation: String,
+    /// The object.
+    pub address: Address,
+    /// The attribute.
+    pub attribute: String,
+    /// What the override set.
+    pub overridden: Value,
+    /// What is there now.
+    pub live: Value,
+    /// What the revert would have written back.
+    pub prior: Value,
 }
 
 /// The desired state at one time.
@@ -60,6 +92,12 @@ pub struct Desired {
     /// Providers whose block says `drift = "revert"`: privileged objects nothing grants are
     /// removed there.
     pub revert_unmanaged: BTreeSet<String>,
+    /// Reverts left undone because someone changed the value meanwhile (filled by
+    /// [`resolve_conflicts`] once live values are known).
+    pub conflicts: Vec<Conflict>,
+    /// The object id each desired address stands for (filled once ids are known): an object
+    /// recorded under another address that is claimed here is handed over, not deleted.
+    pub claimed: Vec<(Address, String)>,
 }
 
 impl Desired {
@@ -246,6 +284,7 @@ pub fn compile(
                 activation: None,
                 context: ChangeContext::baseline(),
                 drift: declaration.drift,
+                restore: None,
             },
         );
     }
@@ -268,6 +307,27 @@ pub fn compile(
                     resource.attributes.insert(name.clone(), value.clone());
                 }
             }
+            let overridden: Attributes = policy
+                .overrides
+                .get(&activation.name)
+                .into_iter()
+                .flat_map(|o| &o.changes)
+                .filter(|change| {
+                    change.resource.kind.keyword() == address.resource.resource_type
+                        && change.resource.name == address.resource.name
+                })
+                .flat_map(|change| change.set.value.clone())
+                .collect();
+            resource.restore = Some(Restore {
+                activation: activation.id.clone(),
+                overridden,
+                prior: resource
+                    .attributes
+                    .iter()
+                    .filter(|(name, _)| prior.contains_key(*name))
+                    .map(|(name, value)| (name.clone(), value.clone()))
+                    .collect(),
+            });
             resource.reason = revert_reason(activation);
             resource.activation = Some(activation.id.clone());
             resource.context = ChangeContext::revert(Some(activation_context(activation)));
@@ -325,6 +385,7 @@ pub fn compile(
                             activation: Some(activation.id.clone()),
                             context: ChangeContext::grant(activation_context(activation)),
                             drift: DriftMode::Report,
+                            restore: None,
                         },
                     );
                 }
@@ -343,6 +404,8 @@ pub fn compile(
                     for (name, value) in change.set.iter() {
                         resource.attributes.insert(name.clone(), value.clone());
                     }
+                    // A live override supersedes an ended one's restore of the same object.
+                    resource.restore = None;
                     resource.reason = start_reason(activation);
                     resource.activation = Some(activation.id.clone());
                     resource.context = ChangeContext::grant(activation_context(activation));
@@ -356,7 +419,106 @@ pub fn compile(
         .filter(|(_, block)| block.drift == DriftMode::Revert)
         .map(|(name, _)| name.clone())
         .collect();
-    Ok(Desired { at, resources, activations, starting, revert_unmanaged })
+    share_overlapping_grants(&mut resources, &activations, providers);
+    Ok(Desired {
+        at,
+        resources,
+        activations,
+        starting,
+        revert_unmanaged,
+        conflicts: Vec::new(),
+        claimed: Vec::new(),
+    })
+}
+
+/// Two live activations may grant the same object (two requests for one role by one person):
+/// both addresses then ask for it to last until the later end, so the earlier one ending never
+/// cuts the other short, on the platform (native expiry) or by the diff.
+fn share_overlapping_grants(
+    resources: &mut BTreeMap<Address, DesiredResource>,
+    activations: &BTreeMap<String, Activation>,
+    providers: &Providers,
+) {
+    let mut groups: BTreeMap<(String, String, String), Vec<Address>> = BTreeMap::new();
+    for (address, resource) in resources.iter() {
+        if !address.is_in_activation() {
+            continue;
+        }
+        let Ok(provider) = providers.get(&resource.provider) else { continue };
+        let request = breakglass_provider::IdRequest::new(
+            resource.resource_type.clone(),
+            resource.attributes.clone(),
+        );
+        if let Ok(id) = provider.resource_id(request) {
+            groups
+                .entry((resource.provider.clone(), resource.resource_type.clone(), id))
+                .or_default()
+                .push(address.clone());
+        }
+    }
+    for ((provider, resource_type, _), addresses) in groups {
+        if addresses.len() < 2 {
+            continue;
+        }
+        let Some(attribute) = providers
+            .resource_schema(&provider, &resource_type)
+            .and_then(|schema| schema.expiry_attribute.clone())
+        else {
+            continue;
+        };
+        let latest = addresses
+            .iter()
+            .filter_map(|a| resources[a].activation.as_ref())
+            .filter_map(|id| activations.get(id))
+            .map(|a| a.end)
+            .max();
+        if let Some(latest) = latest {
+            for address in &addresses {
+                if let Some(resource) = resources.get_mut(address) {
+                    resource
+                        .attributes
+                        .insert(attribute.clone(), Value::String(latest.to_string()));
+                }
+            }
+        }
+    }
+}
+
+/// Once live values are known: an ended override's revert must not overwrite a value that
+/// someone changed outside breakglass while it was live. Such values are left as they are (the
+/// desired value becomes the live one) and recorded as conflicts.
+pub fn resolve_conflicts(desired: &mut Desired, live: &super::refresh::Live) {
+    desired.claimed = desired
+        .resources
+        .keys()
+        .filter_map(|address| Some((address.clone(), live.natural_ids.get(address)?.clone())))
+        .collect();
+    let mut conflicts = Vec::new();
+    for resource in desired.resources.values_mut() {
+        let Some(restore) = &resource.restore else { continue };
+        let Some(current) =
+            live.object(&resource.address, &resource.provider, &resource.resource_type)
+        else {
+            continue;
+        };
+        for (name, overridden) in &restore.overridden {
+            let now = current.get(name).cloned().unwrap_or(Value::Null);
+            let prior = restore.prior.get(name).cloned().unwrap_or(Value::Null);
+            if now == *overridden || now == prior {
+                continue;
+            }
+            conflicts.push(Conflict {
+                activation: restore.activation.clone(),
+                address: resource.address.clone(),
+                attribute: name.clone(),
+                overridden: overridden.clone(),
+                live: now.clone(),
+                prior,
+            });
+            resource.attributes.insert(name.clone(), now);
+        }
+    }
+    desired.conflicts = conflicts;
 }
 
 fn template_dependencies(
