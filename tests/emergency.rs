@@ -888,3 +888,31 @@ fn a_revert_reports_a_conflict_instead_of_clobbering_a_value_changed_meanwhile()
         "{flag}"
     );
 }
+
+#[test]
+fn a_drill_rehearses_every_step_and_changes_nothing() {
+    let dir = ready();
+    let path = dir.path();
+    let before = (read(path.join(".breakglass/state.json")), read(path.join("app/access.json")));
+    let drill = at(path, T0).args(["drill", "prod_admin"]).run().expect_code(0);
+    for step in [
+        "throwaway keys",
+        "checks 1-2",
+        "check 3",
+        "quorum 2 met",
+        "check 11: TOTP code verified",
+        "Drill passed",
+    ] {
+        assert!(drill.stdout.contains(step), "{step}:\n{}", drill.stdout);
+    }
+    assert!(drill.stdout.contains("+ role.prod_admin[\"alice:act_"), "{}", drill.stdout);
+    assert_eq!(
+        before,
+        (read(path.join(".breakglass/state.json")), read(path.join("app/access.json")))
+    );
+    assert_eq!(last_event(path)["action"], "drill");
+    // A drill also finds what would stop a real request.
+    let refused = at(path, T0).args(["drill", "prod_admin", "--as", "carol"]).run();
+    assert_eq!(refused.code, 5, "{}", refused.stderr);
+    assert!(refused.stderr.contains("carol may not request role.prod_admin"), "{}", refused.stderr);
+}

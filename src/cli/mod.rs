@@ -5,6 +5,7 @@ pub mod apply;
 pub mod approve;
 mod audit_trail;
 mod context;
+pub mod drill;
 pub mod exit;
 pub mod extend;
 pub mod fmt;
@@ -85,6 +86,8 @@ pub enum Command {
     Reconcile(reconcile::ReconcileArgs),
     /// Revert each activation as it ends, continuously.
     Watch(watch::WatchArgs),
+    /// Rehearse the emergency procedure, changing nothing.
+    Drill(drill::DrillArgs),
     /// Inspect state, or remove a stale lock.
     State(state::StateArgs),
     /// Rewrite policy files in the canonical style.
@@ -134,6 +137,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Revoke(args) => runtime.block_on(revoke::run(args, output)),
         Command::Reconcile(args) => runtime.block_on(reconcile::run(args, output)),
         Command::Watch(args) => runtime.block_on(watch::run(args, output)),
+        Command::Drill(args) => runtime.block_on(drill::run(args, output)),
         Command::Fmt(args) => fmt::run(args),
         Command::Keygen(args) => keygen::run(args),
     };
