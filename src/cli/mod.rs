@@ -20,6 +20,7 @@ pub mod revoke;
 pub mod show;
 pub mod state;
 pub mod status;
+pub mod totp;
 pub mod validate;
 pub mod watch;
 
@@ -86,6 +87,8 @@ pub enum Command {
     Reconcile(reconcile::ReconcileArgs),
     /// Revert each activation as it ends, continuously.
     Watch(watch::WatchArgs),
+    /// Enrol an authenticator app, or show a current TOTP code.
+    Totp(totp::TotpArgs),
     /// Rehearse the emergency procedure, changing nothing.
     Drill(drill::DrillArgs),
     /// Inspect state, or remove a stale lock.
@@ -138,6 +141,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Reconcile(args) => runtime.block_on(reconcile::run(args, output)),
         Command::Watch(args) => runtime.block_on(watch::run(args, output)),
         Command::Drill(args) => runtime.block_on(drill::run(args, output)),
+        Command::Totp(args) => totp::run(args, output),
         Command::Fmt(args) => fmt::run(args),
         Command::Keygen(args) => keygen::run(args),
     };
