@@ -289,6 +289,7 @@ pub fn compile(
         );
     }
 
+    let template_base = context::template_base(policy);
     let mut live: Vec<&Activation> = activations.values().filter(|a| a.is_live_at(at)).collect();
     live.sort_by_key(|a| (a.start, a.id.clone()));
 
@@ -351,7 +352,7 @@ pub fn compile(
                     end: activation.end,
                     justification: &activation.justification,
                 };
-                let template_context = context::template_context(policy, requester, &vars);
+                let template_context = context::template_context(&template_base, requester, &vars);
                 for template in &role.resources {
                     let address = Address::in_activation(
                         &role.name,

@@ -150,9 +150,33 @@ pub fn resolve_resources(
     let order = dependency_order(policy, &resource_types, diagnostics);
     evaluate_baseline(policy, schemas, &order, diagnostics);
     check_providers(policy, schemas, diagnostics);
+    // One template context per person, shared by every role's templates.
+    let base = context::template_base(policy);
+    let contexts: BTreeMap<&str, hcl::eval::Context<'static>> = policy
+        .persons
+        .iter()
+        .map(|(name, person)| {
+            let activation = ActivationVars {
+                id: "act_validate",
+                role: "validate",
+                start: jiff::Timestamp::UNIX_EPOCH,
+                end: jiff::Timestamp::UNIX_EPOCH,
+                justification: "validate",
+            };
+            (name.as_str(), context::template_context(&base, person, &activation))
+        })
+        .collect();
     for role in policy.roles.values() {
         for template in &role.resources {
-            check_template(policy, schemas, &role.name, template, &resource_types, diagnostics);
+            check_template(
+                policy,
+                schemas,
+                &role.name,
+                template,
+                &resource_types,
+                &contexts,
+                diagnostics,
+            );
         }
     }
     check_overrides(policy, schemas, diagnostics);
@@ -324,16 +348,24 @@ fn evaluate_baseline(
                 _ => None,
             })
             .collect();
-        let mut context = base.clone();
-        let visible: BTreeMap<String, serde_json::Map<String, Value>> = evaluated
-            .iter()
-            .filter(|(resource_type, _)| needed.contains(resource_type.as_str()))
-            .map(|(resource_type, by_name)| (resource_type.clone(), by_name.clone()))
-            .collect();
-        context::declare_resources(&mut context, &visible);
+        // Only resources that refer to others need a context of their own.
+        let with_resources;
+        let context = if needed.is_empty() {
+            &base
+        } else {
+            let mut context = base.clone();
+            let visible: BTreeMap<String, serde_json::Map<String, Value>> = evaluated
+                .iter()
+                .filter(|(resource_type, _)| needed.contains(resource_type.as_str()))
+                .map(|(resource_type, by_name)| (resource_type.clone(), by_name.clone()))
+                .collect();
+            context::declare_resources(&mut context, &visible);
+            with_resources = context;
+            &with_resources
+        };
         let mut attributes = breakglass_provider::Attributes::new();
         for (name, expression) in &resource.expressions {
-            match eval::evaluate(&expression.value.expr, &context, &policy.dir) {
+            match eval::evaluate(&expression.value.expr, context, &policy.dir) {
                 Ok(value) => {
                     let fits = schema.and_then(|schema| schema.attributes.get(name)).is_none_or(
                         |attribute| {
@@ -441,6 +473,7 @@ fn check_template(
     role_name: &str,
     template: &ResourceTemplate,
     resource_types: &BTreeSet<String>,
+    contexts: &BTreeMap<&str, hcl::eval::Context<'static>>,
     diagnostics: &mut Diagnostics,
 ) {
     let address = &template.address;
@@ -478,18 +511,7 @@ fn check_template(
     }
     let Some(role) = policy.roles.get(role_name) else { return };
     let requesters = policy.allowed_requesters(&role.rules);
-    let context_for = |person: &str| {
-        policy.persons.get(person).map(|person| {
-            let activation = ActivationVars {
-                id: "act_validate",
-                role: role_name,
-                start: jiff::Timestamp::UNIX_EPOCH,
-                end: jiff::Timestamp::UNIX_EPOCH,
-                justification: "validate",
-            };
-            context::template_context(policy, person, &activation)
-        })
-    };
+    let context_for = |person: &str| contexts.get(person);
     for (name, expression) in &template.expressions {
         let unknown_roots: Vec<String> = eval::traversals(&expression.value.expr)
             .into_iter()
@@ -513,9 +535,13 @@ fn check_template(
             );
             continue;
         }
-        for person in &requesters {
+        // file() was inlined when the template was read: convert once, evaluate per person.
+        let converted = hcl::Expression::from(expression.value.expr.clone());
+        let uses_requester =
+            eval::traversals(&expression.value.expr).iter().any(|t| t.root == "requester");
+        for person in requesters.iter().take(if uses_requester { usize::MAX } else { 1 }) {
             let Some(context) = context_for(person) else { continue };
-            match eval::evaluate(&expression.value.expr, &context, &policy.dir) {
+            match eval::evaluate_inlined(&converted, context) {
                 Ok(value) => {
                     let attribute = schema.and_then(|s| s.attributes.get(name));
                     if let Some(attribute) = attribute
