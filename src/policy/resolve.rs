@@ -125,6 +125,20 @@ fn check_value(
     range: &SourceRange,
     diagnostics: &mut Diagnostics,
 ) -> bool {
+    if value.is_null() && schema.required {
+        diagnostics.push(
+            Diagnostic::error(
+                format!("\"{name}\" in {what} is required but evaluates to null"),
+                format!(
+                    "give it a {} value; a reference to something unset (an email nobody \
+                     declared, say) evaluates to null",
+                    schema.ty
+                ),
+            )
+            .at(range.clone()),
+        );
+        return false;
+    }
     if schema.ty.accepts(value) {
         return true;
     }
@@ -425,6 +439,9 @@ fn check_providers(policy: &Policy, schemas: &ProviderSchemas, diagnostics: &mut
         );
         for (key, expression) in &block.expressions {
             match eval::evaluate(&expression.value.expr, &context, &policy.dir) {
+                // An unset env() is null: fine for validate, which needs no secrets; the
+                // provider says what is missing when a run configures it.
+                Ok(value) if value.is_null() => {}
                 Ok(value) => {
                     if let Some(attribute) = schema.config.get(key) {
                         check_value(key, &value, attribute, &what, &expression.range, diagnostics);
@@ -527,8 +544,8 @@ fn check_template(
                     format!("invalid value for \"{name}\" in {what}"),
                     format!(
                         "{root} is not defined here; role templates can use requester (name, \
-                         email, identities), activation (id, start, end, justification), \
-                         person, team and baseline resources"
+                         display_name, email, identities), activation (id, key, role, requester, \
+                         start, end, justification), person, team and baseline resources"
                     ),
                 )
                 .at(expression.range.clone()),
@@ -600,11 +617,19 @@ fn check_overrides(policy: &Policy, schemas: &ProviderSchemas, diagnostics: &mut
                                 "override \"{}\" sets unknown attribute \"{name}\" of {address}",
                                 override_.name
                             ),
-                            format!(
-                                "{resource_type} has: {}.{}",
-                                schema.settable_attributes().collect::<Vec<_>>().join(", "),
-                                did_you_mean(name, schema.settable_attributes())
-                            ),
+                            {
+                                let changeable: Vec<&str> = schema
+                                    .attributes
+                                    .iter()
+                                    .filter(|(_, a)| !a.computed && !a.forces_replacement)
+                                    .map(|(n, _)| n.as_str())
+                                    .collect();
+                                format!(
+                                    "an override of {resource_type} can change: {}.{}",
+                                    changeable.join(", "),
+                                    did_you_mean(name, changeable.iter().copied())
+                                )
+                            },
                         )
                         .at(change.set.range.clone()),
                     ),
