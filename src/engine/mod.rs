@@ -12,6 +12,8 @@ pub mod compile;
 pub mod diff;
 pub mod emergency;
 mod error;
+#[cfg(test)]
+mod fake;
 pub mod planner;
 pub mod progress;
 pub mod providers;
@@ -25,3 +27,6 @@ pub use planner::{PlanOptions, Planned, check_still_holds, make_plan};
 pub use progress::{Progress, Silent};
 pub use providers::Providers;
 pub use refresh::{Live, refresh};
+
+#[cfg(test)]
+mod tests;
