@@ -140,8 +140,8 @@ pub fn event_to_ocsf(stamped: &Stamped, facts: &BTreeMap<String, Facts>) -> Valu
         "metadata": metadata,
         "actor": { "user": user(&event.actor) },
     });
-    if let Some(reason) = &event.reason {
-        out["status_detail"] = json!(reason);
+    if failed && let Some(reason) = &event.reason {
+        out["status_detail"] = json!(reason.strip_prefix("refused: ").unwrap_or(reason));
     }
     match class.uid {
         3005 => {
@@ -272,6 +272,8 @@ mod tests {
         assert_eq!(ocsf["type_uid"], 300301);
         assert_eq!(ocsf["status_id"], 2);
         assert_eq!(ocsf["status_detail"], "the TOTP code for alice is wrong");
+        let ok = Event::new("alice", action::APPLY_EMERGENCY, EventResult::Ok).reason("INC-1");
+        assert!(event_to_ocsf(&stamped(ok), &facts()).get("status_detail").is_none());
         assert_eq!(ocsf["session"]["uid"], "act_1");
         assert_eq!(ocsf["session"]["expiration_time"], 1_795_869_000_000_i64);
     }

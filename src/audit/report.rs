@@ -479,13 +479,29 @@ pub fn build(
                     .get("command")
                     .and_then(|c| c.as_str())
                     .map(str::to_owned),
-                reason: stamped.event.reason.clone().unwrap_or_default(),
+                reason: unprefixed(stamped.event.reason.as_deref()),
             })
             .collect()
     };
-    let usage = usage(&activations, &index, options.now);
-    let limits = policy.map(|p| limit_use(p, state, options.now)).unwrap_or_default();
+    // One activation's report speaks of its requester only.
+    let only: Option<&str> =
+        options.activation.as_ref().and(activations.first().map(|a| a.requester.as_str()));
+    let loose = if options.activation.is_some() { &[][..] } else { &index.loose_refusals[..] };
+    let usage = usage(&activations, loose, options.now);
+    let limits: Vec<LimitUse> = policy
+        .map(|p| limit_use(p, state, options.now))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|l| only.is_none_or(|person| l.whom == person || l.whom == "everyone"))
+        .collect();
     let mut anomalies = concentration(&activations, policy);
+    let mut refused: BTreeMap<&str, usize> = BTreeMap::new();
+    for row in &usage {
+        *refused.entry(row.person.as_str()).or_default() += row.refused;
+    }
+    for (person, count) in refused.into_iter().filter(|(_, n)| *n > 0) {
+        anomalies.push(format!("{person} was refused {count} time(s) in this period"));
+    }
     for limit in &limits {
         if limit.used >= limit.max as usize {
             anomalies.push(format!(
@@ -711,7 +727,7 @@ fn activation_report(
         let reasons: Vec<String> = refusals
             .iter()
             .take(granted_after_refusals)
-            .filter_map(|s| s.event.reason.clone())
+            .map(|s| unprefixed(s.event.reason.as_deref()))
             .collect();
         anomalies.push(format!(
             "granted after {granted_after_refusals} refused attempt(s): {}",
@@ -779,7 +795,7 @@ fn outcome(
         return match refusals.last() {
             Some(refusal) => Outcome::Refused {
                 at: refusal.event.time,
-                reason: refusal.event.reason.clone().unwrap_or_default(),
+                reason: unprefixed(refusal.event.reason.as_deref()),
             },
             None => Outcome::NotApplied,
         };
@@ -817,6 +833,12 @@ fn outcome(
         ActivationStatus::Applying => Outcome::Applying,
         ActivationStatus::Active => Outcome::Live { until: activation.end },
     }
+}
+
+/// A refusal's reason without the `refused: ` its error message starts with.
+fn unprefixed(reason: Option<&str>) -> String {
+    let reason = reason.unwrap_or_default();
+    reason.strip_prefix("refused: ").unwrap_or(reason).to_owned()
 }
 
 fn change_entry(stamped: &Stamped) -> ChangeEntry {
@@ -872,7 +894,11 @@ fn short_value(value: &serde_json::Value) -> String {
     }
 }
 
-fn usage(activations: &[ActivationReport], index: &Index<'_>, now: Timestamp) -> Vec<Usage> {
+fn usage(
+    activations: &[ActivationReport],
+    loose_refusals: &[&(usize, Stamped)],
+    now: Timestamp,
+) -> Vec<Usage> {
     let mut rows: BTreeMap<(String, String, String), Usage> = BTreeMap::new();
     for report in activations {
         let key = (report.requester.clone(), report.kind.clone(), report.name.clone());
@@ -899,7 +925,7 @@ fn usage(activations: &[ActivationReport], index: &Index<'_>, now: Timestamp) ->
         row.granted_seconds += until.duration_since(from).as_secs().max(0);
     }
     // Requests refused outright count against the person and the name they asked for.
-    for (_, stamped) in &index.loose_refusals {
+    for (_, stamped) in loose_refusals {
         let details = &stamped.event.details;
         if details.get("command").and_then(|c| c.as_str()) != Some("request") {
             continue;

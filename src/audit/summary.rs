@@ -8,7 +8,8 @@ pub fn summarize(event: &Event) -> String {
     let actor = event.actor.as_str();
     let id = event.subject.activation.as_deref().unwrap_or("?");
     let detail = |key: &str| event.details.get(key).and_then(serde_json::Value::as_str);
-    let reason = event.reason.as_deref();
+    // Refusal reasons are the error as the user saw it, which starts "refused: ".
+    let reason = event.reason.as_deref().map(|r| r.strip_prefix("refused: ").unwrap_or(r));
     let with_reason = |text: String| match reason {
         Some(reason) if !reason.is_empty() => format!("{text}: {reason}"),
         _ => text,
@@ -83,9 +84,13 @@ pub fn summarize(event: &Event) -> String {
         action::APPLY_FAILED => with_reason(format!("{actor}'s emergency apply failed")),
         action::APPLY_NOTE => reason.unwrap_or("note").to_owned(),
         action::ACTIVATION_ACTIVE => format!("{id} is active"),
-        action::ACTIVATION_EXPIRED => with_reason(format!("{id} expired")),
+        action::ACTIVATION_EXPIRED => with_reason(format!("{id} expired; reverting")),
+        // `revoke` records the decision (actor: who revoked); the pass that reverts it records
+        // the end it acted on (actor: the executor, reason: "revoked by …").
         action::ACTIVATION_REVOKED => match reason {
-            Some(reason) if reason.starts_with("revoked by") => format!("{id} {reason}"),
+            Some(reason) if reason.starts_with("revoked by") => {
+                format!("{id} ended ({reason}); reverting")
+            }
             _ => with_reason(format!("{id} revoked by {actor}")),
         },
         action::ACTIVATION_REVERTED => {
@@ -149,9 +154,13 @@ mod tests {
             ),
             (
                 event(action::ACTIVATION_REVOKED).reason("revoked by carol: done"),
-                "act_1 revoked by carol: done",
+                "act_1 ended (revoked by carol: done); reverting",
             ),
-            (event(action::REFUSAL).reason("quorum not met"), "refused (alice): quorum not met"),
+            (event(action::ACTIVATION_REVOKED).reason("done"), "act_1 revoked by alice: done"),
+            (
+                event(action::REFUSAL).reason("refused: quorum not met"),
+                "refused (alice): quorum not met",
+            ),
             (event("something.new"), "something.new by alice"),
         ];
         for (event, expected) in cases {

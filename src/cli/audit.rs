@@ -77,7 +77,7 @@ pub enum AuditCommand {
     )]
     Report {
         /// Only activations with anything on record since TIME (RFC 3339, or -7d from now).
-        #[arg(long, value_name = "TIME", value_parser = parse_at)]
+        #[arg(long, value_name = "TIME", value_parser = parse_at, allow_hyphen_values = true)]
         since: Option<jiff::Timestamp>,
         /// Only this activation.
         #[arg(long, value_name = "ID")]
@@ -97,7 +97,7 @@ pub enum AuditCommand {
         #[arg(long, value_enum)]
         format: ExportFormat,
         /// Only events at or after TIME (RFC 3339, or -7d from now).
-        #[arg(long, value_name = "TIME", value_parser = parse_at)]
+        #[arg(long, value_name = "TIME", value_parser = parse_at, allow_hyphen_values = true)]
         since: Option<jiff::Timestamp>,
     },
 }

@@ -23,7 +23,8 @@ use crate::policy::Policy;
 /// `--events FORMAT`: print each audit event as it is recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EventsFormat {
-    /// One JSON object a line on stdout: the event as recorded, plus its `hash`.
+    // One JSON object a line on stdout: the event as recorded, plus its `hash`. (A plain
+    // comment: a doc comment would make clap print every option's help in the long form.)
     Json,
 }
 

@@ -12,10 +12,6 @@ fn duration(seconds: i64) -> String {
     Duration::from_secs(u64::try_from(seconds).unwrap_or(0)).to_string()
 }
 
-fn short(hash: &str) -> &str {
-    &hash[..hash.len().min(16)]
-}
-
 fn what(activation: &ActivationReport) -> String {
     format!(
         "{} {}{}",
@@ -47,7 +43,7 @@ fn approval_line(approval: &Approval) -> String {
         line.push_str(if approval.decision == "deny" {
             " (the denial stopped the apply)"
         } else {
-            " (token not used)"
+            " (not counted)"
         });
     }
     line
@@ -335,11 +331,7 @@ pub fn markdown(report: &Report) -> String {
         row(&mut out, "Requester", &activation.requester);
         row(&mut out, "Justification", &activation.justification);
         let source = match &activation.plan_digest {
-            Some(digest) => format!(
-                "{} (request `{}`)",
-                activation.source,
-                short(digest.trim_start_matches("sha256:"))
-            ),
+            Some(digest) => format!("{} (request `{digest}`)", activation.source),
             None => activation.source.clone(),
         };
         row(&mut out, "Source", &source);
@@ -376,11 +368,7 @@ pub fn markdown(report: &Report) -> String {
                 ),
             );
         }
-        row(
-            &mut out,
-            "Outcome",
-            &format!("**{}**: {}", status_word(&activation.outcome), activation.outcome.describe()),
-        );
+        row(&mut out, "Outcome", &activation.outcome.describe());
         let _ = writeln!(out, "\n**What changed**\n");
         if activation.changes.is_empty() {
             let _ = writeln!(out, "Nothing was changed on any system.");
