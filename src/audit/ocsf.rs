@@ -59,12 +59,29 @@ const LOW: (u32, &str) = (2, "Low");
 const MEDIUM: (u32, &str) = (3, "Medium");
 const HIGH: (u32, &str) = (4, "High");
 
-/// One event as OCSF. `facts` supplies whose activation an event is about when the event
-/// itself does not say (an expiry is recorded by the executor, but the privileges were
-/// alice's).
-pub fn event_to_ocsf(stamped: &Stamped, facts: &BTreeMap<String, Facts>) -> Value {
+/// What the export knows beyond single events: facts about each activation (an expiry is
+/// recorded by the executor, but the privileges were alice's), and which activation each
+/// request digest belongs to (a refused `apply --emergency` only knows the request file).
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// Facts by activation id.
+    pub facts: BTreeMap<String, Facts>,
+    /// Activation ids by request plan digest.
+    pub by_digest: BTreeMap<String, String>,
+}
+
+/// One event as OCSF.
+pub fn event_to_ocsf(stamped: &Stamped, context: &Context) -> Value {
     let event = &stamped.event;
-    let activation = event.subject.activation.as_deref();
+    let facts = &context.facts;
+    let activation = event.subject.activation.as_deref().or_else(|| {
+        event
+            .subject
+            .plan_digest
+            .as_ref()
+            .and_then(|d| context.by_digest.get(d))
+            .map(String::as_str)
+    });
     let known = activation.and_then(|id| facts.get(id));
     let target = known.map_or(event.actor.as_str(), |f| f.requester.as_str());
     let privilege = known.map(|f| format!("{}:{}", f.kind, f.name));
@@ -229,8 +246,8 @@ mod tests {
         Stamped { event, hash: "ab".repeat(32) }
     }
 
-    fn facts() -> BTreeMap<String, Facts> {
-        BTreeMap::from([(
+    fn facts() -> Context {
+        let facts = BTreeMap::from([(
             "act_1".to_owned(),
             Facts {
                 requester: "alice".to_owned(),
@@ -238,7 +255,9 @@ mod tests {
                 name: "prod_admin".to_owned(),
                 end: "2026-11-28T12:30:00Z".parse().ok(),
             },
-        )])
+        )]);
+        let by_digest = BTreeMap::from([("sha256:req".to_owned(), "act_1".to_owned())]);
+        Context { facts, by_digest }
     }
 
     #[test]
@@ -264,7 +283,7 @@ mod tests {
     #[test]
     fn a_refused_emergency_apply_is_a_failed_session_authorization() {
         let event = Event::new("alice", action::REFUSAL, EventResult::Refused)
-            .activation("act_1")
+            .plan("sha256:req")
             .reason("the TOTP code for alice is wrong")
             .details(serde_json::json!({ "command": "apply --emergency" }));
         let ocsf = event_to_ocsf(&stamped(event), &facts());
@@ -286,7 +305,7 @@ mod tests {
                 "action": "update", "type": "local_setting", "id": "chatbot",
                 "why": "override", "after": { "value": "off" }
             }));
-        let ocsf = event_to_ocsf(&stamped(change), &BTreeMap::new());
+        let ocsf = event_to_ocsf(&stamped(change), &Context::default());
         assert_eq!(
             (ocsf["class_uid"].as_u64(), ocsf["activity_id"].as_u64()),
             (Some(3004), Some(3))
@@ -295,7 +314,7 @@ mod tests {
         assert_eq!(ocsf["entity_result"]["data"]["value"], "off");
         let other = event_to_ocsf(
             &stamped(Event::new("executor", "watch.start", EventResult::Ok)),
-            &BTreeMap::new(),
+            &Context::default(),
         );
         assert_eq!((other["class_uid"].as_u64(), other["type_uid"].as_u64()), (Some(0), Some(99)));
     }

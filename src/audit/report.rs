@@ -404,6 +404,19 @@ pub fn activation_facts(events: &[(usize, Stamped)], state: &State) -> BTreeMap<
     facts
 }
 
+/// The activation each request plan digest belongs to, from the events that name both (the
+/// `request` event first of all), so events that only know the request file can be tied to it.
+pub fn digest_index(events: &[(usize, Stamped)]) -> BTreeMap<String, String> {
+    let mut by_digest = BTreeMap::new();
+    for (_, stamped) in events {
+        let subject = &stamped.event.subject;
+        if let (Some(id), Some(digest)) = (&subject.activation, &subject.plan_digest) {
+            by_digest.entry(digest.clone()).or_insert_with(|| id.clone());
+        }
+    }
+    by_digest
+}
+
 /// Events grouped by the activation they are about.
 struct Index<'a> {
     by_activation: BTreeMap<String, Vec<&'a (usize, Stamped)>>,
@@ -413,13 +426,7 @@ struct Index<'a> {
 
 impl<'a> Index<'a> {
     fn new(events: &'a [(usize, Stamped)]) -> Self {
-        let mut by_digest = BTreeMap::new();
-        for (_, stamped) in events {
-            let subject = &stamped.event.subject;
-            if let (Some(id), Some(digest)) = (&subject.activation, &subject.plan_digest) {
-                by_digest.entry(digest.clone()).or_insert_with(|| id.clone());
-            }
-        }
+        let by_digest = digest_index(events);
         let mut by_activation: BTreeMap<String, Vec<_>> = BTreeMap::new();
         let mut loose_refusals = Vec::new();
         for entry in events {

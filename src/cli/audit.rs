@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use super::context::{load_policy, open_store, parse_at};
 use super::exit::ExitStatus;
 use super::output::Output;
-use crate::audit::ocsf::event_to_ocsf;
-use crate::audit::report::{Integrity, ReportOptions, activation_facts, build};
+use crate::audit::ocsf::{Context, event_to_ocsf};
+use crate::audit::report::{Integrity, ReportOptions, activation_facts, build, digest_index};
 use crate::audit::{AuditError, AuditLog, Stamped, verify_lines};
 
 /// Arguments of `audit`.
@@ -298,13 +298,16 @@ async fn export(
         eprintln!("warning: line {line} of the audit log is not an event; it is left out");
     }
     let state = open_store(&policy)?.read().await?;
-    let facts = activation_facts(&entries.events, &state);
+    let context = Context {
+        facts: activation_facts(&entries.events, &state),
+        by_digest: digest_index(&entries.events),
+    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let wanted = |stamped: &&Stamped| since.is_none_or(|since| stamped.event.time >= since);
     for stamped in entries.events.iter().map(|(_, s)| s).filter(wanted) {
         let line = match format {
-            ExportFormat::Ocsf => serde_json::to_string(&event_to_ocsf(stamped, &facts))?,
+            ExportFormat::Ocsf => serde_json::to_string(&event_to_ocsf(stamped, &context))?,
             ExportFormat::Json => serde_json::to_string(stamped)?,
         };
         writeln!(out, "{line}").context("cannot write the export")?;
