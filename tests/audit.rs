@@ -485,6 +485,11 @@ fn last_event(dir: &Path) -> serde_json::Value {
 fn events_json_prints_each_event_as_recorded_with_its_hash() {
     let dir = example_copy("quickstart");
     let path = dir.path();
+    // Before anything happened: an empty log verifies, and its head is the genesis value.
+    let head = at(path, T0).args(["audit", "head"]).run().expect_code(0);
+    assert_eq!(head.stdout.trim(), breakglass::audit::GENESIS);
+    let verified = at(path, T0).args(["audit", "verify"]).run().expect_code(0);
+    assert!(verified.stdout.contains("verifies: 0 event(s)"), "{}", verified.stdout);
     let outcome =
         at(path, T0).args(["apply", "--auto-approve", "--events", "json"]).run().expect_code(0);
     let printed: Vec<serde_json::Value> = outcome

@@ -70,7 +70,7 @@ pub fn summarize(event: &Event) -> String {
             };
             match event.result {
                 EventResult::Ok => match detail("why") {
-                    Some(why) => format!("{address} {verb} ({why})"),
+                    Some(why) => format!("{address} {verb}: {why}"),
                     None => format!("{address} {verb}"),
                 },
                 _ => with_reason(format!("{address} NOT {verb}")),
