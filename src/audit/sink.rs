@@ -5,15 +5,15 @@
 //! - **The log is the record; sinks are notifications.** An event reaches a sink only after it
 //!   is appended to the log, carrying the hash of its line, so a receiver can deduplicate
 //!   retried deliveries and check what it got against the log (`audit verify`).
-//! - **Nothing waits for a webhook.** Each webhook has its own thread, with its own small
-//!   runtime, fed by a bounded queue: [`Sinks::send`] only enqueues (it never blocks; when the
-//!   queue is full the event is dropped from that sink and reported), so a slow or failing
-//!   endpoint cannot hold up a grant, a revert or the next pass of `watch`. Deliveries are in
-//!   order, each retried with exponential backoff on connection failures, timeouts, 408, 429
-//!   and 5xx; any other answer is final.
+//! - **Nothing waits for a sink.** Each sink has its own thread fed by a bounded queue:
+//!   [`Sinks::send`] only enqueues (it never blocks; when a queue is full the event is dropped
+//!   from that sink and reported), so a slow or failing webhook, or a stdout pipe nobody reads,
+//!   cannot hold up a grant, a revert or the next pass of `watch`. A webhook's thread has its
+//!   own small runtime; deliveries are in order, each retried with exponential backoff on
+//!   connection failures, timeouts, 408, 429 and 5xx; any other answer is final.
 //! - **Exit is bounded.** [`Sinks::finish`] closes the queues and waits at most each webhook's
-//!   `timeout` for what is still queued, then reports what was not delivered and returns; the
-//!   process exits whatever the endpoint does.
+//!   `timeout` (a stream's 2s) for what is still queued, then reports what was not delivered
+//!   and returns; the process exits whatever the endpoint does.
 //! - **The URL is a secret.** A Slack webhook URL is a bearer token, so it comes from the
 //!   environment (`url_env`), is held as a [`Secret`], and no message ever includes it:
 //!   transport errors are stripped of their URL, and sinks are named by their block label.
@@ -35,7 +35,7 @@ use crate::policy::blocks::{AuditSettings, SinkFormat, SinkKind, SinkSettings};
 /// Receives a sentence about each problem (an undeliverable event, a missing URL).
 pub type Reporter = Arc<dyn Fn(String) + Send + Sync>;
 
-/// Events a webhook's queue holds before it drops new ones.
+/// Events a sink's queue holds before it drops new ones.
 const QUEUE: usize = 1024;
 /// Attempts per event before a webhook gives it up.
 const MAX_ATTEMPTS: u32 = 5;
@@ -43,6 +43,8 @@ const MAX_ATTEMPTS: u32 = 5;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 /// The longest wait between attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// How long the command waits at exit for a stream sink to write what is queued.
+const STREAM_FLUSH: Duration = Duration::from_secs(2);
 
 /// A standard stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,37 +57,33 @@ pub enum Stream {
 
 /// The running sinks of one command.
 pub struct Sinks {
-    streams: Vec<StreamSink>,
-    webhooks: Vec<Webhook>,
+    channels: Vec<Channel>,
     report: Reporter,
 }
 
 impl std::fmt::Debug for Sinks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sinks")
-            .field("streams", &self.streams.iter().map(|s| &s.name).collect::<Vec<_>>())
-            .field("webhooks", &self.webhooks.iter().map(|w| &w.name).collect::<Vec<_>>())
+            .field("channels", &self.channels.iter().map(|c| &c.name).collect::<Vec<_>>())
             .finish()
     }
 }
 
-struct StreamSink {
+/// One sink: a queue and the thread that empties it (writing to a stream, or posting to a
+/// webhook). Even a stream gets a thread: a full pipe (a stuck log shipper reading stdout)
+/// must not block a revert either.
+struct Channel {
     name: String,
-    stream: Stream,
     /// `None` for `--events json`: every action.
-    settings: Option<SinkSettings>,
-    broken: std::sync::atomic::AtomicBool,
-}
-
-struct Webhook {
-    name: String,
-    settings: SinkSettings,
+    filter: Option<SinkSettings>,
+    /// How long [`Sinks::finish`] waits for the queue to drain.
+    flush: Duration,
     queue: Mutex<Option<SyncSender<Stamped>>>,
     drained: Mutex<Receiver<()>>,
     shared: Arc<Shared>,
 }
 
-/// What a webhook's thread and its owner share.
+/// What a sink's thread and its owner share.
 #[derive(Default)]
 struct Shared {
     queued: AtomicU64,
@@ -102,7 +100,7 @@ impl Shared {
     }
 }
 
-/// Statistics of one webhook, for tests and the final report.
+/// Statistics of one sink, for tests and the final report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Delivery {
     /// Events handed to it.
@@ -125,110 +123,82 @@ impl Sinks {
         env: &dyn Fn(&str) -> Option<String>,
         report: Reporter,
     ) -> Self {
-        let mut sinks = Self { streams: Vec::new(), webhooks: Vec::new(), report };
+        let mut started = Vec::new();
         if let Some(stream) = events {
-            sinks.streams.push(StreamSink {
-                name: "--events".to_owned(),
-                stream,
-                settings: None,
-                broken: Default::default(),
-            });
+            started.push(Channel::stream("--events", None, stream, report.clone()));
         }
         for sink in settings.sinks.values() {
-            match sink.kind {
-                SinkKind::Stdout | SinkKind::Stderr => sinks.streams.push(StreamSink {
-                    name: sink.name.clone(),
-                    stream: if sink.kind == SinkKind::Stdout {
-                        Stream::Stdout
-                    } else {
-                        Stream::Stderr
-                    },
-                    settings: Some(sink.clone()),
-                    broken: Default::default(),
-                }),
-                SinkKind::Webhook => match webhook_url(sink, env) {
-                    Ok(url) => match Webhook::start(sink, url, sinks.report.clone()) {
-                        Ok(webhook) => sinks.webhooks.push(webhook),
-                        Err(problem) => (sinks.report)(problem),
-                    },
-                    Err(problem) => (sinks.report)(problem),
-                },
+            started.push(match sink.kind {
+                SinkKind::Stdout => {
+                    Channel::stream(&sink.name, Some(sink), Stream::Stdout, report.clone())
+                }
+                SinkKind::Stderr => {
+                    Channel::stream(&sink.name, Some(sink), Stream::Stderr, report.clone())
+                }
+                SinkKind::Webhook => webhook_url(sink, env)
+                    .and_then(|url| Channel::webhook(sink, url, report.clone())),
+            });
+        }
+        let mut channels = Vec::new();
+        for channel in started {
+            match channel {
+                Ok(channel) => channels.push(channel),
+                Err(problem) => report(problem),
             }
         }
-        sinks
+        Self { channels, report }
     }
 
     /// Whether any sink runs.
     pub fn is_empty(&self) -> bool {
-        self.streams.is_empty() && self.webhooks.is_empty()
+        self.channels.is_empty()
     }
 
-    /// Hands `stamped` to every sink that wants it. Streams are written at once; webhooks only
-    /// enqueue. Never blocks on the network.
+    /// Hands `stamped` to every sink that wants it. Only enqueues: never blocks on a stream or
+    /// the network.
     pub fn send(&self, stamped: &Stamped) {
         let action = stamped.event.action.as_str();
-        for sink in &self.streams {
-            if sink.settings.as_ref().is_some_and(|s| !s.wants(action)) {
-                continue;
-            }
-            let mut line = serde_json::to_string(stamped).unwrap_or_default();
-            line.push('\n');
-            let written = match sink.stream {
-                Stream::Stdout => write_all(&mut std::io::stdout().lock(), &line),
-                Stream::Stderr => write_all(&mut std::io::stderr().lock(), &line),
-            };
-            if let Err(error) = written
-                && !sink.broken.swap(true, Ordering::SeqCst)
-            {
-                (self.report)(format!("sink \"{}\": cannot write: {error}", sink.name));
-            }
-        }
-        for webhook in &self.webhooks {
-            if webhook.settings.wants(action) {
-                webhook.enqueue(stamped, &self.report);
+        for channel in &self.channels {
+            if channel.filter.as_ref().is_none_or(|s| s.wants(action)) {
+                channel.enqueue(stamped, &self.report);
             }
         }
     }
 
-    /// Closes the queues and waits, at most each webhook's `timeout`, for them to drain; then
-    /// reports what was not delivered. Returns each webhook's statistics.
+    /// Closes the queues and waits, at most each sink's flush time (a webhook's `timeout`), for
+    /// them to drain; then reports what was not delivered. Returns each sink's statistics.
     pub fn finish(&self) -> Vec<(String, Delivery)> {
         let started = Instant::now();
-        for webhook in &self.webhooks {
-            *webhook.shared.deadline.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-                Some(started + webhook.settings.timeout.to_std());
-            webhook.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        for channel in &self.channels {
+            *channel.shared.deadline.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some(started + channel.flush);
+            channel.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         }
         let mut deliveries = Vec::new();
-        for webhook in &self.webhooks {
-            let deadline = started + webhook.settings.timeout.to_std();
-            let wait = deadline.saturating_duration_since(Instant::now());
-            let drained = webhook
+        for channel in &self.channels {
+            let wait = (started + channel.flush).saturating_duration_since(Instant::now());
+            let drained = channel
                 .drained
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .recv_timeout(wait)
                 .is_ok();
-            let delivery = webhook.delivery();
+            let delivery = channel.delivery();
             let pending = delivery
                 .queued
                 .saturating_sub(delivery.delivered + delivery.failed + delivery.dropped);
             if !drained && pending > 0 {
                 (self.report)(format!(
-                    "sink \"{}\": {pending} event(s) not delivered within its timeout ({}) at \
-                     exit; they are in the audit log",
-                    webhook.name, webhook.settings.timeout
+                    "sink \"{}\": {pending} event(s) not delivered within {} at exit; they are in \
+                     the audit log",
+                    channel.name,
+                    crate::policy::Duration::from_secs(channel.flush.as_secs())
                 ));
             }
-            deliveries.push((webhook.name.clone(), delivery));
+            deliveries.push((channel.name.clone(), delivery));
         }
         deliveries
     }
-}
-
-fn write_all(out: &mut dyn Write, line: &str) -> std::io::Result<()> {
-    out.write_all(line.as_bytes())?;
-    out.flush()
 }
 
 /// The webhook's URL, from `url` or the environment variable `url_env` names.
@@ -256,33 +226,83 @@ fn webhook_url(
     }
 }
 
-impl Webhook {
-    fn start(settings: &SinkSettings, url: Secret, report: Reporter) -> Result<Self, String> {
+impl Channel {
+    /// Starts the thread that runs `body` on the queue.
+    fn start(
+        name: &str,
+        filter: Option<&SinkSettings>,
+        flush: Duration,
+        body: impl FnOnce(Receiver<Stamped>, Arc<Shared>) + Send + 'static,
+    ) -> Result<Self, String> {
         let (queue, receiver) = sync_channel::<Stamped>(QUEUE);
         let (drained_tx, drained) = sync_channel::<()>(1);
         let shared = Arc::new(Shared::default());
+        let for_thread = shared.clone();
+        std::thread::Builder::new()
+            .name(format!("sink-{name}"))
+            .spawn(move || {
+                body(receiver, for_thread);
+                let _ = drained_tx.send(());
+            })
+            .map_err(|error| format!("sink \"{name}\": cannot start: {error}"))?;
+        Ok(Self {
+            name: name.to_owned(),
+            filter: filter.cloned(),
+            flush,
+            queue: Mutex::new(Some(queue)),
+            drained: Mutex::new(drained),
+            shared,
+        })
+    }
+
+    /// A sink writing one JSON line per event to `stream`.
+    fn stream(
+        name: &str,
+        filter: Option<&SinkSettings>,
+        stream: Stream,
+        report: Reporter,
+    ) -> Result<Self, String> {
+        let label = name.to_owned();
+        Self::start(name, filter, STREAM_FLUSH, move |queue, shared| {
+            let mut broken = false;
+            while let Ok(stamped) = queue.recv() {
+                let mut line = serde_json::to_string(&stamped).unwrap_or_default();
+                line.push('\n');
+                let written = match stream {
+                    Stream::Stdout => write_all(&mut std::io::stdout().lock(), &line),
+                    Stream::Stderr => write_all(&mut std::io::stderr().lock(), &line),
+                };
+                match written {
+                    Ok(()) => shared.delivered.fetch_add(1, Ordering::SeqCst),
+                    Err(error) => {
+                        if !broken {
+                            broken = true;
+                            report(format!("sink \"{label}\": cannot write: {error}"));
+                        }
+                        shared.failed.fetch_add(1, Ordering::SeqCst)
+                    }
+                };
+            }
+        })
+    }
+
+    /// A sink posting each event to a webhook.
+    fn webhook(settings: &SinkSettings, url: Secret, report: Reporter) -> Result<Self, String> {
         let worker = Worker {
             name: settings.name.clone(),
             url,
             format: settings.format,
             timeout: settings.timeout.to_std(),
-            shared: shared.clone(),
             report,
         };
-        std::thread::Builder::new()
-            .name(format!("sink-{}", settings.name))
-            .spawn(move || {
-                worker.run(receiver);
-                let _ = drained_tx.send(());
-            })
-            .map_err(|error| format!("sink \"{}\": cannot start: {error}", settings.name))?;
-        Ok(Self {
-            name: settings.name.clone(),
-            settings: settings.clone(),
-            queue: Mutex::new(Some(queue)),
-            drained: Mutex::new(drained),
-            shared,
-        })
+        Self::start(
+            &settings.name,
+            Some(settings),
+            settings.timeout.to_std(),
+            move |queue, shared| {
+                worker.run(queue, &shared);
+            },
+        )
     }
 
     fn enqueue(&self, stamped: &Stamped, report: &Reporter) {
@@ -319,18 +339,22 @@ impl Webhook {
     }
 }
 
+fn write_all(out: &mut dyn Write, line: &str) -> std::io::Result<()> {
+    out.write_all(line.as_bytes())?;
+    out.flush()
+}
+
 /// A webhook's background thread.
 struct Worker {
     name: String,
     url: Secret,
     format: SinkFormat,
     timeout: Duration,
-    shared: Arc<Shared>,
     report: Reporter,
 }
 
 impl Worker {
-    fn run(self, queue: Receiver<Stamped>) {
+    fn run(self, queue: Receiver<Stamped>, shared: &Shared) {
         let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(runtime) => runtime,
             Err(error) => {
@@ -356,12 +380,12 @@ impl Worker {
         };
         while let Ok(stamped) = queue.recv() {
             let body = payload(self.format, &stamped);
-            match runtime.block_on(self.deliver(&client, body)) {
+            match runtime.block_on(self.deliver(&client, body, shared)) {
                 Ok(()) => {
-                    self.shared.delivered.fetch_add(1, Ordering::SeqCst);
+                    shared.delivered.fetch_add(1, Ordering::SeqCst);
                 }
                 Err(why) => {
-                    self.shared.failed.fetch_add(1, Ordering::SeqCst);
+                    shared.failed.fetch_add(1, Ordering::SeqCst);
                     (self.report)(format!(
                         "sink \"{}\": {} ({}) not delivered: {why}; it is in the audit log",
                         self.name,
@@ -373,7 +397,12 @@ impl Worker {
         }
     }
 
-    async fn deliver(&self, client: &reqwest::Client, body: Vec<u8>) -> Result<(), String> {
+    async fn deliver(
+        &self,
+        client: &reqwest::Client,
+        body: Vec<u8>,
+        shared: &Shared,
+    ) -> Result<(), String> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -409,7 +438,7 @@ impl Worker {
                 return Err(format!("{why}, after {attempts}"));
             }
             let wait = backoff(attempt);
-            if self.shared.deadline().is_some_and(|deadline| Instant::now() + wait >= deadline) {
+            if shared.deadline().is_some_and(|deadline| Instant::now() + wait >= deadline) {
                 return Err(format!("{why}, after {attempts}; the command was exiting"));
             }
             tokio::time::sleep(wait).await;
