@@ -4,6 +4,7 @@
 #[macro_use]
 mod util;
 
+mod audit;
 mod docs;
 mod emergency;
 mod examples;

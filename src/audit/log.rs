@@ -5,7 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use super::event::Event;
+use super::event::{Event, Stamped};
 
 /// The `prev` of the first line.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -46,9 +46,12 @@ pub struct Verified {
     pub lines: usize,
     /// sha256 of the last line (the head), or the genesis value for an empty log.
     pub head: String,
+    /// The line whose hash is the anchor, when one was given (0 for the genesis value).
+    pub anchor_line: Option<usize>,
 }
 
-fn line_hash(line: &str) -> String {
+/// The sha256 (hex) of one line of the log, without its newline.
+pub fn line_hash(line: &str) -> String {
     hex::encode(Sha256::digest(line.as_bytes()))
 }
 
@@ -57,7 +60,7 @@ fn line_hash(line: &str) -> String {
 pub fn verify_lines(text: &str, anchor: Option<&str>) -> Result<Verified, (usize, String)> {
     let mut prev = GENESIS.to_owned();
     let mut lines = 0;
-    let mut anchor_seen = anchor.is_none_or(|a| a == GENESIS);
+    let mut anchor_line = anchor.filter(|a| *a == GENESIS).map(|_| 0);
     for (index, line) in text.split_terminator('\n').enumerate() {
         let number = index + 1;
         let event: Event = serde_json::from_str(line)
@@ -75,7 +78,7 @@ pub fn verify_lines(text: &str, anchor: Option<&str>) -> Result<Verified, (usize
         }
         prev = line_hash(line);
         if anchor == Some(prev.as_str()) {
-            anchor_seen = true;
+            anchor_line = Some(number);
         }
         lines = number;
     }
@@ -85,16 +88,17 @@ pub fn verify_lines(text: &str, anchor: Option<&str>) -> Result<Verified, (usize
             "the last line is incomplete (no newline): a write was cut short".to_owned(),
         ));
     }
-    if !anchor_seen {
+    if anchor.is_some() && anchor_line.is_none() {
         return Err((
             lines + 1,
             format!(
-                "the anchor {} is not in the log: lines after it were removed",
+                "the anchor {} is not the hash of any line: lines were removed from the end of \
+                 the log (or it was rewritten, or the anchor is from another log)",
                 short(anchor.unwrap_or_default())
             ),
         ));
     }
-    Ok(Verified { lines, head: prev })
+    Ok(Verified { lines, head: prev, anchor_line })
 }
 
 fn short(hash: &str) -> &str {
@@ -123,8 +127,9 @@ impl AuditLog {
     }
 
     /// Appends `event`, chaining it to the last line. One `write` of the whole line to a file
-    /// opened with `O_APPEND`, then fsync, all under an exclusive lock.
-    pub fn append(&self, mut event: Event) -> Result<String, AuditError> {
+    /// opened with `O_APPEND`, then fsync, all under an exclusive lock. Returns the event as
+    /// recorded, with its hash.
+    pub fn append(&self, mut event: Event) -> Result<Stamped, AuditError> {
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs_err::create_dir_all(parent).map_err(|e| self.io(e))?;
         }
@@ -148,7 +153,7 @@ impl AuditLog {
         file.write_all(line.as_bytes()).map_err(|e| self.io(e))?;
         file.sync_all().map_err(|e| self.io(e))?;
         lock.unlock().map_err(|e| self.io(e))?;
-        Ok(hash)
+        Ok(Stamped { event, hash })
     }
 
     /// Reads every event (without verifying).
@@ -166,7 +171,24 @@ impl AuditLog {
             .collect()
     }
 
-    fn read(&self) -> Result<String, AuditError> {
+    /// Every line that parses, with its hash and line number, and the numbers of lines that do
+    /// not (a report still shows what it can of a damaged log; `verify` says where it broke).
+    pub fn entries(&self) -> Result<Entries, AuditError> {
+        let text = self.read()?;
+        let mut entries = Entries::default();
+        for (index, line) in text.split_terminator('\n').enumerate() {
+            match serde_json::from_str::<Event>(line) {
+                Ok(event) => {
+                    entries.events.push((index + 1, Stamped { event, hash: line_hash(line) }))
+                }
+                Err(_) => entries.unreadable.push(index + 1),
+            }
+        }
+        Ok(entries)
+    }
+
+    /// The whole log as text ("" when there is none yet).
+    pub fn read(&self) -> Result<String, AuditError> {
         match fs_err::read_to_string(&self.path) {
             Ok(text) => Ok(text),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
@@ -183,6 +205,15 @@ impl AuditLog {
             problem,
         })
     }
+}
+
+/// What [`AuditLog::entries`] read.
+#[derive(Debug, Clone, Default)]
+pub struct Entries {
+    /// Each event that parsed, with its line number.
+    pub events: Vec<(usize, Stamped)>,
+    /// Line numbers of lines that are not events.
+    pub unreadable: Vec<usize>,
 }
 
 /// The hash of the last line of `file`, or the genesis value when it is empty.

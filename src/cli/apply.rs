@@ -7,7 +7,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::audit_trail::{Audit, RecordingProgress};
+use super::audit_trail::{Audit, EventsFormat, RecordingProgress, Streaming};
 use super::context::{configure_providers, load_policy, lock_timeout, open_store, progress};
 use super::exit::ExitStatus;
 use super::output::Output;
@@ -75,6 +75,10 @@ pub struct ApplyArgs {
     /// Provider calls in flight at once (default: the policy's parallelism).
     #[arg(long, value_name = "N")]
     pub parallelism: Option<usize>,
+
+    /// Also print each audit event as it is recorded (json: one JSON object a line on stdout).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub events: Option<EventsFormat>,
 }
 
 /// The trusted plan signers' names and keys.
@@ -91,13 +95,26 @@ pub fn trusted_signers(policy: &Policy) -> Vec<(&str, &VerifyingKey)> {
 /// Runs `apply`.
 pub async fn run(args: &ApplyArgs, output: Output) -> anyhow::Result<ExitStatus> {
     let policy = load_policy(output)?;
+    let _streaming = Streaming::start(&policy, args.events);
     if args.emergency {
         return emergency(args, output, &policy).await;
     }
+    let result = plan_and_apply(args, output, &policy).await;
+    if let Err(error) = &result {
+        Audit::of(&policy).record_refusal(&executor(), "apply", error);
+    }
+    result
+}
+
+async fn plan_and_apply(
+    args: &ApplyArgs,
+    output: Output,
+    policy: &Policy,
+) -> anyhow::Result<ExitStatus> {
     let saved = match &args.plan {
         Some(path) => {
             let signed = read_plan_file(path)?;
-            let trusted = trusted_signers(&policy);
+            let trusted = trusted_signers(policy);
             let (signer, _) = signed
                 .envelope
                 .verify(PLAN_PAYLOAD_TYPE, trusted.iter().map(|(n, k)| (*n, *k)))
@@ -116,8 +133,8 @@ pub async fn run(args: &ApplyArgs, output: Output) -> anyhow::Result<ExitStatus>
         }
         None => None,
     };
-    let store = open_store(&policy)?;
-    let providers = configure_providers(&policy).await?;
+    let store = open_store(policy)?;
+    let providers = configure_providers(policy).await?;
     let mut guard = match store.lock("apply", args.lock_timeout).await {
         Ok(guard) => guard,
         Err(error @ StateError::Locked { .. }) => {
@@ -134,13 +151,14 @@ pub async fn run(args: &ApplyArgs, output: Output) -> anyhow::Result<ExitStatus>
         parallelism: args.parallelism.unwrap_or(policy.settings.parallelism as usize),
         revert_interrupted: false,
     };
-    let audit = Audit::of(&policy);
+    let audit = Audit::of(policy);
     let actor = executor();
     let progress: Arc<dyn Progress> =
         Arc::new(RecordingProgress::new(progress(output, false), audit.clone(), actor.clone()));
-    let planned = make_plan(&policy, &state, &providers, &options, None, progress.clone()).await?;
+    let planned = make_plan(policy, &state, &providers, &options, None, progress.clone()).await?;
+    audit.record_drift(&actor, &planned.plan.drift);
     match &saved {
-        Some(saved) => check_still_holds(saved, &policy, &state, &planned.plan)?,
+        Some(saved) => check_still_holds(saved, policy, &state, &planned.plan)?,
         None => {
             print!("{}", plan_view::render_text(&planned.plan, output.color));
             if planned.plan.has_changes() && !args.auto_approve && !confirm()? {

@@ -61,11 +61,14 @@ pub fn run(args: &ApproveArgs, output: Output) -> anyhow::Result<ExitStatus> {
     let audit = Audit::of(&policy);
     let result = review_and_sign(args, output, &policy, &audit);
     if let Err(error) = &result {
-        audit.record_or_warn(
-            Event::new(&args.person, "refusal", EventResult::Refused)
-                .reason(format!("approve {}: {error:#}", args.request.display()))
-                .details(serde_json::json!({ "command": "approve" })),
-        );
+        let mut event = Event::new(&args.person, "refusal", EventResult::Refused)
+            .reason(format!("approve {}: {error:#}", args.request.display()))
+            .details(serde_json::json!({ "command": "approve" }));
+        // The request it was about, so the report files the refusal under its activation.
+        if let Ok(signed) = read_plan_file(&args.request) {
+            event = event.plan(signed.digest);
+        }
+        audit.record_or_warn(event);
     }
     result
 }

@@ -52,22 +52,27 @@ pub struct ExtendArgs {
     pub out: PathBuf,
 }
 
-/// Runs `extend`.
+/// Runs `extend`; a refusal is recorded in the audit log.
 pub async fn run(args: &ExtendArgs, output: Output) -> anyhow::Result<ExitStatus> {
     let policy = load_policy(output)?;
-    let key = load_own_key(&policy, &args.person, &args.key)?;
-    let state = open_store(&policy)?.read().await?;
+    let result = ask(args, output, &policy).await;
+    if let Err(error) = &result {
+        Audit::of(&policy).record_refusal(&args.person, "extend", error);
+    }
+    result
+}
+
+async fn ask(
+    args: &ExtendArgs,
+    output: Output,
+    policy: &crate::policy::Policy,
+) -> anyhow::Result<ExitStatus> {
+    let key = load_own_key(policy, &args.person, &args.key)?;
+    let state = open_store(policy)?.read().await?;
     let now = crate::clock::now();
-    let (activation, previous_end) = extension(
-        &state,
-        &policy,
-        &args.id,
-        &args.person,
-        args.duration,
-        &args.justification,
-        now,
-    )?;
-    let providers = Providers::configure(&policy).await?;
+    let (activation, previous_end) =
+        extension(&state, policy, &args.id, &args.person, args.duration, &args.justification, now)?;
+    let providers = Providers::configure(policy).await?;
     let options = PlanOptions {
         at: now,
         refresh: true,
@@ -76,7 +81,7 @@ pub async fn run(args: &ExtendArgs, output: Output) -> anyhow::Result<ExitStatus
         revert_interrupted: false,
     };
     let planned = request_plan(
-        &policy,
+        policy,
         &state,
         &providers,
         &activation,
@@ -88,7 +93,7 @@ pub async fn run(args: &ExtendArgs, output: Output) -> anyhow::Result<ExitStatus
     .await?;
     let envelope = sign_plan(&planned.plan, &key);
     fs_err::write(&args.out, envelope.to_json() + "\n")?;
-    Audit::of(&policy).record(
+    Audit::of(policy).record(
         Event::new(&args.person, "request.extension", EventResult::Ok)
             .activation(&activation.id)
             .plan(envelope.digest()?)

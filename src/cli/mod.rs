@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod approve;
+pub mod audit;
 mod audit_trail;
 mod context;
 pub mod drill;
@@ -93,6 +94,8 @@ pub enum Command {
     Drill(drill::DrillArgs),
     /// Inspect state, or remove a stale lock.
     State(state::StateArgs),
+    /// Verify the audit log, print its head, report on activations, export for a SIEM.
+    Audit(audit::AuditArgs),
     /// Rewrite policy files in the canonical style.
     Fmt(fmt::FmtArgs),
     /// Make an Ed25519 key pair.
@@ -133,6 +136,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Show(args) => show::run(args, output),
         Command::Apply(args) => runtime.block_on(apply::run(args, output)),
         Command::State(args) => runtime.block_on(state::run(args, output)),
+        Command::Audit(args) => runtime.block_on(audit::run(args, output)),
         Command::Request(args) => runtime.block_on(request::run(args, output)),
         Command::Approve(args) => approve::run(args, output),
         Command::Extend(args) => runtime.block_on(extend::run(args, output)),

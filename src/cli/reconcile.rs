@@ -5,7 +5,7 @@ use clap::Args;
 use std::sync::Arc;
 
 use super::apply::{executor, print_report};
-use super::audit_trail::{Audit, RecordingProgress};
+use super::audit_trail::{Audit, EventsFormat, RecordingProgress, Streaming};
 use super::context::{
     configure_providers, load_policy, lock_timeout, open_store, parse_at, progress,
 };
@@ -50,6 +50,10 @@ pub struct ReconcileArgs {
     /// Provider calls in flight at once (default: the policy's parallelism).
     #[arg(long, value_name = "N")]
     pub parallelism: Option<usize>,
+
+    /// Also print each audit event as it is recorded (json: one JSON object a line on stdout).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub events: Option<EventsFormat>,
 }
 
 /// One reconcile pass under the lock, with audit events; shared by `reconcile`, `revoke` and
@@ -70,6 +74,7 @@ pub async fn reconcile_once(
         Arc::new(RecordingProgress::new(progress(output, quiet), audit.clone(), actor.clone()));
     let before = guard.state().activations.clone();
     let reconciled = reconcile(policy, &providers, guard.as_mut(), options, progress).await?;
+    audit.record_drift(&actor, &reconciled.plan.drift);
     let status = match &reconciled.report {
         None => ExitStatus::Success,
         Some(report) => {
@@ -109,6 +114,7 @@ pub async fn reconcile_once(
 /// Runs `reconcile`.
 pub async fn run(args: &ReconcileArgs, output: Output) -> anyhow::Result<ExitStatus> {
     let policy = load_policy(output)?;
+    let _streaming = Streaming::start(&policy, args.events);
     let store = open_store(&policy)?;
     let options = ReconcileOptions {
         at: args.at.unwrap_or_else(crate::clock::now),
@@ -130,7 +136,10 @@ pub async fn run(args: &ReconcileArgs, output: Output) -> anyhow::Result<ExitSta
                 eprintln!("error: {error}");
                 return Ok(ExitStatus::Locked);
             }
-            Err(error) => return Err(error),
+            Err(error) => {
+                Audit::of(&policy).record_refusal(&executor(), "reconcile", &error);
+                return Err(error);
+            }
         };
     if args.dry_run {
         print!("{}", plan_view::render_text(&reconciled.plan, output.color));

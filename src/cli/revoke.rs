@@ -4,7 +4,7 @@ use anyhow::bail;
 use clap::Args;
 
 use super::apply::executor;
-use super::audit_trail::Audit;
+use super::audit_trail::{Audit, Streaming};
 use super::context::{load_policy, lock_timeout, open_store};
 use super::exit::ExitStatus;
 use super::output::Output;
@@ -43,6 +43,7 @@ pub struct RevokeArgs {
 /// Runs `revoke`.
 pub async fn run(args: &RevokeArgs, output: Output) -> anyhow::Result<ExitStatus> {
     let policy = load_policy(output)?;
+    let _streaming = Streaming::start(&policy, None);
     let store = open_store(&policy)?;
     let by = args.person.clone().unwrap_or_else(executor);
     {

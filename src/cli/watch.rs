@@ -8,7 +8,7 @@ use std::time::Duration as StdDuration;
 use tokio::sync::Notify;
 
 use super::apply::executor;
-use super::audit_trail::Audit;
+use super::audit_trail::{Audit, EventsFormat, Streaming};
 use super::context::{load_policy, lock_timeout, open_store};
 use super::exit::ExitStatus;
 use super::output::Output;
@@ -41,6 +41,10 @@ pub struct WatchArgs {
     /// How long each pass waits for the state lock.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = lock_timeout)]
     pub lock_timeout: StdDuration,
+
+    /// Also print each audit event as it is recorded (json: one JSON object a line on stdout).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub events: Option<EventsFormat>,
 }
 
 /// When the next pass is due: now if something needs reverting, else the next end (or start of
@@ -69,6 +73,7 @@ fn until(at: Timestamp) -> StdDuration {
 /// Runs `watch` until SIGTERM or SIGINT.
 pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus> {
     let policy = load_policy(output)?;
+    let _streaming = Streaming::start(&policy, args.events);
     let store = open_store(&policy)?;
     let audit = Audit::of(&policy);
     let actor = executor();
