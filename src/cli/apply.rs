@@ -228,27 +228,31 @@ async fn emergency(
     };
     let progress: Arc<dyn Progress> =
         Arc::new(RecordingProgress::new(progress(output, false), audit.clone(), requester.clone()));
-    let input = EmergencyInput {
-        policy,
-        providers: &providers,
-        signed: &signed,
-        tokens: &args.approvals,
-        totp_code: args.totp.as_deref(),
-        parallelism: args.parallelism.unwrap_or(policy.settings.parallelism as usize),
-    };
-    match apply_emergency(input, guard.as_mut(), progress).await {
-        Ok(outcome) => {
-            let activation = &outcome.activation;
-            let kind = if outcome.extension { "extension" } else { "emergency" };
-            for approval in &activation.approvals {
-                audit.record_or_warn(
+    // The decision is written to the audit log once every check has passed, before the
+    // write-ahead record and any provider call.
+    let record_decision = |activation: &crate::activation::Activation| -> Result<(), String> {
+        let kind = if activation.extensions.iter().any(|e| e.plan_digest == signed.digest) {
+            "extension"
+        } else {
+            "emergency"
+        };
+        let approvals = match activation.extensions.iter().find(|e| e.plan_digest == signed.digest)
+        {
+            Some(extension) => &extension.approvals,
+            None => &activation.approvals,
+        };
+        for approval in approvals {
+            audit
+                .record(
                     Event::new(&approval.approver, "approval.accepted", EventResult::Ok)
                         .activation(&activation.id)
                         .plan(&signed.digest)
                         .details(serde_json::json!({ "comment": approval.comment, "nonce": approval.nonce })),
-                );
-            }
-            audit.record(
+                )
+                .map_err(|e| e.to_string())?;
+        }
+        audit
+            .record(
                 Event::new(&activation.requester, "apply.emergency", EventResult::Ok)
                     .activation(&activation.id)
                     .plan(&signed.digest)
@@ -260,7 +264,21 @@ async fn emergency(
                         "authentication": activation.authentication,
                         "end": activation.end,
                     })),
-            )?;
+            )
+            .map_err(|e| e.to_string())
+    };
+    let input = EmergencyInput {
+        policy,
+        providers: &providers,
+        signed: &signed,
+        tokens: &args.approvals,
+        totp_code: args.totp.as_deref(),
+        parallelism: args.parallelism.unwrap_or(policy.settings.parallelism as usize),
+        on_authorized: &record_decision,
+    };
+    match apply_emergency(input, guard.as_mut(), progress).await {
+        Ok(outcome) => {
+            let activation = &outcome.activation;
             audit.record_report(&activation.requester, Some(&signed.digest), &outcome.report);
             let status = print_report(&outcome.report);
             println!(

@@ -84,16 +84,29 @@ pub async fn reconcile_once(
                 let was_granted =
                     matches!(before.get(id).map(|a| a.status), Some(Active | Applying));
                 if was_granted && matches!(activation.status, Reverting | Reverted) {
-                    let (action, reason) = match &activation.revoked {
-                        Some(revocation) => (
-                            "activation.revoked",
-                            format!("revoked by {}: {}", revocation.by, revocation.reason),
-                        ),
-                        None => ("activation.expired", format!("ended at {}", activation.end)),
+                    // A person's `revoke` recorded its own event; record only what this pass
+                    // decided: an end, or a revocation by the executor or by the policy.
+                    let decided_here = match &activation.revoked {
+                        None => {
+                            Some(("activation.expired", format!("ended at {}", activation.end)))
+                        }
+                        Some(revocation)
+                            if matches!(revocation.by.as_str(), "executor" | "policy") =>
+                        {
+                            Some((
+                                "activation.revoked",
+                                format!("revoked by {}: {}", revocation.by, revocation.reason),
+                            ))
+                        }
+                        Some(_) => None,
                     };
-                    audit.record_or_warn(
-                        Event::new(&actor, action, EventResult::Ok).activation(id).reason(reason),
-                    );
+                    if let Some((action, reason)) = decided_here {
+                        audit.record_or_warn(
+                            Event::new(&actor, action, EventResult::Ok)
+                                .activation(id)
+                                .reason(reason),
+                        );
+                    }
                 }
             }
             audit.record_report(&actor, None, report);

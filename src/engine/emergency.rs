@@ -609,7 +609,6 @@ pub fn verify_totp(
 }
 
 /// What `apply --emergency` is given.
-#[derive(Debug)]
 pub struct EmergencyInput<'a> {
     /// The policy.
     pub policy: &'a Policy,
@@ -623,6 +622,20 @@ pub struct EmergencyInput<'a> {
     pub totp_code: Option<&'a str>,
     /// Provider calls in flight at once.
     pub parallelism: usize,
+    /// Called once every check has passed, before the write-ahead record and any provider
+    /// call, with the activation as it will be recorded: the caller writes the decision to the
+    /// audit log there, so the log shows it before the changes. An error stops the apply.
+    pub on_authorized: &'a (dyn Fn(&Activation) -> Result<(), String> + Send + Sync),
+}
+
+impl std::fmt::Debug for EmergencyInput<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmergencyInput")
+            .field("signed", &self.signed.digest)
+            .field("tokens", &self.tokens.len())
+            .field("parallelism", &self.parallelism)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What `apply --emergency` did.
@@ -644,7 +657,8 @@ pub async fn apply_emergency(
     guard: &mut dyn StateGuard,
     progress: Arc<dyn Progress>,
 ) -> Result<EmergencyOutcome, EngineError> {
-    let EmergencyInput { policy, providers, signed, tokens, totp_code, parallelism } = input;
+    let EmergencyInput { policy, providers, signed, tokens, totp_code, parallelism, on_authorized } =
+        input;
     let now = crate::clock::now();
     // 1. Signed by the requester it names.
     let (saved, request) = verify_request_signature(policy, signed)?;
@@ -770,6 +784,9 @@ pub async fn apply_emergency(
         activation.created_at = now;
         next.activations.insert(id.clone(), activation.clone());
     }
+    on_authorized(&activation).map_err(|error| {
+        EngineError::Refused(format!("cannot record the grant in the audit log: {error}"))
+    })?;
     guard.write(next).await?;
     finish_with(policy, providers, guard, activation, fresh, parallelism, progress, extension).await
 }
