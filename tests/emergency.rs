@@ -916,3 +916,33 @@ fn a_drill_rehearses_every_step_and_changes_nothing() {
     assert_eq!(refused.code, 5, "{}", refused.stderr);
     assert!(refused.stderr.contains("carol may not request role.prod_admin"), "{}", refused.stderr);
 }
+
+#[test]
+fn access_that_predates_a_grant_survives_its_revert_untouched() {
+    let dir = ready();
+    let path = dir.path();
+    // bob already reads logs, outside breakglass and for good.
+    let access = path.join("app/access.json");
+    let mut document: serde_json::Value = serde_json::from_str(&read(&access)).unwrap();
+    document["access"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"principal": "bob", "role": "log-reader"}));
+    fs_err::write(&access, document.to_string()).unwrap();
+    let before = read(&access);
+    request(path, T0, "read_logs", "bob", "1h", "req.json").expect_code(0);
+    apply_emergency(path, T0, "req.json", &[], None).expect_code(0);
+    assert_eq!(read(&access), before, "the grant found the access there and set no expiry on it");
+    let id = activation_id(&state(path));
+    assert_eq!(state(path)["activations"][&id]["status"], "active");
+    let held: Vec<String> = state(path)["resources"].as_object().unwrap().keys().cloned().collect();
+    assert!(held.iter().any(|k| k.contains(&id)), "recorded as the activation's: {held:?}");
+    let end = "2026-11-28T13:00:01Z";
+    let plan = at(path, end).args(["plan", "--detailed-exitcode"]).run().expect_code(0);
+    assert!(!plan.stdout.contains("will be destroyed"), "{}", plan.stdout);
+    at(path, end).args(["reconcile"]).run().expect_code(0);
+    assert_eq!(read(&access), before, "bob keeps the access he had before");
+    assert_eq!(state(path)["activations"][&id]["status"], "reverted");
+    let held: Vec<String> = state(path)["resources"].as_object().unwrap().keys().cloned().collect();
+    assert!(held.iter().all(|k| !k.contains(&id)), "no longer held: {held:?}");
+}

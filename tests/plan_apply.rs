@@ -341,9 +341,34 @@ fn privileged_access_nobody_granted_is_drift_that_apply_removes() {
     Run::new(dir.path()).args(["apply", "--auto-approve"]).run().expect_code(0);
     let after = read(&access);
     assert!(!after.contains("mallory"), "privileged drift removed: {after}");
-    assert!(after.contains("eve"), "other unmanaged entries are only reported: {after}");
-    // What remains is drift that is only reported: exit code 4.
-    Run::new(dir.path()).args(["plan", "--detailed-exitcode"]).run().expect_code(4);
+    assert!(
+        after.contains("eve"),
+        "entries nobody declared that grant nothing privileged are left alone: {after}"
+    );
+    Run::new(dir.path()).args(["plan", "--detailed-exitcode"]).run().expect_code(0);
+}
+
+#[test]
+fn privileged_drift_that_is_only_reported_exits_4() {
+    let dir = example_copy("quickstart");
+    let main = dir.path().join("main.hcl");
+    fs_err::write(
+        &main,
+        read(&main).replace("drift            = \"revert\"", "drift            = \"report\""),
+    )
+    .unwrap();
+    Run::new(dir.path()).args(["apply", "--auto-approve"]).run().expect_code(0);
+    let access = dir.path().join("app/access.json");
+    let mut document: serde_json::Value = serde_json::from_str(&read(&access)).unwrap();
+    document["access"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"principal": "mallory", "role": "prod-admin"}));
+    fs_err::write(&access, document.to_string()).unwrap();
+    let plan = Run::new(dir.path()).args(["plan", "--detailed-exitcode"]).run().expect_code(4);
+    assert!(plan.stdout.contains("grants PRIVILEGED access"), "{}", plan.stdout);
+    Run::new(dir.path()).args(["apply", "--auto-approve"]).run().expect_code(0);
+    assert!(read(&access).contains("mallory"), "reported, not removed");
 }
 
 #[test]

@@ -180,6 +180,8 @@ pub async fn apply(
 ) -> Result<ApplyReport, EngineError> {
     let now = crate::clock::now();
     let mut state = guard.state().clone();
+    // What each activation held before this apply: reverts are confirmed against it.
+    let before = state.clone();
 
     // Write-ahead: what is about to be granted is on record before any provider call, and
     // what is about to be taken back is marked so a crash leaves it to be retried.
@@ -243,6 +245,7 @@ pub async fn apply(
                     record_success(
                         &mut state,
                         desired,
+                        live,
                         providers,
                         change,
                         change.id.clone(),
@@ -284,7 +287,9 @@ pub async fn apply(
                         .get(&change.address)
                         .cloned()
                         .unwrap_or_else(|| change.id.clone()),
-                    desired: resource.map(|r| r.attributes.clone()),
+                    desired: resource.map(|r| r.attributes.clone()).or_else(|| {
+                        state.resources.get(&change.address).and_then(|r| r.restore.clone())
+                    }),
                     live: live
                         .objects
                         .get(&(
@@ -304,7 +309,7 @@ pub async fn apply(
         let change = &changes[index];
         match result {
             Ok((id, attributes, notes)) => {
-                record_success(&mut state, desired, providers, change, id, attributes, now);
+                record_success(&mut state, desired, live, providers, change, id, attributes, now);
                 guard.write(state.clone()).await?;
                 progress.change_finished(change, Ok(()));
                 report.changes.push((change.clone(), ChangeOutcome::Applied));
@@ -335,8 +340,14 @@ pub async fn apply(
         }
     }
 
-    settle_activations(&mut state, desired, providers, mode, &mut report, now).await?;
-    prune(&mut state, desired, live);
+    settle_activations(&mut state, &before, desired, providers, mode, &mut report, now).await?;
+    let failed: BTreeSet<Address> = report
+        .changes
+        .iter()
+        .filter(|(_, outcome)| *outcome != ChangeOutcome::Applied)
+        .map(|(change, _)| change.address.clone())
+        .collect();
+    prune(&mut state, desired, live, &failed);
     if state != *guard.state() {
         guard.write(state).await?;
     }
@@ -381,21 +392,38 @@ fn override_priors(
         .collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn record_success(
     state: &mut State,
     desired: &Desired,
+    live: &Live,
     providers: &Providers,
     change: &ResourceChange,
     id: String,
     attributes: Option<Attributes>,
     now: Timestamp,
 ) {
-    let Some(attributes) = attributes else {
+    let resource = desired.resources.get(&change.address);
+    // Deleted, or (for an object that predates its activation) put back as it was: either way
+    // breakglass no longer holds it.
+    let (Some(attributes), Some(resource)) = (attributes, resource) else {
         state.resources.remove(&change.address);
         return;
     };
+    let restore = match state.resources.get(&change.address) {
+        Some(previous) => previous.restore.clone(),
+        None if change.address.is_in_activation() => {
+            preexisting(state, live, change, &id).map(|before| {
+                before
+                    .into_iter()
+                    .filter(|(name, _)| resource.attributes.contains_key(name))
+                    .collect()
+            })
+        }
+        None => None,
+    };
+    let resource = Some(resource);
     let schema = providers.resource_schema(&change.provider, &change.resource_type);
-    let resource = desired.resources.get(&change.address);
     // Record what was asked for over what the platform reports, so secrets the platform does
     // not read back are still recorded (as digests) and drift is measured against intent.
     let mut recorded = attributes;
@@ -414,15 +442,38 @@ fn record_success(
                 .filter(|r| r.address.is_in_activation())
                 .and_then(|r| r.activation.clone()),
             depends_on: resource.map(|r| r.depends_on.clone()).unwrap_or_default(),
+            restore,
             updated_at: now,
         },
     );
+}
+
+/// What the revert of an activation taking object `id` must write back instead of deleting
+/// it: the object's attributes as they were, if it predates the activation. When another
+/// activation already holds it (overlapping grants), that one's answer is inherited.
+fn preexisting(
+    state: &State,
+    live: &Live,
+    change: &ResourceChange,
+    id: &str,
+) -> Option<Attributes> {
+    let holder = state.resources.values().find(|r| {
+        r.provider == change.provider && r.resource_type == change.resource_type && r.id == id
+    });
+    match holder {
+        Some(holder) => holder.restore.clone(),
+        None => live
+            .objects
+            .get(&(change.provider.clone(), change.resource_type.clone(), id.to_owned()))
+            .cloned(),
+    }
 }
 
 /// Marks activations whose grant fully succeeded `active`, and confirms reverts by reading the
 /// live objects again: an activation is `reverted` only when nothing it granted is left.
 async fn settle_activations(
     state: &mut State,
+    before: &State,
     desired: &Desired,
     providers: &Providers,
     mode: &ApplyMode,
@@ -455,7 +506,7 @@ async fn settle_activations(
         } else if effective.needs_revert_at(desired.at)
             && record_status != ActivationStatus::Reverted
         {
-            let leftover = leftover_access(state, desired, providers, &id).await;
+            let leftover = leftover_access(before, desired, providers, &id).await;
             let record = state.activations.get_mut(&id).expect("present");
             match leftover {
                 Ok(None) => {
@@ -504,7 +555,7 @@ async fn leftover_access(
                 recorded.provider.clone(),
                 recorded.resource_type.clone(),
                 recorded.id.clone(),
-                None,
+                recorded.restore.clone(),
             ));
         }
     }
@@ -536,9 +587,23 @@ async fn leftover_access(
             (None, Some(_)) => return Ok(Some(format!("{address} still exists"))),
             (Some(_), None) => return Ok(Some(format!("{address} is missing"))),
             (Some(expected), Some(current)) => {
-                let differs = expected.iter().any(|(name, value)| current.get(name) != Some(value));
+                let schema = providers.resource_schema(&provider_name, &resource_type);
+                let differs = expected.iter().any(|(name, value)| {
+                    let attribute = schema.and_then(|s| s.attributes.get(name));
+                    // Secrets are not read back; computed values are the platform's.
+                    !attribute.is_some_and(|a| a.sensitive || a.computed)
+                        && !super::diff::equal(
+                            providers,
+                            &provider_name,
+                            &resource_type,
+                            name,
+                            attribute,
+                            Some(value),
+                            current.get(name),
+                        )
+                });
                 if differs {
-                    return Ok(Some(format!("{address} still holds the override's values")));
+                    return Ok(Some(format!("{address} does not yet hold the values from before")));
                 }
             }
         }
@@ -547,13 +612,14 @@ async fn leftover_access(
 }
 
 /// Forgets objects that are neither desired nor live any more (deleted, or gone by
-/// themselves, as native expiry does).
-fn prune(state: &mut State, desired: &Desired, live: &Live) {
+/// themselves, as native expiry does), records handed over to another address, and objects
+/// that predate their activation once they are put back as they were.
+fn prune(state: &mut State, desired: &Desired, live: &Live, failed: &BTreeSet<Address>) {
     state.resources.retain(|address, recorded| {
-        if desired.resources.contains_key(address) {
+        if desired.resources.contains_key(address) || failed.contains(address) {
             return true;
         }
-        if claimed(desired, &recorded.id, address) {
+        if claimed(desired, &recorded.id, address) || recorded.restore.is_some() {
             return false;
         }
         !live.refreshed

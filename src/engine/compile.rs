@@ -485,6 +485,43 @@ fn share_overlapping_grants(
     }
 }
 
+/// Once live values are known: an object an activation would grant that is already there and
+/// that breakglass does not hold predates the activation. Its platform expiry is left alone —
+/// setting it would cut access that outlives the activation — and its revert will put it back
+/// as it was rather than delete it (see `ResourceState::restore`).
+pub fn respect_preexisting(
+    desired: &mut Desired,
+    live: &super::refresh::Live,
+    state: &State,
+    providers: &Providers,
+) {
+    for resource in desired.resources.values_mut() {
+        if !resource.address.is_in_activation() || state.resources.contains_key(&resource.address) {
+            continue;
+        }
+        let Some(id) = live.natural_ids.get(&resource.address) else { continue };
+        let held = state.resources.values().any(|r| {
+            r.provider == resource.provider
+                && r.resource_type == resource.resource_type
+                && &r.id == id
+        });
+        let key = (resource.provider.clone(), resource.resource_type.clone(), id.clone());
+        let Some(current) = live.objects.get(&key) else { continue };
+        if held {
+            continue;
+        }
+        if let Some(attribute) = providers
+            .resource_schema(&resource.provider, &resource.resource_type)
+            .and_then(|schema| schema.expiry_attribute.clone())
+        {
+            match current.get(&attribute) {
+                Some(value) => resource.attributes.insert(attribute, value.clone()),
+                None => resource.attributes.remove(&attribute),
+            };
+        }
+    }
+}
+
 /// Once live values are known: an ended override's revert must not overwrite a value that
 /// someone changed outside breakglass while it was live. Such values are left as they are (the
 /// desired value becomes the live one) and recorded as conflicts.

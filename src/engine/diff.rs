@@ -25,7 +25,7 @@ pub struct Diff {
 }
 
 /// Whether `desired` and `live` values of an attribute mean the same.
-fn equal(
+pub(crate) fn equal(
     providers: &Providers,
     provider: &str,
     resource_type: &str,
@@ -261,16 +261,43 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
                     .as_ref()
                     .and_then(|id| desired.activations.get(id))
                     .map_or(Reason::RemovedFromPolicy, revert_reason);
+                // An object that predates its activation is put back as it was, not deleted.
+                let (action, after) = match &recorded.restore {
+                    Some(prior) => {
+                        let back = differing(
+                            providers,
+                            &recorded.provider,
+                            &recorded.resource_type,
+                            schema,
+                            prior,
+                            current,
+                            None,
+                        );
+                        if back.is_empty() {
+                            continue;
+                        }
+                        let mut after = current.clone();
+                        after.extend(prior.clone());
+                        (Action::Update, Some(redact(schema, &after)))
+                    }
+                    None => (Action::Delete, None),
+                };
                 let mut change = ResourceChange::new(
                     address.clone(),
                     &recorded.provider,
                     &recorded.resource_type,
                     &recorded.id,
-                    Action::Delete,
+                    action,
                     Some(redact(schema, current)),
-                    None,
+                    after,
                     reason,
                 );
+                if recorded.restore.is_some() {
+                    change.notes.push(
+                        "it was there before the activation: put back as it was, not deleted"
+                            .to_owned(),
+                    );
+                }
                 change.depends_on = recorded.depends_on.clone();
                 change.live_digest = Some(attributes_digest(current));
                 changes.push(change);
@@ -293,7 +320,9 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
         let is_known = known
             .get(&(provider.clone(), resource_type.clone()))
             .is_some_and(|ids| ids.contains(id));
-        if !listed || is_known {
+        // Only access that is privileged is drift worth a plan's attention: other objects
+        // nobody declared (every ordinary project member, say) are simply not breakglass's.
+        if !listed || is_known || !live.privileged.contains(key) {
             continue;
         }
         let schema = providers.resource_schema(provider, resource_type);

@@ -287,13 +287,10 @@ pub fn check_limits(
     Ok(warnings)
 }
 
-/// The changes that belong to `activation`.
+/// The changes that belong to `activation`, no-ops included: an object the activation finds
+/// already as it wants it must still be recorded as the activation's.
 pub fn changes_of(changes: &[ResourceChange], activation: &str) -> Vec<ResourceChange> {
-    changes
-        .iter()
-        .filter(|c| c.reason.activation() == Some(activation) && c.action != Action::NoOp)
-        .cloned()
-        .collect()
+    changes.iter().filter(|c| c.reason.activation() == Some(activation)).cloned().collect()
 }
 
 /// Makes the request plan: the changes the activation makes, nothing else; it expires after
@@ -382,7 +379,7 @@ pub fn check_request_not_stale(saved: &Plan, fresh: &[ResourceChange]) -> Result
     };
     let then: BTreeSet<_> =
         saved.resource_changes.iter().filter(|c| c.action != Action::NoOp).map(key).collect();
-    let now: BTreeSet<_> = fresh.iter().map(key).collect();
+    let now: BTreeSet<_> = fresh.iter().filter(|c| c.action != Action::NoOp).map(key).collect();
     if then != now {
         let differing: BTreeSet<String> =
             then.symmetric_difference(&now).map(|k| k.0.clone()).collect();

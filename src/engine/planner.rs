@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use super::compile::{Desired, compile, resolve_conflicts};
+use super::compile::{Desired, compile, resolve_conflicts, respect_preexisting};
 use super::diff::diff;
 use super::error::EngineError;
 use super::progress::Progress;
@@ -92,6 +92,7 @@ pub async fn make_plan(
     let live =
         refresh(&desired, state, providers, options.parallelism, options.refresh, progress).await?;
     resolve_conflicts(&mut desired, &live);
+    respect_preexisting(&mut desired, &live, state, providers);
     let mut diffed = diff(&desired, &live, state, providers);
     for conflict in &desired.conflicts {
         diffed.drift.push(Drift {

@@ -80,6 +80,12 @@ pub struct ResourceState {
     /// What it had to come after when created (deleted in reverse order).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<Address>,
+    /// For an object an activation found already there (alice was already a member; the grant
+    /// raised her role): the attributes as they were before. The revert writes these back
+    /// instead of deleting the object, so access that predates the grant survives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
+    pub restore: Option<Attributes>,
     /// When breakglass last wrote it.
     #[schemars(with = "String")]
     pub updated_at: Timestamp,
