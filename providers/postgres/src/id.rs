@@ -1,17 +1,27 @@
 //! Object ids made of several names (`alice/dba` for a membership), and back.
 //!
 //! PostgreSQL names may hold any character but NUL, `/` and `,` included, so each part is
-//! escaped (`%` → `%25`, `/` → `%2F`, `,` → `%2C`) before joining: an id always splits back
+//! escaped (`%` → `%25`, `/` → `%2F`; and `,` → `%2C` inside lists) before joining: an id always splits back
 //! into exactly the names it was made from, and ids stay readable in plans for ordinary names.
 
 use breakglass_provider::ProviderError;
 
+/// Escapes one part of an id: `%` and `/`.
 fn escape(part: &str) -> String {
-    part.replace('%', "%25").replace('/', "%2F").replace(',', "%2C")
+    part.replace('%', "%25").replace('/', "%2F")
 }
 
 fn unescape(part: &str) -> String {
-    part.replace("%2C", ",").replace("%2F", "/").replace("%25", "%")
+    part.replace("%2F", "/").replace("%25", "%")
+}
+
+/// Escapes one item of a list part: `%` and `,`.
+fn escape_item(item: &str) -> String {
+    item.replace('%', "%25").replace(',', "%2C")
+}
+
+fn unescape_item(item: &str) -> String {
+    item.replace("%2C", ",").replace("%25", "%")
 }
 
 /// Joins parts with `/`.
@@ -22,7 +32,7 @@ pub fn join(parts: &[&str]) -> String {
 /// Joins a list with `,`, for one part of an id; pass the result through [`join`], which
 /// escapes it once more, so the list's own separators survive [`split`].
 pub fn join_list(items: &[String]) -> String {
-    items.iter().map(|item| escape(item)).collect::<Vec<_>>().join(",")
+    items.iter().map(|item| escape_item(item)).collect::<Vec<_>>().join(",")
 }
 
 /// Splits an id made by [`join`] into exactly `count` parts.
@@ -42,7 +52,7 @@ pub fn split_list(part: &str) -> Vec<String> {
     if part.is_empty() {
         return Vec::new();
     }
-    part.split(',').map(unescape).collect()
+    part.split(',').map(unescape_item).collect()
 }
 
 #[cfg(test)]

@@ -294,3 +294,469 @@ impl Provider for PostgresProvider {
         }
     }
 }
+
+/// These tests talk to a real PostgreSQL server: one throwaway cluster for the whole test
+/// binary (see `testing.rs`). Each test uses names of its own, since roles are cluster-wide.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TestCluster;
+    use breakglass_provider::{ActivationContext, ChangeContext, ErrorKind};
+    use serde_json::json;
+
+    async fn provider(cluster: &TestCluster, extra: serde_json::Value) -> PostgresProvider {
+        let mut config: Attributes = serde_json::from_value(json!({
+            "host": "127.0.0.1",
+            "port": cluster.port(),
+            "user": "postgres",
+            "password": TestCluster::PASSWORD,
+            "database": "postgres",
+        }))
+        .unwrap();
+        config.extend(serde_json::from_value::<Attributes>(extra).unwrap());
+        let mut provider = PostgresProvider::new();
+        provider.configure(ConfigureRequest::new(config, ".")).await.unwrap();
+        provider
+    }
+
+    fn attrs(value: serde_json::Value) -> Attributes {
+        serde_json::from_value(value).unwrap()
+    }
+
+    async fn create(
+        provider: &PostgresProvider,
+        resource_type: &str,
+        attributes: Attributes,
+    ) -> String {
+        let id = provider.resource_id(IdRequest::new(resource_type, attributes.clone())).unwrap();
+        provider
+            .create(CreateRequest::new(resource_type, &id, attributes, ChangeContext::baseline()))
+            .await
+            .unwrap_or_else(|error| panic!("create {resource_type} {id}: {error}"));
+        id
+    }
+
+    async fn read(
+        provider: &PostgresProvider,
+        resource_type: &str,
+        id: &str,
+    ) -> Option<Attributes> {
+        provider
+            .read(ReadRequest::new(resource_type, vec![id.to_owned()]))
+            .await
+            .unwrap()
+            .objects
+            .remove(id)
+    }
+
+    async fn delete(
+        provider: &PostgresProvider,
+        resource_type: &str,
+        id: &str,
+        context: ChangeContext,
+    ) -> Vec<String> {
+        provider
+            .delete(DeleteRequest::new(resource_type, id, Attributes::new(), context))
+            .await
+            .unwrap_or_else(|error| panic!("delete {resource_type} {id}: {error}"))
+            .notes
+    }
+
+    fn revert() -> ChangeContext {
+        let start = "2026-11-28T12:00:00Z".parse().unwrap();
+        let end = "2026-11-28T13:00:00Z".parse().unwrap();
+        ChangeContext::revert(Some(ActivationContext::new("act_test", "alice", start, end)))
+    }
+
+    #[tokio::test]
+    async fn roles_are_created_read_updated_and_dropped_idempotently() {
+        let cluster = TestCluster::shared();
+        let provider = provider(cluster, json!({})).await;
+        let wanted = attrs(json!({
+            "name": "crud_app", "login": true, "connection_limit": 5,
+            "valid_until": "2031-01-15T17:00:00Z", "password": "app-password",
+        }));
+        for _ in 0..2 {
+            create(&provider, ROLE, wanted.clone()).await;
+        }
+        let live = read(&provider, ROLE, "crud_app").await.expect("created");
+        assert_eq!(live["login"], json!(true));
+        assert_eq!(live["connection_limit"], json!(5));
+        assert_eq!(live["valid_until"], json!("2031-01-15T17:00:00Z"));
+        assert!(!live.contains_key("password"), "passwords are never read back");
+        cluster
+            .connect_as("crud_app", "app-password", "postgres")
+            .await
+            .expect("the password works");
+        assert!(cluster.connect_as("crud_app", "wrong", "postgres").await.is_err());
+
+        let mut later = wanted.clone();
+        later.insert("connection_limit".into(), json!(-1));
+        later.insert("valid_until".into(), json!("infinity"));
+        let updated = provider
+            .update(UpdateRequest::new(ROLE, "crud_app", live, later, ChangeContext::baseline()))
+            .await
+            .unwrap();
+        assert_eq!(updated.attributes["connection_limit"], json!(-1));
+        assert_eq!(updated.attributes["valid_until"], json!("infinity"));
+        for _ in 0..2 {
+            delete(&provider, ROLE, "crud_app", ChangeContext::baseline()).await;
+        }
+        assert!(read(&provider, ROLE, "crud_app").await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_role_past_its_valid_until_cannot_log_in() {
+        let cluster = TestCluster::shared();
+        let provider = provider(cluster, json!({})).await;
+        create(
+            &provider,
+            ROLE,
+            attrs(json!({
+                "name": "expired_login", "login": true, "password": "pw",
+                "valid_until": "2020-01-01T00:00:00Z",
+            })),
+        )
+        .await;
+        let refused = cluster.connect_as("expired_login", "pw", "postgres").await.unwrap_err();
+        let refused = format!("{refused:?}");
+        assert!(refused.contains("password authentication failed"), "{refused}");
+        delete(&provider, ROLE, "expired_login", ChangeContext::baseline()).await;
+    }
+
+    #[tokio::test]
+    async fn revoking_a_membership_on_revert_ends_the_members_sessions() {
+        let cluster = TestCluster::shared();
+        let provider = provider(cluster, json!({})).await;
+        create(&provider, ROLE, attrs(json!({"name": "rev_dba"}))).await;
+        create(
+            &provider,
+            ROLE,
+            attrs(json!({"name": "rev_alice", "login": true, "password": "alice-pw"})),
+        )
+        .await;
+        let membership = attrs(json!({"role": "rev_dba", "member": "rev_alice"}));
+        let id = create(&provider, GRANT_ROLE, membership.clone()).await;
+        assert_eq!(id, "rev_alice/rev_dba");
+        create(&provider, GRANT_ROLE, membership).await;
+        let live = read(&provider, GRANT_ROLE, &id).await.expect("granted");
+        assert_eq!(live["admin_option"], json!(false));
+
+        // Alice connects and takes the role on: only ending her session takes it away.
+        let alice = cluster.connect_as("rev_alice", "alice-pw", "postgres").await.unwrap();
+        alice.batch_execute("SET ROLE rev_dba").await.unwrap();
+        let current: String =
+            alice.query_one("SELECT current_user::text", &[]).await.unwrap().get(0);
+        assert_eq!(current, "rev_dba");
+
+        let notes = delete(&provider, GRANT_ROLE, &id, revert()).await;
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].starts_with("ended 1 session(s) holding rev_alice: rev_alice (pid "),
+            "{notes:?}"
+        );
+        assert!(alice.query_one("SELECT 1", &[]).await.is_err(), "the session was ended");
+        assert!(read(&provider, GRANT_ROLE, &id).await.is_none());
+        let again = delete(&provider, GRANT_ROLE, &id, revert()).await;
+        assert_eq!(again, ["no open session of rev_alice or its members to end"]);
+        // She can log in again, without the role.
+        let alice = cluster.connect_as("rev_alice", "alice-pw", "postgres").await.unwrap();
+        let error = alice.batch_execute("SET ROLE rev_dba").await.unwrap_err();
+        assert!(error.as_db_error().unwrap().message().contains("permission denied"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn dropping_a_temporary_login_role_on_revert_ends_its_sessions_first() {
+        let cluster = TestCluster::shared();
+        let provider = provider(cluster, json!({})).await;
+        create(
+            &provider,
+            ROLE,
+            attrs(json!({
+                "name": "tmp_bob", "login": true, "password": "bob-pw",
+                "valid_until": "2031-01-15T17:00:00Z",
+            })),
+        )
+        .await;
+        let bob = cluster.connect_as("tmp_bob", "bob-pw", "postgres").await.unwrap();
+        let notes = delete(&provider, ROLE, "tmp_bob", revert()).await;
+        assert!(notes[0].starts_with("ended 1 session(s) holding tmp_bob"), "{notes:?}");
+        assert!(bob.query_one("SELECT 1", &[]).await.is_err());
+        assert!(read(&provider, ROLE, "tmp_bob").await.is_none());
+    }
+
+    #[tokio::test]
+    async fn table_grants_hold_revoke_and_follow_new_tables() {
+        let cluster = TestCluster::shared();
+        cluster.create_database("grants_db").await;
+        let admin = cluster.connect("grants_db").await;
+        admin
+            .batch_execute(
+                "CREATE SCHEMA sales; CREATE TABLE sales.orders (id int); \
+                 CREATE SEQUENCE sales.order_ids; CREATE SCHEMA empty_schema; \
+                 CREATE ROLE grants_auditor LOGIN PASSWORD 'auditor-pw'",
+            )
+            .await
+            .unwrap();
+        let provider = provider(cluster, json!({})).await;
+        let tables = attrs(json!({
+            "role": "grants_auditor", "database": "grants_db", "object_type": "table",
+            "schema": "sales", "privileges": ["select"],
+        }));
+        let usage = attrs(json!({
+            "role": "grants_auditor", "database": "grants_db", "object_type": "schema",
+            "schema": "sales", "privileges": ["USAGE"],
+        }));
+        let connect = attrs(json!({
+            "role": "grants_auditor", "database": "grants_db", "object_type": "database",
+            "privileges": ["CONNECT"],
+        }));
+        let sequences = attrs(json!({
+            "role": "grants_auditor", "database": "grants_db", "object_type": "sequence",
+            "schema": "sales", "objects": ["order_ids"], "privileges": ["USAGE", "SELECT"],
+        }));
+        let empty = attrs(json!({
+            "role": "grants_auditor", "database": "grants_db", "object_type": "table",
+            "schema": "empty_schema", "privileges": ["SELECT"],
+        }));
+        let mut ids = Vec::new();
+        for attributes in [tables, usage, connect, sequences, empty] {
+            let id = create(&provider, GRANT, attributes.clone()).await;
+            assert_eq!(create(&provider, GRANT, attributes).await, id, "create is idempotent");
+            ids.push(id);
+        }
+        let read_all = provider.read(ReadRequest::new(GRANT, ids.clone())).await.unwrap();
+        assert_eq!(read_all.objects.len(), 5, "{:?}", read_all.objects.keys());
+        assert!(read_all.api_calls <= 4, "one database, a few queries: {}", read_all.api_calls);
+        assert_eq!(read_all.objects[&ids[0]]["privileges"], json!(["SELECT"]));
+        assert_eq!(read_all.objects[&ids[3]]["privileges"], json!(["SELECT", "USAGE"]));
+        assert_eq!(
+            read_all.objects[&ids[4]]["privileges"],
+            json!(["SELECT"]),
+            "vacuous: no tables"
+        );
+
+        let auditor =
+            cluster.connect_as("grants_auditor", "auditor-pw", "grants_db").await.unwrap();
+        auditor.query("SELECT * FROM sales.orders", &[]).await.expect("select is granted");
+        assert!(auditor.batch_execute("INSERT INTO sales.orders VALUES (1)").await.is_err());
+
+        // A table created later lacks the privilege: the grant no longer holds everywhere.
+        admin.batch_execute("CREATE TABLE sales.refunds (id int)").await.unwrap();
+        assert!(read(&provider, GRANT, &ids[0]).await.is_none());
+        create(&provider, GRANT, read_all.objects[&ids[0]].clone()).await;
+        auditor.query("SELECT * FROM sales.refunds", &[]).await.expect("granted again");
+
+        for id in &ids {
+            for _ in 0..2 {
+                delete(&provider, GRANT, id, ChangeContext::baseline()).await;
+            }
+        }
+        let error = auditor.query("SELECT * FROM sales.orders", &[]).await.unwrap_err();
+        assert!(error.as_db_error().unwrap().message().contains("permission denied"), "{error}");
+        let left = provider.read(ReadRequest::new(GRANT, ids[..4].to_vec())).await.unwrap();
+        assert!(left.objects.is_empty(), "{:?}", left.objects);
+    }
+
+    #[tokio::test]
+    async fn default_privileges_apply_to_tables_created_later() {
+        let cluster = TestCluster::shared();
+        cluster.create_database("defaults_db").await;
+        let admin = cluster.connect("defaults_db").await;
+        admin
+            .batch_execute(
+                "CREATE ROLE defaults_owner; CREATE ROLE defaults_reader LOGIN PASSWORD 'pw'; \
+                 CREATE SCHEMA reports AUTHORIZATION defaults_owner; \
+                 GRANT USAGE ON SCHEMA reports TO defaults_reader",
+            )
+            .await
+            .unwrap();
+        let provider = provider(cluster, json!({})).await;
+        let wanted = attrs(json!({
+            "role": "defaults_reader", "database": "defaults_db", "owner": "defaults_owner",
+            "schema": "reports", "object_type": "table", "privileges": ["SELECT"],
+        }));
+        let id = create(&provider, DEFAULT_PRIVILEGES, wanted.clone()).await;
+        create(&provider, DEFAULT_PRIVILEGES, wanted.clone()).await;
+        assert_eq!(
+            read(&provider, DEFAULT_PRIVILEGES, &id).await.unwrap()["privileges"],
+            json!(["SELECT"])
+        );
+        admin
+            .batch_execute(
+                "SET ROLE defaults_owner; CREATE TABLE reports.daily (d date); RESET ROLE",
+            )
+            .await
+            .unwrap();
+        let reader = cluster.connect_as("defaults_reader", "pw", "defaults_db").await.unwrap();
+        reader.query("SELECT * FROM reports.daily", &[]).await.expect("a future table is readable");
+
+        let mut more = wanted.clone();
+        more.insert("privileges".into(), json!(["select", "insert"]));
+        let before = read(&provider, DEFAULT_PRIVILEGES, &id).await.unwrap();
+        let updated = provider
+            .update(UpdateRequest::new(
+                DEFAULT_PRIVILEGES,
+                &id,
+                before,
+                more.clone(),
+                ChangeContext::baseline(),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(updated.attributes["privileges"], json!(["INSERT", "SELECT"]));
+        assert!(provider.attribute_equal(
+            DEFAULT_PRIVILEGES,
+            "privileges",
+            &more["privileges"],
+            &updated.attributes["privileges"]
+        ));
+        for _ in 0..2 {
+            delete(&provider, DEFAULT_PRIVILEGES, &id, ChangeContext::baseline()).await;
+        }
+        assert!(read(&provider, DEFAULT_PRIVILEGES, &id).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn listing_marks_superusers_and_privileged_memberships_nobody_declared() {
+        let cluster = TestCluster::shared();
+        let admin = cluster.connect("postgres").await;
+        admin
+            .batch_execute(
+                "CREATE ROLE drift_dba; CREATE ROLE drift_reader; CREATE ROLE drift_root SUPERUSER; \
+                 CREATE ROLE drift_mallory LOGIN; GRANT drift_dba TO drift_mallory; \
+                 GRANT drift_reader TO drift_mallory; GRANT drift_root TO drift_mallory; \
+                 GRANT pg_write_all_data TO drift_mallory",
+            )
+            .await
+            .unwrap();
+        let provider = provider(cluster, json!({"privileged_roles": ["drift_dba"]})).await;
+        let roles = provider.list(ListRequest::new(ROLE, vec![])).await.unwrap();
+        assert_eq!(roles.api_calls, 1);
+        assert!(roles.objects.contains_key("drift_mallory"));
+        assert!(!roles.objects.contains_key("postgres"), "the provider's own role is not listed");
+        assert!(!roles.objects.contains_key("pg_monitor"), "built-in roles are not listed");
+        assert!(roles.privileged.contains("drift_root"));
+        assert!(!roles.privileged.contains("drift_mallory"));
+
+        let memberships = provider.list(ListRequest::new(GRANT_ROLE, vec![])).await.unwrap();
+        assert_eq!(memberships.api_calls, 1);
+        for privileged in [
+            "drift_mallory/drift_dba",
+            "drift_mallory/drift_root",
+            "drift_mallory/pg_write_all_data",
+        ] {
+            assert!(
+                memberships.privileged.contains(privileged),
+                "{privileged}: {:?}",
+                memberships.privileged
+            );
+        }
+        assert!(memberships.objects.contains_key("drift_mallory/drift_reader"));
+        assert!(!memberships.privileged.contains("drift_mallory/drift_reader"));
+
+        // Removing it, as drift = "revert" does, is a delete that also ends sessions.
+        delete(&provider, GRANT_ROLE, "drift_mallory/drift_dba", ChangeContext::revert(None)).await;
+        assert!(read(&provider, GRANT_ROLE, "drift_mallory/drift_dba").await.is_none());
+    }
+
+    #[tokio::test]
+    async fn injection_attempts_are_quoted_or_refused() {
+        let cluster = TestCluster::shared();
+        let provider = provider(cluster, json!({})).await;
+        let evil = "inj\"; DROP ROLE postgres; --";
+        let id = create(
+            &provider,
+            ROLE,
+            attrs(json!({"name": evil, "password": "'; DROP ROLE postgres; --"})),
+        )
+        .await;
+        assert_eq!(id, evil);
+        assert_eq!(read(&provider, ROLE, evil).await.unwrap()["name"], json!(evil));
+        let evil_member = create(&provider, ROLE, attrs(json!({"name": "inj'member\\"}))).await;
+        let membership =
+            create(&provider, GRANT_ROLE, attrs(json!({"role": evil, "member": evil_member})))
+                .await;
+        assert!(read(&provider, GRANT_ROLE, &membership).await.is_some());
+        let admin = cluster.connect("postgres").await;
+        let survivors =
+            admin.query("SELECT 1 FROM pg_roles WHERE rolname = 'postgres'", &[]).await.unwrap();
+        assert_eq!(survivors.len(), 1, "nothing was executed from a name or a value");
+
+        let refused = [
+            (ROLE, json!({"name": "inj_x", "valid_until": "2030-01-01'; DROP ROLE postgres; --"})),
+            (
+                GRANT,
+                json!({"role": "inj_x", "database": "postgres", "object_type": "schema", "schema": "public", "privileges": ["USAGE; DROP ROLE postgres"]}),
+            ),
+            (
+                GRANT,
+                json!({"role": "inj_x", "database": "postgres", "object_type": "table; DROP ROLE postgres", "schema": "public", "privileges": ["SELECT"]}),
+            ),
+            (ROLE, json!({"name": "inj\u{0}x"})),
+        ];
+        for (resource_type, attributes) in refused {
+            let attributes = attrs(attributes);
+            let error = provider
+                .create(CreateRequest::new(
+                    resource_type,
+                    "inj_x",
+                    attributes,
+                    ChangeContext::baseline(),
+                ))
+                .await
+                .unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::Invalid, "{error}");
+        }
+        assert!(read(&provider, ROLE, "inj_x").await.is_none(), "a refused create changes nothing");
+        delete(&provider, GRANT_ROLE, &membership, ChangeContext::baseline()).await;
+        delete(&provider, ROLE, evil, ChangeContext::baseline()).await;
+        delete(&provider, ROLE, &evil_member, ChangeContext::baseline()).await;
+    }
+
+    #[tokio::test]
+    async fn bad_credentials_and_unreachable_servers_are_explained_without_the_password() {
+        let cluster = TestCluster::shared();
+        let attempt = |config: serde_json::Value| async move {
+            let mut provider = PostgresProvider::new();
+            provider.configure(ConfigureRequest::new(attrs(config), ".")).await.unwrap_err()
+        };
+        let wrong = attempt(json!({
+            "host": "127.0.0.1", "port": cluster.port(), "user": "postgres",
+            "password": "not-the-password-xyz", "database": "postgres",
+        }))
+        .await;
+        assert_eq!(wrong.kind(), ErrorKind::Denied, "{wrong}");
+        let message = wrong.to_string();
+        assert!(
+            message.contains(&format!(
+                "cannot log in as postgres@127.0.0.1:{}/postgres",
+                cluster.port()
+            )),
+            "{message}"
+        );
+        assert!(message.contains("check `user` and `password`"), "{message}");
+        assert!(!message.contains("not-the-password-xyz"), "{message}");
+
+        let closed =
+            std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let unreachable = attempt(json!({
+            "host": "127.0.0.1", "port": closed, "user": "postgres",
+            "password": "secret-xyz", "database": "postgres", "connect_timeout": 2,
+        }))
+        .await;
+        assert_eq!(unreachable.kind(), ErrorKind::Transient, "{unreachable}");
+        assert!(
+            unreachable.to_string().contains("cannot reach postgres@127.0.0.1"),
+            "{unreachable}"
+        );
+        assert!(!unreachable.to_string().contains("secret-xyz"));
+
+        let missing = attempt(json!({
+            "host": "127.0.0.1", "port": cluster.port(), "user": "postgres",
+            "password": TestCluster::PASSWORD, "database": "no_such_db",
+        }))
+        .await;
+        assert!(missing.to_string().contains("check `database`"), "{missing}");
+    }
+}

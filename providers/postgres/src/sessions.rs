@@ -15,10 +15,14 @@ use crate::client::query_error;
 pub async fn terminate_sessions(client: &Client, role: &str) -> Result<Vec<String>, ProviderError> {
     let rows = client
         .query(
-            "SELECT a.pid, a.usename::text, pg_terminate_backend(a.pid, 5000) \
+            // Membership by the catalog, not pg_has_role: that one counts superusers as
+            // members of every role, and would end every administrator's session.
+            "WITH RECURSIVE members(oid) AS ( \
+                 SELECT oid FROM pg_roles WHERE rolname = $1 \
+                 UNION SELECT am.member FROM pg_auth_members am JOIN members m ON am.roleid = m.oid) \
+             SELECT a.pid, a.usename::text, pg_terminate_backend(a.pid, 5000) \
              FROM pg_stat_activity a \
-             WHERE a.usesysid IS NOT NULL AND a.pid <> pg_backend_pid() \
-               AND pg_has_role(a.usesysid, (SELECT oid FROM pg_roles WHERE rolname = $1), 'MEMBER') \
+             WHERE a.usesysid IN (SELECT oid FROM members) AND a.pid <> pg_backend_pid() \
              ORDER BY a.pid",
             &[&role],
         )
