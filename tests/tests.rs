@@ -9,5 +9,6 @@ mod examples;
 mod fmt;
 mod help;
 mod plan_apply;
+mod postgres;
 mod schema;
 mod validate;
