@@ -92,7 +92,7 @@ impl TestCluster {
             );
         }
         let password_file = dir.path().join("password");
-        std::fs::write(&password_file, Self::PASSWORD).expect("write the password file");
+        fs_err::write(&password_file, Self::PASSWORD).expect("write the password file");
         let data = dir.path().join("data");
         let mut cluster = Self { dir, bin, port: 0, pid: 0, run_as };
         if let Some(user) = &cluster.run_as {
@@ -140,12 +140,12 @@ impl TestCluster {
             last_error = format!(
                 "{}{}",
                 String::from_utf8_lossy(&started.stderr),
-                std::fs::read_to_string(cluster.dir.path().join("server.log")).unwrap_or_default()
+                fs_err::read_to_string(cluster.dir.path().join("server.log")).unwrap_or_default()
             );
         }
         assert!(last_error.is_empty(), "the PostgreSQL server did not start: {last_error}");
         let pid_file =
-            std::fs::read_to_string(data.join("postmaster.pid")).expect("postmaster.pid");
+            fs_err::read_to_string(data.join("postmaster.pid")).expect("postmaster.pid");
         cluster.pid =
             pid_file.lines().next().and_then(|line| line.trim().parse().ok()).expect("a pid");
         cluster.wait_until_it_answers();
