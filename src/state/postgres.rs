@@ -387,6 +387,8 @@ async fn read_state(client: &Client, describe: &str) -> Result<State, StateError
 }
 
 /// Who holds the state lock, if anyone: the holder row, if its backend holds the lock.
+/// Advisory locks belong to a database: another database's breakglass state on the same
+/// server has a lock of its own.
 async fn holder(client: &Client) -> Result<Option<LockInfo>, StateError> {
     let row = client
         .query_opt(
@@ -394,7 +396,8 @@ async fn holder(client: &Client) -> Result<Option<LockInfo>, StateError> {
                  to_char(h.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') \
              FROM pg_locks l LEFT JOIN breakglass.lock_holder h ON h.backend_pid = l.pid \
              WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = $1 \
-               AND l.objid::bigint = $2 AND l.objsubid = 2",
+               AND l.objid::bigint = $2 AND l.objsubid = 2 \
+               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             &[&i64::from(LOCK_CLASS), &i64::from(STATE_LOCK)],
         )
         .await
@@ -766,6 +769,15 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn states_in_two_databases_of_one_server_lock_independently() {
+        let first = store("state_first").await;
+        let second = store("state_second").await;
+        let _held = first.lock("apply", Duration::from_secs(1)).await.unwrap();
+        assert!(second.lock_info().await.unwrap().is_none(), "the other state is not locked");
+        second.lock("apply", Duration::from_millis(200)).await.expect("its own lock is free");
+    }
+
+    #[tokio::test]
     async fn activations_round_trip_through_their_own_table() {
         let store = store("state_activations").await;
         let mut guard = store.lock("test", Duration::from_secs(5)).await.unwrap();
@@ -821,7 +833,8 @@ mod tests {
         admin
             .execute(
                 "SELECT pg_terminate_backend(pid, 5000) FROM pg_locks \
-                 WHERE locktype = 'advisory' AND classid::bigint = $1 AND objid::bigint = $2",
+                 WHERE locktype = 'advisory' AND classid::bigint = $1 AND objid::bigint = $2 \
+                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
                 &[&i64::from(LEADER_CLASS), &i64::from(election_key("watch")).rem_euclid(1 << 32)],
             )
             .await

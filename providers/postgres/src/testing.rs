@@ -144,8 +144,7 @@ impl TestCluster {
             );
         }
         assert!(last_error.is_empty(), "the PostgreSQL server did not start: {last_error}");
-        let pid_file =
-            fs_err::read_to_string(data.join("postmaster.pid")).expect("postmaster.pid");
+        let pid_file = fs_err::read_to_string(data.join("postmaster.pid")).expect("postmaster.pid");
         cluster.pid =
             pid_file.lines().next().and_then(|line| line.trim().parse().ok()).expect("a pid");
         cluster.wait_until_it_answers();
