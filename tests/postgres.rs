@@ -250,7 +250,7 @@ fn state_env(cluster: &TestCluster, database: &str) -> String {
 
 #[test]
 fn concurrent_applies_on_one_postgres_state_lose_no_update() {
-    const PROCESSES: usize = 8;
+    const PROCESSES: usize = 20;
     let cluster = TestCluster::start();
     block_on(cluster.create_database("state"));
     let dir = quickstart_on_postgres_state(PROCESSES, 100);
@@ -306,7 +306,8 @@ fn concurrent_applies_on_one_postgres_state_lose_no_update() {
         elapsed.as_secs_f64()
     );
     assert_eq!(serials, (1..=final_serial).collect::<Vec<_>>(), "serials strictly increase");
-    let expected: Vec<String> = (0..PROCESSES).map(|n| format!("grant_shift_{n}")).collect();
+    let mut expected: Vec<String> = (0..PROCESSES).map(|n| format!("grant_shift_{n}")).collect();
+    expected.sort();
     assert_eq!(activations, expected, "every activation is recorded");
     let last = format!("2031-02-01T00:{:02}:30Z", PROCESSES - 1);
     Run::new(dir.path())
@@ -363,14 +364,16 @@ fn a_lock_holder_killed_with_sigkill_releases_the_postgres_lock() {
     );
     holder.kill().unwrap(); // SIGKILL
     holder.wait().unwrap();
-    let started = Instant::now();
-    run().args(["apply", "--auto-approve", "--lock-timeout", "30s"]).run().expect_code(0);
-    let waited = started.elapsed();
+    let killed = Instant::now();
+    while lock_holder_pid(&cluster).is_some() {
+        assert!(killed.elapsed() < Duration::from_secs(10), "the lock outlived its holder");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     eprintln!(
-        "after SIGKILL of the holder, the next apply got the lock and finished in {:.1}s",
-        waited.as_secs_f64()
+        "after SIGKILL of the holder, PostgreSQL released the lock in {} ms",
+        killed.elapsed().as_millis()
     );
-    assert!(waited < Duration::from_secs(20), "{waited:?}");
+    run().args(["apply", "--auto-approve", "--lock-timeout", "30s"]).run().expect_code(0);
     run().args(["plan", "--detailed-exitcode"]).run().expect_code(0);
 }
 
