@@ -282,8 +282,8 @@ impl Provider for PostgresProvider {
     fn revert_note(&self, resource_type: &str) -> Option<String> {
         match resource_type {
             GRANT_ROLE => Some(
-                "also ends the member's open sessions (pg_terminate_backend), so no connection \
-                 keeps the role past its grant"
+                "also ends the member's open sessions (pg_terminate_backend), so no open \
+                 connection keeps the revoked role"
                     .to_owned(),
             ),
             ROLE => Some(
