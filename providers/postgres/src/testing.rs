@@ -22,6 +22,7 @@ pub struct TestCluster {
     port: u16,
     pid: u32,
     run_as: Option<String>,
+    watchdog: Option<std::process::Child>,
 }
 
 const INSTALL: &str = "install it with scripts/install/postgres (Debian's `postgresql` package)";
@@ -94,7 +95,7 @@ impl TestCluster {
         let password_file = dir.path().join("password");
         fs_err::write(&password_file, Self::PASSWORD).expect("write the password file");
         let data = dir.path().join("data");
-        let mut cluster = Self { dir, bin, port: 0, pid: 0, run_as };
+        let mut cluster = Self { dir, bin, port: 0, pid: 0, run_as, watchdog: None };
         if let Some(user) = &cluster.run_as {
             let _ =
                 Command::new("chown").arg(format!("{user}:{user}")).arg(&password_file).status();
@@ -148,7 +149,7 @@ impl TestCluster {
         cluster.pid =
             pid_file.lines().next().and_then(|line| line.trim().parse().ok()).expect("a pid");
         cluster.wait_until_it_answers();
-        cluster.spawn_watchdog();
+        cluster.watchdog = cluster.spawn_watchdog();
         cluster
     }
 
@@ -181,22 +182,24 @@ impl TestCluster {
         }
     }
 
-    /// Stops the server (by its pid) and removes its directory once this process is gone,
-    /// however it ends.
-    fn spawn_watchdog(&self) {
+    /// Stops the server (by its pid, if that pid is still a postgres) and removes its
+    /// directory once this process is gone, however it ends.
+    fn spawn_watchdog(&self) -> Option<std::process::Child> {
         let script = format!(
             "while kill -0 {parent} 2>/dev/null; do sleep 1; done; \
-             kill -QUIT {server} 2>/dev/null; sleep 1; rm -rf '{dir}'",
+             if [ \"$(cat /proc/{server}/comm 2>/dev/null)\" = postgres ]; then kill -QUIT {server}; fi; \
+             sleep 1; rm -rf '{dir}'",
             parent = std::process::id(),
             server = self.pid,
             dir = self.dir.path().display()
         );
-        let _ = Command::new("sh")
+        Command::new("sh")
             .args(["-c", &script])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn();
+            .spawn()
+            .ok()
     }
 
     /// The TCP port.
@@ -281,6 +284,11 @@ impl Drop for TestCluster {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Path::new(&format!("/proc/{}", self.pid)).exists() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
+        }
+        // The server is gone: its watchdog (ours, by its pid) has nothing left to do.
+        if let Some(mut watchdog) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
         }
     }
 }
