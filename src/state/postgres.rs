@@ -769,6 +769,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn unlock_ends_the_lingering_session_of_a_holder_whose_process_is_gone() {
+        let store = store("state_unlock").await;
+        let mut guard = store.lock("apply", Duration::from_secs(1)).await.unwrap();
+        let id = guard.info().id.clone();
+        assert!(matches!(
+            store.force_unlock("not-the-id").await,
+            Err(StateError::WrongLockId { .. })
+        ));
+        // As if the holder's process were gone while its connection lingers (a half-open
+        // TCP connection the server has not noticed yet).
+        let admin = store.connect().await.unwrap();
+        admin.execute("UPDATE breakglass.lock_holder SET pid = 2147483647", &[]).await.unwrap();
+        let removed = store.force_unlock(&id).await.unwrap();
+        assert_eq!(removed.id, id);
+        assert!(store.lock_info().await.unwrap().is_none());
+        assert!(guard.write(State::new()).await.is_err(), "the old holder can no longer write");
+        assert!(matches!(store.force_unlock(&id).await, Err(StateError::NotLocked)));
+        store.lock("apply", Duration::from_secs(1)).await.expect("the lock is free");
+    }
+
+    #[tokio::test]
     async fn states_in_two_databases_of_one_server_lock_independently() {
         let first = store("state_first").await;
         let second = store("state_second").await;
