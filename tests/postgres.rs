@@ -422,15 +422,11 @@ fn state_migrate_moves_a_local_state_to_postgres_without_loss() {
         .run()
         .expect_code(1);
     assert!(again.stderr.contains("already holds a state"), "{}", again.stderr);
-    let back = at("2031-01-15T09:30:00Z")
+    let occupied = at("2031-01-15T09:30:00Z")
         .args(["state", "migrate", "--from", "postgres", "--to", "local"])
         .run()
         .expect_code(1);
-    assert!(
-        back.stderr.contains("only `--from local --to postgres` is offered"),
-        "{}",
-        back.stderr
-    );
+    assert!(occupied.stderr.contains("already holds a state"), "{}", occupied.stderr);
 
     // And the revert still happens from the migrated state, in PostgreSQL.
     remove_grant_block(dir.path(), "access.hcl", "chg_1234");
@@ -438,4 +434,14 @@ fn state_migrate_moves_a_local_state_to_postgres_without_loss() {
     let after = at("2031-01-15T17:00:01Z").args(["state", "pull"]).run().expect_code(0).json();
     assert_eq!(after["activations"]["grant_chg_1234"]["status"], "reverted");
     assert_eq!(after["lineage"], local["lineage"]);
+
+    // And back: into a policy with no local state (the old file kept aside as a backup).
+    let state_file = dir.path().join(".breakglass/state.json");
+    fs_err::rename(&state_file, dir.path().join("state.backup.json")).unwrap();
+    at("2031-01-15T17:00:02Z")
+        .args(["state", "migrate", "--from", "postgres", "--to", "local"])
+        .run()
+        .expect_code(0);
+    let returned: serde_json::Value = serde_json::from_str(&read(&state_file)).unwrap();
+    assert_eq!(returned, after, "the way back loses nothing either");
 }

@@ -43,7 +43,8 @@ pub enum StateCommand {
         long_about = "Copies the state from one backend to another, keeping its lineage and \
                       serial, every managed object, every activation and every used approval \
                       nonce, then reads it back to check nothing was lost. The source is locked \
-                      meanwhile and left as it was; the destination must hold no state yet. \
+                      meanwhile and left as it was; the destination must hold no state yet \
+                      (for `--to local`: no state file). \
                       Afterwards, set `backend` in the policy's `breakglass { state { … } }` \
                       block to the destination.",
         after_help = "Example:\n  BREAKGLASS_STATE_CONNECTION='host=db user=breakglass dbname=bg' \\\n    \
@@ -77,52 +78,65 @@ pub enum BackendName {
     Postgres,
 }
 
-/// Copies the local state into PostgreSQL, exactly, and checks it reads back the same.
+/// Copies the state between the local file and PostgreSQL, exactly (lineage and serial kept),
+/// and checks it reads back the same. The source is locked meanwhile and left as it was.
 async fn migrate(
     policy: &Policy,
     from: BackendName,
     to: BackendName,
     timeout: std::time::Duration,
 ) -> anyhow::Result<()> {
-    if (from, to) != (BackendName::Local, BackendName::Postgres) {
-        bail!(
-            "only `--from local --to postgres` is offered; to go back, `state pull` keeps a copy \
-             of the state as JSON"
-        );
+    if from == to {
+        bail!("--from and --to name the same backend; nothing to migrate");
     }
     let path = policy.dir.join(&policy.settings.state.path);
-    let source = LocalStore::new(&path);
+    let local = LocalStore::new(&path);
     let env = &policy.settings.state.connection_env;
-    let destination = PostgresStore::from_env(env)?;
+    let postgres = PostgresStore::from_env(env)?;
+    let (source, destination): (&dyn StateStore, &dyn StateStore) = match from {
+        BackendName::Local => (&local, &postgres),
+        BackendName::Postgres => (&postgres, &local),
+    };
+    let name = |backend: BackendName| match backend {
+        BackendName::Local => path.display().to_string(),
+        BackendName::Postgres => format!("postgres ({env})"),
+    };
     // Held until the copy is checked: nobody changes the source meanwhile.
     let guard = source.lock("state migrate", timeout).await?;
     let state = guard.state().clone();
     if state.lineage.is_empty() && state.serial == 0 {
-        bail!("there is no state to migrate at {}", path.display());
+        bail!("there is no state to migrate in {}", name(from));
     }
-    destination.import(&state, "state migrate").await?;
+    match to {
+        BackendName::Postgres => postgres.import(&state, "state migrate").await?,
+        BackendName::Local => local.import(&state, "state migrate").await?,
+    }
     let copied = destination.read().await?;
     if copied != state {
         bail!(
-            "the state read back from postgres differs from {}; the local state is unchanged",
-            path.display()
+            "the state read back from {} differs from the source; the source is unchanged",
+            name(to)
         );
     }
     // Issue 5: the audit log moves here too, its hash chain checked after the copy.
     println!(
         "Migrated the state (lineage {}, serial {}): {} managed object(s), {} activation(s), {} \
-         used approval nonce(s), from {} to postgres ({env}).",
+         used approval nonce(s), from {} to {}.",
         state.lineage,
         state.serial,
         state.resources.len(),
         state.activations.len(),
         state.used_nonces.len(),
-        path.display()
+        name(from),
+        name(to)
     );
+    let word = match to {
+        BackendName::Local => "local",
+        BackendName::Postgres => "postgres",
+    };
     println!(
-        "Now set `backend = \"postgres\"` in the policy's `breakglass {{ state {{ … }} }}` block; \
-         keep {} as a backup, unused.",
-        path.display()
+        "Now set `backend = \"{word}\"` in the policy's `breakglass {{ state {{ … }} }}` block; \
+         keep the source as a backup, unused."
     );
     drop(guard);
     Ok(())
