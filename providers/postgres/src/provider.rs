@@ -630,8 +630,23 @@ mod tests {
             )
             .await
             .unwrap();
+        // Enough roles that a query per object would show: a listing stays one query.
+        let many: String = (0..500)
+            .map(|n| format!("CREATE ROLE drift_bulk_{n}; GRANT drift_reader TO drift_bulk_{n};"))
+            .collect();
+        admin.batch_execute(&many).await.unwrap();
         let provider = provider(cluster, json!({"privileged_roles": ["drift_dba"]})).await;
+        let started = std::time::Instant::now();
         let roles = provider.list(ListRequest::new(ROLE, vec![])).await.unwrap();
+        let memberships = provider.list(ListRequest::new(GRANT_ROLE, vec![])).await.unwrap();
+        eprintln!(
+            "listed {} roles and {} memberships in {} queries, {} ms",
+            roles.objects.len(),
+            memberships.objects.len(),
+            roles.api_calls + memberships.api_calls,
+            started.elapsed().as_millis()
+        );
+        assert!(roles.objects.len() > 500 && memberships.objects.len() > 500);
         assert_eq!(roles.api_calls, 1);
         assert!(roles.objects.contains_key("drift_mallory"));
         assert!(!roles.objects.contains_key("postgres"), "the provider's own role is not listed");
@@ -639,7 +654,6 @@ mod tests {
         assert!(roles.privileged.contains("drift_root"));
         assert!(!roles.privileged.contains("drift_mallory"));
 
-        let memberships = provider.list(ListRequest::new(GRANT_ROLE, vec![])).await.unwrap();
         assert_eq!(memberships.api_calls, 1);
         for privileged in [
             "drift_mallory/drift_dba",
