@@ -11,5 +11,6 @@ mod examples;
 mod fmt;
 mod help;
 mod plan_apply;
+mod postgres;
 mod schema;
 mod validate;

@@ -11,7 +11,7 @@ use crate::diagnostics::render_text;
 use crate::engine::Providers;
 use crate::policy::Policy;
 use crate::policy::blocks::StateBackend;
-use crate::state::{LocalStore, StateStore};
+use crate::state::{LocalStore, PostgresStore, StateStore};
 use crate::{clock, policy, providers};
 
 /// Loads the policy in the current directory; if it has errors, prints them to stderr and
@@ -39,9 +39,9 @@ pub fn open_store(policy: &Policy) -> anyhow::Result<Box<dyn StateStore>> {
         StateBackend::Local => {
             Ok(Box::new(LocalStore::new(policy.dir.join(&policy.settings.state.path))))
         }
-        StateBackend::Postgres => bail!(
-            "the postgres state backend is not available in this build yet; use backend = \"local\""
-        ),
+        StateBackend::Postgres => {
+            Ok(Box::new(PostgresStore::from_env(&policy.settings.state.connection_env)?))
+        }
     }
 }
 

@@ -92,6 +92,11 @@ fn differing(
         .collect()
 }
 
+/// What the provider also does when it takes this access back (ends sessions, say).
+fn revert_note(providers: &Providers, change: &ResourceChange) -> Option<String> {
+    providers.get(&change.provider).ok()?.revert_note(&change.resource_type)
+}
+
 fn redact(schema: Option<&ResourceSchema>, attributes: &Attributes) -> Attributes {
     schema.map_or_else(|| attributes.clone(), |s| redact_sensitive(s, attributes))
 }
@@ -300,6 +305,9 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
                 }
                 change.depends_on = recorded.depends_on.clone();
                 change.live_digest = Some(attributes_digest(current));
+                if change.reason.is_revert() {
+                    change.notes.extend(revert_note(providers, &change));
+                }
                 changes.push(change);
             }
         }
@@ -351,6 +359,7 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
             );
             change.live_digest = Some(attributes_digest(attributes));
             change.notes.push("privileged access that nothing in the policy grants".to_owned());
+            change.notes.extend(revert_note(providers, &change));
             changes.push(change);
         }
     }

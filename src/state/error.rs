@@ -54,4 +54,8 @@ pub enum StateError {
     /// `state unlock` when nothing is locked.
     #[error("the state is not locked")]
     NotLocked,
+    /// The PostgreSQL backend failed; the message says what it was doing and what to check
+    /// (never the connection string).
+    #[error("postgres state backend: {0}")]
+    Postgres(String),
 }

@@ -76,6 +76,31 @@ impl LocalStore {
             .0)
     }
 
+    /// Writes `state` as it is (lineage and serial kept) where no state exists yet: the end
+    /// of `state migrate --to local`. Refused if a state file is already there.
+    pub async fn import(&self, state: &State, operation: &str) -> Result<(), StateError> {
+        let guard = self.lock(operation, Duration::from_secs(30)).await?;
+        let existing = guard.state();
+        if existing.serial != 0 || !existing.lineage.is_empty() {
+            return Err(StateError::Io(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} already holds a state (lineage {}, serial {}); migrate only into a \
+                     policy with no local state",
+                    self.path.display(),
+                    existing.lineage,
+                    existing.serial
+                ),
+            )));
+        }
+        let mut text = serde_json::to_string_pretty(state)
+            .map_err(|e| StateError::Corrupt { path: self.path.clone(), reason: e.to_string() })?;
+        text.push('\n');
+        write_atomically(&self.path, text.as_bytes())?;
+        drop(guard);
+        Ok(())
+    }
+
     fn holder(file: &mut File) -> Option<LockInfo> {
         // The holder writes its record just after taking the lock: give it a moment.
         for _ in 0..10 {

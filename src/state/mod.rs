@@ -4,14 +4,17 @@
 //! keeps it. Writes are atomic and made under an exclusive lock that records who holds it, so a
 //! crash at any point leaves either the old state or the new one, never a torn one, and two
 //! executors never interleave. The local backend keeps `.breakglass/state.json` beside a lock
-//! file; the PostgreSQL backend (a later issue) plugs in through the same trait.
+//! file; the PostgreSQL backend ([`PostgresStore`]) keeps it in tables shared by many
+//! executors, under a session advisory lock.
 
 mod error;
 mod local;
 mod model;
+mod postgres;
 mod store;
 
 pub use error::StateError;
 pub use local::LocalStore;
 pub use model::{ResourceState, STATE_FORMAT_VERSION, State, UsedNonce, UsedTotp};
+pub use postgres::{LeaderGuard, PostgresGuard, PostgresStore};
 pub use store::{LockInfo, StateGuard, StateStore};

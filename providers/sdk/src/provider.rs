@@ -64,6 +64,13 @@ pub trait Provider: Send + Sync {
         desired == live
     }
 
+    /// What the provider does beyond the change itself when it takes access of this type back
+    /// (ends open sessions, say), shown as a note on the plan's reverts so reviewers know.
+    fn revert_note(&self, resource_type: &str) -> Option<String> {
+        let _ = resource_type;
+        None
+    }
+
     /// Whether the platform can end access of this type at a given time by itself.
     fn native_expiry(&self, resource_type: &str) -> bool {
         self.schema()
