@@ -9,6 +9,8 @@ use crate::policy::ProviderSchemas;
 pub fn registry() -> BTreeMap<&'static str, ProviderFactory> {
     let mut registry: BTreeMap<&'static str, ProviderFactory> = BTreeMap::new();
     registry.insert("local", breakglass_provider_local::LocalProvider::boxed);
+    registry.insert("anthropic", breakglass_provider_anthropic::AnthropicProvider::boxed);
+    registry.insert("litellm", breakglass_provider_litellm::LiteLlmProvider::boxed);
     registry
 }
 
