@@ -180,7 +180,8 @@ impl AdminClient {
             return Err(error_for(method, path, response));
         }
         let call = format!("{method} {path}");
-        let item: T = response.json().map_err(|error| error.context(format!("anthropic: {call}")))?;
+        let item: T =
+            response.json().map_err(|error| error.context(format!("anthropic: {call}")))?;
         check_tag(&item, &call)?;
         Ok(item)
     }
@@ -260,16 +261,25 @@ mod tests {
             format!(r#"{{"type":"error","error":{{"type":"{kind}","message":"{message}"}}}}"#)
         };
         let cases = [
-            (401, body("authentication_error", "invalid x-api-key"), ErrorKind::Denied, "ANTHROPIC_ADMIN_KEY"),
+            (
+                401,
+                body("authentication_error", "invalid x-api-key"),
+                ErrorKind::Denied,
+                "ANTHROPIC_ADMIN_KEY",
+            ),
             (403, body("permission_error", "no"), ErrorKind::Denied, "organization admin"),
             (404, body("not_found_error", "gone"), ErrorKind::NotFound, "not_found_error: gone"),
             (400, body("invalid_request_error", "bad role"), ErrorKind::Invalid, "bad role"),
             (418, "<html>teapot</html>".to_owned(), ErrorKind::Protocol, "<html>teapot"),
         ];
         for (status, body, kind, says) in cases {
-            let error = error_for(&Method::GET, "/v1/organizations/workspaces", &response(status, &body));
+            let error =
+                error_for(&Method::GET, "/v1/organizations/workspaces", &response(status, &body));
             assert_eq!(error.kind(), kind, "{status}");
-            assert!(error.message().starts_with("anthropic: GET /v1/organizations/workspaces answered"), "{error}");
+            assert!(
+                error.message().starts_with("anthropic: GET /v1/organizations/workspaces answered"),
+                "{error}"
+            );
             assert!(error.message().contains(says), "{status}: {error}");
         }
     }

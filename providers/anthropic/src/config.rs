@@ -140,11 +140,9 @@ mod tests {
         assert_eq!(from_block.privileged_roles.len(), 2);
 
         let unset = |_: &str| None;
-        let defaults = AnthropicConfig::from_attributes(
-            &attributes(&[("admin_key", json!("k"))]),
-            unset,
-        )
-        .unwrap();
+        let defaults =
+            AnthropicConfig::from_attributes(&attributes(&[("admin_key", json!("k"))]), unset)
+                .unwrap();
         assert_eq!(defaults.base_url, DEFAULT_BASE_URL);
     }
 

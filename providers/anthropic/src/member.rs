@@ -129,9 +129,8 @@ pub async fn update(
 ) -> Result<Attributes, ProviderError> {
     let (workspace, user) = split(id)?;
     let role = required_str(desired, MEMBER, "workspace_role")?;
-    let member: WorkspaceMember = client
-        .post(&member_path(workspace, user), &json!({ "workspace_role": role }))
-        .await?;
+    let member: WorkspaceMember =
+        client.post(&member_path(workspace, user), &json!({ "workspace_role": role })).await?;
     Ok(attributes(&member))
 }
 

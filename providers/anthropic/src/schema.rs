@@ -11,12 +11,8 @@ pub const API_KEY_STATUS: &str = "anthropic_api_key_status";
 
 /// Roles a membership may be given through the API (`workspace_billing` is set by the platform
 /// only: <https://platform.claude.com/docs/en/api/admin/workspaces/members/create>).
-pub const SETTABLE_ROLES: [&str; 4] = [
-    "workspace_user",
-    "workspace_developer",
-    "workspace_restricted_developer",
-    "workspace_admin",
-];
+pub const SETTABLE_ROLES: [&str; 4] =
+    ["workspace_user", "workspace_developer", "workspace_restricted_developer", "workspace_admin"];
 
 /// Statuses breakglass may set on an API key: both can be undone. `archived` cannot.
 pub const SETTABLE_STATUSES: [&str; 2] = ["active", "inactive"];
@@ -116,9 +112,9 @@ pub fn schema() -> ProviderSchema {
         )
         .attribute(
             "status",
-            string().required().describe(
-                "active or inactive. archived is refused: no API call can undo it.",
-            ),
+            string()
+                .required()
+                .describe("active or inactive. archived is refused: no API call can undo it."),
         )
         .attribute("name", string().computed().describe("The key's name."))
         .attribute(
