@@ -4,10 +4,17 @@
 #[macro_use]
 mod util;
 
+#[path = "contract/anthropic.rs"]
+mod contract_anthropic;
+#[path = "contract/litellm.rs"]
+mod contract_litellm;
+
+mod anthropic;
 mod docs;
 mod examples;
 mod fmt;
 mod help;
+mod litellm;
 mod plan_apply;
 mod schema;
 mod validate;

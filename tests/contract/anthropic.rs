@@ -119,7 +119,8 @@ impl AnthropicServer {
     /// Adds a workspace.
     pub fn add_workspace(&self, id: &str, name: &str) {
         self.with(|s| {
-            s.workspaces.insert(id.to_owned(), WorkspaceRow { name: name.to_owned(), archived_at: None });
+            s.workspaces
+                .insert(id.to_owned(), WorkspaceRow { name: name.to_owned(), archived_at: None });
             s.members.entry(id.to_owned()).or_default();
         });
     }
@@ -195,7 +196,10 @@ impl Drop for AnthropicServer {
 fn router(state: Shared) -> Router {
     Router::new()
         .route("/v1/organizations/workspaces", get(list_workspaces))
-        .route("/v1/organizations/workspaces/{workspace_id}", get(get_workspace).post(update_workspace))
+        .route(
+            "/v1/organizations/workspaces/{workspace_id}",
+            get(get_workspace).post(update_workspace),
+        )
         .route("/v1/organizations/workspaces/{workspace_id}/archive", post(archive_workspace))
         .route(
             "/v1/organizations/workspaces/{workspace_id}/members",
@@ -239,16 +243,25 @@ async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Res
     };
     match fault {
         Some(Fault::RateLimited(seconds)) => {
-            let mut response =
-                error(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "Number of requests has exceeded your rate limit");
-            response.headers_mut().insert("retry-after", seconds.to_string().parse().expect("header"));
+            let mut response = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "Number of requests has exceeded your rate limit",
+            );
+            response
+                .headers_mut()
+                .insert("retry-after", seconds.to_string().parse().expect("header"));
             return response;
         }
         Some(Fault::ServerError) => {
             return error(StatusCode::INTERNAL_SERVER_ERROR, "api_error", "Internal server error");
         }
         Some(Fault::Overloaded) => {
-            return error(StatusCode::from_u16(529).expect("529"), "overloaded_error", "Overloaded");
+            return error(
+                StatusCode::from_u16(529).expect("529"),
+                "overloaded_error",
+                "Overloaded",
+            );
         }
         Some(Fault::Garbage(body)) => {
             return (StatusCode::OK, [("content-type", "application/json")], body).into_response();
@@ -260,7 +273,11 @@ async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Res
         return error(StatusCode::UNAUTHORIZED, "authentication_error", "invalid x-api-key");
     }
     if headers.get("anthropic-version").is_none() {
-        return error(StatusCode::BAD_REQUEST, "invalid_request_error", "anthropic-version: header is required");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "anthropic-version: header is required",
+        );
     }
     next.run(request).await
 }
@@ -269,7 +286,11 @@ async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Res
 fn body_object(body: &Bytes) -> Result<serde_json::Map<String, Value>, Response> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(object)) => Ok(object),
-        _ => Err(error(StatusCode::BAD_REQUEST, "invalid_request_error", "The request body is not valid JSON.")),
+        _ => Err(error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "The request body is not valid JSON.",
+        )),
     }
 }
 
@@ -280,16 +301,21 @@ fn page(items: Vec<(String, Value)>, query: &HashMap<String, String>, stuck: boo
         None => 20,
         Some(Ok(limit)) if (1..=1000).contains(&limit) => limit,
         Some(_) => {
-            return error(StatusCode::BAD_REQUEST, "invalid_request_error", "limit: Input should be between 1 and 1000");
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "limit: Input should be between 1 and 1000",
+            );
         }
     };
-    let (after, before) = if stuck {
-        (None, None)
-    } else {
-        (query.get("after_id"), query.get("before_id"))
-    };
+    let (after, before) =
+        if stuck { (None, None) } else { (query.get("after_id"), query.get("before_id")) };
     if after.is_some() && before.is_some() {
-        return error(StatusCode::BAD_REQUEST, "invalid_request_error", "Cannot specify both after_id and before_id");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "Cannot specify both after_id and before_id",
+        );
     }
     let (window, has_more): (Vec<(String, Value)>, bool) = match (after, before) {
         (Some(after), _) => {
@@ -355,7 +381,10 @@ fn no_workspace() -> Response {
 
 /// GET /v1/organizations/workspaces
 /// <https://platform.claude.com/docs/en/api/admin/workspaces/list>
-async fn list_workspaces(State(state): State<Shared>, Query(query): Query<HashMap<String, String>>) -> Response {
+async fn list_workspaces(
+    State(state): State<Shared>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     let s = state.lock().expect("state");
     let archived = query.get("include_archived").is_some_and(|v| v == "true");
     let items = s
@@ -379,13 +408,23 @@ async fn get_workspace(State(state): State<Shared>, Path(id): Path<String>) -> R
 
 /// POST /v1/organizations/workspaces/{workspace_id} `{"name"}` (1 to 40 characters)
 /// <https://platform.claude.com/docs/en/api/admin/workspaces/update>
-async fn update_workspace(State(state): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {
+async fn update_workspace(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     let body = match body_object(&body) {
         Ok(body) => body,
         Err(response) => return response,
     };
-    let Some(name) = body.get("name").and_then(Value::as_str).filter(|n| (1..=40).contains(&n.chars().count())) else {
-        return error(StatusCode::BAD_REQUEST, "invalid_request_error", "name: String should have at least 1 and at most 40 characters");
+    let Some(name) =
+        body.get("name").and_then(Value::as_str).filter(|n| (1..=40).contains(&n.chars().count()))
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "name: String should have at least 1 and at most 40 characters",
+        );
     };
     let mut s = state.lock().expect("state");
     match s.workspaces.get_mut(&id) {
@@ -442,7 +481,11 @@ fn role_of(body: &serde_json::Map<String, Value>) -> Result<String, Response> {
 
 /// POST /v1/organizations/workspaces/{workspace_id}/members `{"user_id", "workspace_role"}`
 /// <https://platform.claude.com/docs/en/api/admin/workspaces/members/create>
-async fn create_member(State(state): State<Shared>, Path(workspace_id): Path<String>, body: Bytes) -> Response {
+async fn create_member(
+    State(state): State<Shared>,
+    Path(workspace_id): Path<String>,
+    body: Bytes,
+) -> Response {
     let body = match body_object(&body) {
         Ok(body) => body,
         Err(response) => return response,
@@ -460,7 +503,11 @@ async fn create_member(State(state): State<Shared>, Path(workspace_id): Path<Str
     }
     let Some(members) = s.members.get_mut(&workspace_id) else { return no_workspace() };
     if members.contains_key(user_id) {
-        return error(StatusCode::BAD_REQUEST, "invalid_request_error", "User is already a member of this workspace.");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "User is already a member of this workspace.",
+        );
     }
     members.insert(user_id.to_owned(), role.clone());
     ok(member_json(&workspace_id, user_id, &role))
@@ -472,7 +519,10 @@ fn no_member() -> Response {
 
 /// GET /v1/organizations/workspaces/{workspace_id}/members/{user_id}
 /// <https://platform.claude.com/docs/en/api/admin/workspaces/members/retrieve>
-async fn get_member(State(state): State<Shared>, Path((workspace_id, user_id)): Path<(String, String)>) -> Response {
+async fn get_member(
+    State(state): State<Shared>,
+    Path((workspace_id, user_id)): Path<(String, String)>,
+) -> Response {
     let s = state.lock().expect("state");
     match s.members.get(&workspace_id).and_then(|m| m.get(&user_id)) {
         Some(role) => ok(member_json(&workspace_id, &user_id, role)),
@@ -507,7 +557,10 @@ async fn update_member(
 
 /// DELETE /v1/organizations/workspaces/{workspace_id}/members/{user_id}
 /// <https://platform.claude.com/docs/en/api/admin/workspaces/members/delete>
-async fn delete_member(State(state): State<Shared>, Path((workspace_id, user_id)): Path<(String, String)>) -> Response {
+async fn delete_member(
+    State(state): State<Shared>,
+    Path((workspace_id, user_id)): Path<(String, String)>,
+) -> Response {
     let mut s = state.lock().expect("state");
     match s.members.get_mut(&workspace_id).and_then(|m| m.remove(&user_id)) {
         Some(_) => ok(json!({
@@ -521,13 +574,18 @@ async fn delete_member(State(state): State<Shared>, Path((workspace_id, user_id)
 
 /// GET /v1/organizations/api_keys (filters `status`, `workspace_id`)
 /// <https://platform.claude.com/docs/en/api/admin/api_keys/list>
-async fn list_api_keys(State(state): State<Shared>, Query(query): Query<HashMap<String, String>>) -> Response {
+async fn list_api_keys(
+    State(state): State<Shared>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     let s = state.lock().expect("state");
     let items = s
         .api_keys
         .iter()
         .filter(|(_, row)| query.get("status").is_none_or(|status| *status == row.status))
-        .filter(|(_, row)| query.get("workspace_id").is_none_or(|w| Some(w) == row.workspace_id.as_ref()))
+        .filter(|(_, row)| {
+            query.get("workspace_id").is_none_or(|w| Some(w) == row.workspace_id.as_ref())
+        })
         .map(|(id, row)| (id.clone(), api_key_json(id, row)))
         .collect();
     page(items, &query, s.stuck_cursor)
@@ -546,18 +604,28 @@ async fn get_api_key(State(state): State<Shared>, Path(id): Path<String>) -> Res
 /// POST /v1/organizations/api_keys/{api_key_id} `{"name"?, "status"?}` (`active`, `inactive`,
 /// `archived`; an archived key cannot change)
 /// <https://platform.claude.com/docs/en/api/admin/api_keys/update>
-async fn update_api_key(State(state): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {
+async fn update_api_key(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
     let body = match body_object(&body) {
         Ok(body) => body,
         Err(response) => return response,
     };
     let status = match body.get("status") {
         None | Some(Value::Null) => None,
-        Some(Value::String(status)) if ["active", "inactive", "archived"].contains(&status.as_str()) => {
+        Some(Value::String(status))
+            if ["active", "inactive", "archived"].contains(&status.as_str()) =>
+        {
             Some(status.clone())
         }
         Some(_) => {
-            return error(StatusCode::BAD_REQUEST, "invalid_request_error", "status: Input should be 'active', 'inactive' or 'archived'");
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "status: Input should be 'active', 'inactive' or 'archived'",
+            );
         }
     };
     let mut s = state.lock().expect("state");
@@ -565,7 +633,11 @@ async fn update_api_key(State(state): State<Shared>, Path(id): Path<String>, bod
         return error(StatusCode::NOT_FOUND, "not_found_error", "API key not found.");
     };
     if row.status == "archived" {
-        return error(StatusCode::BAD_REQUEST, "invalid_request_error", "Archived API keys cannot be updated.");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "Archived API keys cannot be updated.",
+        );
     }
     if let Some(name) = body.get("name").and_then(Value::as_str) {
         row.name = name.to_owned();
