@@ -76,6 +76,23 @@ async fn a_workspace_with_more_members_than_one_page_is_listed_in_full() {
 }
 
 #[tokio::test]
+async fn a_workspace_of_2500_members_is_read_in_25_calls_at_the_default_page_size() {
+    let server = workspace_of(2500);
+    let mut provider = AnthropicProvider::new();
+    let config = Attributes::from([
+        ("base_url".to_owned(), json!(server.url)),
+        ("admin_key".to_owned(), json!(ADMIN_KEY)),
+    ]);
+    provider.configure(ConfigureRequest::new(config, ".")).await.expect("configured");
+    let began = Instant::now();
+    let listed = provider.list(members_scope()).await.expect("listed");
+    let took = began.elapsed();
+    assert_eq!((listed.objects.len(), listed.api_calls), (2500, 25));
+    assert_eq!(listed.privileged.len(), 250);
+    assert!(took < Duration::from_secs(10), "listing 2,500 members took {took:?}");
+}
+
+#[tokio::test]
 async fn throttling_server_errors_and_overload_are_retried() {
     let server = workspace_of(3);
     let provider = provider(&server, 100).await;
