@@ -2,6 +2,7 @@
 //! retries, refusals and strict decoding at the provider boundary, then emergency keys with a
 //! native expiry and team blocking end to end through the CLI on examples/ai-platform.
 
+use breakglass_provider::http::{HttpClient, HttpConfig};
 use breakglass_provider::{
     ActivationContext, Attributes, ChangeContext, ConfigureRequest, CreateRequest, ErrorKind,
     IdRequest, Provider, ReadRequest, UpdateRequest,
@@ -126,6 +127,50 @@ async fn an_emergency_key_always_expires_and_creating_it_twice_makes_one_key() {
         .expect("blocked");
     assert_eq!(after.attributes["blocked"], json!(true));
     assert!(server.seen().contains(&"POST /key/block".to_owned()));
+}
+
+#[tokio::test]
+async fn the_contract_server_holds_requests_and_answers_to_the_vendor_spec() {
+    let server = LiteLlmServer::start();
+    let http = HttpClient::new("test", HttpConfig::default()).expect("client");
+    let send = |method: &'static str, target: &str, body: &'static str| {
+        let url = format!("{}{target}", server.url);
+        let http = http.clone();
+        async move {
+            http.send(|client| {
+                let request = if method == "GET" { client.get(&url) } else { client.post(&url) };
+                request
+                    .bearer_auth(MASTER_KEY)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .build()
+                    .map_err(|error| http.build_error(error))
+            })
+            .await
+            .expect("answered")
+        }
+    };
+    let wrong_type = send("POST", "/key/block", r#"{"key": 5}"#).await;
+    assert_eq!(wrong_type.status.as_u16(), 422);
+    let too_large = send("GET", "/key/list?size=1000", "").await;
+    assert_eq!(too_large.status.as_u16(), 422);
+    let undeclared = send("GET", "/key/list?alias=x", "").await;
+    assert_eq!(undeclared.status.as_u16(), 422);
+    let violations = server.take_violations();
+    assert_eq!(violations.len(), 3, "{violations:?}");
+    assert!(violations[0].starts_with("POST /key/block body: 5 is not of type"), "{violations:?}");
+    assert!(
+        violations[1].contains("?size: 1000 is greater than the maximum of 100"),
+        "{violations:?}"
+    );
+    assert!(violations[2].contains("`alias` is not in the spec"), "{violations:?}");
+    // And answers: a generated key must carry the key itself.
+    let answer = crate::contract_litellm::response_violations(
+        "POST",
+        "/key/generate",
+        br#"{"token": "8f3c"}"#,
+    );
+    assert!(answer.iter().any(|v| v.contains("\"key\" is a required property")), "{answer:?}");
 }
 
 // --- End to end through the CLI on examples/ai-platform -----------------------------------

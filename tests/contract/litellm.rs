@@ -12,6 +12,14 @@
 //! strings (`30s`, `20m`, `1h`, `7d`), page-number pagination of `/key/list` (`page` ≥ 1,
 //! `size` 1–100, `total_pages`), and 404s for unknown keys and teams.
 //!
+//! **Checked against the vendor's own spec.** `specs/litellm-openapi.json` is the OpenAPI
+//! description the proxy itself serves, generated from the official `litellm` package
+//! (`specs/litellm-openapi.py`, LiteLLM 1.108.7) and trimmed to these endpoints. Every request
+//! is validated against it (query parameters and JSON body) before it is served, and every 200
+//! answer of the server before it is sent: a request the spec rejects is answered `422` and, like
+//! an answer the spec rejects, recorded as a violation, which fails the test when the server is
+//! dropped.
+//!
 //! Tests drive it through [`LiteLlmServer`]: seed keys and teams, change values behind
 //! breakglass's back, queue faults (429 with `retry-after`, 500, a garbage 200).
 
@@ -31,7 +39,82 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
+
+/// The proxy's OpenAPI description, trimmed to the endpoints served here.
+static SPEC: LazyLock<Value> = LazyLock::new(|| {
+    serde_json::from_str(include_str!("specs/litellm-openapi.json")).expect("the LiteLLM spec")
+});
+
+/// Violations of `schema` (a schema of the spec, `$ref`s into its components) by `instance`.
+fn violations(schema: &Value, instance: &Value, what: &str) -> Vec<String> {
+    let mut root = schema.clone();
+    let Some(object) = root.as_object_mut() else { return Vec::new() };
+    if object.is_empty() {
+        return Vec::new(); // the spec says nothing about it
+    }
+    object.insert("components".to_owned(), SPEC["components"].clone());
+    let validator = jsonschema::validator_for(&root).expect("the spec's schemas compile");
+    validator
+        .iter_errors(instance)
+        .map(|error| format!("{what}: {error} at {}", error.instance_path()))
+        .collect()
+}
+
+/// The spec's operation for a method and path.
+fn operation(method: &str, path: &str) -> Option<&'static Value> {
+    SPEC["paths"].get(path)?.get(method.to_ascii_lowercase())
+}
+
+/// Violations of the spec by a request: undeclared or mistyped query parameters, a body that is
+/// not the documented schema.
+fn request_violations(method: &str, path: &str, query: &str, body: &[u8]) -> Vec<String> {
+    let Some(operation) = operation(method, path) else {
+        return vec![format!("{method} {path} is not in the spec")];
+    };
+    let mut found = Vec::new();
+    let parameters: Vec<&Value> = operation["parameters"]
+        .as_array()
+        .map(|all| all.iter().filter(|p| p["in"] == "query").collect())
+        .unwrap_or_default();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let Some(parameter) = parameters.iter().find(|p| p["name"] == name) else {
+            found.push(format!("{method} {path}: query parameter `{name}` is not in the spec"));
+            continue;
+        };
+        let schema = &parameter["schema"];
+        let text = schema.to_string();
+        let value = if text.contains("\"integer\"") {
+            value.parse::<i64>().map_or_else(|_| json!(value), |n| json!(n))
+        } else if text.contains("\"boolean\"") {
+            value.parse::<bool>().map_or_else(|_| json!(value), |b| json!(b))
+        } else {
+            json!(value)
+        };
+        found.extend(violations(schema, &value, &format!("{method} {path} ?{name}")));
+    }
+    if let Some(schema) = operation.pointer("/requestBody/content/application~1json/schema") {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(body) => found.extend(violations(schema, &body, &format!("{method} {path} body"))),
+            Err(_) => found.push(format!("{method} {path}: the body is not JSON")),
+        }
+    }
+    found
+}
+
+/// Violations of the spec by a 200 answer.
+pub fn response_violations(method: &str, path: &str, body: &[u8]) -> Vec<String> {
+    let Some(schema) = operation(method, path)
+        .and_then(|operation| operation.pointer("/responses/200/content/application~1json/schema"))
+    else {
+        return Vec::new();
+    };
+    match serde_json::from_slice::<Value>(body) {
+        Ok(body) => violations(schema, &body, &format!("{method} {path} answer")),
+        Err(_) => vec![format!("{method} {path}: the answer is not JSON")],
+    }
+}
 
 /// The master key the server accepts.
 pub const MASTER_KEY: &str = "sk-litellm-master-contract-test";
@@ -73,6 +156,7 @@ struct Inner {
     teams: BTreeMap<String, TeamRow>,
     faults: VecDeque<Fault>,
     seen: Vec<String>,
+    violations: Vec<String>,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -197,6 +281,11 @@ impl LiteLlmServer {
     pub fn seen(&self) -> Vec<String> {
         self.with(|s| s.seen.clone())
     }
+
+    /// The violations of the spec recorded so far, forgotten (so dropping the server passes).
+    pub fn take_violations(&self) -> Vec<String> {
+        self.with(|s| std::mem::take(&mut s.violations))
+    }
 }
 
 impl Drop for LiteLlmServer {
@@ -206,6 +295,10 @@ impl Drop for LiteLlmServer {
         }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+        let violations = self.with(|s| std::mem::take(&mut s.violations));
+        if !violations.is_empty() && !std::thread::panicking() {
+            panic!("the LiteLLM spec was violated:\n{}", violations.join("\n"));
         }
     }
 }
@@ -290,22 +383,54 @@ async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Res
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    if presented != Some(MASTER_KEY) {
-        let shown = presented.map_or_else(String::new, |key| {
-            format!("sk-...{}", &key[key.len().saturating_sub(4)..])
-        });
+    if presented == Some(MASTER_KEY) {
+        return conforming(&state, request, next).await;
+    }
+    let shown = presented
+        .map_or_else(String::new, |key| format!("sk-...{}", &key[key.len().saturating_sub(4)..]));
+    error(
+        StatusCode::UNAUTHORIZED,
+        "auth_error",
+        Some("None"),
+        &format!(
+            "Authentication Error, Invalid proxy server token passed. Received API Key = \
+             {shown}, Key Hash (Token) =none. Unable to find token in cache or \
+             `LiteLLM_VerificationTokenTable`"
+        ),
+    )
+}
+
+/// Serves a request after checking it against the spec, and checks a 200 answer before it goes.
+async fn conforming(state: &Shared, request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let problems = request_violations(&method, &path, &query, &body);
+    if !problems.is_empty() {
+        let detail: Vec<Value> = problems.iter().map(|p| json!({"msg": p})).collect();
+        state.lock().expect("state").violations.extend(problems);
+        return (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(json!({ "detail": detail })))
+            .into_response();
+    }
+    let response = next.run(Request::from_parts(parts, axum::body::Body::from(body))).await;
+    if response.status() != StatusCode::OK {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let problems = response_violations(&method, &path, &body);
+    if !problems.is_empty() {
+        state.lock().expect("state").violations.extend(problems);
         return error(
-            StatusCode::UNAUTHORIZED,
-            "auth_error",
-            Some("None"),
-            &format!(
-                "Authentication Error, Invalid proxy server token passed. Received API Key = \
-                 {shown}, Key Hash (Token) =none. Unable to find token in cache or \
-                 `LiteLLM_VerificationTokenTable`"
-            ),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "contract_error",
+            None,
+            "the contract server's answer violates the LiteLLM spec",
         );
     }
-    next.run(request).await
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 fn body_object(body: &Bytes) -> Result<Map<String, Value>, Response> {
