@@ -2,6 +2,7 @@
 //! paging, retries, refusals and strict decoding at the provider boundary, then grants,
 //! overrides and their reverts end to end through the CLI on examples/ai-platform.
 
+use breakglass_provider::http::{HttpClient, HttpConfig};
 use breakglass_provider::{
     Attributes, ChangeContext, ConfigureRequest, CreateRequest, DeleteRequest, ErrorKind,
     ListRequest, Provider, ReadRequest,
@@ -224,6 +225,50 @@ async fn member_writes_are_idempotent_and_archived_keys_are_refused() {
         .resource_id(breakglass_provider::IdRequest::new("anthropic_api_key_status", archived))
         .expect_err("refused");
     assert!(error.message().contains("no API call can undo"), "{error}");
+}
+
+#[tokio::test]
+async fn the_contract_server_holds_requests_and_answers_to_the_vendor_types() {
+    let server = workspace_of(1);
+    let http = HttpClient::new("test", HttpConfig::default()).expect("client");
+    let send = |target: &str, body: &'static str| {
+        let url = format!("{}{target}", server.url);
+        let http = http.clone();
+        async move {
+            http.send(|client| {
+                let request = if body.is_empty() { client.get(&url) } else { client.post(&url) };
+                request
+                    .header("x-api-key", ADMIN_KEY)
+                    .header("anthropic-version", "2023-06-01")
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .build()
+                    .map_err(|error| http.build_error(error))
+            })
+            .await
+            .expect("answered")
+        }
+    };
+    let members = format!("/v1/organizations/workspaces/{WORKSPACE}/members");
+    let billing =
+        send(&members, r#"{"user_id": "user_x", "workspace_role": "workspace_billing"}"#).await;
+    assert_eq!(billing.status.as_u16(), 400);
+    let limit = send(&format!("{members}?limit=ten"), "").await;
+    assert_eq!(limit.status.as_u16(), 400);
+    let undeclared = send(&format!("{members}?cursor=x"), "").await;
+    assert_eq!(undeclared.status.as_u16(), 400);
+    let violations = server.take_violations();
+    assert_eq!(violations.len(), 3, "{violations:?}");
+    assert!(violations[0].contains("body: \"workspace_billing\" is not one of"), "{violations:?}");
+    assert!(violations[1].contains("?limit: \"ten\" is not of type \"integer\""), "{violations:?}");
+    assert!(violations[2].contains("`cursor` is not documented"), "{violations:?}");
+    // And answers: an API key must say where it belongs (`scope`).
+    let answer = crate::contract_anthropic::response_violations(
+        "GET",
+        "/v1/organizations/api_keys/apikey_1",
+        br#"{"id": "apikey_1", "type": "api_key", "name": "k", "status": "active", "created_at": "2026-01-05T10:00:00Z"}"#,
+    );
+    assert!(answer.iter().any(|v| v.contains("\"scope\" is a required property")), "{answer:?}");
 }
 
 // --- End to end through the CLI on examples/ai-platform -----------------------------------

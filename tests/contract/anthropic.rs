@@ -8,6 +8,14 @@
 //! default 20, `after_id`/`before_id`, `has_more`, `first_id`/`last_id`), and the error body
 //! `{"type": "error", "error": {"type", "message"}, "request_id"}`.
 //!
+//! **Checked against the vendor's own types.** `specs/anthropic-admin.json` holds the request
+//! and response schemas of these endpoints, taken from Anthropic's official Python SDK (its
+//! types are generated from Anthropic's OpenAPI description; `specs/anthropic-admin.py`,
+//! anthropic 2.14.0). Every request is validated against it (query parameters and JSON body)
+//! before it is served, and every 200 answer before it is sent: a request the schemas reject is
+//! answered `400 invalid_request_error` and, like an answer they reject, recorded as a
+//! violation, which fails the test when the server is dropped.
+//!
 //! Tests drive it through [`AnthropicServer`]: seed objects, change values behind breakglass's
 //! back, queue faults (429 with `retry-after`, 500, 529, a garbage 200, a cursor that does not
 //! advance), and read what was asked.
@@ -26,7 +34,75 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
+
+/// The endpoints' schemas, from Anthropic's SDK, keyed by `METHOD /path/{param}`.
+static SPEC: LazyLock<Value> = LazyLock::new(|| {
+    serde_json::from_str(include_str!("specs/anthropic-admin.json")).expect("the Anthropic spec")
+});
+
+/// The operation whose path template matches `path`.
+fn operation(method: &str, path: &str) -> Option<&'static Value> {
+    let segments: Vec<&str> = path.split('/').collect();
+    SPEC["operations"].as_object()?.iter().find_map(|(key, operation)| {
+        let (key_method, template) = key.split_once(' ')?;
+        let parts: Vec<&str> = template.split('/').collect();
+        let matches = key_method == method
+            && parts.len() == segments.len()
+            && parts.iter().zip(&segments).all(|(p, s)| p.starts_with('{') || p == s);
+        matches.then_some(operation)
+    })
+}
+
+/// Violations of `schema` (self-contained, with its `$defs`) by `instance`.
+pub fn violations(schema: &Value, instance: &Value, what: &str) -> Vec<String> {
+    let validator = jsonschema::validator_for(schema).expect("the SDK's schemas compile");
+    validator
+        .iter_errors(instance)
+        .map(|error| format!("{what}: {error} at {}", error.instance_path()))
+        .collect()
+}
+
+/// Violations of the schemas by a request: undeclared or mistyped query parameters, a body
+/// that is not the documented schema.
+fn request_violations(method: &str, path: &str, query: &str, body: &[u8]) -> Vec<String> {
+    let Some(operation) = operation(method, path) else {
+        return vec![format!("{method} {path} is not an endpoint the schemas describe")];
+    };
+    let mut found = Vec::new();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let Some(schema) = operation.pointer(&format!("/query/properties/{name}")) else {
+            found.push(format!("{method} {path}: query parameter `{name}` is not documented"));
+            continue;
+        };
+        let value = match schema["type"].as_str() {
+            Some("integer") => value.parse::<i64>().map_or_else(|_| json!(value), |n| json!(n)),
+            Some("boolean") => value.parse::<bool>().map_or_else(|_| json!(value), |b| json!(b)),
+            _ => json!(value),
+        };
+        found.extend(violations(schema, &value, &format!("{method} {path} ?{name}")));
+    }
+    if let Some(schema) = operation.get("body") {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(body) => found.extend(violations(schema, &body, &format!("{method} {path} body"))),
+            Err(_) => found.push(format!("{method} {path}: the body is not JSON")),
+        }
+    }
+    found
+}
+
+/// Violations of the schemas by a 200 answer.
+pub fn response_violations(method: &str, path: &str, body: &[u8]) -> Vec<String> {
+    let Some(schema) = operation(method, path).and_then(|operation| operation.get("response"))
+    else {
+        return vec![format!("{method} {path} is not an endpoint the schemas describe")];
+    };
+    match serde_json::from_slice::<Value>(body) {
+        Ok(body) => violations(schema, &body, &format!("{method} {path} answer")),
+        Err(_) => vec![format!("{method} {path}: the answer is not JSON")],
+    }
+}
 
 /// The admin key the server accepts unless a test says otherwise.
 pub const ADMIN_KEY: &str = "sk-ant-admin01-contract-test-key";
@@ -67,6 +143,7 @@ struct Inner {
     faults: VecDeque<Fault>,
     stuck_cursor: bool,
     seen: Vec<String>,
+    violations: Vec<String>,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -184,6 +261,11 @@ impl AnthropicServer {
     pub fn seen(&self) -> Vec<String> {
         self.with(|s| s.seen.clone())
     }
+
+    /// The violations of the schemas recorded so far, forgotten (so dropping the server passes).
+    pub fn take_violations(&self) -> Vec<String> {
+        self.with(|s| std::mem::take(&mut s.violations))
+    }
 }
 
 impl Drop for AnthropicServer {
@@ -193,6 +275,10 @@ impl Drop for AnthropicServer {
         }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+        let violations = self.with(|s| std::mem::take(&mut s.violations));
+        if !violations.is_empty() && !std::thread::panicking() {
+            panic!("the Anthropic Admin API schemas were violated:\n{}", violations.join("\n"));
         }
     }
 }
@@ -283,7 +369,39 @@ async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Res
             "anthropic-version: header is required",
         );
     }
-    next.run(request).await
+    conforming(&state, request, next).await
+}
+
+/// Serves a request after checking it against the schemas, and checks a 200 answer before it
+/// goes.
+async fn conforming(state: &Shared, request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let problems = request_violations(&method, &path, &query, &body);
+    if !problems.is_empty() {
+        let message = problems.join("; ");
+        state.lock().expect("state").violations.extend(problems);
+        return error(StatusCode::BAD_REQUEST, "invalid_request_error", &message);
+    }
+    let response = next.run(Request::from_parts(parts, axum::body::Body::from(body))).await;
+    if response.status() != StatusCode::OK {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let problems = response_violations(&method, &path, &body);
+    if !problems.is_empty() {
+        state.lock().expect("state").violations.extend(problems);
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "api_error",
+            "the contract server's answer violates the schemas",
+        );
+    }
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 /// The JSON object of a request body, or the API's 400.
@@ -353,6 +471,13 @@ fn workspace_json(id: &str, row: &WorkspaceRow) -> Value {
         "created_at": "2026-01-05T10:00:00.000000Z",
         "archived_at": row.archived_at,
         "display_color": "#6C5BB9",
+        "compartment_id": format!("cmpt_{id}"),
+        "data_residency": {
+            "allowed_inference_geos": "unrestricted",
+            "default_inference_geo": "global",
+            "workspace_geo": "us",
+        },
+        "tags": {},
     })
 }
 
@@ -376,6 +501,10 @@ fn api_key_json(id: &str, row: &ApiKeyRow) -> Value {
         "partial_key_hint": format!("sk-ant-api03-{}...AAAA", &id[id.len().saturating_sub(3)..]),
         "status": row.status,
         "expires_at": null,
+        "scope": match &row.workspace_id {
+            Some(workspace_id) => json!({ "type": "workspace", "workspace_id": workspace_id }),
+            None => json!({ "type": "organization" }),
+        },
     })
 }
 
