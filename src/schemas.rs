@@ -9,6 +9,7 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("policy.schema.json", crate::policy::schema::policy_schema()),
         ("plan.schema.json", for_output::<crate::plan::Plan>()),
         ("state.schema.json", for_output::<crate::state::State>()),
+        ("audit-event.schema.json", for_output::<crate::audit::Event>()),
     ]
 }
 

@@ -10,7 +10,9 @@ mod contract_anthropic;
 mod contract_litellm;
 
 mod anthropic;
+mod audit;
 mod docs;
+mod emergency;
 mod examples;
 mod fmt;
 mod help;

@@ -4,6 +4,8 @@ use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
+use super::apply::executor;
+use super::audit_trail::{Audit, signer_name};
 use super::context::{configure_providers, load_policy, open_store, parse_at, progress};
 use super::exit::ExitStatus;
 use super::output::Output;
@@ -90,6 +92,7 @@ pub async fn run(args: &PlanArgs, output: Output) -> anyhow::Result<ExitStatus> 
         refresh: args.refresh,
         targets: args.target.clone(),
         parallelism: args.parallelism.unwrap_or(policy.settings.parallelism as usize),
+        revert_interrupted: false,
     };
     let planned = make_plan(
         &policy,
@@ -101,9 +104,14 @@ pub async fn run(args: &PlanArgs, output: Output) -> anyhow::Result<ExitStatus> 
     )
     .await?;
     let plan = planned.plan;
+    let audit = Audit::of(&policy);
+    if args.refresh {
+        audit.record_drift(&executor(), &plan.drift);
+    }
     print_plan(&plan, format, output)?;
     if let Some(out) = &args.out {
-        save(&plan, out, args.sign_key.as_ref(), args.at.is_some())?;
+        let (digest, key) = save(&plan, out, args.sign_key.as_ref(), args.at.is_some())?;
+        audit.record_plan_signed(&signer_name(&policy, &key), &plan, &digest, out)?;
     }
     Ok(exit_status(&plan, args.detailed_exitcode))
 }
@@ -118,12 +126,13 @@ pub fn print_plan(plan: &Plan, format: Format, output: Output) -> anyhow::Result
     Ok(())
 }
 
+/// Signs and saves `plan`; returns the envelope's digest and the signer's public key.
 fn save(
     plan: &Plan,
     out: &PathBuf,
     key: Option<&PathBuf>,
     at_other_time: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<(String, ed25519_dalek::VerifyingKey)> {
     if at_other_time {
         bail!("a plan made with --at shows another time and cannot be applied; drop --out or --at");
     }
@@ -142,7 +151,7 @@ fn save(
         crate::sign::key_id(&key.public_key()),
         out.display()
     );
-    Ok(())
+    Ok((envelope.digest()?, key.public_key()))
 }
 
 /// The exit status `--detailed-exitcode` asks for.

@@ -2,10 +2,13 @@
 
 use clap::{Args, Subcommand};
 
+use super::apply::executor;
+use super::audit_trail::Audit;
 use super::context::{load_policy, open_store};
 use super::exit::ExitStatus;
 use super::output::Output;
 use crate::address::Address;
+use crate::audit::{Event, EventResult, action};
 
 /// Arguments of `state`.
 #[derive(Debug, Args)]
@@ -62,6 +65,17 @@ pub async fn run(args: &StateArgs, output: Output) -> anyhow::Result<ExitStatus>
         }
         StateCommand::Unlock { id } => {
             let info = store.force_unlock(id).await?;
+            Audit::of(&policy).record(
+                Event::new(executor(), action::LOCK_UNLOCKED, EventResult::Ok)
+                    .reason(format!("removed the lock held by {info}"))
+                    .details(serde_json::json!({
+                        "lock_id": info.id,
+                        "operation": info.operation,
+                        "host": info.host,
+                        "pid": info.pid,
+                        "since": info.created_at,
+                    })),
+            )?;
             println!("Removed the lock held by {info}.");
         }
     }

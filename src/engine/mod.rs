@@ -1,8 +1,8 @@
 //! The reconciler: compile desired state, refresh live objects, diff, plan, apply.
 //!
 //! The engine is the only code that calls providers. Each stage is a function with plain data
-//! in and out — [`compile`] (policy and activations → desired), [`refresh`] (providers → live),
-//! [`diff`] (desired × live × state → changes and drift), [`apply`] (changes → providers and
+//! in and out — [`compile()`] (policy and activations → desired), [`refresh()`] (providers → live),
+//! [`diff`] (desired × live × state → changes and drift), [`apply()`] (changes → providers and
 //! state) — so each can be tested alone, and every command (plan, apply, reconcile, watch)
 //! reuses the same pipeline. Automatic revert is not a special path: an activation that ended
 //! is no longer desired, so the next diff takes it back.
@@ -10,16 +10,23 @@
 pub mod apply;
 pub mod compile;
 pub mod diff;
+pub mod emergency;
 mod error;
+#[cfg(test)]
+mod fake;
 pub mod planner;
 pub mod progress;
 pub mod providers;
+pub mod reconcile;
 pub mod refresh;
 
-pub use apply::{ApplyReport, ChangeOutcome, apply};
+pub use apply::{ApplyMode, ApplyReport, ChangeOutcome, apply};
 pub use compile::{Desired, DesiredResource, compile};
 pub use error::EngineError;
 pub use planner::{PlanOptions, Planned, check_still_holds, make_plan};
 pub use progress::{Progress, Silent};
 pub use providers::Providers;
 pub use refresh::{Live, refresh};
+
+#[cfg(test)]
+mod tests;

@@ -28,5 +28,8 @@ pub use provider::ProviderBlock;
 pub use resource::{DriftMode, Expression, ResourceDecl, ResourceTemplate, resource_labels};
 pub use role::Role;
 pub use rules::{AccessRules, Risk};
-pub use settings::{AuditSettings, Settings, StateBackend, StateSettings};
+pub use settings::{
+    AuditSettings, Day, Settings, SinkFormat, SinkKind, SinkSettings, StateBackend, StateSettings,
+    WorkingHours,
+};
 pub use team::Team;

@@ -1,0 +1,27 @@
+//! The tamper-evident audit log and everything built on it.
+//!
+//! - [`log`](AuditLog): one JSON event a line, each carrying the sha256 of the line before it,
+//!   so editing, deleting, inserting or reordering any line breaks the chain at that line, and a
+//!   head recorded elsewhere (a CI log, a ticket) catches truncation. Appends take an exclusive
+//!   lock on the log (beside the state lock), so concurrent writers never fork the chain.
+//! - [`sink`]: real-time delivery of each event as it is recorded, to standard output or error
+//!   and to webhooks, in the background with retries. The log on disk is the record; sinks are
+//!   notifications, so a failing sink is reported and never holds up the command (least of all a
+//!   revert).
+//! - [`report`]: the post-event audit of each activation, built from the log (the timeline) and
+//!   the state's activation records (approvals, authentication, how it ended), with the
+//!   anomalies a reviewer should look at.
+//! - [`ocsf`]: the events mapped to the Open Cybersecurity Schema Framework for SIEMs.
+//!
+//! Nothing here prints: commands in `cli` render and report.
+
+mod event;
+mod log;
+pub mod ocsf;
+pub mod report;
+pub mod sink;
+mod summary;
+
+pub use event::{Event, EventResult, Stamped, Subject, action};
+pub use log::{AuditError, AuditLog, Entries, GENESIS, Verified, line_hash, verify_lines};
+pub use summary::summarize;

@@ -1,0 +1,477 @@
+//! Rendering of `audit report`: text for a terminal, markdown for an incident ticket. Both say
+//! the same things in the same order: the log's integrity, a summary line per activation, then
+//! each activation's story, refusals, use per person and role, limits, and anomalies.
+
+use std::fmt::Write as _;
+
+use crate::audit::EventResult;
+use crate::audit::report::{ActivationReport, Approval, Outcome, Report};
+use crate::policy::Duration;
+
+fn duration(seconds: i64) -> String {
+    Duration::from_secs(u64::try_from(seconds).unwrap_or(0)).to_string()
+}
+
+fn what(activation: &ActivationReport) -> String {
+    format!(
+        "{} {}{}",
+        activation.kind,
+        activation.name,
+        activation.risk.as_ref().map_or_else(String::new, |r| format!(" ({r} risk)"))
+    )
+}
+
+fn status_word(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Live { .. } => "LIVE",
+        Outcome::Expired { .. } => "expired",
+        Outcome::Revoked { .. } => "revoked",
+        Outcome::RevertPending { .. } => "REVERT PENDING",
+        Outcome::Applying => "APPLYING",
+        Outcome::Refused { .. } => "refused",
+        Outcome::NotApplied => "not applied",
+    }
+}
+
+fn approval_line(approval: &Approval) -> String {
+    let verb = if approval.decision == "deny" { "denied" } else { "approved" };
+    let mut line = format!("{} {verb} at {}", approval.approver, approval.at);
+    if let Some(comment) = &approval.comment {
+        let _ = write!(line, ": \"{comment}\"");
+    }
+    if !approval.counted {
+        line.push_str(if approval.decision == "deny" {
+            " (the denial stopped the apply)"
+        } else {
+            " (not counted)"
+        });
+    }
+    line
+}
+
+fn approvals(activation: &ActivationReport) -> Vec<String> {
+    if activation.auto_approved && activation.approvals.is_empty() {
+        return vec!["auto-approved (declared low-risk case)".to_owned()];
+    }
+    if activation.approvals.is_empty() {
+        return vec!["none on record".to_owned()];
+    }
+    activation.approvals.iter().map(approval_line).collect()
+}
+
+fn window(activation: &ActivationReport) -> String {
+    match (activation.start, activation.end) {
+        (Some(start), Some(end)) => {
+            format!("{start} → {end} ({})", duration(end.duration_since(start).as_secs()))
+        }
+        (None, Some(end)) => format!("until {end}"),
+        _ => "unknown".to_owned(),
+    }
+}
+
+fn integrity(report: &Report) -> String {
+    let log = &report.log;
+    if log.verified {
+        format!(
+            "{}, {} event(s), chain verified, head {}",
+            log.path,
+            log.lines,
+            log.head.as_deref().unwrap_or("")
+        )
+    } else {
+        format!(
+            "{}, {} line(s), DOES NOT VERIFY at line {}: {}",
+            log.path,
+            log.lines,
+            log.broken_at.unwrap_or(0),
+            log.problem.as_deref().unwrap_or("")
+        )
+    }
+}
+
+fn hours(report: &Report) -> String {
+    if report.working_hours.declared {
+        report.working_hours.description.clone()
+    } else {
+        format!(
+            "{} (the default; declare breakglass {{ audit {{ working_hours {{ … }} }} }})",
+            report.working_hours.description
+        )
+    }
+}
+
+/// The report for a terminal.
+pub fn text(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Break-glass audit report, {}", report.generated_at);
+    if let Some(since) = report.since {
+        let _ = writeln!(out, "Period:        since {since}");
+    }
+    let _ = writeln!(out, "Audit log:     {}", integrity(report));
+    let _ = writeln!(out, "Working hours: {}", hours(report));
+    let _ = writeln!(out, "Activations:   {}", report.activations.len());
+    for activation in &report.activations {
+        let _ = writeln!(
+            out,
+            "  {}  {:<14} {} for {}{}",
+            activation.id,
+            status_word(&activation.outcome),
+            what(activation),
+            activation.requester,
+            match activation.anomalies.len() {
+                0 => String::new(),
+                n => format!("  [{n} anomal{}]", if n == 1 { "y" } else { "ies" }),
+            }
+        );
+    }
+    for activation in &report.activations {
+        let _ = writeln!(
+            out,
+            "\n{} {}: {} for {}",
+            "=".repeat(3),
+            activation.id,
+            what(activation),
+            activation.requester
+        );
+        let row = |out: &mut String, label: &str, value: &str| {
+            let _ = writeln!(out, "  {label:<15}{value}");
+        };
+        row(&mut out, "Justification", &activation.justification);
+        let source = match &activation.plan_digest {
+            Some(digest) => format!("{} (request {})", activation.source, digest),
+            None => activation.source.clone(),
+        };
+        row(&mut out, "Source", &source);
+        if let Some(at) = activation.requested_at {
+            row(&mut out, "Requested", &at.to_string());
+        }
+        row(&mut out, "Window", &window(activation));
+        for (index, line) in approvals(activation).iter().enumerate() {
+            row(&mut out, if index == 0 { "Approvals" } else { "" }, line);
+        }
+        if !activation.authentication.is_empty() {
+            row(&mut out, "Authentication", &activation.authentication.join(", "));
+        }
+        if let Some(at) = activation.activated_at {
+            let by =
+                activation.executor.as_deref().map_or_else(String::new, |e| format!(" by {e}"));
+            row(&mut out, "Granted", &format!("{at}{by}"));
+        }
+        for extension in &activation.extensions {
+            row(
+                &mut out,
+                "Extended",
+                &format!(
+                    "at {}: {} → {} ({}; approved by {})",
+                    extension.at,
+                    extension.previous_end,
+                    extension.new_end,
+                    extension.justification,
+                    extension.approvers.join(", ")
+                ),
+            );
+        }
+        row(&mut out, "Outcome", &activation.outcome.describe());
+        if activation.changes.is_empty() {
+            row(&mut out, "Changes", "none");
+        } else {
+            let _ = writeln!(out, "  Changes:");
+            for change in &activation.changes {
+                let _ = writeln!(
+                    out,
+                    "    {}  {} {} on {} ({}){}{}",
+                    change.time,
+                    change.action,
+                    change.address,
+                    change.provider,
+                    change.id,
+                    if change.attributes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", change.attributes)
+                    },
+                    match (&change.result, &change.error) {
+                        (EventResult::Ok, _) => String::new(),
+                        (_, Some(error)) => format!("  FAILED: {error}"),
+                        (_, None) => "  FAILED".to_owned(),
+                    }
+                );
+            }
+        }
+        if activation.anomalies.is_empty() {
+            row(&mut out, "Anomalies", "none");
+        } else {
+            let _ = writeln!(out, "  Anomalies:");
+            for anomaly in &activation.anomalies {
+                let _ = writeln!(out, "    - {anomaly}");
+            }
+        }
+        let _ = writeln!(out, "  Timeline:");
+        for entry in &activation.timeline {
+            let _ = writeln!(
+                out,
+                "    {:>5}  {}  {}",
+                format!("#{}", entry.line),
+                entry.time,
+                entry.summary
+            );
+        }
+    }
+    if !report.refusals.is_empty() {
+        let _ = writeln!(out, "\nRefusals:");
+        for refusal in &report.refusals {
+            let _ = writeln!(
+                out,
+                "  {}  {} ({}): {}",
+                refusal.time,
+                refusal.actor,
+                refusal.command.as_deref().unwrap_or("?"),
+                refusal.reason
+            );
+        }
+    }
+    if !report.usage.is_empty() {
+        let _ = writeln!(out, "\nUse per person and role:");
+        for usage in &report.usage {
+            let _ = writeln!(
+                out,
+                "  {:<12} {:<28} {} activation(s), {} granted, {} refused",
+                usage.person,
+                format!("{} {}", usage.kind, usage.name),
+                usage.activations,
+                duration(usage.granted_seconds),
+                usage.refused
+            );
+        }
+    }
+    if !report.limits.is_empty() {
+        let _ = writeln!(out, "\nLimits (now):");
+        for limit in &report.limits {
+            let _ = writeln!(
+                out,
+                "  {:<20} {:<12} {} of {} in {} (beyond: {})",
+                limit.limit, limit.whom, limit.used, limit.max, limit.window, limit.action
+            );
+        }
+    }
+    let _ = writeln!(out, "\nAnomalies across activations:");
+    if report.anomalies.is_empty() {
+        let _ = writeln!(out, "  none");
+    }
+    for anomaly in &report.anomalies {
+        let _ = writeln!(out, "  - {anomaly}");
+    }
+    out
+}
+
+/// A table cell: one line, pipes escaped.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+/// The report as markdown, ready to paste into an incident ticket.
+pub fn markdown(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Break-glass audit report\n");
+    let _ = writeln!(out, "- **Generated:** {}", report.generated_at);
+    let _ = writeln!(
+        out,
+        "- **Period:** {}",
+        report.since.map_or_else(|| "everything on record".to_owned(), |s| format!("since {s}"))
+    );
+    let log = &report.log;
+    if log.verified {
+        let _ = writeln!(
+            out,
+            "- **Audit log:** `{}`, {} event(s), chain verified, head `{}`",
+            log.path,
+            log.lines,
+            log.head.as_deref().unwrap_or("")
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "- **Audit log:** `{}` **DOES NOT VERIFY** at line {}: {}",
+            log.path,
+            log.broken_at.unwrap_or(0),
+            cell(log.problem.as_deref().unwrap_or(""))
+        );
+    }
+    let _ = writeln!(out, "- **Working hours:** {}", hours(report));
+    let _ = writeln!(out, "\n## Summary\n");
+    if report.activations.is_empty() {
+        let _ = writeln!(out, "No activations on record for this period.");
+    } else {
+        let _ = writeln!(out, "| Activation | What | Requester | Outcome | Anomalies |");
+        let _ = writeln!(out, "|---|---|---|---|---|");
+        for activation in &report.activations {
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} | {} |",
+                activation.id,
+                cell(&what(activation)),
+                cell(&activation.requester),
+                status_word(&activation.outcome),
+                activation.anomalies.len()
+            );
+        }
+    }
+    for activation in &report.activations {
+        let _ = writeln!(
+            out,
+            "\n## `{}`: {} for {}\n",
+            activation.id,
+            what(activation),
+            activation.requester
+        );
+        let _ = writeln!(out, "| | |\n|---|---|");
+        let row = |out: &mut String, label: &str, value: &str| {
+            let _ = writeln!(out, "| **{label}** | {} |", cell(value));
+        };
+        row(&mut out, "Requester", &activation.requester);
+        row(&mut out, "Justification", &activation.justification);
+        let source = match &activation.plan_digest {
+            Some(digest) => format!("{} (request `{digest}`)", activation.source),
+            None => activation.source.clone(),
+        };
+        row(&mut out, "Source", &source);
+        if let Some(at) = activation.requested_at {
+            row(&mut out, "Requested", &at.to_string());
+        }
+        row(&mut out, "Window", &window(activation));
+        row(&mut out, "Approvals", &approvals(activation).join("; "));
+        row(
+            &mut out,
+            "Authentication",
+            &if activation.authentication.is_empty() {
+                "none on record".to_owned()
+            } else {
+                activation.authentication.join(", ")
+            },
+        );
+        if let Some(at) = activation.activated_at {
+            let by =
+                activation.executor.as_deref().map_or_else(String::new, |e| format!(" by {e}"));
+            row(&mut out, "Granted", &format!("{at}{by}"));
+        }
+        for extension in &activation.extensions {
+            row(
+                &mut out,
+                "Extended",
+                &format!(
+                    "at {}: {} → {} ({}; approved by {})",
+                    extension.at,
+                    extension.previous_end,
+                    extension.new_end,
+                    extension.justification,
+                    extension.approvers.join(", ")
+                ),
+            );
+        }
+        row(&mut out, "Outcome", &activation.outcome.describe());
+        let _ = writeln!(out, "\n**What changed**\n");
+        if activation.changes.is_empty() {
+            let _ = writeln!(out, "Nothing was changed on any system.");
+        } else {
+            let _ = writeln!(out, "| Time | System | Object | Change | Result |");
+            let _ = writeln!(out, "|---|---|---|---|---|");
+            for change in &activation.changes {
+                let result = match (&change.result, &change.error) {
+                    (EventResult::Ok, _) => "ok".to_owned(),
+                    (_, Some(error)) => format!("**failed**: {error}"),
+                    (_, None) => "**failed**".to_owned(),
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | `{}` (id `{}`) | {}{} | {} |",
+                    change.time,
+                    cell(&change.provider),
+                    change.address,
+                    cell(&change.id),
+                    change.action,
+                    if change.attributes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", cell(&change.attributes))
+                    },
+                    cell(&result)
+                );
+            }
+        }
+        let _ = writeln!(out, "\n**Anomalies**\n");
+        if activation.anomalies.is_empty() {
+            let _ = writeln!(out, "None.");
+        }
+        for anomaly in &activation.anomalies {
+            let _ = writeln!(out, "- {anomaly}");
+        }
+        let _ = writeln!(out, "\n**Timeline**\n");
+        let _ = writeln!(out, "| Line | Time | Who | Event |");
+        let _ = writeln!(out, "|---|---|---|---|");
+        for entry in &activation.timeline {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                entry.line,
+                entry.time,
+                cell(&entry.actor),
+                cell(&entry.summary)
+            );
+        }
+    }
+    if !report.refusals.is_empty() {
+        let _ = writeln!(out, "\n## Refusals\n");
+        let _ = writeln!(out, "| Time | Who | Command | Reason |");
+        let _ = writeln!(out, "|---|---|---|---|");
+        for refusal in &report.refusals {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                refusal.time,
+                cell(&refusal.actor),
+                cell(refusal.command.as_deref().unwrap_or("")),
+                cell(&refusal.reason)
+            );
+        }
+    }
+    let _ = writeln!(out, "\n## Use per person and role\n");
+    if report.usage.is_empty() {
+        let _ = writeln!(out, "No use on record for this period.");
+    } else {
+        let _ =
+            writeln!(out, "| Person | Role or override | Activations | Time granted | Refused |");
+        let _ = writeln!(out, "|---|---|---|---|---|");
+        for usage in &report.usage {
+            let _ = writeln!(
+                out,
+                "| {} | {} `{}` | {} | {} | {} |",
+                cell(&usage.person),
+                usage.kind,
+                usage.name,
+                usage.activations,
+                duration(usage.granted_seconds),
+                usage.refused
+            );
+        }
+    }
+    if !report.limits.is_empty() {
+        let _ = writeln!(out, "\n## Limits (now)\n");
+        let _ = writeln!(out, "| Limit | Whom | Used | Allowed | Window | Beyond the limit |");
+        let _ = writeln!(out, "|---|---|---|---|---|---|");
+        for limit in &report.limits {
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} | {} | {} |",
+                limit.limit, limit.whom, limit.used, limit.max, limit.window, limit.action
+            );
+        }
+    }
+    let _ = writeln!(out, "\n## Anomalies across activations\n");
+    if report.anomalies.is_empty() {
+        let _ = writeln!(out, "None.");
+    }
+    for anomaly in &report.anomalies {
+        let _ = writeln!(out, "- {anomaly}");
+    }
+    out
+}
