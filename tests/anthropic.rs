@@ -517,3 +517,131 @@ fn a_wrong_admin_key_fails_the_plan_clearly_and_changes_nothing() {
     assert_ne!(unset.code, 0);
     assert!(unset.stderr.contains("no Admin API key: set ANTHROPIC_ADMIN_KEY"), "{}", unset.stderr);
 }
+
+// --- The emergency procedure: request, approve, apply --emergency, revert at expiry --------
+
+impl Platforms {
+    /// The example's baseline applied at `time`, and the demo private keys of the quickstart
+    /// (whose public halves the example's keys/ holds) next to it, so people can sign.
+    pub fn ready(time: &str) -> Self {
+        let platforms = Self::start();
+        for person in ["alice", "bob", "carol", "dave"] {
+            let key = format!("keys/{person}.key");
+            fs_err::copy(
+                crate::util::root().join("examples/quickstart").join(&key),
+                platforms.dir.path().join(&key),
+            )
+            .expect("a demo key");
+        }
+        platforms.at(time).args(["apply", "--auto-approve"]).run().expect_code(0);
+        platforms
+    }
+
+    /// `person` asks for `name` for `duration`; the request is written to `out`.
+    pub fn request(&self, time: &str, name: &str, person: &str, duration: &str, out: &str) {
+        self.at(time)
+            .args(["request", name, "--duration", duration])
+            .args(["--justification", "INC-4720: the chatbot gives harmful answers"])
+            .args(["--as", person, "--key", &format!("keys/{person}.key"), "--out", out])
+            .run()
+            .expect_code(0);
+    }
+
+    /// `person` approves the request in `file`; the approval token.
+    pub fn approve(&self, time: &str, file: &str, person: &str) -> String {
+        let outcome = self
+            .at(time)
+            .args([
+                "approve",
+                file,
+                "--as",
+                person,
+                "--key",
+                &format!("keys/{person}.key"),
+                "--yes",
+            ])
+            .run()
+            .expect_code(0);
+        outcome.stdout.trim().to_owned()
+    }
+
+    /// The id of the one emergency activation in state.
+    pub fn emergency_activation(&self) -> String {
+        let state = self.state();
+        state["activations"]
+            .as_object()
+            .expect("activations")
+            .keys()
+            .find(|id| id.starts_with("act_"))
+            .expect("an emergency activation")
+            .clone()
+    }
+}
+
+#[test]
+fn the_kill_switch_is_requested_approved_applied_and_reverted_at_expiry_to_the_exact_state() {
+    let t0 = "2026-11-28T12:00:00Z";
+    let platforms = Platforms::ready(t0);
+    let key = |p: &Platforms| p.anthropic.api_key_status("apikey_01ChatbotProd");
+    assert_eq!(key(&platforms).as_deref(), Some("active"));
+
+    platforms.request(t0, "chatbot_kill_switch", "bob", "2h", "req.json");
+    // One approval is enough for the kill switch (quorum = 1), even though leads need two.
+    let carol = platforms.approve("2026-11-28T12:01:00Z", "req.json", "carol");
+    platforms
+        .at("2026-11-28T12:02:00Z")
+        .args(["apply", "--emergency", "req.json", "--approval", &carol])
+        .run()
+        .expect_code(0);
+    assert_eq!(key(&platforms).as_deref(), Some("inactive"));
+    let id = platforms.emergency_activation();
+    let record = &platforms.state()["activations"][&id];
+    assert_eq!(record["status"], "active");
+    assert_eq!(record["priors"]["anthropic_api_key_status.chatbot"]["status"], "active");
+
+    // Still live an hour later: reconcile changes nothing.
+    platforms.at("2026-11-28T13:00:00Z").args(["reconcile"]).run().expect_code(0);
+    assert_eq!(key(&platforms).as_deref(), Some("inactive"));
+
+    // At expiry, reconcile (what `watch` runs) puts back exactly what was there.
+    platforms.at("2026-11-28T14:02:01Z").args(["reconcile"]).run().expect_code(0);
+    assert_eq!(key(&platforms).as_deref(), Some("active"));
+    let record = &platforms.state()["activations"][&id];
+    assert_eq!(record["status"], "reverted", "{record}");
+    platforms.at("2026-11-28T14:03:00Z").args(["plan", "--detailed-exitcode"]).run().expect_code(0);
+}
+
+#[test]
+fn a_revert_reports_a_conflict_instead_of_clobbering_a_role_changed_meanwhile() {
+    let t0 = "2026-11-28T12:00:00Z";
+    let platforms = Platforms::ready(t0);
+    platforms.request(t0, "ml_oncall_elevation", "alice", "1h", "req.json");
+    let dave = platforms.approve(t0, "req.json", "dave");
+    platforms
+        .at(t0)
+        .args(["apply", "--emergency", "req.json", "--approval", &dave])
+        .run()
+        .expect_code(0);
+    let alice = |p: &Platforms| p.anthropic.member_role(WORKSPACE, "user_01AliceMartin");
+    assert_eq!(alice(&platforms).as_deref(), Some("workspace_admin"));
+    let id = platforms.emergency_activation();
+
+    // An admin demotes alice by hand in the Console while the elevation is live.
+    platforms.anthropic.set_member(WORKSPACE, "user_01AliceMartin", "workspace_user");
+    let end = "2026-11-28T13:00:01Z";
+    let plan = platforms.at(end).args(["plan"]).run().expect_code(0);
+    assert!(
+        plan.stdout.contains("was changed outside breakglass while an override held it"),
+        "{}",
+        plan.stdout
+    );
+    platforms.at(end).args(["reconcile"]).run().expect_code(0);
+    assert_eq!(alice(&platforms).as_deref(), Some("workspace_user"), "left as the admin set it");
+    let record = &platforms.state()["activations"][&id];
+    assert_eq!(record["status"], "reverted");
+    let flag = record["flags"][0].as_str().expect("a flag");
+    assert!(
+        flag.contains("conflict: anthropic_workspace_member.ml_oncall.workspace_role was changed to \"workspace_user\""),
+        "{flag}"
+    );
+}
