@@ -10,6 +10,8 @@ pub fn registry() -> BTreeMap<&'static str, ProviderFactory> {
     let mut registry: BTreeMap<&'static str, ProviderFactory> = BTreeMap::new();
     registry.insert("local", breakglass_provider_local::LocalProvider::boxed);
     registry.insert("postgres", breakglass_provider_postgres::PostgresProvider::boxed);
+    registry.insert("anthropic", breakglass_provider_anthropic::AnthropicProvider::boxed);
+    registry.insert("litellm", breakglass_provider_litellm::LiteLlmProvider::boxed);
     registry
 }
 

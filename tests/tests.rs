@@ -4,12 +4,19 @@
 #[macro_use]
 mod util;
 
+#[path = "contract/anthropic.rs"]
+mod contract_anthropic;
+#[path = "contract/litellm.rs"]
+mod contract_litellm;
+
+mod anthropic;
 mod audit;
 mod docs;
 mod emergency;
 mod examples;
 mod fmt;
 mod help;
+mod litellm;
 mod plan_apply;
 mod postgres;
 mod schema;
