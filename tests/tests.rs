@@ -8,6 +8,7 @@ mod docs;
 mod examples;
 mod fmt;
 mod help;
+mod openai;
 mod plan_apply;
 mod schema;
 mod validate;

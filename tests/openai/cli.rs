@@ -1,0 +1,365 @@
+//! plan → apply → revert through the CLI against the contract server: a role grant and its
+//! revert, an override of rate limits (the example's) and of model permissions whose revert
+//! writes back exactly what was read before, and a wrong key that changes nothing.
+//!
+//! Grants are `grant` blocks applied with the test clock inside their window; the revert is
+//! the grant file removed and `apply` run after the window (an ended grant block is invalid
+//! policy, and its activation is reverted from state).
+
+use std::path::Path;
+
+use super::contract::{ADMIN_KEY, ContractServer, Org};
+use crate::util::{Outcome, Run, policy_dir, read, root};
+
+/// The people of the examples: alice and bob on call, carol and dave approve, ci signs.
+const CAST: &str = r#"
+breakglass {
+  max_duration  = "12h"
+  plan_signers  = [person.ci]
+  plan_lifetime = "1h"
+}
+
+person "alice" {
+  email      = "alice@example.com"
+  public_key = file("keys/alice.pub")
+  identities = {
+    openai = "user-alice"
+  }
+}
+
+person "bob" {
+  email      = "bob@example.com"
+  public_key = file("keys/bob.pub")
+  identities = {
+    openai = "user-bob"
+  }
+}
+
+person "carol" {
+  public_key = file("keys/carol.pub")
+}
+
+person "dave" {
+  public_key = file("keys/dave.pub")
+}
+
+person "ci" {
+  public_key = file("keys/ci.pub")
+}
+
+team "oncall" {
+  members = [person.alice, person.bob]
+}
+
+approvers "leads" {
+  members = [person.carol, person.dave]
+  quorum  = 1
+}
+"#;
+
+/// Access to the chatbot project: bob is a member; a role makes the requester an owner; an
+/// override makes bob an owner; another denies a model.
+const ACCESS: &str = r#"
+provider "openai" {}
+
+resource "openai_project_user" "bob" {
+  project_id = "proj_chat"
+  user_id    = "user-bob"
+  role       = "member"
+}
+
+resource "openai_project_model_permissions" "chat" {
+  project_id = "proj_chat"
+  mode       = "deny_list"
+  model_ids  = []
+}
+
+role "chat_owner" {
+  description  = "Own the chatbot project: manage its keys and members."
+  risk         = "high"
+  requesters   = [team.oncall]
+  approvers    = approvers.leads
+  max_duration = "2h"
+
+  resource "openai_project_user" "owner" {
+    project_id = "proj_chat"
+    user_id    = requester.identities.openai
+    role       = "owner"
+  }
+}
+
+override "bob_owner" {
+  description  = "Make bob an owner of the chatbot project."
+  risk         = "high"
+  requesters   = [team.oncall]
+  approvers    = approvers.leads
+  max_duration = "2h"
+
+  change {
+    resource = openai_project_user.bob
+    set = {
+      role = "owner"
+    }
+  }
+}
+
+override "deny_o3" {
+  description  = "Stop the chatbot using o3 while it misbehaves."
+  risk         = "medium"
+  requesters   = [team.oncall]
+  approvers    = approvers.leads
+  max_duration = "4h"
+
+  change {
+    resource = openai_project_model_permissions.chat
+    set = {
+      model_ids = ["o3"]
+    }
+  }
+}
+"#;
+
+const BEFORE: &str = "2026-12-01T09:00:00Z";
+const DURING: &str = "2026-12-01T10:30:00Z";
+const AFTER: &str = "2026-12-01T12:00:01Z";
+
+/// A grant of `target` (`role.x` or `override.x`) to alice, 10:00 to 12:00 on 1 December.
+fn grant(name: &str, target: &str) -> String {
+    let kind = target.split('.').next().unwrap_or_default();
+    format!(
+        "grant \"{name}\" {{\n  {kind:<13} = {target}\n  to            = person.alice\n  start         = \
+         \"2026-12-01T10:00:00Z\"\n  end           = \"2026-12-01T12:00:00Z\"\n  justification = \
+         \"INC-42: {name}\"\n}}\n"
+    )
+}
+
+fn run(dir: &Path, server: &ContractServer, at: &str, args: &[&str]) -> Outcome {
+    Run::new(dir)
+        .env("BREAKGLASS_TEST_NOW", at)
+        .env("OPENAI_BASE_URL", server.base_url())
+        .env("OPENAI_ADMIN_KEY", ADMIN_KEY)
+        .args(args)
+        .run()
+}
+
+fn chat_org() -> Org {
+    Org::new()
+        .user("user-alice", "Alice Martin")
+        .user("user-bob", "Bob Chen")
+        .user("user-erin", "Erin Lee")
+        .project("proj_chat", "Chatbot")
+        .member("proj_chat", "user-bob", "member")
+        .member("proj_chat", "user-erin", "member")
+        .rate_limit("proj_chat", "gpt-4o", 500, 30_000)
+}
+
+/// The status of activation `id` in state, null when there is none (or no state).
+fn activation_status(dir: &Path, id: &str) -> serde_json::Value {
+    let text = read(dir.join(".breakglass/state.json"));
+    if text.is_empty() {
+        return serde_json::Value::Null;
+    }
+    let state: serde_json::Value = serde_json::from_str(&text).expect("state");
+    state["activations"][id]["status"].clone()
+}
+
+#[test]
+fn a_role_grant_adds_an_owner_and_its_revert_removes_them() {
+    let server = ContractServer::start(chat_org());
+    let dir = policy_dir(&[("main.hcl", CAST), ("access.hcl", ACCESS)]);
+    run(dir.path(), &server, BEFORE, &["apply", "--auto-approve"]).expect_code(0);
+    assert!(server.org(|org| org.member_of("proj_chat", "user-alice").is_none()));
+
+    fs_err::write(dir.path().join("grants.hcl"), grant("inc_42", "role.chat_owner")).unwrap();
+    let plan = run(dir.path(), &server, DURING, &["plan"]).expect_code(0);
+    assert!(plan.stdout.contains("openai_project_user"), "{}", plan.stdout);
+    run(dir.path(), &server, DURING, &["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(
+        server.org(|org| org.member_of("proj_chat", "user-alice").map(|m| m.role.clone())),
+        Some("owner".to_owned())
+    );
+    assert_eq!(activation_status(dir.path(), "grant_inc_42"), "active");
+    // Erin, a member nobody declared, is reported as drift (4); there is nothing to apply.
+    let plan = run(dir.path(), &server, DURING, &["plan", "--detailed-exitcode"]).expect_code(4);
+    assert!(
+        plan.stdout
+            .contains("\"proj_chat/user-erin\" exists but nothing in the policy declares it"),
+        "{}",
+        plan.stdout
+    );
+    assert!(plan.stdout.contains("No changes."), "{}", plan.stdout);
+
+    fs_err::remove_file(dir.path().join("grants.hcl")).unwrap();
+    run(dir.path(), &server, AFTER, &["apply", "--auto-approve"]).expect_code(0);
+    assert!(server.org(|org| org.member_of("proj_chat", "user-alice").is_none()));
+    assert_eq!(activation_status(dir.path(), "grant_inc_42"), "reverted");
+    // The revert took back only what the grant gave.
+    assert_eq!(server.org(|org| org.projects[0].members.len()), 2);
+
+    // Converged: a second apply changes nothing and sends no write.
+    let writes = |server: &ContractServer| {
+        server.org(|org| org.received.iter().filter(|r| r.method != "GET").count())
+    };
+    let before = writes(&server);
+    run(dir.path(), &server, AFTER, &["plan", "--detailed-exitcode"]).expect_code(4);
+    run(dir.path(), &server, AFTER, &["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(writes(&server), before);
+}
+
+#[test]
+fn an_override_raises_a_role_and_its_revert_puts_the_role_back() {
+    let server = ContractServer::start(chat_org());
+    let dir = policy_dir(&[("main.hcl", CAST), ("access.hcl", ACCESS)]);
+    run(dir.path(), &server, BEFORE, &["apply", "--auto-approve"]).expect_code(0);
+    fs_err::write(dir.path().join("grants.hcl"), grant("inc_43", "override.bob_owner")).unwrap();
+    run(dir.path(), &server, DURING, &["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(
+        server.org(|org| org.member_of("proj_chat", "user-bob").unwrap().role.clone()),
+        "owner"
+    );
+
+    fs_err::remove_file(dir.path().join("grants.hcl")).unwrap();
+    run(dir.path(), &server, AFTER, &["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(
+        server.org(|org| org.member_of("proj_chat", "user-bob").unwrap().role.clone()),
+        "member"
+    );
+    assert_eq!(activation_status(dir.path(), "grant_inc_43"), "reverted");
+    let bodies: Vec<_> = server.org(|org| {
+        org.received_matching("POST", "/proj_chat/users/user-bob")
+            .iter()
+            .map(|r| r.body.clone())
+            .collect()
+    });
+    assert_eq!(
+        bodies,
+        [Some(serde_json::json!({"role": "owner"})), Some(serde_json::json!({"role": "member"}))]
+    );
+}
+
+#[test]
+fn the_examples_rate_limit_lift_is_reverted_to_the_exact_values_read_before() {
+    let server = ContractServer::start(
+        Org::new()
+            .project("proj_support_bot", "Support bot")
+            .rate_limit("proj_support_bot", "gpt-4o-mini", 3_500, 987_654)
+            .rate_limit("proj_support_bot", "o3", 10, 1_000)
+            .rate_limit("proj_support_bot", "gpt-4o", 1_234, 456_789),
+    );
+    let example = read(root().join("examples/ai-platform/openai.hcl"));
+    assert!(!example.is_empty(), "examples/ai-platform/openai.hcl exists");
+    let dir = policy_dir(&[("main.hcl", CAST), ("openai.hcl", &example)]);
+    run(dir.path(), &server, BEFORE, &["validate"]).expect_code(0);
+    let baseline = run(dir.path(), &server, BEFORE, &["apply", "--auto-approve"]).expect_code(0);
+    assert!(baseline.stdout.contains("0 added, 0 changed, 0 destroyed"), "{}", baseline.stdout);
+
+    fs_err::write(
+        dir.path().join("grants.hcl"),
+        grant("inc_44", "override.openai_rate_limit_lift"),
+    )
+    .unwrap();
+    let plan = run(dir.path(), &server, DURING, &["plan"]).expect_code(0);
+    assert!(plan.stdout.contains("max_requests_per_1_minute"), "{}", plan.stdout);
+    run(dir.path(), &server, DURING, &["apply", "--auto-approve"]).expect_code(0);
+    let raised = server.org(|org| {
+        (
+            org.limit_of("proj_support_bot", "gpt-4o").values.clone(),
+            org.limit_of("proj_support_bot", "gpt-4o-mini").values.clone(),
+        )
+    });
+    assert_eq!(raised.0["max_requests_per_1_minute"], 10_000);
+    assert_eq!(raised.0["max_tokens_per_1_minute"], 2_000_000);
+    assert_eq!(raised.1["max_requests_per_1_minute"], 30_000);
+    assert_eq!(raised.1["max_tokens_per_1_minute"], 5_000_000);
+
+    fs_err::remove_file(dir.path().join("grants.hcl")).unwrap();
+    run(dir.path(), &server, AFTER, &["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(activation_status(dir.path(), "grant_inc_44"), "reverted");
+    // The revert sent exactly the values read before the override, and nothing else.
+    let reverts: Vec<_> = server.org(|org| {
+        ["rl-gpt-4o", "rl-gpt-4o-mini"]
+            .iter()
+            .map(|id| {
+                org.received_matching("POST", &format!("/rate_limits/{id}"))
+                    .last()
+                    .unwrap()
+                    .body
+                    .clone()
+            })
+            .collect()
+    });
+    assert_eq!(
+        reverts,
+        [
+            Some(
+                serde_json::json!({"max_requests_per_1_minute": 1_234, "max_tokens_per_1_minute": 456_789})
+            ),
+            Some(
+                serde_json::json!({"max_requests_per_1_minute": 3_500, "max_tokens_per_1_minute": 987_654})
+            ),
+        ]
+    );
+    let restored = server.org(|org| org.limit_of("proj_support_bot", "gpt-4o").values.clone());
+    assert_eq!(restored["max_requests_per_1_minute"], 1_234);
+    assert_eq!(restored["max_tokens_per_1_minute"], 456_789);
+    assert!(server.org(|org| org.received_matching("POST", "/rate_limits/rl-o3").is_empty()));
+    run(dir.path(), &server, AFTER, &["plan", "--detailed-exitcode"]).expect_code(0);
+}
+
+#[test]
+fn a_model_denied_by_an_override_is_allowed_again_by_its_revert() {
+    let server = ContractServer::start(chat_org());
+    let dir = policy_dir(&[("main.hcl", CAST), ("access.hcl", ACCESS)]);
+    run(dir.path(), &server, BEFORE, &["apply", "--auto-approve"]).expect_code(0);
+    fs_err::write(dir.path().join("grants.hcl"), grant("inc_45", "override.deny_o3")).unwrap();
+    run(dir.path(), &server, DURING, &["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(
+        server.org(|org| org.projects[0].model_permissions.clone()),
+        Some(("deny_list".to_owned(), vec!["o3".to_owned()]))
+    );
+    fs_err::remove_file(dir.path().join("grants.hcl")).unwrap();
+    run(dir.path(), &server, AFTER, &["apply", "--auto-approve"]).expect_code(0);
+    assert_eq!(
+        server.org(|org| org.projects[0].model_permissions.clone()),
+        Some(("deny_list".to_owned(), vec![]))
+    );
+    assert_eq!(activation_status(dir.path(), "grant_inc_45"), "reverted");
+}
+
+#[test]
+fn a_wrong_admin_key_fails_clearly_and_changes_nothing() {
+    let server = ContractServer::start(chat_org());
+    let dir = policy_dir(&[("main.hcl", CAST), ("access.hcl", ACCESS)]);
+    fs_err::write(dir.path().join("grants.hcl"), grant("inc_46", "role.chat_owner")).unwrap();
+    let key = "sk-admin-not-the-right-one-5678";
+    for command in [&["plan"][..], &["apply", "--auto-approve"][..]] {
+        let outcome = Run::new(dir.path())
+            .env("BREAKGLASS_TEST_NOW", DURING)
+            .env("OPENAI_BASE_URL", server.base_url())
+            .env("OPENAI_ADMIN_KEY", key)
+            .args(command)
+            .run();
+        assert_ne!(outcome.code, 0, "{command:?} fails:\n{}", outcome.stdout);
+        let all = format!("{}{}", outcome.stdout, outcome.stderr);
+        assert!(all.contains("openai: GET /v1/organization/projects/"), "{all}");
+        assert!(all.contains("answered 401 Unauthorized"), "{all}");
+        assert!(all.contains("OPENAI_ADMIN_KEY"), "{all}");
+        assert!(
+            !all.contains("5678") && !all.contains("not-the-right"),
+            "the key is not shown: {all}"
+        );
+    }
+    assert!(server.org(|org| org.received.iter().all(|r| r.method == "GET")), "nothing written");
+    assert!(server.org(|org| org.member_of("proj_chat", "user-alice").is_none()));
+    assert_eq!(activation_status(dir.path(), "grant_inc_46"), serde_json::Value::Null);
+
+    // No key at all: the same advice, before any call.
+    let outcome = Run::new(dir.path())
+        .env("BREAKGLASS_TEST_NOW", DURING)
+        .env("OPENAI_BASE_URL", server.base_url())
+        .env("OPENAI_ADMIN_KEY", "")
+        .args(["plan"])
+        .run();
+    assert_ne!(outcome.code, 0);
+    assert!(outcome.stderr.contains("OPENAI_ADMIN_KEY"), "{}", outcome.stderr);
+}
