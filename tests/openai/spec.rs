@@ -23,6 +23,9 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
+/// Name-value pairs: a query, or the parameters a path template matched.
+pub type Pairs = Vec<(String, String)>;
+
 /// The parsed description and compiled validators.
 pub struct Spec {
     document: Value,
@@ -85,15 +88,11 @@ impl Spec {
 
     /// The operation `method path` (path below the server URL, `/organization/…`) and its
     /// path parameters.
-    pub fn operation(
-        &self,
-        method: &str,
-        path: &str,
-    ) -> Option<(&Operation, Vec<(String, String)>)> {
+    pub fn operation(&self, method: &str, path: &str) -> Option<(&Operation, Pairs)> {
         let method = method.to_ascii_lowercase();
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         // Literal segments beat parameters (`/users/{id}` versus a literal sibling).
-        let mut best: Option<(&Operation, Vec<(String, String)>, usize)> = None;
+        let mut best: Option<(&Operation, Pairs, usize)> = None;
         for operation in self.operations.iter().filter(|o| o.method == method) {
             let template: Vec<&str> =
                 operation.template.trim_start_matches('/').split('/').collect();
@@ -418,11 +417,11 @@ fn the_validator_accepts_the_specs_own_examples_and_rejects_what_the_spec_does()
     let spec = Spec::get();
     let bearer = Some("Bearer sk-admin-x");
     let json = Some("application/json");
-    let query = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+    let query = |pairs: &[(&str, &str)]| -> Pairs {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     };
     // Accepted: the request examples of the operations the provider uses.
-    let good: [(&str, &str, Vec<(String, String)>, &str); 5] = [
+    let good: [(&str, &str, Pairs, &str); 5] = [
         (
             "GET",
             "/organization/projects/proj_abc/users",
@@ -455,56 +454,74 @@ fn the_validator_accepts_the_specs_own_examples_and_rejects_what_the_spec_does()
         assert!(operation.is_some() && violations.is_empty(), "{method} {path}: {violations:?}");
     }
     // Rejected: what the spec does not allow.
-    let bad: [(&str, &str, Vec<(String, String)>, Option<&str>, &str, &str); 7] = [
-        ("GET", "/organization/projects/p/members", query(&[]), bearer, "", "not an operation"),
-        ("GET", "/organization/projects/p/users", query(&[]), None, "", "Bearer"),
-        (
-            "GET",
-            "/organization/projects/p/users",
+    /// A request the spec rejects, and a word the violation must name.
+    struct Bad {
+        request: &'static str,
+        query: Pairs,
+        authorization: Option<&'static str>,
+        body: &'static str,
+        expected: &'static str,
+    }
+    let bad = |request, query, authorization, body, expected| Bad {
+        request,
+        query,
+        authorization,
+        body,
+        expected,
+    };
+    let cases = [
+        bad("GET /organization/projects/p/members", query(&[]), bearer, "", "not an operation"),
+        bad("GET /organization/projects/p/users", query(&[]), None, "", "Bearer"),
+        bad(
+            "GET /organization/projects/p/users",
             query(&[("limit", "many")]),
             bearer,
             "",
             "`limit`",
         ),
-        (
-            "GET",
-            "/organization/projects/p/users",
+        bad(
+            "GET /organization/projects/p/users",
             query(&[("page", "2")]),
             bearer,
             "",
             "`page` is not declared",
         ),
-        (
-            "POST",
-            "/organization/projects/p/users",
+        bad(
+            "POST /organization/projects/p/users",
             query(&[]),
             bearer,
             r#"{"user_id": "u"}"#,
             "role",
         ),
-        (
-            "POST",
-            "/organization/projects/p/rate_limits/rl",
+        bad(
+            "POST /organization/projects/p/rate_limits/rl",
             query(&[]),
             bearer,
             r#"{"max_requests_per_1_minute": "500"}"#,
             "max_requests_per_1_minute",
         ),
-        (
-            "POST",
-            "/organization/projects/p/model_permissions",
+        bad(
+            "POST /organization/projects/p/model_permissions",
             query(&[]),
             bearer,
             r#"{"mode": "block", "model_ids": []}"#,
             "mode",
         ),
+        bad(
+            "DELETE /organization/projects/p/users/u",
+            query(&[]),
+            bearer,
+            r#"{"x": 1}"#,
+            "takes none",
+        ),
     ];
-    for (method, path, query, authorization, body, expected) in bad {
+    for Bad { request, query, authorization, body, expected } in cases {
+        let (method, path) = request.split_once(' ').expect("METHOD PATH");
         let (_, violations) =
             spec.check_request(method, path, &query, authorization, json, body.as_bytes());
         assert!(
             violations.iter().any(|v| v.contains(expected)),
-            "{method} {path} {body}: expected a violation naming {expected}, got {violations:?}"
+            "{request} {body}: expected a violation naming {expected}, got {violations:?}"
         );
     }
     // Responses: the documented example passes; a missing field, a wrong type, an undocumented
