@@ -303,7 +303,26 @@ fn the_examples_rate_limit_lift_is_reverted_to_the_exact_values_read_before() {
     assert_eq!(restored["max_requests_per_1_minute"], 1_234);
     assert_eq!(restored["max_tokens_per_1_minute"], 456_789);
     assert!(server.org(|org| org.received_matching("POST", "/rate_limits/rl-o3").is_empty()));
-    run(dir.path(), &server, AFTER, &["plan", "--detailed-exitcode"]).expect_code(0);
+    let plan = run(dir.path(), &server, AFTER, &["plan", "--json", "--detailed-exitcode"]);
+    let plan = plan.expect_code(0);
+    assert!(!plan.stdout.contains(ADMIN_KEY), "the key is not in the plan");
+    for file in files_under(dir.path()) {
+        assert!(!read(&file).contains(ADMIN_KEY), "the key is written to {}", file.display());
+    }
+}
+
+/// Every file under `dir`: state, audit log, locks.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(next) = stack.pop() {
+        for entry in fs_err::read_dir(&next).expect("a directory") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() { stack.push(path) } else { files.push(path) }
+        }
+    }
+    assert!(files.iter().any(|f| f.ends_with(".breakglass/state.json")), "{files:?}");
+    files
 }
 
 #[test]
