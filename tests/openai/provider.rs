@@ -459,3 +459,39 @@ async fn the_provider_registers_under_its_name() {
     assert!(providers.resource_schema("openai", RATE_LIMIT).is_some());
     assert!(breakglass::providers::registry().contains_key("openai"));
 }
+
+#[tokio::test]
+async fn a_grant_never_adopts_a_membership_its_revert_would_remove() {
+    let server = ContractServer::start(
+        Org::new().user("user-erin", "Erin").project("proj_1", "One").member(
+            "proj_1",
+            "user-erin",
+            "member",
+        ),
+    );
+    let provider = provider(&server, json!({})).await;
+    let start: jiff::Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
+    let activation = breakglass_provider::ActivationContext::new(
+        "grant_inc_1",
+        "erin",
+        start,
+        start + jiff::SignedDuration::from_hours(2),
+    );
+    let error = provider
+        .create(CreateRequest::new(
+            PROJECT_USER,
+            "proj_1/user-erin",
+            member("proj_1", "user-erin", "owner"),
+            ChangeContext::grant(activation),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Invalid);
+    assert!(error.message().contains("user-erin is already a member of proj_1"), "{error}");
+    assert!(error.message().contains("`override`"), "{error}");
+    assert_eq!(
+        server.org(|org| org.member_of("proj_1", "user-erin").unwrap().role.clone()),
+        "member"
+    );
+    assert!(server.org(|org| org.received.iter().all(|r| r.method == "GET")));
+}

@@ -79,9 +79,15 @@ fn is_loopback(url: &Url) -> bool {
 }
 
 fn parse_base_url(text: &str) -> Result<Url, ProviderError> {
+    // A URL with a user name or a query may carry a secret: it is not quoted back.
+    let shown = if text.contains('@') || text.contains('?') {
+        "(not shown: it may hold a secret)".to_owned()
+    } else {
+        format!("{text:?}")
+    };
     let wrong = |why: &str| {
         ProviderError::invalid(format!(
-            "provider \"openai\": base_url {text:?} {why}; expected the API's base URL, such \
+            "provider \"openai\": base_url {shown} {why}; expected the API's base URL, such \
              as {DEFAULT_BASE_URL}"
         ))
     };
@@ -194,7 +200,8 @@ mod tests {
             ("base_url", json!("http://api.example.com/v1"), "unencrypted"),
             ("base_url", json!("ftp://127.0.0.1/v1"), "neither https nor http"),
             ("base_url", json!("not a url"), "is not a URL"),
-            ("base_url", json!("https://api.openai.com/v1?key=x"), "query"),
+            ("base_url", json!("https://api.openai.com/v1?key=sk-admin-secret"), "query"),
+            ("base_url", json!("https://me:sk-admin-secret@api.openai.com/v1"), "user name"),
             ("page_size", json!(0), "from 1 to 100"),
             ("page_size", json!(101), "from 1 to 100"),
             ("max_attempts", json!(2.5), "whole number"),

@@ -106,11 +106,28 @@ pub async fn list(
 }
 
 /// Adds the user with the role, or gives a user already there the role.
-pub async fn create(api: &Api, wanted: &Attributes) -> Result<Attributes, ProviderError> {
+///
+/// When `granting` (the create belongs to an activation), a user already there with another
+/// role is refused: the revert removes what the grant added, which would take away a
+/// membership the user had before. Raising the role of a member who stays is an override's job.
+pub async fn create(
+    api: &Api,
+    wanted: &Attributes,
+    granting: bool,
+) -> Result<Attributes, ProviderError> {
     let project = id_part(wanted, PROJECT_USER, "project_id")?;
     let user = id_part(wanted, PROJECT_USER, "user_id")?;
     let role = one_of(wanted, PROJECT_USER, "role", &ROLES)?;
     if let Some(found) = get(api, project, user).await? {
+        if granting && found.role != role {
+            return Err(ProviderError::invalid(format!(
+                "openai: {user} is already a {} of {project}: granting {role} through a role \
+                 would remove them from the project when the grant ends. Declare them as an \
+                 {PROJECT_USER} and raise the role with an `override`, whose revert puts the \
+                 {} role back",
+                found.role, found.role
+            )));
+        }
         return converge(api, project, found, role).await;
     }
     let added = api

@@ -104,10 +104,11 @@ impl Provider for OpenAiProvider {
 
     async fn create(&self, request: CreateRequest) -> Result<CreateResponse, ProviderError> {
         let api = self.api()?;
-        let CreateRequest { resource_type, id, attributes, .. } = request;
+        let CreateRequest { resource_type, id, attributes, context, .. } = request;
+        let granting = context.activation.is_some() && !context.revert;
         let live = match resource_type.as_str() {
             PROJECT => project::create(api, &id, &attributes).await?,
-            PROJECT_USER => project_user::create(api, &attributes).await?,
+            PROJECT_USER => project_user::create(api, &attributes, granting).await?,
             RATE_LIMIT => rate_limit::create(api, &id, &attributes).await?,
             MODEL_PERMISSIONS => model_permissions::put(api, &id, &attributes).await?,
             other => return Err(unknown_type(other)),
