@@ -94,6 +94,8 @@ pub enum Fault {
     WrongShape(Value),
     /// List pages ignore `after`: the first page again, forever.
     StuckCursor,
+    /// The answer comes this late (after the change, if any, was made).
+    Slow(std::time::Duration),
 }
 
 #[derive(Debug, Clone)]
@@ -392,62 +394,73 @@ async fn handle(State(org): State<Arc<Mutex<Org>>>, request: Request) -> Respons
     );
     let json_body: Option<Value> = serde_json::from_slice(&body).ok();
 
-    let mut org = org.lock().expect("org");
-    let (reply, raw) = if !full_path.starts_with("/v1/") {
-        (Reply::not_found(format!("Invalid URL ({method} {full_path})")), None)
-    } else if let Some(reply) = authenticate(&org, authorization.as_deref()) {
-        (reply, None)
-    } else {
-        match org.take_fault(&method, &path) {
-            Some(Fault::TooManyRequests { retry_after_ms }) => {
-                let mut reply = Reply::error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "requests",
-                    Some("rate_limit_exceeded"),
-                    "Rate limit reached for requests to the Administration API. Please try again \
+    // The lock is released before any wait, so a slow answer does not hold up other requests.
+    let (reply, text, delay) = {
+        let mut org = org.lock().expect("org");
+        let mut delay = None;
+        let (reply, raw) = if !full_path.starts_with("/v1/") {
+            (Reply::not_found(format!("Invalid URL ({method} {full_path})")), None)
+        } else if let Some(reply) = authenticate(&org, authorization.as_deref()) {
+            (reply, None)
+        } else {
+            match org.take_fault(&method, &path) {
+                Some(Fault::TooManyRequests { retry_after_ms }) => {
+                    let mut reply = Reply::error(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "requests",
+                        Some("rate_limit_exceeded"),
+                        "Rate limit reached for requests to the Administration API. Please try again \
                      shortly.",
-                );
-                reply.headers.push(("retry-after-ms", retry_after_ms.to_string()));
-                (reply, None)
+                    );
+                    reply.headers.push(("retry-after-ms", retry_after_ms.to_string()));
+                    (reply, None)
+                }
+                Some(Fault::ServerError) => (server_error(), None),
+                Some(Fault::LostResponse) => {
+                    let _ = route(&mut org, &method, &path, &query, json_body.as_ref(), false);
+                    (server_error(), None)
+                }
+                Some(Fault::NotJson) => (
+                    Reply::ok(Value::Null),
+                    Some("<html><body>upstream says hi</body></html>".to_owned()),
+                ),
+                Some(Fault::WrongShape(value)) => (Reply::ok(Value::Null), Some(value.to_string())),
+                Some(Fault::StuckCursor) => {
+                    (route(&mut org, &method, &path, &query, json_body.as_ref(), true), None)
+                }
+                Some(Fault::Slow(wait)) => {
+                    delay = Some(wait);
+                    (route(&mut org, &method, &path, &query, json_body.as_ref(), false), None)
+                }
+                None => (route(&mut org, &method, &path, &query, json_body.as_ref(), false), None),
             }
-            Some(Fault::ServerError) => (server_error(), None),
-            Some(Fault::LostResponse) => {
-                let _ = route(&mut org, &method, &path, &query, json_body.as_ref(), false);
-                (server_error(), None)
-            }
-            Some(Fault::NotJson) => (
-                Reply::ok(Value::Null),
-                Some("<html><body>upstream says hi</body></html>".to_owned()),
-            ),
-            Some(Fault::WrongShape(value)) => (Reply::ok(Value::Null), Some(value.to_string())),
-            Some(Fault::StuckCursor) => {
-                (route(&mut org, &method, &path, &query, json_body.as_ref(), true), None)
-            }
-            None => (route(&mut org, &method, &path, &query, json_body.as_ref(), false), None),
-        }
-    };
+        };
 
-    let text = raw.clone().unwrap_or_else(|| reply.body.to_string());
-    // Injected garbage violates the spec on purpose; everything else must follow it.
-    if raw.is_none()
-        && let Some(operation) = operation
-    {
-        violations.extend(spec.check_response(
-            operation,
-            reply.status.as_u16(),
-            Some("application/json"),
-            text.as_bytes(),
-        ));
+        let text = raw.clone().unwrap_or_else(|| reply.body.to_string());
+        // Injected garbage violates the spec on purpose; everything else must follow it.
+        if raw.is_none()
+            && let Some(operation) = operation
+        {
+            violations.extend(spec.check_response(
+                operation,
+                reply.status.as_u16(),
+                Some("application/json"),
+                text.as_bytes(),
+            ));
+        }
+        org.violations.extend(violations);
+        org.received.push(Received {
+            method: method.to_string(),
+            path,
+            query: query_string,
+            body: json_body,
+            status: reply.status.as_u16(),
+        });
+        (reply, text, delay)
+    };
+    if let Some(wait) = delay {
+        tokio::time::sleep(wait).await;
     }
-    org.violations.extend(violations);
-    org.received.push(Received {
-        method: method.to_string(),
-        path,
-        query: query_string,
-        body: json_body,
-        status: reply.status.as_u16(),
-    });
-    drop(org);
 
     let mut response = Response::new(Body::from(text));
     *response.status_mut() = reply.status;

@@ -100,6 +100,26 @@ async fn throttling_and_server_errors_are_retried_as_openai_asks() {
 }
 
 #[tokio::test]
+async fn a_call_that_times_out_is_retried_then_reported() {
+    let server = ContractServer::start(big_org(3));
+    let provider = provider(&server, json!({"timeout_seconds": 1, "max_attempts": 2})).await;
+    server.inject(Fault::Slow(Duration::from_millis(1500)), "GET", "/proj_big/users", 1);
+    let listed = provider.list(ListRequest::new(PROJECT_USER, scope("proj_big"))).await.unwrap();
+    assert_eq!((listed.objects.len(), provider.calls()), (3, 2), "the second attempt answered");
+
+    server.inject(Fault::Slow(Duration::from_millis(1500)), "GET", "/proj_big/users", 2);
+    let error = provider.list(ListRequest::new(PROJECT_USER, scope("proj_big"))).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Transient, "{error}");
+    assert!(
+        error.message().starts_with(
+            "openai: GET /v1/organization/projects/proj_big/users failed after 2 attempts: \
+             timed out"
+        ),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn a_wrong_admin_key_is_a_clear_error_that_names_the_variable_and_hides_the_key() {
     let server = ContractServer::start(big_org(3));
     let provider = provider(&server, json!({"admin_key": "sk-admin-wrong-9876543210fedcba"})).await;
