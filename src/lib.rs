@@ -10,7 +10,9 @@
 //! `cli` (commands and rendering). Providers live in their own crates behind
 //! the `breakglass-provider` trait; [`providers`] registers them by name.
 
+pub mod activation;
 pub mod address;
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod diagnostics;

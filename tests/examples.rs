@@ -30,3 +30,18 @@ fn quickstart_validate_prints_success() {
         Run::new(root()).args(["-C", "examples/quickstart", "validate"]).run().expect_code(0);
     snapshot!("quickstart_validate", outcome.stdout);
 }
+
+#[test]
+fn the_quickstart_script_runs_the_whole_procedure() {
+    let output = std::process::Command::new(root().join("scripts/quickstart"))
+        .env("BREAKGLASS", env!("CARGO_BIN_EXE_breakglass"))
+        .env_remove("BREAKGLASS_TEST_NOW")
+        .output()
+        .expect("scripts/quickstart runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "scripts/quickstart failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("Activation act_") && stdout.contains("is active."), "{stdout}");
+    assert!(stdout.contains("is reverted (confirmed by reading the live objects)"), "{stdout}");
+    assert!(stdout.contains("Done: alice had prod-admin"), "{stdout}");
+}

@@ -345,3 +345,102 @@ fn privileged_access_nobody_granted_is_drift_that_apply_removes() {
     // What remains is drift that is only reported: exit code 4.
     Run::new(dir.path()).args(["plan", "--detailed-exitcode"]).run().expect_code(4);
 }
+
+#[test]
+fn target_plans_only_the_address_and_what_it_depends_on() {
+    let dir = example_copy("quickstart");
+    let json = Run::new(dir.path())
+        .args(["plan", "--json", "--target", "local_setting.chatbot_endpoint"])
+        .run()
+        .expect_code(0)
+        .json();
+    let addresses: Vec<&str> = json["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(addresses, ["local_setting.chatbot_endpoint"]);
+    let bad =
+        Run::new(dir.path()).args(["plan", "--target", "not an address"]).run().expect_code(1);
+    assert!(bad.stderr.contains("is not a resource address; expected TYPE.NAME"), "{}", bad.stderr);
+}
+
+#[test]
+fn show_renders_a_saved_plan_and_says_who_signed_it() {
+    let dir = example_copy("quickstart");
+    plan_out(dir.path(), "plan.json");
+    let shown = Run::new(dir.path()).args(["show", "plan.json"]).run().expect_code(0);
+    assert!(
+        shown.stdout.contains("Plan: 2 to add, 0 to change, 0 to destroy."),
+        "{}",
+        shown.stdout
+    );
+    assert!(shown.stderr.contains("signed by ci, a trusted plan signer"), "{}", shown.stderr);
+    let json =
+        Run::new(dir.path()).args(["show", "plan.json", "--json"]).run().expect_code(0).json();
+    assert_eq!(json["summary"]["create"], 2);
+    Run::new(dir.path())
+        .args(["plan", "--out", "mine.json", "--sign-key", "keys/bob.key"])
+        .run()
+        .expect_code(0);
+    let untrusted = Run::new(dir.path()).args(["show", "mine.json"]).run().expect_code(0);
+    assert!(untrusted.stderr.contains("NOT trusted"), "{}", untrusted.stderr);
+}
+
+#[test]
+fn state_list_show_and_unlock() {
+    let dir = example_copy("quickstart");
+    Run::new(dir.path()).args(["apply", "--auto-approve"]).run().expect_code(0);
+    let list = Run::new(dir.path()).args(["state", "list"]).run().expect_code(0);
+    assert_eq!(
+        list.stdout,
+        "local_access.oncall_viewer\tteam:oncall/viewer\nlocal_setting.chatbot_endpoint\tchatbot.model_endpoint.enabled\n"
+    );
+    let show = Run::new(dir.path())
+        .args(["state", "show", "local_access.oncall_viewer"])
+        .run()
+        .expect_code(0)
+        .json();
+    assert_eq!(show["id"], "team:oncall/viewer");
+    let missing =
+        Run::new(dir.path()).args(["state", "show", "local_access.nope"]).run().expect_code(1);
+    assert!(
+        missing.stderr.contains("is not in the state; `breakglass state list` shows what is"),
+        "{}",
+        missing.stderr
+    );
+    let unlock = Run::new(dir.path()).args(["state", "unlock", "01abc"]).run().expect_code(1);
+    assert!(unlock.stderr.contains("the state is not locked"), "{}", unlock.stderr);
+}
+
+#[test]
+fn a_lock_held_by_a_killed_process_is_released_and_the_next_apply_converges() {
+    let dir = example_copy("quickstart");
+    let main = dir.path().join("main.hcl");
+    fs_err::write(
+        &main,
+        read(&main).replace(
+            "path = \"app/access.json\"",
+            "path       = \"app/access.json\"\n  latency_ms = 1500",
+        ),
+    )
+    .unwrap();
+    let mut slow = Run::new(dir.path()).args(["apply", "--auto-approve"]).spawn();
+    // Wait until it holds the lock (its record is in the lock file), then kill it hard.
+    let lock = dir.path().join(".breakglass/state.json.lock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !read(&lock).contains("\"operation\":\"apply\"") {
+        assert!(std::time::Instant::now() < deadline, "apply never took the lock");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::process::Command::new("kill").args(["-KILL", &slow.id().to_string()]).status().unwrap();
+    slow.wait().unwrap();
+    fs_err::write(&main, read(&main).replace("\n  latency_ms = 1500", "")).unwrap();
+    let next = Run::new(dir.path())
+        .args(["apply", "--auto-approve", "--lock-timeout", "0s"])
+        .run()
+        .expect_code(0);
+    assert!(next.stdout.contains("Apply complete!"), "{}", next.stdout);
+    Run::new(dir.path()).args(["plan", "--detailed-exitcode"]).run().expect_code(0);
+}

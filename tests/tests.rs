@@ -5,6 +5,7 @@
 mod util;
 
 mod docs;
+mod emergency;
 mod examples;
 mod fmt;
 mod help;

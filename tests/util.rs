@@ -52,6 +52,21 @@ impl Run {
         self
     }
 
+    /// Uses the real clock (for long-running commands such as `watch`).
+    pub fn real_clock(mut self) -> Self {
+        self.command.env_remove("BREAKGLASS_TEST_NOW");
+        self
+    }
+
+    /// Runs in the background; the caller stops it.
+    pub fn spawn(mut self) -> std::process::Child {
+        self.command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the breakglass binary starts")
+    }
+
     /// Sets an environment variable.
     pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
         self.command.env(key, value);

@@ -1,17 +1,23 @@
 //! `breakglass apply`: carry out a saved, signed plan, or plan and ask.
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 use clap::Args;
 use ed25519_dalek::VerifyingKey;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use super::audit_trail::{Audit, RecordingProgress};
 use super::context::{configure_providers, load_policy, lock_timeout, open_store, progress};
 use super::exit::ExitStatus;
 use super::output::Output;
 use super::plan_view;
+use crate::audit::{Event, EventResult};
+use crate::engine::Progress;
+use crate::engine::emergency::{EmergencyInput, apply_emergency};
 use crate::engine::{
-    ApplyReport, ChangeOutcome, EngineError, PlanOptions, apply, check_still_holds, make_plan,
+    ApplyMode, ApplyReport, ChangeOutcome, EngineError, PlanOptions, apply, check_still_holds,
+    make_plan,
 };
 use crate::plan::Action;
 use crate::policy::Policy;
@@ -29,19 +35,41 @@ use crate::state::StateError;
                   Changes are applied in dependency order; each is recorded in state as it \
                   succeeds; after a failure, running again converges.",
     after_help = "Examples:\n  breakglass apply plan.json\n  breakglass apply\n  \
-                  breakglass apply --auto-approve --lock-timeout 2m"
+                  breakglass apply --auto-approve --lock-timeout 2m\n  \
+                  breakglass apply --emergency request.json --approval $TOKEN1 --approval $TOKEN2 --totp 123456\n\n\
+                  With --emergency, checks run in this order and the first failure is reported (exit 5):\n  \
+                  1 the request is signed by the requester it names\n  \
+                  2 it has not expired, the policy has not changed, the live objects it touches have not changed\n  \
+                  3 the requester may still request it (and no limit refuses it)\n  \
+                  4 each token is signed by an approver of the role or override\n  \
+                  5 each token is for this request\n  6 each token has not expired (nor exceeded max_token_age)\n  \
+                  7 each token is used for the first time\n  8 no one approves their own request, unless allowed\n  \
+                  9 each approver counts once\n 10 the quorum is met (unless auto-approved)\n \
+                  11 the authentication rule is met (TOTP: RFC 6238, ±1 step, each code once)"
 )]
 pub struct ApplyArgs {
-    /// A plan saved by `plan --out`.
+    /// A plan saved by `plan --out`, or a request made by `request` (with --emergency).
     #[arg(value_name = "PLAN")]
     pub plan: Option<PathBuf>,
+
+    /// Apply an emergency request, with approval tokens and authentication.
+    #[arg(long, requires = "plan")]
+    pub emergency: bool,
+
+    /// An approval token from `breakglass approve` (repeat for each approver).
+    #[arg(long = "approval", value_name = "TOKEN", requires = "emergency")]
+    pub approvals: Vec<String>,
+
+    /// The requester's current TOTP code, when the authentication rule asks for one.
+    #[arg(long, value_name = "CODE", requires = "emergency")]
+    pub totp: Option<String>,
 
     /// Apply without asking (required without a plan file when stdin is not a terminal).
     #[arg(long)]
     pub auto_approve: bool,
 
-    /// How long to wait for the state lock.
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = lock_timeout)]
+    /// How long to wait for the state lock (another apply, or a watch reverting).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = lock_timeout)]
     pub lock_timeout: std::time::Duration,
 
     /// Provider calls in flight at once (default: the policy's parallelism).
@@ -63,6 +91,9 @@ pub fn trusted_signers(policy: &Policy) -> Vec<(&str, &VerifyingKey)> {
 /// Runs `apply`.
 pub async fn run(args: &ApplyArgs, output: Output) -> anyhow::Result<ExitStatus> {
     let policy = load_policy(output)?;
+    if args.emergency {
+        return emergency(args, output, &policy).await;
+    }
     let saved = match &args.plan {
         Some(path) => {
             let signed = read_plan_file(path)?;
@@ -101,8 +132,12 @@ pub async fn run(args: &ApplyArgs, output: Output) -> anyhow::Result<ExitStatus>
         refresh: true,
         targets: saved.as_ref().map(|p| p.targets.clone()).unwrap_or_default(),
         parallelism: args.parallelism.unwrap_or(policy.settings.parallelism as usize),
+        revert_interrupted: false,
     };
-    let progress = progress(output, false);
+    let audit = Audit::of(&policy);
+    let actor = executor();
+    let progress: Arc<dyn Progress> =
+        Arc::new(RecordingProgress::new(progress(output, false), audit.clone(), actor.clone()));
     let planned = make_plan(&policy, &state, &providers, &options, None, progress.clone()).await?;
     match &saved {
         Some(saved) => check_still_holds(saved, &policy, &state, &planned.plan)?,
@@ -114,17 +149,142 @@ pub async fn run(args: &ApplyArgs, output: Output) -> anyhow::Result<ExitStatus>
             }
         }
     }
+    audit.record(
+        Event::new(&actor, "apply.start", EventResult::Ok).details(
+            serde_json::json!({ "changes": planned.plan.summary, "plan_file": args.plan }),
+        ),
+    )?;
     let report = apply(
         guard.as_mut(),
         &providers,
         &planned.desired,
         &planned.live,
         &planned.plan.resource_changes,
+        &ApplyMode::Full,
         options.parallelism,
         progress,
     )
     .await?;
-    Ok(print_report(&report))
+    audit.record_report(&actor, None, &report);
+    let status = print_report(&report);
+    audit.record_or_warn(finish_event(&actor, &report, status));
+    Ok(status)
+}
+
+/// Who runs this process, for the audit log.
+pub fn executor() -> String {
+    std::env::var("USER").map_or_else(|_| "executor".to_owned(), |user| format!("executor:{user}"))
+}
+
+fn finish_event(actor: &str, report: &ApplyReport, status: ExitStatus) -> Event {
+    let result = if status == ExitStatus::Success { EventResult::Ok } else { EventResult::Failed };
+    Event::new(actor, "apply.finish", result).details(serde_json::json!({
+        "changes": report.changes.len(),
+        "failed": report.changes.iter().filter(|(_, o)| *o != ChangeOutcome::Applied).count(),
+        "exit_code": status.code(),
+    }))
+}
+
+async fn emergency(
+    args: &ApplyArgs,
+    output: Output,
+    policy: &Policy,
+) -> anyhow::Result<ExitStatus> {
+    let path = args.plan.as_ref().context("apply --emergency needs the request file")?;
+    let audit = Audit::of(policy);
+    let signed = read_plan_file(path)?;
+    let requester = signed
+        .plan()
+        .ok()
+        .and_then(|p| p.request)
+        .map_or_else(|| "unknown".to_owned(), |r| r.activation.requester);
+    let store = open_store(policy)?;
+    let providers = configure_providers(policy).await?;
+    let mut guard = match store.lock("apply --emergency", args.lock_timeout).await {
+        Ok(guard) => guard,
+        Err(error @ StateError::Locked { .. }) => {
+            eprintln!("error: {error}");
+            return Ok(ExitStatus::Locked);
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let progress: Arc<dyn Progress> =
+        Arc::new(RecordingProgress::new(progress(output, false), audit.clone(), requester.clone()));
+    let input = EmergencyInput {
+        policy,
+        providers: &providers,
+        signed: &signed,
+        tokens: &args.approvals,
+        totp_code: args.totp.as_deref(),
+        parallelism: args.parallelism.unwrap_or(policy.settings.parallelism as usize),
+    };
+    match apply_emergency(input, guard.as_mut(), progress).await {
+        Ok(outcome) => {
+            let activation = &outcome.activation;
+            let kind = if outcome.extension { "extension" } else { "emergency" };
+            for approval in &activation.approvals {
+                audit.record_or_warn(
+                    Event::new(&approval.approver, "approval.accepted", EventResult::Ok)
+                        .activation(&activation.id)
+                        .plan(&signed.digest)
+                        .details(serde_json::json!({ "comment": approval.comment, "nonce": approval.nonce })),
+                );
+            }
+            audit.record(
+                Event::new(&activation.requester, "apply.emergency", EventResult::Ok)
+                    .activation(&activation.id)
+                    .plan(&signed.digest)
+                    .reason(activation.justification.clone())
+                    .details(serde_json::json!({
+                        "kind": kind,
+                        "executor": executor(),
+                        "auto_approved": activation.auto_approved,
+                        "authentication": activation.authentication,
+                        "end": activation.end,
+                    })),
+            )?;
+            audit.record_report(&activation.requester, Some(&signed.digest), &outcome.report);
+            let status = print_report(&outcome.report);
+            println!(
+                "{} {} {} for {}: {} until {} ({}).",
+                activation.id,
+                activation.kind.as_str(),
+                activation.name,
+                activation.requester,
+                activation.status.as_str(),
+                activation.end,
+                if activation.auto_approved {
+                    "auto-approved".to_owned()
+                } else {
+                    format!(
+                        "approved by {}",
+                        activation
+                            .approvals
+                            .iter()
+                            .map(|a| a.approver.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            );
+            audit.record_or_warn(finish_event(&activation.requester, &outcome.report, status));
+            Ok(status)
+        }
+        Err(error) => {
+            let refused = error.is_refusal();
+            audit.record_or_warn(
+                Event::new(
+                    &requester,
+                    if refused { "refusal" } else { "apply.failed" },
+                    if refused { EventResult::Refused } else { EventResult::Failed },
+                )
+                .plan(&signed.digest)
+                .reason(error.to_string())
+                .details(serde_json::json!({ "command": "apply --emergency" })),
+            );
+            Err(error.into())
+        }
+    }
 }
 
 fn confirm() -> anyhow::Result<bool> {

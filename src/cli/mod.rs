@@ -2,17 +2,27 @@
 //! rendering; exit codes are decided in [`exit`].
 
 pub mod apply;
+pub mod approve;
+mod audit_trail;
 mod context;
+pub mod drill;
 pub mod exit;
+pub mod extend;
 pub mod fmt;
 pub mod keygen;
 pub mod output;
 pub mod plan;
 mod plan_view;
 mod progress;
+pub mod reconcile;
+pub mod request;
+pub mod revoke;
 pub mod show;
 pub mod state;
+pub mod status;
+pub mod totp;
 pub mod validate;
+pub mod watch;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -63,6 +73,24 @@ pub enum Command {
     Show(show::ShowArgs),
     /// Apply a saved plan, or plan and apply after confirmation.
     Apply(apply::ApplyArgs),
+    /// Ask for emergency access to a role or an override.
+    Request(request::RequestArgs),
+    /// Review an emergency request and sign an approval token.
+    Approve(approve::ApproveArgs),
+    /// Ask to extend a live activation.
+    Extend(extend::ExtendArgs),
+    /// List activations: who has what, why, until when.
+    Status(status::StatusArgs),
+    /// End an activation early.
+    Revoke(revoke::RevokeArgs),
+    /// Revert what has ended (never grants).
+    Reconcile(reconcile::ReconcileArgs),
+    /// Revert each activation as it ends, continuously.
+    Watch(watch::WatchArgs),
+    /// Enrol an authenticator app, or show a current TOTP code.
+    Totp(totp::TotpArgs),
+    /// Rehearse the emergency procedure, changing nothing.
+    Drill(drill::DrillArgs),
     /// Inspect state, or remove a stale lock.
     State(state::StateArgs),
     /// Rewrite policy files in the canonical style.
@@ -105,6 +133,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Show(args) => show::run(args, output),
         Command::Apply(args) => runtime.block_on(apply::run(args, output)),
         Command::State(args) => runtime.block_on(state::run(args, output)),
+        Command::Request(args) => runtime.block_on(request::run(args, output)),
+        Command::Approve(args) => approve::run(args, output),
+        Command::Extend(args) => runtime.block_on(extend::run(args, output)),
+        Command::Status(args) => runtime.block_on(status::run(args, output)),
+        Command::Revoke(args) => runtime.block_on(revoke::run(args, output)),
+        Command::Reconcile(args) => runtime.block_on(reconcile::run(args, output)),
+        Command::Watch(args) => runtime.block_on(watch::run(args, output)),
+        Command::Drill(args) => runtime.block_on(drill::run(args, output)),
+        Command::Totp(args) => totp::run(args, output),
         Command::Fmt(args) => fmt::run(args),
         Command::Keygen(args) => keygen::run(args),
     };

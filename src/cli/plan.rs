@@ -90,6 +90,7 @@ pub async fn run(args: &PlanArgs, output: Output) -> anyhow::Result<ExitStatus> 
         refresh: args.refresh,
         targets: args.target.clone(),
         parallelism: args.parallelism.unwrap_or(policy.settings.parallelism as usize),
+        revert_interrupted: false,
     };
     let planned = make_plan(
         &policy,

@@ -145,10 +145,13 @@ fn render_drift(out: &mut String, drift: &Drift, color: bool) {
         (DriftKind::Unmanaged, true) => {
             "grants PRIVILEGED access that nothing in the policy grants"
         }
+        (DriftKind::Conflict, _) => {
+            "was changed outside breakglass while an override held it: the revert leaves it as is"
+        }
     };
     let _ = writeln!(out, "  {} {verb}", paint(color, BOLD, &format!("# {what}")));
     match drift.kind {
-        DriftKind::Changed => {
+        DriftKind::Changed | DriftKind::Conflict => {
             let empty = Attributes::new();
             let recorded = drift.recorded.as_ref().unwrap_or(&empty);
             let live = drift.live.as_ref().unwrap_or(&empty);

@@ -3,9 +3,8 @@
 use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::Mutex;
 
-use crate::address::Address;
 use crate::engine::Progress;
-use crate::plan::Action;
+use crate::plan::{Action, ResourceChange};
 
 /// Draws progress for refresh and apply.
 #[derive(Debug)]
@@ -57,7 +56,8 @@ impl Progress for CliProgress {
         self.line(&format!("Refreshed {objects} objects in {api_calls} API calls."));
     }
 
-    fn change_started(&self, address: &Address, action: Action) {
+    fn change_started(&self, change: &ResourceChange) {
+        let (address, action) = (&change.address, change.action);
         let verb = match action {
             Action::Create => "Creating",
             Action::Update => "Updating",
@@ -68,7 +68,8 @@ impl Progress for CliProgress {
         self.line(&format!("{address}: {verb}..."));
     }
 
-    fn change_finished(&self, address: &Address, action: Action, result: Result<(), &str>) {
+    fn change_finished(&self, change: &ResourceChange, result: Result<(), &str>) {
+        let (address, action) = (&change.address, change.action);
         match result {
             Ok(()) => self.line(&format!(
                 "{address}: {} complete",

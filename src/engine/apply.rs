@@ -16,10 +16,11 @@ use super::error::EngineError;
 use super::progress::Progress;
 use super::providers::Providers;
 use super::refresh::Live;
+use crate::activation::{ActivationKind, ActivationStatus};
 use crate::address::Address;
 use crate::graph::ChangeGraph;
 use crate::plan::{Action, ResourceChange};
-use crate::state::{ActivationKind, ActivationStatus, ResourceState, State, StateGuard};
+use crate::state::{ResourceState, State, StateGuard};
 
 /// How one change ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,15 +136,45 @@ impl Call {
     }
 }
 
+/// Which activations an apply may start, and settle afterwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyMode {
+    /// A reviewed plan: grants now due start, ended activations are reverted.
+    Full,
+    /// Automated paths (reconcile, watch): nothing starts; ended activations are reverted.
+    RevertOnly,
+    /// One emergency activation (already recorded in state as `applying`): only it is settled.
+    Activation(String),
+}
+
+impl ApplyMode {
+    fn may_start(&self, id: &str) -> bool {
+        match self {
+            ApplyMode::Full => true,
+            ApplyMode::RevertOnly => false,
+            ApplyMode::Activation(only) => only == id,
+        }
+    }
+
+    fn may_settle(&self, id: &str) -> bool {
+        match self {
+            ApplyMode::Full | ApplyMode::RevertOnly => true,
+            ApplyMode::Activation(only) => only == id,
+        }
+    }
+}
+
 /// Applies `changes` (computed from `desired` and `live`) under the state lock held by
 /// `guard`. Activations starting are recorded as `applying` before any provider call; each
 /// successful change is recorded as it completes; a failure stops only what depends on it.
+#[allow(clippy::too_many_arguments)]
 pub async fn apply(
     guard: &mut dyn StateGuard,
     providers: &Providers,
     desired: &Desired,
     live: &Live,
     changes: &[ResourceChange],
+    mode: &ApplyMode,
     parallelism: usize,
     progress: Arc<dyn Progress>,
 ) -> Result<ApplyReport, EngineError> {
@@ -156,17 +187,21 @@ pub async fn apply(
     for activation in desired.activations.values() {
         let record = state.activations.get(&activation.id);
         if activation.is_live_at(desired.at) {
+            if !mode.may_start(&activation.id) {
+                continue;
+            }
             if record.is_some_and(|r| r.status != ActivationStatus::Applying) {
                 continue;
             }
             let mut record = record.cloned().unwrap_or_else(|| activation.clone());
             record.status = ActivationStatus::Applying;
             if record.kind == ActivationKind::Override && record.priors.is_empty() {
-                record.priors = override_priors(desired, live, &record.id);
+                record.priors = override_priors(desired, live, &state, &record.id);
             }
             state.activations.insert(record.id.clone(), record);
             touched = true;
-        } else if activation.needs_revert_at(desired.at)
+        } else if mode.may_settle(&activation.id)
+            && activation.needs_revert_at(desired.at)
             && record.is_some_and(|r| {
                 matches!(r.status, ActivationStatus::Applying | ActivationStatus::Active)
             })
@@ -223,7 +258,7 @@ pub async fn apply(
                 }
                 continue;
             }
-            progress.change_started(&change.address, change.action);
+            progress.change_started(change);
             let context = match resource {
                 Some(resource) => resource.context.clone(),
                 None => ChangeContext::revert(
@@ -271,7 +306,7 @@ pub async fn apply(
             Ok((id, attributes, notes)) => {
                 record_success(&mut state, desired, providers, change, id, attributes, now);
                 guard.write(state.clone()).await?;
-                progress.change_finished(&change.address, change.action, Ok(()));
+                progress.change_finished(change, Ok(()));
                 report.changes.push((change.clone(), ChangeOutcome::Applied));
                 report.notes.extend(notes.into_iter().map(|n| format!("{}: {n}", change.address)));
                 for dependent in graph.dependents(index) {
@@ -283,7 +318,7 @@ pub async fn apply(
             }
             Err(error) => {
                 let message = error.to_string();
-                progress.change_finished(&change.address, change.action, Err(&message));
+                progress.change_finished(change, Err(&message));
                 report.changes.push((change.clone(), ChangeOutcome::Failed(message)));
                 let mut stack = graph.dependents(index);
                 while let Some(dependent) = stack.pop() {
@@ -300,7 +335,7 @@ pub async fn apply(
         }
     }
 
-    settle_activations(&mut state, desired, providers, &mut report, now).await?;
+    settle_activations(&mut state, desired, providers, mode, &mut report, now).await?;
     prune(&mut state, desired, live);
     if state != *guard.state() {
         guard.write(state).await?;
@@ -309,10 +344,13 @@ pub async fn apply(
 }
 
 /// For an override activation: each resource it changes, with the live values of the
-/// attributes it sets, read just before the change.
+/// attributes it sets, read just before the change. Where another override that is not yet
+/// reverted already changed the same attribute, its prior is inherited, so whichever ends last
+/// restores the value from before either began.
 fn override_priors(
     desired: &Desired,
     live: &Live,
+    state: &State,
     activation: &str,
 ) -> BTreeMap<Address, Attributes> {
     desired
@@ -327,7 +365,16 @@ fn override_priors(
             let prior: Attributes = resource
                 .attributes
                 .keys()
-                .filter_map(|name| current.get(name).map(|value| (name.clone(), value.clone())))
+                .filter_map(|name| {
+                    let earlier = state
+                        .activations
+                        .values()
+                        .filter(|other| {
+                            other.id != activation && other.status != ActivationStatus::Reverted
+                        })
+                        .find_map(|other| other.priors.get(&resource.address)?.get(name));
+                    earlier.or_else(|| current.get(name)).map(|value| (name.clone(), value.clone()))
+                })
                 .collect();
             Some((resource.address.clone(), prior))
         })
@@ -378,6 +425,7 @@ async fn settle_activations(
     state: &mut State,
     desired: &Desired,
     providers: &Providers,
+    mode: &ApplyMode,
     report: &mut ApplyReport,
     now: Timestamp,
 ) -> Result<(), EngineError> {
@@ -389,6 +437,9 @@ async fn settle_activations(
         .collect();
     let ids: Vec<String> = state.activations.keys().cloned().collect();
     for id in ids {
+        if !mode.may_settle(&id) {
+            continue;
+        }
         let Some(effective) = desired.activations.get(&id) else { continue };
         let record_status = state.activations[&id].status;
         if effective.is_live_at(desired.at) && record_status == ActivationStatus::Applying {
@@ -411,6 +462,17 @@ async fn settle_activations(
                     record.status = ActivationStatus::Reverted;
                     record.reverted_at = Some(now);
                     record.last_error = None;
+                    for conflict in desired.conflicts.iter().filter(|c| c.activation == id) {
+                        record.flags.push(format!(
+                            "conflict: {}.{} was changed to {} outside breakglass while the \
+                             override held {}; left as is instead of restoring {}",
+                            conflict.address,
+                            conflict.attribute,
+                            conflict.live,
+                            conflict.overridden,
+                            conflict.prior
+                        ));
+                    }
                     report.reverted.push(id.clone());
                 }
                 Ok(Some(why)) | Err(why) => {
@@ -436,7 +498,7 @@ async fn leftover_access(
     let activation = &state.activations[id];
     let mut to_check: Vec<(Address, String, String, String, Option<Attributes>)> = Vec::new();
     for (address, recorded) in &state.resources {
-        if recorded.activation.as_deref() == Some(id) {
+        if recorded.activation.as_deref() == Some(id) && !claimed(desired, &recorded.id, address) {
             to_check.push((
                 address.clone(),
                 recorded.provider.clone(),
@@ -488,12 +550,23 @@ async fn leftover_access(
 /// themselves, as native expiry does).
 fn prune(state: &mut State, desired: &Desired, live: &Live) {
     state.resources.retain(|address, recorded| {
-        desired.resources.contains_key(address)
-            || !live.refreshed
+        if desired.resources.contains_key(address) {
+            return true;
+        }
+        if claimed(desired, &recorded.id, address) {
+            return false;
+        }
+        !live.refreshed
             || live.objects.contains_key(&(
                 recorded.provider.clone(),
                 recorded.resource_type.clone(),
                 recorded.id.clone(),
             ))
     });
+}
+
+/// Whether the object `id` that `address` recorded is now wanted under another address (an
+/// overlapping grant took it over).
+fn claimed(desired: &Desired, id: &str, address: &Address) -> bool {
+    desired.claimed.iter().any(|(other, claimed_id)| other != address && claimed_id == id)
 }

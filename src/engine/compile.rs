@@ -11,15 +11,16 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::error::EngineError;
 use super::providers::Providers;
+use crate::activation::{
+    Activation, ActivationKind, ActivationSource, ActivationStatus, Revocation,
+};
 use crate::address::{Address, ResourceAddress};
 use crate::plan::Reason;
 use crate::policy::blocks::{DriftMode, GrantTarget, ResourceTemplate};
 use crate::policy::context::{self, ActivationVars};
 use crate::policy::resolve::evaluate_template;
 use crate::policy::{Policy, ReferenceKind};
-use crate::state::{
-    Activation, ActivationKind, ActivationSource, ActivationStatus, Revocation, State,
-};
+use crate::state::State;
 
 /// One object that should exist.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +43,38 @@ pub struct DesiredResource {
     pub context: ChangeContext,
     /// What to do about drift.
     pub drift: DriftMode,
+    /// For a baseline object an ended override changed: what it set and what was there
+    /// before, so a value someone else changed meanwhile is reported, not clobbered.
+    pub restore: Option<Restore>,
+}
+
+/// What an ended override is putting back on one object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restore {
+    /// The override's activation.
+    pub activation: String,
+    /// The values the override set.
+    pub overridden: Attributes,
+    /// The values read before it set them.
+    pub prior: Attributes,
+}
+
+/// A revert that would overwrite a value someone changed outside breakglass while the override
+/// was live: left as it is, and reported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conflict {
+    /// The override's activation.
+    pub activation: String,
+    /// The object.
+    pub address: Address,
+    /// The attribute.
+    pub attribute: String,
+    /// What the override set.
+    pub overridden: Value,
+    /// What is there now.
+    pub live: Value,
+    /// What the revert would have written back.
+    pub prior: Value,
 }
 
 /// The desired state at one time.
@@ -59,6 +92,12 @@ pub struct Desired {
     /// Providers whose block says `drift = "revert"`: privileged objects nothing grants are
     /// removed there.
     pub revert_unmanaged: BTreeSet<String>,
+    /// Reverts left undone because someone changed the value meanwhile (filled by
+    /// [`resolve_conflicts`] once live values are known).
+    pub conflicts: Vec<Conflict>,
+    /// The object id each desired address stands for (filled once ids are known): an object
+    /// recorded under another address that is claimed here is handed over, not deleted.
+    pub claimed: Vec<(Address, String)>,
 }
 
 impl Desired {
@@ -173,7 +212,7 @@ fn effective_activations(
                 start: grant.start.value,
                 end: grant.end.value,
                 status: ActivationStatus::Applying,
-                source: crate::state::ActivationSource::Grant { name: grant.name.clone() },
+                source: crate::activation::ActivationSource::Grant { name: grant.name.clone() },
                 approvals: Vec::new(),
                 auto_approved: false,
                 authentication: vec!["reviewed in git".to_owned()],
@@ -184,6 +223,8 @@ fn effective_activations(
                 reverted_at: None,
                 revert_attempts: 0,
                 last_error: None,
+                extensions: Vec::new(),
+                flags: Vec::new(),
             },
         );
         starting.push(id);
@@ -199,8 +240,22 @@ pub fn compile(
     providers: &Providers,
     at: Timestamp,
     extra: Option<&Activation>,
+    revert_interrupted: bool,
 ) -> Result<Desired, EngineError> {
     let (mut activations, starting) = effective_activations(policy, state, at);
+    if revert_interrupted {
+        for activation in activations.values_mut() {
+            let interrupted = activation.status == ActivationStatus::Applying
+                && !starting.contains(&activation.id);
+            if interrupted && activation.revoked.is_none() {
+                activation.revoked = Some(Revocation {
+                    at,
+                    by: "executor".to_owned(),
+                    reason: "its apply did not finish; reverted for safety".to_owned(),
+                });
+            }
+        }
+    }
     if let Some(extra) = extra {
         activations.insert(extra.id.clone(), extra.clone());
     }
@@ -229,10 +284,12 @@ pub fn compile(
                 activation: None,
                 context: ChangeContext::baseline(),
                 drift: declaration.drift,
+                restore: None,
             },
         );
     }
 
+    let template_base = context::template_base(policy);
     let mut live: Vec<&Activation> = activations.values().filter(|a| a.is_live_at(at)).collect();
     live.sort_by_key(|a| (a.start, a.id.clone()));
 
@@ -251,6 +308,27 @@ pub fn compile(
                     resource.attributes.insert(name.clone(), value.clone());
                 }
             }
+            let overridden: Attributes = policy
+                .overrides
+                .get(&activation.name)
+                .into_iter()
+                .flat_map(|o| &o.changes)
+                .filter(|change| {
+                    change.resource.kind.keyword() == address.resource.resource_type
+                        && change.resource.name == address.resource.name
+                })
+                .flat_map(|change| change.set.value.clone())
+                .collect();
+            resource.restore = Some(Restore {
+                activation: activation.id.clone(),
+                overridden,
+                prior: resource
+                    .attributes
+                    .iter()
+                    .filter(|(name, _)| prior.contains_key(*name))
+                    .map(|(name, value)| (name.clone(), value.clone()))
+                    .collect(),
+            });
             resource.reason = revert_reason(activation);
             resource.activation = Some(activation.id.clone());
             resource.context = ChangeContext::revert(Some(activation_context(activation)));
@@ -274,7 +352,7 @@ pub fn compile(
                     end: activation.end,
                     justification: &activation.justification,
                 };
-                let template_context = context::template_context(policy, requester, &vars);
+                let template_context = context::template_context(&template_base, requester, &vars);
                 for template in &role.resources {
                     let address = Address::in_activation(
                         &role.name,
@@ -308,6 +386,7 @@ pub fn compile(
                             activation: Some(activation.id.clone()),
                             context: ChangeContext::grant(activation_context(activation)),
                             drift: DriftMode::Report,
+                            restore: None,
                         },
                     );
                 }
@@ -326,6 +405,8 @@ pub fn compile(
                     for (name, value) in change.set.iter() {
                         resource.attributes.insert(name.clone(), value.clone());
                     }
+                    // A live override supersedes an ended one's restore of the same object.
+                    resource.restore = None;
                     resource.reason = start_reason(activation);
                     resource.activation = Some(activation.id.clone());
                     resource.context = ChangeContext::grant(activation_context(activation));
@@ -339,7 +420,106 @@ pub fn compile(
         .filter(|(_, block)| block.drift == DriftMode::Revert)
         .map(|(name, _)| name.clone())
         .collect();
-    Ok(Desired { at, resources, activations, starting, revert_unmanaged })
+    share_overlapping_grants(&mut resources, &activations, providers);
+    Ok(Desired {
+        at,
+        resources,
+        activations,
+        starting,
+        revert_unmanaged,
+        conflicts: Vec::new(),
+        claimed: Vec::new(),
+    })
+}
+
+/// Two live activations may grant the same object (two requests for one role by one person):
+/// both addresses then ask for it to last until the later end, so the earlier one ending never
+/// cuts the other short, on the platform (native expiry) or by the diff.
+fn share_overlapping_grants(
+    resources: &mut BTreeMap<Address, DesiredResource>,
+    activations: &BTreeMap<String, Activation>,
+    providers: &Providers,
+) {
+    let mut groups: BTreeMap<(String, String, String), Vec<Address>> = BTreeMap::new();
+    for (address, resource) in resources.iter() {
+        if !address.is_in_activation() {
+            continue;
+        }
+        let Ok(provider) = providers.get(&resource.provider) else { continue };
+        let request = breakglass_provider::IdRequest::new(
+            resource.resource_type.clone(),
+            resource.attributes.clone(),
+        );
+        if let Ok(id) = provider.resource_id(request) {
+            groups
+                .entry((resource.provider.clone(), resource.resource_type.clone(), id))
+                .or_default()
+                .push(address.clone());
+        }
+    }
+    for ((provider, resource_type, _), addresses) in groups {
+        if addresses.len() < 2 {
+            continue;
+        }
+        let Some(attribute) = providers
+            .resource_schema(&provider, &resource_type)
+            .and_then(|schema| schema.expiry_attribute.clone())
+        else {
+            continue;
+        };
+        let latest = addresses
+            .iter()
+            .filter_map(|a| resources[a].activation.as_ref())
+            .filter_map(|id| activations.get(id))
+            .map(|a| a.end)
+            .max();
+        if let Some(latest) = latest {
+            for address in &addresses {
+                if let Some(resource) = resources.get_mut(address) {
+                    resource
+                        .attributes
+                        .insert(attribute.clone(), Value::String(latest.to_string()));
+                }
+            }
+        }
+    }
+}
+
+/// Once live values are known: an ended override's revert must not overwrite a value that
+/// someone changed outside breakglass while it was live. Such values are left as they are (the
+/// desired value becomes the live one) and recorded as conflicts.
+pub fn resolve_conflicts(desired: &mut Desired, live: &super::refresh::Live) {
+    desired.claimed = desired
+        .resources
+        .keys()
+        .filter_map(|address| Some((address.clone(), live.natural_ids.get(address)?.clone())))
+        .collect();
+    let mut conflicts = Vec::new();
+    for resource in desired.resources.values_mut() {
+        let Some(restore) = &resource.restore else { continue };
+        let Some(current) =
+            live.object(&resource.address, &resource.provider, &resource.resource_type)
+        else {
+            continue;
+        };
+        for (name, overridden) in &restore.overridden {
+            let now = current.get(name).cloned().unwrap_or(Value::Null);
+            let prior = restore.prior.get(name).cloned().unwrap_or(Value::Null);
+            if now == *overridden || now == prior {
+                continue;
+            }
+            conflicts.push(Conflict {
+                activation: restore.activation.clone(),
+                address: resource.address.clone(),
+                attribute: name.clone(),
+                overridden: overridden.clone(),
+                live: now.clone(),
+                prior,
+            });
+            resource.attributes.insert(name.clone(), now);
+        }
+    }
+    desired.conflicts = conflicts;
 }
 
 fn template_dependencies(

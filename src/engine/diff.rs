@@ -240,6 +240,15 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
             }
             None => {
                 let Some(recorded) = recorded else { continue };
+                let handed_over = desired.claimed.iter().any(|(other, id)| {
+                    other != address
+                        && *id == recorded.id
+                        && desired.resources[other].resource_type == recorded.resource_type
+                });
+                if handed_over {
+                    // An overlapping grant took the object over: it must not be deleted.
+                    continue;
+                }
                 let key = (
                     recorded.provider.clone(),
                     recorded.resource_type.clone(),

@@ -10,16 +10,23 @@
 pub mod apply;
 pub mod compile;
 pub mod diff;
+pub mod emergency;
 mod error;
+#[cfg(test)]
+mod fake;
 pub mod planner;
 pub mod progress;
 pub mod providers;
+pub mod reconcile;
 pub mod refresh;
 
-pub use apply::{ApplyReport, ChangeOutcome, apply};
+pub use apply::{ApplyMode, ApplyReport, ChangeOutcome, apply};
 pub use compile::{Desired, DesiredResource, compile};
 pub use error::EngineError;
 pub use planner::{PlanOptions, Planned, check_still_holds, make_plan};
 pub use progress::{Progress, Silent};
 pub use providers::Providers;
 pub use refresh::{Live, refresh};
+
+#[cfg(test)]
+mod tests;

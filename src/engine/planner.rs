@@ -6,17 +6,20 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use super::compile::{Desired, compile};
+use super::compile::{Desired, compile, resolve_conflicts};
 use super::diff::diff;
 use super::error::EngineError;
 use super::progress::Progress;
 use super::providers::Providers;
 use super::refresh::{Live, refresh};
+use crate::activation::Activation;
 use crate::address::Address;
 use crate::graph::ChangeGraph;
-use crate::plan::{Action, PLAN_FORMAT_VERSION, Plan, RefreshSummary, ResourceChange, StateRef};
+use crate::plan::{
+    Action, Drift, DriftKind, PLAN_FORMAT_VERSION, Plan, RefreshSummary, ResourceChange, StateRef,
+};
 use crate::policy::Policy;
-use crate::state::{Activation, State};
+use crate::state::State;
 
 /// How to plan.
 #[derive(Debug, Clone)]
@@ -29,6 +32,10 @@ pub struct PlanOptions {
     pub targets: Vec<Address>,
     /// Provider calls in flight at once.
     pub parallelism: usize,
+    /// Treat activations still recorded as `applying` as interrupted: no longer live, to be
+    /// reverted. True for reconcile and watch, which run under the state lock, so no apply can
+    /// be in flight: an `applying` record there is one whose run died.
+    pub revert_interrupted: bool,
 }
 
 /// A plan with what it was computed from, for apply.
@@ -80,10 +87,26 @@ pub async fn make_plan(
     extra: Option<&Activation>,
     progress: Arc<dyn Progress>,
 ) -> Result<Planned, EngineError> {
-    let desired = compile(policy, state, providers, options.at, extra)?;
+    let mut desired =
+        compile(policy, state, providers, options.at, extra, options.revert_interrupted)?;
     let live =
         refresh(&desired, state, providers, options.parallelism, options.refresh, progress).await?;
-    let diffed = diff(&desired, &live, state, providers);
+    resolve_conflicts(&mut desired, &live);
+    let mut diffed = diff(&desired, &live, state, providers);
+    for conflict in &desired.conflicts {
+        diffed.drift.push(Drift {
+            address: Some(conflict.address.clone()),
+            provider: desired.resources[&conflict.address].provider.clone(),
+            resource_type: conflict.address.resource_type().to_owned(),
+            id: live.ids.get(&conflict.address).cloned().unwrap_or_default(),
+            kind: DriftKind::Conflict,
+            recorded: Some(
+                [(conflict.attribute.clone(), conflict.overridden.clone())].into_iter().collect(),
+            ),
+            live: Some([(conflict.attribute.clone(), conflict.live.clone())].into_iter().collect()),
+            privileged: false,
+        });
+    }
     let changes = targeted(diffed.changes, &options.targets);
     let graph = ChangeGraph::build(&changes).map_err(EngineError::Cycle)?;
     let ordered: Vec<ResourceChange> =
@@ -111,6 +134,7 @@ pub async fn make_plan(
         resource_changes: ordered,
         drift: diffed.drift,
         activations,
+        request: None,
         refresh: RefreshSummary {
             refreshed: live.refreshed,
             objects: live.objects.len(),

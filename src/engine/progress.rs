@@ -1,7 +1,6 @@
 //! Progress of long work, reported to whoever watches (the CLI draws bars or prints lines).
 
-use crate::address::Address;
-use crate::plan::Action;
+use crate::plan::ResourceChange;
 
 /// Receives progress; every method has a do-nothing default.
 pub trait Progress: Send + Sync {
@@ -22,12 +21,12 @@ pub trait Progress: Send + Sync {
         let _ = changes;
     }
     /// A change starts.
-    fn change_started(&self, address: &Address, action: Action) {
-        let _ = (address, action);
+    fn change_started(&self, change: &ResourceChange) {
+        let _ = change;
     }
     /// A change is done: `Ok` or the error.
-    fn change_finished(&self, address: &Address, action: Action, result: Result<(), &str>) {
-        let _ = (address, action, result);
+    fn change_finished(&self, change: &ResourceChange, result: Result<(), &str>) {
+        let _ = (change, result);
     }
 }
 

@@ -22,16 +22,22 @@ impl std::fmt::Debug for Providers {
     }
 }
 
+/// Every provider the policy uses: a `provider` block, a baseline resource or a role template.
+fn used_providers(policy: &Policy) -> BTreeSet<String> {
+    let mut used: BTreeSet<String> = policy.providers.keys().cloned().collect();
+    used.extend(policy.resources.keys().map(|a| a.provider().to_owned()));
+    for role in policy.roles.values() {
+        used.extend(role.resources.iter().map(|t| t.address.provider().to_owned()));
+    }
+    used
+}
+
 impl Providers {
     /// Configures every provider the policy uses (a `provider` block, a baseline resource or a
     /// role template of its type).
     pub async fn configure(policy: &Policy) -> Result<Self, EngineError> {
         let registry = crate::providers::registry();
-        let mut used: BTreeSet<String> = policy.providers.keys().cloned().collect();
-        used.extend(policy.resources.keys().map(|a| a.provider().to_owned()));
-        for role in policy.roles.values() {
-            used.extend(role.resources.iter().map(|t| t.address.provider().to_owned()));
-        }
+        let used = used_providers(policy);
         let context = eval::context(Functions::WithEnv);
         let mut configured = Self::default();
         for name in used {
@@ -68,6 +74,22 @@ impl Providers {
             configured.providers.insert(name, Arc::from(provider));
         }
         Ok(configured)
+    }
+
+    /// Every provider the policy uses, not configured: enough for ids and schemas when no live
+    /// object will be read (`--refresh=false`), so a responder needs no platform credentials.
+    pub fn unconfigured(policy: &Policy) -> Result<Self, EngineError> {
+        let registry = crate::providers::registry();
+        let mut providers = Self::default();
+        for name in used_providers(policy) {
+            let factory = registry
+                .get(name.as_str())
+                .ok_or_else(|| EngineError::UnknownProvider(name.clone()))?;
+            let provider = factory();
+            providers.schemas.insert(name.clone(), provider.schema());
+            providers.providers.insert(name, Arc::from(provider));
+        }
+        Ok(providers)
     }
 
     /// Providers given directly (tests, benchmarks).

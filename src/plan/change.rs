@@ -102,6 +102,10 @@ pub enum DriftKind {
     /// An object nobody declared exists where breakglass manages access (reported, not
     /// touched, unless the policy asks for it to be reverted).
     Unmanaged,
+    /// An ended override's value was changed outside breakglass while it was live: the revert
+    /// leaves the new value rather than clobber it (`recorded`: what the override set; `live`:
+    /// what is there now).
+    Conflict,
 }
 
 /// Something that changed outside breakglass.

@@ -9,5 +9,7 @@ mod reason;
 
 pub use action::Action;
 pub use change::{Drift, DriftKind, ResourceChange};
-pub use model::{PLAN_FORMAT_VERSION, Plan, PlanSummary, RefreshSummary, StateRef};
+pub use model::{
+    EmergencyRequest, PLAN_FORMAT_VERSION, Plan, PlanSummary, RefreshSummary, StateRef,
+};
 pub use reason::Reason;

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::action::Action;
 use super::change::{Drift, DriftKind, ResourceChange};
+use crate::activation::Activation;
 use crate::address::Address;
-use crate::state::Activation;
 
 /// The plan JSON format version (`format_version`); bumped on incompatible changes.
 pub const PLAN_FORMAT_VERSION: &str = "1.0";
@@ -47,6 +47,20 @@ pub struct PlanSummary {
     pub drift: usize,
 }
 
+/// An emergency request: the activation asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EmergencyRequest {
+    /// The activation: requester, justification, start, end.
+    pub activation: Activation,
+    /// For an extension of a live activation: its end before the extension.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub extends: Option<Timestamp>,
+    /// Things approvers should know (a limit that is exceeded but only warns).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
 /// A plan: what applying would change, why, and what it was computed from. This is the
 /// documented, versioned JSON contract of `plan --json` (`schemas/plan.schema.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -81,6 +95,10 @@ pub struct Plan {
     /// provider call grants anything.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub activations: Vec<Activation>,
+    /// The emergency request this plan carries, if it is one (made by `request`, approved with
+    /// tokens, applied with `apply --emergency`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<EmergencyRequest>,
     /// What refresh read.
     pub refresh: RefreshSummary,
     /// Counts.

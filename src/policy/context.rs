@@ -82,13 +82,42 @@ pub fn baseline_context(policy: &Policy) -> Context<'static> {
     context
 }
 
-/// The context for a role template: the baseline context plus `requester` and `activation`.
+/// What every role template's context starts from: persons, teams, and the baseline resources
+/// of the types some template refers to. Built once per run; [`template_context`] adds the
+/// per-activation variables to a copy.
+pub fn template_base(policy: &Policy) -> Context<'static> {
+    let mut context = people_context(policy);
+    let mut referenced: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    for role in policy.roles.values() {
+        for template in &role.resources {
+            for expression in template.expressions.values() {
+                for traversal in super::eval::traversals(&expression.value.expr) {
+                    referenced.insert(traversal.root);
+                }
+            }
+        }
+    }
+    let mut by_type: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
+    for (address, resource) in &policy.resources {
+        if referenced.contains(&address.resource_type) {
+            by_type.entry(address.resource_type.clone()).or_default().insert(
+                address.name.clone(),
+                Value::Object(resource.attributes.clone().into_iter().collect()),
+            );
+        }
+    }
+    declare_resources(&mut context, &by_type);
+    context
+}
+
+/// The context for a role template: `base` (from [`template_base`]) plus `requester` and
+/// `activation`.
 pub fn template_context(
-    policy: &Policy,
+    base: &Context<'static>,
     requester: &Person,
     activation: &ActivationVars<'_>,
 ) -> Context<'static> {
-    let mut context = baseline_context(policy);
+    let mut context = base.clone();
     context.declare_var("requester", to_hcl(&person_value(requester)));
     context.declare_var(
         "activation",

@@ -75,6 +75,8 @@ impl FromStr for Duration {
             let Some(rank) = UNITS.iter().position(|(unit, _)| *unit == character) else {
                 return Err(error(if character.is_whitespace() {
                     "it contains a space"
+                } else if character == '.' || character == ',' {
+                    "it has a fraction; use a smaller unit instead (90m, not 1.5h)"
                 } else {
                     "it has a unit other than s, m, h or d"
                 }));
@@ -137,6 +139,7 @@ impl JsonSchema for Duration {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
+            "minLength": 2,
             "pattern": "^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$",
             "description": "A duration: whole numbers with units d, h, m, s, largest first, as in \"90s\", \"30m\", \"4h\", \"1h30m\".",
         })

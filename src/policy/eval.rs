@@ -204,8 +204,9 @@ fn describe_eval_error(error: &hcl::eval::Error) -> String {
                 .to_owned()
         }
         ErrorKind::UndefinedFunc(name) => format!(
-            "there is no function {name}(); functions available: {}",
-            FUNCTION_NAMES.join(", ")
+            "there is no function {name}(); functions available: {} (and env() in provider \
+             blocks)",
+            FUNCTION_NAMES.iter().filter(|f| **f != "env").copied().collect::<Vec<_>>().join(", ")
         ),
         ErrorKind::UndefinedVar(name) => format!("{name} is not defined here"),
         _ => error.to_string(),

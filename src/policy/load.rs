@@ -186,7 +186,10 @@ fn policy_files(dir: &Path) -> Result<Vec<(String, String)>, Diagnostic> {
     }
     if files.is_empty() {
         return Err(Diagnostic::error(
-            format!("no policy files in {}", dir.display()),
+            format!(
+                "no policy files in {}",
+                std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()).display()
+            ),
             "a policy is every *.hcl file in one directory; run breakglass there or pass -C DIR \
              (try -C examples/quickstart)",
         ));

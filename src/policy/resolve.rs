@@ -125,6 +125,20 @@ fn check_value(
     range: &SourceRange,
     diagnostics: &mut Diagnostics,
 ) -> bool {
+    if value.is_null() && schema.required {
+        diagnostics.push(
+            Diagnostic::error(
+                format!("\"{name}\" in {what} is required but evaluates to null"),
+                format!(
+                    "give it a {} value; a reference to something unset (an email nobody \
+                     declared, say) evaluates to null",
+                    schema.ty
+                ),
+            )
+            .at(range.clone()),
+        );
+        return false;
+    }
     if schema.ty.accepts(value) {
         return true;
     }
@@ -150,9 +164,33 @@ pub fn resolve_resources(
     let order = dependency_order(policy, &resource_types, diagnostics);
     evaluate_baseline(policy, schemas, &order, diagnostics);
     check_providers(policy, schemas, diagnostics);
+    // One template context per person, shared by every role's templates.
+    let base = context::template_base(policy);
+    let contexts: BTreeMap<&str, hcl::eval::Context<'static>> = policy
+        .persons
+        .iter()
+        .map(|(name, person)| {
+            let activation = ActivationVars {
+                id: "act_validate",
+                role: "validate",
+                start: jiff::Timestamp::UNIX_EPOCH,
+                end: jiff::Timestamp::UNIX_EPOCH,
+                justification: "validate",
+            };
+            (name.as_str(), context::template_context(&base, person, &activation))
+        })
+        .collect();
     for role in policy.roles.values() {
         for template in &role.resources {
-            check_template(policy, schemas, &role.name, template, &resource_types, diagnostics);
+            check_template(
+                policy,
+                schemas,
+                &role.name,
+                template,
+                &resource_types,
+                &contexts,
+                diagnostics,
+            );
         }
     }
     check_overrides(policy, schemas, diagnostics);
@@ -324,16 +362,24 @@ fn evaluate_baseline(
                 _ => None,
             })
             .collect();
-        let mut context = base.clone();
-        let visible: BTreeMap<String, serde_json::Map<String, Value>> = evaluated
-            .iter()
-            .filter(|(resource_type, _)| needed.contains(resource_type.as_str()))
-            .map(|(resource_type, by_name)| (resource_type.clone(), by_name.clone()))
-            .collect();
-        context::declare_resources(&mut context, &visible);
+        // Only resources that refer to others need a context of their own.
+        let with_resources;
+        let context = if needed.is_empty() {
+            &base
+        } else {
+            let mut context = base.clone();
+            let visible: BTreeMap<String, serde_json::Map<String, Value>> = evaluated
+                .iter()
+                .filter(|(resource_type, _)| needed.contains(resource_type.as_str()))
+                .map(|(resource_type, by_name)| (resource_type.clone(), by_name.clone()))
+                .collect();
+            context::declare_resources(&mut context, &visible);
+            with_resources = context;
+            &with_resources
+        };
         let mut attributes = breakglass_provider::Attributes::new();
         for (name, expression) in &resource.expressions {
-            match eval::evaluate(&expression.value.expr, &context, &policy.dir) {
+            match eval::evaluate(&expression.value.expr, context, &policy.dir) {
                 Ok(value) => {
                     let fits = schema.and_then(|schema| schema.attributes.get(name)).is_none_or(
                         |attribute| {
@@ -393,6 +439,9 @@ fn check_providers(policy: &Policy, schemas: &ProviderSchemas, diagnostics: &mut
         );
         for (key, expression) in &block.expressions {
             match eval::evaluate(&expression.value.expr, &context, &policy.dir) {
+                // An unset env() is null: fine for validate, which needs no secrets; the
+                // provider says what is missing when a run configures it.
+                Ok(value) if value.is_null() => {}
                 Ok(value) => {
                     if let Some(attribute) = schema.config.get(key) {
                         check_value(key, &value, attribute, &what, &expression.range, diagnostics);
@@ -441,6 +490,7 @@ fn check_template(
     role_name: &str,
     template: &ResourceTemplate,
     resource_types: &BTreeSet<String>,
+    contexts: &BTreeMap<&str, hcl::eval::Context<'static>>,
     diagnostics: &mut Diagnostics,
 ) {
     let address = &template.address;
@@ -478,18 +528,7 @@ fn check_template(
     }
     let Some(role) = policy.roles.get(role_name) else { return };
     let requesters = policy.allowed_requesters(&role.rules);
-    let context_for = |person: &str| {
-        policy.persons.get(person).map(|person| {
-            let activation = ActivationVars {
-                id: "act_validate",
-                role: role_name,
-                start: jiff::Timestamp::UNIX_EPOCH,
-                end: jiff::Timestamp::UNIX_EPOCH,
-                justification: "validate",
-            };
-            context::template_context(policy, person, &activation)
-        })
-    };
+    let context_for = |person: &str| contexts.get(person);
     for (name, expression) in &template.expressions {
         let unknown_roots: Vec<String> = eval::traversals(&expression.value.expr)
             .into_iter()
@@ -505,17 +544,21 @@ fn check_template(
                     format!("invalid value for \"{name}\" in {what}"),
                     format!(
                         "{root} is not defined here; role templates can use requester (name, \
-                         email, identities), activation (id, start, end, justification), \
-                         person, team and baseline resources"
+                         display_name, email, identities), activation (id, key, role, requester, \
+                         start, end, justification), person, team and baseline resources"
                     ),
                 )
                 .at(expression.range.clone()),
             );
             continue;
         }
-        for person in &requesters {
+        // file() was inlined when the template was read: convert once, evaluate per person.
+        let converted = hcl::Expression::from(expression.value.expr.clone());
+        let uses_requester =
+            eval::traversals(&expression.value.expr).iter().any(|t| t.root == "requester");
+        for person in requesters.iter().take(if uses_requester { usize::MAX } else { 1 }) {
             let Some(context) = context_for(person) else { continue };
-            match eval::evaluate(&expression.value.expr, &context, &policy.dir) {
+            match eval::evaluate_inlined(&converted, context) {
                 Ok(value) => {
                     let attribute = schema.and_then(|s| s.attributes.get(name));
                     if let Some(attribute) = attribute
@@ -574,11 +617,19 @@ fn check_overrides(policy: &Policy, schemas: &ProviderSchemas, diagnostics: &mut
                                 "override \"{}\" sets unknown attribute \"{name}\" of {address}",
                                 override_.name
                             ),
-                            format!(
-                                "{resource_type} has: {}.{}",
-                                schema.settable_attributes().collect::<Vec<_>>().join(", "),
-                                did_you_mean(name, schema.settable_attributes())
-                            ),
+                            {
+                                let changeable: Vec<&str> = schema
+                                    .attributes
+                                    .iter()
+                                    .filter(|(_, a)| !a.computed && !a.forces_replacement)
+                                    .map(|(n, _)| n.as_str())
+                                    .collect();
+                                format!(
+                                    "an override of {resource_type} can change: {}.{}",
+                                    changeable.join(", "),
+                                    did_you_mean(name, changeable.iter().copied())
+                                )
+                            },
                         )
                         .at(change.set.range.clone()),
                     ),

@@ -30,6 +30,29 @@ pub fn validate(
         check_rules(policy, &reference, &override_.rules, &override_.range, diagnostics);
     }
     check_grants(policy, now, strictness, diagnostics);
+    for rule in policy.authentications.values() {
+        if rule.max_mfa_age.is_some() && !rule.mfa {
+            diagnostics.push(
+                Diagnostic::warning(
+                    format!("max_mfa_age of authentication \"{}\" has no effect", rule.name),
+                    "it applies only with mfa = true",
+                )
+                .at(rule.range.clone()),
+            );
+        }
+    }
+    for limit in policy.limits.values() {
+        if limit.max_activations == 0 || limit.window.as_secs() == 0 {
+            diagnostics.push(
+                Diagnostic::error(
+                    format!("limit \"{}\" can never be met", limit.name),
+                    "max_activations and window must be more than zero, as in \
+                     max_activations = 3, window = \"30d\"",
+                )
+                .at(limit.range.clone()),
+            );
+        }
+    }
     if policy.settings.plan_signers.is_empty() {
         diagnostics.push(Diagnostic::warning(
             "no trusted plan signers",
@@ -244,6 +267,28 @@ fn check_rules(
                 "an activation must last some time, as in max_duration = \"1h\"",
             )
             .at(rules.max_duration.range.clone()),
+        );
+    }
+    if let (Some(quorum), None) = (&rules.quorum, &rules.approvers) {
+        diagnostics.push(
+            Diagnostic::warning(
+                format!("quorum of {what} has no effect"),
+                "it names no approvers block, so it is only auto-approved; remove quorum or set \
+                 approvers = approvers.NAME",
+            )
+            .at(quorum.range.clone()),
+        );
+    }
+    if let Some(requesters) = &rules.requesters
+        && requesters.value.is_empty()
+        && !rules.unreadable.contains(&"requesters")
+    {
+        diagnostics.push(
+            Diagnostic::warning(
+                format!("nobody may request {what}"),
+                "requesters is an empty list; name the persons or teams who may, or remove the block",
+            )
+            .at(requesters.range.clone()),
         );
     }
     if rules.requesters.is_none() {

@@ -59,6 +59,23 @@ impl PrivateKey {
         Ok(Self { key })
     }
 
+    /// A fresh random key that exists only in memory (drills, tests).
+    pub fn generate() -> Result<Self, KeyError> {
+        let mut secret = [0u8; 32];
+        rand::rngs::SysRng
+            .try_fill_bytes(&mut secret)
+            .map_err(|e| KeyError::Random(e.to_string()))?;
+        Ok(Self { key: SigningKey::from_bytes(&secret) })
+    }
+
+    /// The public key as PEM.
+    pub fn public_key_pem(&self) -> Result<String, KeyError> {
+        self.key
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .map_err(|e| KeyError::Encode(e.to_string()))
+    }
+
     /// The signing key.
     pub fn signing_key(&self) -> &SigningKey {
         &self.key

@@ -4,10 +4,12 @@
 //! `openssl genpkey -algorithm ed25519` writes, so keys can be made and inspected with standard
 //! tools as well as `breakglass keygen`.
 
+mod approval;
 mod dsse;
 mod keys;
 mod plan_file;
 
+pub use approval::{APPROVAL_PAYLOAD_TYPE, Approval, Decision, approval_of, read_token};
 pub use dsse::{Envelope, EnvelopeError, EnvelopeSignature};
 pub use keys::{KeyError, PrivateKey, generate_key_pair, key_id, public_key_path};
 pub use plan_file::{PLAN_PAYLOAD_TYPE, PlanFileError, SignedPlan, read_plan_file, sign_plan};

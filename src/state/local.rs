@@ -77,10 +77,17 @@ impl LocalStore {
     }
 
     fn holder(file: &mut File) -> Option<LockInfo> {
-        let mut text = String::new();
-        file.rewind().ok()?;
-        file.read_to_string(&mut text).ok()?;
-        serde_json::from_str(&text).ok()
+        // The holder writes its record just after taking the lock: give it a moment.
+        for _ in 0..10 {
+            let mut text = String::new();
+            file.rewind().ok()?;
+            file.read_to_string(&mut text).ok()?;
+            if let Ok(info) = serde_json::from_str(&text) {
+                return Some(info);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
     }
 }
 

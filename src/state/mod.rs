@@ -6,15 +6,11 @@
 //! executors never interleave. The local backend keeps `.breakglass/state.json` beside a lock
 //! file; the PostgreSQL backend (a later issue) plugs in through the same trait.
 
-mod activation;
 mod error;
 mod local;
 mod model;
 mod store;
 
-pub use activation::{
-    Activation, ActivationKind, ActivationSource, ActivationStatus, ApprovalRecord, Revocation,
-};
 pub use error::StateError;
 pub use local::LocalStore;
 pub use model::{ResourceState, STATE_FORMAT_VERSION, State, UsedNonce, UsedTotp};

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use super::activation::Activation;
+use crate::activation::Activation;
 use crate::address::Address;
 
 /// The state format this build reads and writes.

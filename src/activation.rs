@@ -1,5 +1,6 @@
 //! An activation's record: who asked, why, who approved, when it starts and ends, and where it
-//! is in its life.
+//! is in its life. Plain data shared by plans (which carry the activation they start) and state
+//! (which keeps every record).
 
 use breakglass_provider::Attributes;
 use jiff::Timestamp;
@@ -158,6 +159,33 @@ pub struct Activation {
     /// The last failure met applying or reverting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Extensions approved after the first grant.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<Extension>,
+    /// Things a reviewer should look at (a limit exceeded that only warns).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+}
+
+/// An approved extension of a live activation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Extension {
+    /// The end before.
+    #[schemars(with = "String")]
+    pub previous_end: Timestamp,
+    /// The end after.
+    #[schemars(with = "String")]
+    pub new_end: Timestamp,
+    /// Why.
+    pub justification: String,
+    /// The extension request's plan digest.
+    pub plan_digest: String,
+    /// Its approvals.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<ApprovalRecord>,
+    /// When it was applied.
+    #[schemars(with = "String")]
+    pub at: Timestamp,
 }
 
 impl Activation {

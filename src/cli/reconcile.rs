@@ -1,0 +1,148 @@
+//! `breakglass reconcile`: revert what has ended, put back drift that widened access — and
+//! nothing that grants.
+
+use clap::Args;
+use std::sync::Arc;
+
+use super::apply::{executor, print_report};
+use super::audit_trail::{Audit, RecordingProgress};
+use super::context::{
+    configure_providers, load_policy, lock_timeout, open_store, parse_at, progress,
+};
+use super::exit::ExitStatus;
+use super::output::Output;
+use super::plan_view;
+use crate::audit::{Event, EventResult};
+use crate::engine::Progress;
+use crate::engine::reconcile::{ReconcileOptions, Reconciled, reconcile};
+use crate::policy::Policy;
+use crate::state::{StateError, StateStore};
+
+/// Arguments of `reconcile`.
+#[derive(Debug, Args)]
+#[command(
+    about = "Revert activations that ended or were revoked (no approval needed; never grants)",
+    long_about = "Plans, then applies only changes that take access away or put the baseline back: \
+                  reverts of ended, revoked or interrupted activations, and drift that widened \
+                  access where the policy says drift = \"revert\". Everything else is listed as \
+                  left for a reviewed apply. A revert counts only when re-reading the live objects \
+                  confirms it; until then the activation stays `reverting` and the exit code is 7.",
+    after_help = "Examples:\n  breakglass reconcile\n  breakglass reconcile --dry-run\n  \
+                  breakglass reconcile --at +1h     # end what will have expired in an hour, now"
+)]
+pub struct ReconcileArgs {
+    /// Reconcile as of this time: now (default) or later, to end access early; never earlier.
+    #[arg(long, value_name = "TIME", value_parser = parse_at)]
+    pub at: Option<jiff::Timestamp>,
+
+    /// Show what would be reverted; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Also start planned grants from git (grant blocks) that are due.
+    #[arg(long)]
+    pub apply_grants: bool,
+
+    /// How long to wait for the state lock.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = lock_timeout)]
+    pub lock_timeout: std::time::Duration,
+
+    /// Provider calls in flight at once (default: the policy's parallelism).
+    #[arg(long, value_name = "N")]
+    pub parallelism: Option<usize>,
+}
+
+/// One reconcile pass under the lock, with audit events; shared by `reconcile`, `revoke` and
+/// `watch`.
+pub async fn reconcile_once(
+    policy: &Policy,
+    store: &dyn StateStore,
+    options: &ReconcileOptions,
+    lock_timeout: std::time::Duration,
+    output: Output,
+    quiet: bool,
+) -> anyhow::Result<(Reconciled, ExitStatus)> {
+    let providers = configure_providers(policy).await?;
+    let audit = Audit::of(policy);
+    let actor = executor();
+    let mut guard = store.lock("reconcile", lock_timeout).await?;
+    let progress: Arc<dyn Progress> =
+        Arc::new(RecordingProgress::new(progress(output, quiet), audit.clone(), actor.clone()));
+    let before = guard.state().activations.clone();
+    let reconciled = reconcile(policy, &providers, guard.as_mut(), options, progress).await?;
+    let status = match &reconciled.report {
+        None => ExitStatus::Success,
+        Some(report) => {
+            // Record why each activation ended, once.
+            for (id, activation) in &guard.state().activations {
+                use crate::activation::ActivationStatus::{Active, Applying, Reverted, Reverting};
+                let was_granted =
+                    matches!(before.get(id).map(|a| a.status), Some(Active | Applying));
+                if was_granted && matches!(activation.status, Reverting | Reverted) {
+                    let (action, reason) = match &activation.revoked {
+                        Some(revocation) => (
+                            "activation.revoked",
+                            format!("revoked by {}: {}", revocation.by, revocation.reason),
+                        ),
+                        None => ("activation.expired", format!("ended at {}", activation.end)),
+                    };
+                    audit.record_or_warn(
+                        Event::new(&actor, action, EventResult::Ok).activation(id).reason(reason),
+                    );
+                }
+            }
+            audit.record_report(&actor, None, report);
+            if quiet
+                && !report.has_failures()
+                && report.reverting.is_empty()
+                && report.changes.is_empty()
+            {
+                ExitStatus::Success
+            } else {
+                print_report(report)
+            }
+        }
+    };
+    Ok((reconciled, status))
+}
+
+/// Runs `reconcile`.
+pub async fn run(args: &ReconcileArgs, output: Output) -> anyhow::Result<ExitStatus> {
+    let policy = load_policy(output)?;
+    let store = open_store(&policy)?;
+    let options = ReconcileOptions {
+        at: args.at.unwrap_or_else(crate::clock::now),
+        dry_run: args.dry_run,
+        apply_grants: args.apply_grants,
+        parallelism: args.parallelism.unwrap_or(policy.settings.parallelism as usize),
+    };
+    let (reconciled, status) =
+        match reconcile_once(&policy, store.as_ref(), &options, args.lock_timeout, output, false)
+            .await
+        {
+            Ok(done) => done,
+            Err(error)
+                if matches!(
+                    error.downcast_ref::<StateError>(),
+                    Some(StateError::Locked { .. })
+                ) =>
+            {
+                eprintln!("error: {error}");
+                return Ok(ExitStatus::Locked);
+            }
+            Err(error) => return Err(error),
+        };
+    if args.dry_run {
+        print!("{}", plan_view::render_text(&reconciled.plan, output.color));
+    }
+    if !reconciled.held_back.is_empty() {
+        println!(
+            "Left for a reviewed apply ({} change(s) that would grant or are not marked drift = \"revert\"):",
+            reconciled.held_back.len()
+        );
+        for change in &reconciled.held_back {
+            println!("  {} {} ({})", change.action.symbol(), change.address, change.reason);
+        }
+    }
+    Ok(status)
+}

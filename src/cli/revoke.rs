@@ -1,0 +1,81 @@
+//! `breakglass revoke`: end an activation early.
+
+use anyhow::bail;
+use clap::Args;
+
+use super::apply::executor;
+use super::audit_trail::Audit;
+use super::context::{load_policy, lock_timeout, open_store};
+use super::exit::ExitStatus;
+use super::output::Output;
+use super::reconcile::reconcile_once;
+use crate::activation::{ActivationStatus, Revocation};
+use crate::audit::{Event, EventResult};
+use crate::engine::reconcile::ReconcileOptions;
+
+/// Arguments of `revoke`.
+#[derive(Debug, Args)]
+#[command(
+    about = "End an activation early and revert it now",
+    long_about = "Marks the activation revoked (who, when, why) and reverts it at once, like \
+                  reconcile: only a re-read of the live objects marks it reverted.",
+    after_help = "Examples:\n  breakglass revoke act_01JABCDEFGHJKMNPQRSTVWXYZ0 --reason \"incident closed\"\n  \
+                  breakglass status        # lists activation ids"
+)]
+pub struct RevokeArgs {
+    /// The activation id (see `breakglass status`).
+    #[arg(value_name = "ID")]
+    pub id: String,
+
+    /// Why it ends early.
+    #[arg(long, value_name = "TEXT", default_value = "revoked early")]
+    pub reason: String,
+
+    /// Who revokes it (default: the user running the command).
+    #[arg(long = "as", value_name = "PERSON")]
+    pub person: Option<String>,
+
+    /// How long to wait for the state lock.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = lock_timeout)]
+    pub lock_timeout: std::time::Duration,
+}
+
+/// Runs `revoke`.
+pub async fn run(args: &RevokeArgs, output: Output) -> anyhow::Result<ExitStatus> {
+    let policy = load_policy(output)?;
+    let store = open_store(&policy)?;
+    let by = args.person.clone().unwrap_or_else(executor);
+    {
+        let mut guard = store.lock("revoke", args.lock_timeout).await?;
+        let mut state = guard.state().clone();
+        let Some(activation) = state.activations.get_mut(&args.id) else {
+            bail!("there is no activation {}; `breakglass status --all` lists them", args.id);
+        };
+        if activation.status == ActivationStatus::Reverted {
+            bail!("activation {} is already reverted", args.id);
+        }
+        if activation.revoked.is_none() {
+            activation.revoked = Some(Revocation {
+                at: crate::clock::now(),
+                by: by.clone(),
+                reason: args.reason.clone(),
+            });
+            guard.write(state).await?;
+            Audit::of(&policy).record(
+                Event::new(&by, "activation.revoked", EventResult::Ok)
+                    .activation(&args.id)
+                    .reason(args.reason.clone()),
+            )?;
+        }
+    }
+    println!("Revoked {}; reverting now.", args.id);
+    let options = ReconcileOptions {
+        at: crate::clock::now(),
+        dry_run: false,
+        apply_grants: false,
+        parallelism: policy.settings.parallelism as usize,
+    };
+    let (_, status) =
+        reconcile_once(&policy, store.as_ref(), &options, args.lock_timeout, output, false).await?;
+    Ok(status)
+}

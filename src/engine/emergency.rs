@@ -1,0 +1,827 @@
+//! Emergency access: building a request, and every check `apply --emergency` makes, in the
+//! order the governance procedure lists them, stopping at the first that fails with its exact
+//! reason. Nothing here trusts what a responder passes beyond their signature: times come from
+//! the clock, rules from the policy, used nonces and codes from state.
+
+use breakglass_provider::Secret;
+use jiff::Timestamp;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::apply::{ApplyMode, ApplyReport, apply};
+use super::error::EngineError;
+use super::planner::{PlanOptions, Planned, make_plan};
+use super::progress::Progress;
+use super::providers::Providers;
+use crate::activation::{
+    Activation, ActivationKind, ActivationSource, ActivationStatus, ApprovalRecord, Extension,
+};
+use crate::plan::{Action, EmergencyRequest, Plan, ResourceChange};
+use crate::policy::blocks::{AccessRules, LimitAction, LimitScope};
+use crate::policy::{Duration, Policy, Reference, ReferenceKind};
+use crate::sign::{
+    APPROVAL_PAYLOAD_TYPE, Approval, Decision, PLAN_PAYLOAD_TYPE, SignedPlan, approval_of,
+    read_token,
+};
+use crate::state::{State, StateGuard, UsedNonce, UsedTotp};
+
+fn refused(message: impl Into<String>) -> EngineError {
+    EngineError::Refused(message.into())
+}
+
+/// The role or override called `name`, as a reference and its rules.
+pub fn target<'a>(
+    policy: &'a Policy,
+    name: &str,
+) -> Result<(Reference, &'a AccessRules), EngineError> {
+    match (policy.roles.get(name), policy.overrides.get(name)) {
+        (Some(_), Some(_)) => Err(refused(format!(
+            "both a role and an override are called {name}; rename one of them"
+        ))),
+        (Some(role), None) => Ok((Reference::new(ReferenceKind::Role, name), &role.rules)),
+        (None, Some(override_)) => {
+            Ok((Reference::new(ReferenceKind::Override, name), &override_.rules))
+        }
+        (None, None) => {
+            let known: Vec<&str> =
+                policy.roles.keys().chain(policy.overrides.keys()).map(String::as_str).collect();
+            Err(refused(format!(
+                "there is no role or override called {name}; the policy has: {}",
+                known.join(", ")
+            )))
+        }
+    }
+}
+
+/// The rules of an activation's role or override.
+pub fn rules_of<'a>(
+    policy: &'a Policy,
+    activation: &Activation,
+) -> Result<(Reference, &'a AccessRules), EngineError> {
+    target(policy, &activation.name)
+}
+
+fn describe_requesters(policy: &Policy, rules: &AccessRules) -> String {
+    match &rules.requesters {
+        None => "anyone".to_owned(),
+        Some(list) => {
+            let names: Vec<String> = list.iter().map(|r| r.value.to_string()).collect();
+            let persons: Vec<&str> = policy.allowed_requesters(rules).into_iter().collect();
+            format!("{} ({})", names.join(", "), persons.join(", "))
+        }
+    }
+}
+
+/// Checks that `person` may request `reference` now.
+pub fn check_requester(
+    policy: &Policy,
+    reference: &Reference,
+    rules: &AccessRules,
+    person: &str,
+) -> Result<(), EngineError> {
+    if !policy.persons.contains_key(person) {
+        return Err(refused(format!("{person} is not a person in the policy")));
+    }
+    if !policy.allowed_requesters(rules).contains(person) {
+        return Err(refused(format!(
+            "{person} may not request {reference}: its requesters are {}",
+            describe_requesters(policy, rules)
+        )));
+    }
+    Ok(())
+}
+
+/// What a responder asks for.
+#[derive(Debug, Clone)]
+pub struct RequestSpec<'a> {
+    /// The role or override.
+    pub name: &'a str,
+    /// Who asks.
+    pub requester: &'a str,
+    /// For how long.
+    pub duration: Duration,
+    /// Why.
+    pub justification: &'a str,
+    /// Now.
+    pub now: Timestamp,
+}
+
+/// Builds a new activation from a request, refusing what the policy does not allow.
+pub fn new_activation(policy: &Policy, spec: &RequestSpec<'_>) -> Result<Activation, EngineError> {
+    let (reference, rules) = target(policy, spec.name)?;
+    check_requester(policy, &reference, rules, spec.requester)?;
+    if spec.justification.trim().is_empty() {
+        return Err(refused(
+            "a justification is required: say why, with the incident or ticket (--justification TEXT)",
+        ));
+    }
+    check_duration(&reference, rules, spec.duration)?;
+    let end = spec
+        .now
+        .checked_add(spec.duration.to_signed())
+        .map_err(|error| refused(format!("the duration is too long: {error}")))?;
+    Ok(Activation {
+        id: format!("act_{}", ulid::Ulid::generate()),
+        kind: match reference.kind {
+            ReferenceKind::Override => ActivationKind::Override,
+            _ => ActivationKind::Role,
+        },
+        name: spec.name.to_owned(),
+        requester: spec.requester.to_owned(),
+        justification: spec.justification.trim().to_owned(),
+        start: spec.now,
+        end,
+        status: ActivationStatus::Applying,
+        source: ActivationSource::Emergency { plan_digest: String::new() },
+        approvals: Vec::new(),
+        auto_approved: !policy.auto_approvers_of(&reference).is_empty(),
+        authentication: Vec::new(),
+        priors: BTreeMap::new(),
+        created_at: spec.now,
+        activated_at: None,
+        revoked: None,
+        reverted_at: None,
+        revert_attempts: 0,
+        last_error: None,
+        extensions: Vec::new(),
+        flags: Vec::new(),
+    })
+}
+
+fn check_duration(
+    reference: &Reference,
+    rules: &AccessRules,
+    duration: Duration,
+) -> Result<(), EngineError> {
+    if duration.as_secs() == 0 {
+        return Err(refused("the duration must be more than zero, as in --duration 30m"));
+    }
+    if duration > rules.max_duration.value {
+        return Err(refused(format!(
+            "{duration} is longer than {reference} allows (max_duration {})",
+            rules.max_duration.value
+        )));
+    }
+    Ok(())
+}
+
+/// An extension of live activation `id` by `duration`, within `max_duration` in total.
+pub fn extension(
+    state: &State,
+    policy: &Policy,
+    id: &str,
+    requester: &str,
+    duration: Duration,
+    justification: &str,
+    now: Timestamp,
+) -> Result<(Activation, Timestamp), EngineError> {
+    let Some(current) = state.activations.get(id) else {
+        return Err(refused(format!(
+            "there is no activation {id}; `breakglass status` lists them"
+        )));
+    };
+    if !current.is_live_at(now) || current.status != ActivationStatus::Active {
+        return Err(refused(format!(
+            "activation {id} is not live (status {}, ends {}); request a new one instead",
+            current.status.as_str(),
+            current.end
+        )));
+    }
+    if current.requester != requester {
+        return Err(refused(format!(
+            "activation {id} is {}'s; only they may extend it",
+            current.requester
+        )));
+    }
+    if justification.trim().is_empty() {
+        return Err(refused("a justification is required for an extension (--justification TEXT)"));
+    }
+    let (reference, rules) = rules_of(policy, current)?;
+    check_requester(policy, &reference, rules, requester)?;
+    let new_end = current
+        .end
+        .checked_add(duration.to_signed())
+        .map_err(|error| refused(format!("the duration is too long: {error}")))?;
+    let total = Duration::from_secs(
+        u64::try_from(new_end.duration_since(current.start).as_secs()).unwrap_or(u64::MAX),
+    );
+    if total > rules.max_duration.value {
+        return Err(refused(format!(
+            "extended, activation {id} would last {total} in all, longer than {reference} allows \
+             (max_duration {}); the most it can be extended by now is {}",
+            rules.max_duration.value,
+            Duration::from_secs(rules.max_duration.value.as_secs().saturating_sub(
+                u64::try_from(current.end.duration_since(current.start).as_secs()).unwrap_or(0)
+            ))
+        )));
+    }
+    let mut extended = current.clone();
+    extended.end = new_end;
+    extended.justification = justification.trim().to_owned();
+    Ok((extended, current.end))
+}
+
+/// Checks the policy's `limit` blocks for a new activation: refuses beyond a limit that says
+/// `refuse`, and returns a warning for each limit that says `warn`.
+pub fn check_limits(
+    policy: &Policy,
+    state: &State,
+    activation: &Activation,
+    now: Timestamp,
+) -> Result<Vec<String>, EngineError> {
+    let (reference, rules) = rules_of(policy, activation)?;
+    let risk_of = |name: &str| {
+        policy
+            .roles
+            .get(name)
+            .map(|r| r.rules.risk.value)
+            .or_else(|| policy.overrides.get(name).map(|o| o.rules.risk.value))
+    };
+    let mut warnings = Vec::new();
+    for limit in policy.limits.values() {
+        let counts = |name: &str, kind: ActivationKind| {
+            let by_name = limit.roles.iter().any(|r| {
+                r.name == name
+                    && matches!(
+                        (&r.kind, kind),
+                        (ReferenceKind::Role, ActivationKind::Role)
+                            | (ReferenceKind::Override, ActivationKind::Override)
+                    )
+            });
+            by_name || limit.risk.is_some_and(|risk| risk_of(name) == Some(risk))
+        };
+        if !counts(&activation.name, activation.kind) {
+            continue;
+        }
+        let since = now.checked_sub(limit.window.to_signed()).unwrap_or(Timestamp::MIN);
+        let used = state
+            .activations
+            .values()
+            .filter(|a| a.start >= since && counts(&a.name, a.kind))
+            .filter(|a| limit.per == LimitScope::Everyone || a.requester == activation.requester)
+            .filter(|a| a.activated_at.is_some() || a.status != ActivationStatus::Applying)
+            .count();
+        if used < limit.max_activations as usize {
+            continue;
+        }
+        let whom = match limit.per {
+            LimitScope::Person => format!("{} already had", activation.requester),
+            LimitScope::Everyone => "there were already".to_owned(),
+        };
+        let message = format!(
+            "limit \"{}\": {whom} {used} matching activation(s) in the last {} (at most {}){}",
+            limit.name,
+            limit.window,
+            limit.max_activations,
+            limit.description.as_deref().map_or_else(String::new, |d| format!(": {d}"))
+        );
+        match limit.action {
+            LimitAction::Refuse => {
+                return Err(refused(format!("{message}; {reference} cannot be requested now")));
+            }
+            LimitAction::Warn => warnings.push(message),
+        }
+    }
+    let _ = rules;
+    Ok(warnings)
+}
+
+/// The changes that belong to `activation`.
+pub fn changes_of(changes: &[ResourceChange], activation: &str) -> Vec<ResourceChange> {
+    changes
+        .iter()
+        .filter(|c| c.reason.activation() == Some(activation) && c.action != Action::NoOp)
+        .cloned()
+        .collect()
+}
+
+/// Makes the request plan: the changes the activation makes, nothing else; it expires after
+/// the policy's `request_lifetime`.
+#[allow(clippy::too_many_arguments)]
+pub async fn request_plan(
+    policy: &Policy,
+    state: &State,
+    providers: &Providers,
+    activation: &Activation,
+    extends: Option<Timestamp>,
+    warnings: Vec<String>,
+    options: &PlanOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<Planned, EngineError> {
+    let mut planned =
+        make_plan(policy, state, providers, options, Some(activation), progress).await?;
+    planned.plan.resource_changes = changes_of(&planned.plan.resource_changes, &activation.id);
+    planned.plan.drift.clear();
+    planned.plan.activations.clear();
+    planned.plan.summary = Plan::summarize(&planned.plan.resource_changes, &[]);
+    planned.plan.expires_at = planned
+        .plan
+        .created_at
+        .checked_add(policy.settings.request_lifetime.to_signed())
+        .unwrap_or(planned.plan.created_at);
+    planned.plan.request =
+        Some(EmergencyRequest { activation: activation.clone(), extends, warnings });
+    Ok(planned)
+}
+
+/// Step 1: the plan is signed by the requester it names. Returns the plan and its request.
+pub fn verify_request_signature(
+    policy: &Policy,
+    signed: &SignedPlan,
+) -> Result<(Plan, EmergencyRequest), EngineError> {
+    let everyone: Vec<(&str, &ed25519_dalek::VerifyingKey)> =
+        policy.persons.iter().map(|(name, p)| (name.as_str(), &p.public_key.key)).collect();
+    let (signer, _) = signed
+        .envelope
+        .verify(PLAN_PAYLOAD_TYPE, everyone.iter().map(|(n, k)| (*n, *k)))
+        .map_err(|error| refused(format!("the request's signature does not verify: {error}")))?;
+    let plan = signed.plan()?;
+    let Some(request) = plan.request.clone() else {
+        return Err(refused(
+            "this plan is not an emergency request; apply it with `breakglass apply PLAN` instead",
+        ));
+    };
+    if request.activation.requester != signer {
+        return Err(refused(format!(
+            "the request names {} as requester but is signed by {signer}",
+            request.activation.requester
+        )));
+    }
+    Ok((plan, request))
+}
+
+/// Step 2: the request has not expired and the policy it was made from has not changed.
+pub fn check_request_fresh(
+    plan: &Plan,
+    policy: &Policy,
+    now: Timestamp,
+) -> Result<(), EngineError> {
+    if now >= plan.expires_at {
+        return Err(refused(format!(
+            "the request expired at {} (requests are good for {}); make a new request",
+            plan.expires_at, policy.settings.request_lifetime
+        )));
+    }
+    if plan.policy_digest != policy.digest {
+        return Err(EngineError::Stale("the policy changed since the request was made".to_owned()));
+    }
+    Ok(())
+}
+
+/// Step 2 (continued): planned again now, the activation makes the same changes.
+pub fn check_request_not_stale(saved: &Plan, fresh: &[ResourceChange]) -> Result<(), EngineError> {
+    let key = |c: &ResourceChange| {
+        (
+            c.address.to_string(),
+            c.action,
+            c.id.clone(),
+            c.live_digest.clone(),
+            serde_json::to_string(&c.after).unwrap_or_default(),
+        )
+    };
+    let then: BTreeSet<_> =
+        saved.resource_changes.iter().filter(|c| c.action != Action::NoOp).map(key).collect();
+    let now: BTreeSet<_> = fresh.iter().map(key).collect();
+    if then != now {
+        let differing: BTreeSet<String> =
+            then.symmetric_difference(&now).map(|k| k.0.clone()).collect();
+        return Err(EngineError::Stale(format!(
+            "the live objects the request touches changed since it was made ({})",
+            differing.into_iter().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// The approvals counted for a request.
+#[derive(Debug, Clone, Default)]
+pub struct Approvals {
+    /// One record per distinct approver.
+    pub records: Vec<ApprovalRecord>,
+    /// Nonces to record as used, with who signed them.
+    pub nonces: Vec<(String, String)>,
+}
+
+/// Steps 4–10: every token, then the quorum.
+pub fn verify_approvals(
+    policy: &Policy,
+    request: &EmergencyRequest,
+    plan_digest: &str,
+    tokens: &[String],
+    state: &State,
+    now: Timestamp,
+) -> Result<Approvals, EngineError> {
+    let activation = &request.activation;
+    let (reference, rules) = rules_of(policy, activation)?;
+    let Some(group_ref) = &rules.approvers else {
+        return Err(refused(format!("{reference} names no approvers and is not auto-approved")));
+    };
+    let Some(group) = policy.approvers.get(&group_ref.name) else {
+        return Err(refused(format!("{} is not in the policy", group_ref.value)));
+    };
+    let members = policy.expand_persons(group.members.iter().map(|m| &m.value));
+    let quorum = rules.quorum.as_ref().map_or(group.quorum.value, |q| q.value) as usize;
+    let keys: Vec<(&str, &ed25519_dalek::VerifyingKey)> = members
+        .iter()
+        .filter_map(|name| policy.persons.get(*name).map(|p| (*name, &p.public_key.key)))
+        .collect();
+    let max_age = rules
+        .authentication
+        .as_ref()
+        .and_then(|a| policy.authentications.get(&a.name))
+        .and_then(|a| a.max_token_age);
+    let mut approvals = Approvals::default();
+    let mut counted: BTreeSet<String> = BTreeSet::new();
+    let mut repeated: Vec<String> = Vec::new();
+    for (index, token) in tokens.iter().enumerate() {
+        let number = index + 1;
+        let envelope = read_token(token).map_err(|error| {
+            refused(format!("approval token #{number} is not an approval token: {error}"))
+        })?;
+        let (signer, payload) = envelope
+            .verify(APPROVAL_PAYLOAD_TYPE, keys.iter().map(|(n, k)| (*n, *k)))
+            .map_err(|_| {
+                refused(format!(
+                    "approval token #{number} is not signed by an approver of {reference} ({}: {})",
+                    group_ref.value,
+                    members.iter().copied().collect::<Vec<_>>().join(", ")
+                ))
+            })?;
+        let approval: Approval = approval_of(&payload)?;
+        if approval.approver != signer {
+            return Err(refused(format!(
+                "approval token #{number} names {} as approver but is signed by {signer}",
+                approval.approver
+            )));
+        }
+        if approval.plan_digest != plan_digest {
+            return Err(refused(format!(
+                "approval token #{number} (by {signer}) is for another plan ({}), not this request ({plan_digest})",
+                approval.plan_digest
+            )));
+        }
+        if now >= approval.expires_at {
+            return Err(refused(format!(
+                "approval token #{number} (by {signer}) expired at {}; ask for a new approval",
+                approval.expires_at
+            )));
+        }
+        if let Some(max_age) = max_age {
+            let age = now.duration_since(approval.issued_at);
+            if age > max_age.to_signed() {
+                return Err(refused(format!(
+                    "approval token #{number} (by {signer}) was issued at {}, more than {max_age} ago (max_token_age); ask for a new approval",
+                    approval.issued_at
+                )));
+            }
+        }
+        if let Some(used) = state.used_nonces.get(&approval.nonce) {
+            return Err(refused(format!(
+                "approval token #{number} (by {signer}) was already used at {} (for {}); each token works once",
+                used.used_at, used.activation
+            )));
+        }
+        if signer == activation.requester && !group.allow_self_approval.value {
+            return Err(refused(format!(
+                "{signer} cannot approve their own request: {} does not allow self-approval",
+                group_ref.value
+            )));
+        }
+        if approval.decision == Decision::Deny {
+            return Err(refused(format!(
+                "{signer} denied the request{}",
+                approval.comment.as_deref().map_or_else(String::new, |c| format!(": {c}"))
+            )));
+        }
+        approvals.nonces.push((approval.nonce.clone(), signer.to_owned()));
+        if !counted.insert(signer.to_owned()) {
+            repeated.push(signer.to_owned());
+            continue;
+        }
+        approvals.records.push(ApprovalRecord {
+            approver: signer.to_owned(),
+            decision: "approve".to_owned(),
+            comment: approval.comment.clone(),
+            issued_at: approval.issued_at,
+            nonce: approval.nonce.clone(),
+        });
+    }
+    if counted.len() < quorum {
+        let who = if counted.is_empty() {
+            "none".to_owned()
+        } else {
+            counted.iter().cloned().collect::<Vec<_>>().join(", ")
+        };
+        let twice = if repeated.is_empty() {
+            String::new()
+        } else {
+            format!("; {} approved more than once, counted once", repeated.join(", "))
+        };
+        return Err(refused(format!(
+            "quorum not met: {} of {quorum} approvals from {} ({who}){twice}",
+            counted.len(),
+            group_ref.value
+        )));
+    }
+    Ok(approvals)
+}
+
+/// The executor's TOTP secrets, by person (base32, as authenticator apps use them).
+#[derive(Debug, Clone, Default)]
+pub struct TotpSecrets {
+    secrets: BTreeMap<String, Secret>,
+    source: String,
+}
+
+impl TotpSecrets {
+    /// Where secrets are read from: `BREAKGLASS_TOTP_SECRETS`, else the policy's
+    /// `totp_secrets_file` (relative to the policy directory).
+    pub fn location(policy: &Policy) -> Option<PathBuf> {
+        std::env::var_os("BREAKGLASS_TOTP_SECRETS")
+            .map(PathBuf::from)
+            .or_else(|| policy.settings.totp_secrets_file.as_ref().map(|f| policy.dir.join(f)))
+    }
+
+    /// Reads a secrets file: a JSON object from person to base32 secret (keys starting with
+    /// `_` are comments).
+    pub fn load(path: &Path) -> Result<Self, EngineError> {
+        let shown = path.display().to_string();
+        let text = fs_err::read_to_string(path)
+            .map_err(|error| refused(format!("cannot read the TOTP secrets file: {error}")))?;
+        let object: BTreeMap<String, serde_json::Value> = serde_json::from_str(&text)
+            .map_err(|error| refused(format!("{shown} is not a TOTP secrets file ({error}); expected {{\"alice\": \"BASE32SECRET\"}}")))?;
+        let secrets = object
+            .into_iter()
+            .filter(|(name, _)| !name.starts_with('_'))
+            .filter_map(|(name, value)| value.as_str().map(|s| (name, Secret::new(s))))
+            .collect();
+        Ok(Self { secrets, source: shown })
+    }
+
+    /// Secrets given directly (drills, tests).
+    pub fn from_map(secrets: BTreeMap<String, Secret>, source: &str) -> Self {
+        Self { secrets, source: source.to_owned() }
+    }
+
+    fn totp(&self, person: &str) -> Result<totp_rs::Totp, EngineError> {
+        let secret = self.secrets.get(person).ok_or_else(|| {
+            refused(format!("the executor has no TOTP secret for {person} (in {})", self.source))
+        })?;
+        let bytes = totp_rs::Secret::try_from_base32(secret.expose().trim()).map_err(|_| {
+            refused(format!("the TOTP secret for {person} in {} is not base32", self.source))
+        })?;
+        totp_rs::Builder::new().with_secret(bytes).with_skew(1).build().map_err(|error| {
+            refused(format!("the TOTP secret for {person} in {} is unusable: {error}", self.source))
+        })
+    }
+
+    /// The current code for `person` (drills and tests).
+    pub fn code(&self, person: &str, now: Timestamp) -> Result<String, EngineError> {
+        Ok(self.totp(person)?.generate(u64::try_from(now.as_second()).unwrap_or(0)).to_string())
+    }
+}
+
+/// Step 11: the TOTP code is right (RFC 6238, ±1 step) and was never accepted before. Returns
+/// the time step to record.
+pub fn verify_totp(
+    secrets: &TotpSecrets,
+    person: &str,
+    code: Option<&str>,
+    state: &State,
+    now: Timestamp,
+) -> Result<u64, EngineError> {
+    let Some(code) = code.map(str::trim).filter(|c| !c.is_empty()) else {
+        return Err(refused(format!(
+            "this request needs a TOTP code from {person}'s authenticator app: pass --totp CODE"
+        )));
+    };
+    let totp = secrets.totp(person)?;
+    let step = totp.check(code, u64::try_from(now.as_second()).unwrap_or(0)).ok_or_else(|| {
+        refused(format!("the TOTP code for {person} is wrong, or older than one 30-second step"))
+    })?;
+    if state.used_totp.iter().any(|u| u.person == person && u.step == step) {
+        return Err(refused(format!(
+            "this TOTP code for {person} was already used; wait for the next code (every 30 seconds)"
+        )));
+    }
+    Ok(step)
+}
+
+/// What `apply --emergency` is given.
+#[derive(Debug)]
+pub struct EmergencyInput<'a> {
+    /// The policy.
+    pub policy: &'a Policy,
+    /// Configured providers.
+    pub providers: &'a Providers,
+    /// The signed request.
+    pub signed: &'a SignedPlan,
+    /// Approval tokens.
+    pub tokens: &'a [String],
+    /// The requester's TOTP code.
+    pub totp_code: Option<&'a str>,
+    /// Provider calls in flight at once.
+    pub parallelism: usize,
+}
+
+/// What `apply --emergency` did.
+#[derive(Debug)]
+pub struct EmergencyOutcome {
+    /// The activation, as recorded.
+    pub activation: Activation,
+    /// What was applied.
+    pub report: ApplyReport,
+    /// An extension rather than a new activation.
+    pub extension: bool,
+}
+
+/// `apply --emergency`: every check in order, then the write-ahead record, then the grant.
+/// The caller holds the state lock (`guard`), so nonces and codes are checked and recorded
+/// atomically.
+pub async fn apply_emergency(
+    input: EmergencyInput<'_>,
+    guard: &mut dyn StateGuard,
+    progress: Arc<dyn Progress>,
+) -> Result<EmergencyOutcome, EngineError> {
+    let EmergencyInput { policy, providers, signed, tokens, totp_code, parallelism } = input;
+    let now = crate::clock::now();
+    // 1. Signed by the requester it names.
+    let (saved, request) = verify_request_signature(policy, signed)?;
+    let state = guard.state().clone();
+    let id = request.activation.id.clone();
+    let extension = request.extends.is_some();
+    if let Some(existing) = state.activations.get(&id) {
+        let resuming = !extension
+            && existing.status == ActivationStatus::Applying
+            && existing.source
+                == (ActivationSource::Emergency { plan_digest: signed.digest.clone() });
+        let already_extended =
+            extension && existing.extensions.iter().any(|e| e.plan_digest == signed.digest);
+        if already_extended || (!extension && !resuming) {
+            return Err(refused(format!(
+                "this request was already applied (activation {id} is {})",
+                existing.status.as_str()
+            )));
+        }
+        if resuming {
+            // A run died after recording it: finish the grant, checks were passed then.
+            return finish(
+                policy,
+                providers,
+                guard,
+                existing.clone(),
+                parallelism,
+                progress,
+                now,
+                false,
+            )
+            .await;
+        }
+    }
+    // 2. Not expired, not stale.
+    check_request_fresh(&saved, policy, now)?;
+    let mut activation = request.activation.clone();
+    if extension {
+        let current = state
+            .activations
+            .get(&id)
+            .ok_or_else(|| refused(format!("activation {id} is gone")))?;
+        if !current.is_live_at(now) {
+            return Err(refused(format!(
+                "activation {id} ended at {}; it can no longer be extended",
+                current.end
+            )));
+        }
+        let mut extended = current.clone();
+        extended.end = activation.end;
+        activation = extended;
+    }
+    let options = PlanOptions {
+        at: now,
+        refresh: true,
+        targets: Vec::new(),
+        parallelism,
+        revert_interrupted: false,
+    };
+    let fresh =
+        make_plan(policy, &state, providers, &options, Some(&activation), progress.clone()).await?;
+    let fresh_changes = changes_of(&fresh.plan.resource_changes, &id);
+    check_request_not_stale(&saved, &fresh_changes)?;
+    // 3. The requester is still allowed.
+    let (reference, rules) = rules_of(policy, &activation)?;
+    check_requester(policy, &reference, rules, &activation.requester)?;
+    if !extension {
+        check_limits(policy, &state, &activation, now)?;
+    }
+    // 4–10. Approvals, unless auto-approved.
+    let auto = !policy.auto_approvers_of(&reference).is_empty();
+    let approvals = if auto && tokens.is_empty() {
+        Approvals::default()
+    } else {
+        verify_approvals(policy, &request, &signed.digest, tokens, &state, now)?
+    };
+    // 11. Authentication.
+    let mut factors = vec!["signed request".to_owned()];
+    let mut totp_step = None;
+    let rule = rules.authentication.as_ref().and_then(|a| policy.authentications.get(&a.name));
+    if rule.is_some_and(|r| r.totp) {
+        let location = TotpSecrets::location(policy).ok_or_else(|| {
+            refused("this request needs a TOTP check but the executor has no secrets file: set BREAKGLASS_TOTP_SECRETS or breakglass { totp_secrets_file }")
+        })?;
+        let secrets = TotpSecrets::load(&location)?;
+        totp_step = Some(verify_totp(&secrets, &activation.requester, totp_code, &state, now)?);
+        factors.push("totp".to_owned());
+    }
+
+    // Write-ahead: the record, the used nonces and code, before any provider call.
+    let mut next = state.clone();
+    for (nonce, approver) in &approvals.nonces {
+        next.used_nonces.insert(
+            nonce.clone(),
+            UsedNonce { approver: approver.clone(), activation: id.clone(), used_at: now },
+        );
+    }
+    if let Some(step) = totp_step {
+        next.used_totp.push(UsedTotp { person: activation.requester.clone(), step });
+    }
+    if extension {
+        let record = next
+            .activations
+            .get_mut(&id)
+            .ok_or_else(|| refused(format!("activation {id} is gone")))?;
+        record.extensions.push(Extension {
+            previous_end: record.end,
+            new_end: activation.end,
+            justification: request.activation.justification.clone(),
+            plan_digest: signed.digest.clone(),
+            approvals: approvals.records.clone(),
+            at: now,
+        });
+        record.end = activation.end;
+        activation = record.clone();
+    } else {
+        activation.status = ActivationStatus::Applying;
+        activation.source = ActivationSource::Emergency { plan_digest: signed.digest.clone() };
+        activation.approvals = approvals.records.clone();
+        activation.auto_approved = auto && approvals.records.is_empty();
+        activation.authentication = factors;
+        activation.flags = request.warnings.clone();
+        activation.created_at = now;
+        next.activations.insert(id.clone(), activation.clone());
+    }
+    guard.write(next).await?;
+    finish_with(policy, providers, guard, activation, fresh, parallelism, progress, extension).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    policy: &Policy,
+    providers: &Providers,
+    guard: &mut dyn StateGuard,
+    activation: Activation,
+    parallelism: usize,
+    progress: Arc<dyn Progress>,
+    now: Timestamp,
+    extension: bool,
+) -> Result<EmergencyOutcome, EngineError> {
+    let state = guard.state().clone();
+    let options = PlanOptions {
+        at: now,
+        refresh: true,
+        targets: Vec::new(),
+        parallelism,
+        revert_interrupted: false,
+    };
+    let planned =
+        make_plan(policy, &state, providers, &options, Some(&activation), progress.clone()).await?;
+    finish_with(policy, providers, guard, activation, planned, parallelism, progress, extension)
+        .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn finish_with(
+    _policy: &Policy,
+    providers: &Providers,
+    guard: &mut dyn StateGuard,
+    activation: Activation,
+    planned: Planned,
+    parallelism: usize,
+    progress: Arc<dyn Progress>,
+    extension: bool,
+) -> Result<EmergencyOutcome, EngineError> {
+    let changes = changes_of(&planned.plan.resource_changes, &activation.id);
+    let report = apply(
+        guard,
+        providers,
+        &planned.desired,
+        &planned.live,
+        &changes,
+        &ApplyMode::Activation(activation.id.clone()),
+        parallelism,
+        progress,
+    )
+    .await?;
+    let recorded = guard.state().activations.get(&activation.id).cloned().unwrap_or(activation);
+    Ok(EmergencyOutcome { activation: recorded, report, extension })
+}

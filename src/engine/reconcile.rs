@@ -1,0 +1,130 @@
+//! The automated path (`reconcile`, `watch`): apply only what takes access away or puts the
+//! baseline back — reverts of ended or revoked activations, and drift that widened access where
+//! the policy asks for it to be reverted. Anything that grants needs a reviewed plan or an
+//! approved emergency request, except planned grants from git when explicitly asked for.
+
+use jiff::Timestamp;
+use std::sync::Arc;
+
+use super::apply::{ApplyMode, ApplyReport, apply};
+use super::compile::Desired;
+use super::error::EngineError;
+use super::planner::{PlanOptions, make_plan};
+use super::progress::Progress;
+use super::providers::Providers;
+use crate::activation::ActivationSource;
+use crate::plan::{Action, Plan, Reason, ResourceChange};
+use crate::policy::Policy;
+use crate::policy::blocks::DriftMode;
+use crate::state::StateGuard;
+
+/// Whether the automated path may apply `change`.
+pub fn privilege_reducing(change: &ResourceChange, desired: &Desired) -> bool {
+    if change.reason.is_revert() {
+        return true;
+    }
+    if change.reason != Reason::Drift {
+        return false;
+    }
+    if change.address.is_baseline() {
+        // Putting a baseline object back, where the policy says drift is reverted.
+        return desired
+            .resources
+            .get(&change.address)
+            .is_some_and(|r| r.drift == DriftMode::Revert);
+    }
+    // Privileged access nobody granted (generated only where the provider's drift = "revert").
+    !change.address.is_in_activation() && change.action == Action::Delete
+}
+
+/// Whether `change` starts a planned grant from git.
+fn starts_planned_grant(change: &ResourceChange, desired: &Desired) -> bool {
+    matches!(change.reason, Reason::ActivationStarts { .. })
+        && change
+            .reason
+            .activation()
+            .and_then(|id| desired.activations.get(id))
+            .is_some_and(|a| matches!(a.source, ActivationSource::Grant { .. }))
+}
+
+/// How to reconcile.
+#[derive(Debug, Clone)]
+pub struct ReconcileOptions {
+    /// The time to reconcile for (never earlier than now).
+    pub at: Timestamp,
+    /// Show what would be done; change nothing.
+    pub dry_run: bool,
+    /// Also start planned grants from git that are due.
+    pub apply_grants: bool,
+    /// Provider calls in flight at once.
+    pub parallelism: usize,
+}
+
+/// What a reconcile found and did.
+#[derive(Debug)]
+pub struct Reconciled {
+    /// The plan of what it applies (only privilege-reducing changes, plus grants if asked).
+    pub plan: Plan,
+    /// Changes it left for a reviewed apply.
+    pub held_back: Vec<ResourceChange>,
+    /// What was applied; `None` for a dry run.
+    pub report: Option<ApplyReport>,
+}
+
+/// Reconciles under the lock held by `guard`.
+pub async fn reconcile(
+    policy: &Policy,
+    providers: &Providers,
+    guard: &mut dyn StateGuard,
+    options: &ReconcileOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<Reconciled, EngineError> {
+    let now = crate::clock::now();
+    if options.at < now {
+        return Err(EngineError::Refused(format!(
+            "reconcile --at {} is in the past; it can only look ahead (revert early), never back",
+            options.at
+        )));
+    }
+    let state = guard.state().clone();
+    let plan_options = PlanOptions {
+        at: options.at,
+        refresh: true,
+        targets: Vec::new(),
+        parallelism: options.parallelism,
+        revert_interrupted: true,
+    };
+    let planned =
+        make_plan(policy, &state, providers, &plan_options, None, progress.clone()).await?;
+    let (mut allowed, mut held_back) = (Vec::new(), Vec::new());
+    for change in planned.plan.resource_changes.iter().filter(|c| c.action != Action::NoOp) {
+        let grant = options.apply_grants && starts_planned_grant(change, &planned.desired);
+        if privilege_reducing(change, &planned.desired) || grant {
+            allowed.push(change.clone());
+        } else {
+            held_back.push(change.clone());
+        }
+    }
+    let mut plan = planned.plan.clone();
+    plan.resource_changes = allowed.clone();
+    plan.summary = Plan::summarize(&plan.resource_changes, &plan.drift);
+    if !options.apply_grants {
+        plan.activations.clear();
+    }
+    if options.dry_run {
+        return Ok(Reconciled { plan, held_back, report: None });
+    }
+    let mode = if options.apply_grants { ApplyMode::Full } else { ApplyMode::RevertOnly };
+    let report = apply(
+        guard,
+        providers,
+        &planned.desired,
+        &planned.live,
+        &allowed,
+        &mode,
+        options.parallelism,
+        progress,
+    )
+    .await?;
+    Ok(Reconciled { plan, held_back, report: Some(report) })
+}
