@@ -1,10 +1,12 @@
 //! plan → apply → revert through the CLI against the contract server: a role grant and its
 //! revert, an override of rate limits (the example's) and of model permissions whose revert
-//! writes back exactly what was read before, and a wrong key that changes nothing.
+//! writes back exactly what was read before, the example's lift requested, approved and applied
+//! in an emergency and reverted at its end, a value changed by hand during an override kept as
+//! a conflict, and a wrong key that changes nothing.
 //!
-//! Grants are `grant` blocks applied with the test clock inside their window; the revert is
-//! the grant file removed and `apply` run after the window (an ended grant block is invalid
-//! policy, and its activation is reverted from state).
+//! Planned grants are `grant` blocks applied with the test clock inside their window; their
+//! revert is the grant file removed and `apply` run after the window (an ended grant block is
+//! invalid policy, and its activation is reverted from state).
 
 use std::path::Path;
 
@@ -381,4 +383,125 @@ fn a_wrong_admin_key_fails_clearly_and_changes_nothing() {
         .run();
     assert_ne!(outcome.code, 0);
     assert!(outcome.stderr.contains("OPENAI_ADMIN_KEY"), "{}", outcome.stderr);
+}
+
+/// A policy directory with the cast (and their private demo keys) and the ai-platform example.
+fn example_dir() -> tempfile::TempDir {
+    let example = read(root().join("examples/ai-platform/openai.hcl"));
+    assert!(!example.is_empty(), "examples/ai-platform/openai.hcl exists");
+    let dir = policy_dir(&[("main.hcl", CAST), ("openai.hcl", &example)]);
+    crate::util::copy_dir(&root().join("examples/quickstart/keys"), &dir.path().join("keys"));
+    dir
+}
+
+fn support_bot_org() -> Org {
+    Org::new()
+        .project("proj_support_bot", "Support bot")
+        .rate_limit("proj_support_bot", "gpt-4o-mini", 3_500, 987_654)
+        .rate_limit("proj_support_bot", "gpt-4o", 1_234, 456_789)
+}
+
+fn with_server(dir: &Path, server: &ContractServer, at: &str) -> Run {
+    Run::new(dir)
+        .env("BREAKGLASS_TEST_NOW", at)
+        .env("OPENAI_BASE_URL", server.base_url())
+        .env("OPENAI_ADMIN_KEY", ADMIN_KEY)
+}
+
+#[test]
+fn the_examples_lift_requested_in_an_emergency_is_reverted_at_its_end() {
+    let server = ContractServer::start(support_bot_org());
+    let dir = example_dir();
+    let path = dir.path();
+    run(path, &server, BEFORE, &["apply", "--auto-approve"]).expect_code(0);
+    with_server(path, &server, BEFORE)
+        .args(["request", "openai_rate_limit_lift", "--duration", "2h"])
+        .args(["--justification", "INC-4712: support traffic doubled after a failover"])
+        .args(["--as", "alice", "--key", "keys/alice.key", "--out", "req.json"])
+        .run()
+        .expect_code(0);
+    let token = with_server(path, &server, BEFORE)
+        .args(["approve", "req.json", "--as", "carol", "--key", "keys/carol.key", "--yes"])
+        .run()
+        .expect_code(0)
+        .stdout
+        .trim()
+        .to_owned();
+    with_server(path, &server, BEFORE)
+        .args(["apply", "--emergency", "req.json", "--approval", &token])
+        .run()
+        .expect_code(0);
+    let limits = |server: &ContractServer, model: &str| {
+        server.org(|org| org.limit_of("proj_support_bot", model).values.clone())
+    };
+    assert_eq!(limits(&server, "gpt-4o")["max_requests_per_1_minute"], 10_000);
+    assert_eq!(limits(&server, "gpt-4o-mini")["max_tokens_per_1_minute"], 5_000_000);
+
+    // Two hours later the lift has ended: reconcile puts back exactly what was there.
+    let end = "2026-12-01T11:00:01Z";
+    with_server(path, &server, end).args(["reconcile"]).run().expect_code(0);
+    assert_eq!(limits(&server, "gpt-4o")["max_requests_per_1_minute"], 1_234);
+    assert_eq!(limits(&server, "gpt-4o")["max_tokens_per_1_minute"], 456_789);
+    assert_eq!(limits(&server, "gpt-4o-mini")["max_requests_per_1_minute"], 3_500);
+    assert_eq!(limits(&server, "gpt-4o-mini")["max_tokens_per_1_minute"], 987_654);
+    let state: serde_json::Value =
+        serde_json::from_str(&read(path.join(".breakglass/state.json"))).expect("state");
+    let statuses: Vec<&serde_json::Value> = state["activations"]
+        .as_object()
+        .expect("activations")
+        .values()
+        .map(|activation| &activation["status"])
+        .collect();
+    assert_eq!(statuses, [&serde_json::json!("reverted")]);
+    with_server(path, &server, end).args(["plan", "--detailed-exitcode"]).run().expect_code(0);
+}
+
+#[test]
+fn a_limit_changed_by_hand_during_the_lift_is_left_as_is_and_reported() {
+    let server = ContractServer::start(support_bot_org());
+    let dir = example_dir();
+    let path = dir.path();
+    run(path, &server, BEFORE, &["apply", "--auto-approve"]).expect_code(0);
+    fs_err::write(path.join("grants.hcl"), grant("inc_47", "override.openai_rate_limit_lift"))
+        .unwrap();
+    run(path, &server, DURING, &["apply", "--auto-approve"]).expect_code(0);
+
+    // Someone lowers gpt-4o's requests by hand in the dashboard while the lift holds.
+    server.org(|org| {
+        org.limit_of("proj_support_bot", "gpt-4o")
+            .values
+            .insert("max_requests_per_1_minute".to_owned(), 7_777);
+    });
+    let writes_before = server.org(|org| org.received_matching("POST", "/rl-gpt-4o").len());
+    fs_err::remove_file(path.join("grants.hcl")).unwrap();
+    let plan = run(path, &server, AFTER, &["plan"]).expect_code(0);
+    assert!(
+        plan.stdout.contains("was changed outside breakglass while an override held it"),
+        "{}",
+        plan.stdout
+    );
+    run(path, &server, AFTER, &["apply", "--auto-approve"]).expect_code(0);
+
+    let gpt_4o = server.org(|org| org.limit_of("proj_support_bot", "gpt-4o").values.clone());
+    assert_eq!(gpt_4o["max_requests_per_1_minute"], 7_777, "the hand-made change is kept");
+    assert_eq!(gpt_4o["max_tokens_per_1_minute"], 456_789, "the rest is restored");
+    let writes: Vec<_> = server.org(|org| {
+        org.received_matching("POST", "/rl-gpt-4o")[writes_before..]
+            .iter()
+            .map(|r| r.body.clone())
+            .collect()
+    });
+    assert_eq!(
+        writes,
+        [Some(serde_json::json!({"max_tokens_per_1_minute": 456_789}))],
+        "the revert writes only what it restores"
+    );
+    let state: serde_json::Value =
+        serde_json::from_str(&read(path.join(".breakglass/state.json"))).expect("state");
+    let record = &state["activations"]["grant_inc_47"];
+    let flags = record["flags"].to_string();
+    assert!(
+        flags.contains("openai_project_rate_limit.support_bot_gpt_4o.max_requests_per_1_minute"),
+        "{record}"
+    );
 }

@@ -9,10 +9,12 @@
 //! author knows), a read lists the project's limits once for all the ids asked about, and the
 //! `rate_limit_id` the update needs is taken from the live object.
 //!
-//! An update sends exactly the limits the desired attributes hold, no more: for an override's
-//! revert these are the values the engine read before the override, so the revert writes back
-//! exactly what was there. The answer is checked: a limit OpenAI kept at another value (above
-//! the organization's own limit, say) is an error, not a silent success.
+//! An update sends exactly the limits whose desired value differs from the live one, no more:
+//! for an override's revert these are the values the engine read before the override, so the
+//! revert writes back exactly what was there, and a limit someone else changed meanwhile (which
+//! the engine leaves as it is, as a conflict) is not written at all. The answer is checked: a
+//! limit OpenAI kept at another value (above the organization's own limit, say) is an error,
+//! not a silent success.
 
 use breakglass_provider::{Attributes, ErrorKind, ProviderError, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -96,11 +98,17 @@ pub async fn read(
     Ok((objects, calls))
 }
 
-/// The limits to send: every limit `after` holds.
-fn body(after: &Attributes) -> Result<BTreeMap<&'static str, u64>, ProviderError> {
+/// The limits to send: those `after` holds that differ from `before` (all of them when the
+/// live values are not known).
+fn body(
+    before: Option<&Attributes>,
+    after: &Attributes,
+) -> Result<BTreeMap<&'static str, u64>, ProviderError> {
     let mut body = BTreeMap::new();
     for name in LIMITS {
-        if let Some(value) = whole_number(after, RATE_LIMIT, name)? {
+        let Some(value) = whole_number(after, RATE_LIMIT, name)? else { continue };
+        let live = before.and_then(|b| b.get(name)).and_then(crate::attributes::as_whole);
+        if live != Some(value) {
             body.insert(name, value);
         }
     }
@@ -122,7 +130,12 @@ pub async fn update(
         Some(known) => known,
         None => find(api, project, model).await?.id,
     };
-    let body = body(after)?;
+    let body = body(before, after)?;
+    if body.is_empty()
+        && let Some(before) = before
+    {
+        return Ok(before.clone());
+    }
     let updated: ProjectRateLimit = api
         .post(&["organization", "projects", project, "rate_limits", &rate_limit_id], &body)
         .await?;
@@ -205,17 +218,26 @@ mod tests {
     }
 
     #[test]
-    fn the_body_holds_exactly_the_limits_asked_for() {
+    fn the_body_holds_exactly_the_limits_that_change() {
         let after: Attributes = serde_json::from_value(json!({
             "project_id": "proj_1", "model": "gpt-4o", "rate_limit_id": "rl-x",
             "max_requests_per_1_minute": 500, "max_tokens_per_1_minute": 30000.0,
             "max_images_per_1_minute": null
         }))
         .unwrap();
-        let body = body(&after).unwrap();
+        let all = body(None, &after).unwrap();
         assert_eq!(
-            serde_json::to_value(&body).unwrap(),
+            serde_json::to_value(&all).unwrap(),
             json!({"max_requests_per_1_minute": 500, "max_tokens_per_1_minute": 30000})
+        );
+        let live: Attributes = serde_json::from_value(json!({
+            "max_requests_per_1_minute": 500, "max_tokens_per_1_minute": 10000
+        }))
+        .unwrap();
+        let changed = body(Some(&live), &after).unwrap();
+        assert_eq!(
+            serde_json::to_value(&changed).unwrap(),
+            json!({"max_tokens_per_1_minute": 30000})
         );
     }
 
