@@ -17,6 +17,7 @@ mod examples;
 mod fmt;
 mod help;
 mod litellm;
+mod openai;
 mod plan_apply;
 mod postgres;
 mod schema;
