@@ -235,21 +235,18 @@ pub struct AuthorizationDetails {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct RoleResult {
-    #[serde(default)]
     role: Role,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct PolicyResult {
-    #[serde(default)]
     policy: Policy,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct PolicyVersionResult {
-    #[serde(default)]
     policy_version: PolicyVersion,
 }
 

@@ -34,6 +34,13 @@ pub struct CallerIdentity {
 /// Decodes the `<{action}Result>` element of `body`; an answer without one (`DeleteRole`)
 /// decodes as an empty element.
 pub fn result<T: DeserializeOwned>(body: &str, action: &str) -> Result<T, ProviderError> {
+    if !body.contains(&format!("<{action}Response")) {
+        let excerpt: String = body.chars().take(200).collect();
+        return Err(ProviderError::protocol(format!(
+            "the answer to {action} is not the XML AWS documents (no {action}Response element); \
+             it starts: {excerpt}"
+        )));
+    }
     let open = format!("<{action}Result>");
     let close = format!("</{action}Result>");
     let inner = match (body.find(&open), body.rfind(&close)) {
@@ -99,7 +106,7 @@ mod tests {
         assert!(listed.is_truncated);
         assert_eq!(listed.marker.as_deref(), Some("m1"));
         let empty: Listed = result(
-            "<X><ListAttachedRolePoliciesResult><AttachedPolicies/><IsTruncated>false</IsTruncated></ListAttachedRolePoliciesResult></X>",
+            "<ListAttachedRolePoliciesResponse><ListAttachedRolePoliciesResult><AttachedPolicies/><IsTruncated>false</IsTruncated></ListAttachedRolePoliciesResult></ListAttachedRolePoliciesResponse>",
             "ListAttachedRolePolicies",
         )
         .unwrap();
