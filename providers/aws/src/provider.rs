@@ -473,39 +473,59 @@ mod tests {
 
     /// Raw calls for test set-up that the provider itself never makes.
     async fn raw(p: &AwsProvider, action: &str, params: &[(&str, &str)]) {
-        let params: Vec<(&str, String)> = params.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        let params: Vec<(&str, String)> =
+            params.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
         let client = &p.configured().unwrap().client;
-        let _: crate::xml::Members<String> =
-            client.query(crate::client::Service::Iam, action, &params).await.unwrap_or_else(|e| panic!("{action}: {e}"));
+        let _: crate::xml::Members<String> = client
+            .query(crate::client::Service::Iam, action, &params)
+            .await
+            .unwrap_or_else(|e| panic!("{action}: {e}"));
     }
 
     #[tokio::test]
     async fn a_grant_expires_on_aws_side_and_its_revert_revokes_sessions() {
         let moto = Moto::start();
         let p = provider_at(&moto.url, &[]);
-        let role = attrs(json!({"name": "prod-admin", "assume_role_policy": trust(), "require_mfa": true}));
+        let role = attrs(
+            json!({"name": "prod-admin", "assume_role_policy": trust(), "require_mfa": true}),
+        );
         create(&p, ROLE, &role, ChangeContext::baseline()).await;
         let grant = ChangeContext::grant(activation());
         let end = "2031-01-15T17:00:00Z";
 
-        let attachment = attrs(json!({"role": "prod-admin", "policy_arn": ADMIN, "expires_at": end}));
+        let attachment =
+            attrs(json!({"role": "prod-admin", "policy_arn": ADMIN, "expires_at": end}));
         let (id, created) = create(&p, ATTACHMENT, &attachment, grant.clone()).await;
         assert_eq!(created["expires_at"], json!(end));
         let live = read(&p, ATTACHMENT, &id).await.expect("attached");
-        assert!(p.attribute_equal(ATTACHMENT, "expires_at", &json!(end), &live["expires_at"]), "{live:?}");
+        assert!(
+            p.attribute_equal(ATTACHMENT, "expires_at", &json!(end), &live["expires_at"]),
+            "{live:?}"
+        );
         let client = &p.configured().unwrap().client;
         let guard_name = attachment::guard_name(ADMIN);
-        let guard = iam::get_role_policy(client, "prod-admin", &guard_name).await.unwrap().expect("the guard");
+        let guard = iam::get_role_policy(client, "prod-admin", &guard_name)
+            .await
+            .unwrap()
+            .expect("the guard");
         let guard: Value = serde_json::from_str(&guard).unwrap();
         assert_eq!(guard["Statement"][0]["Effect"], "Deny");
-        assert_eq!(guard["Statement"][0]["Condition"]["DateGreaterThanEquals"]["aws:CurrentTime"], json!(end));
+        assert_eq!(
+            guard["Statement"][0]["Condition"]["DateGreaterThanEquals"]["aws:CurrentTime"],
+            json!(end)
+        );
 
         let doc = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]});
-        let inline = attrs(json!({"role": "prod-admin", "name": "logs", "policy": doc.to_string(), "expires_at": end}));
+        let inline = attrs(
+            json!({"role": "prod-admin", "name": "logs", "policy": doc.to_string(), "expires_at": end}),
+        );
         let (inline_id, _) = create(&p, ROLE_POLICY, &inline, grant.clone()).await;
         let live = read(&p, ROLE_POLICY, &inline_id).await.expect("inline");
         let stored: Value = serde_json::from_str(live["policy"].as_str().unwrap()).unwrap();
-        assert_eq!(stored["Statement"][0]["Condition"]["DateLessThan"]["aws:CurrentTime"], json!(end));
+        assert_eq!(
+            stored["Statement"][0]["Condition"]["DateLessThan"]["aws:CurrentTime"],
+            json!(end)
+        );
         assert_eq!(live["expires_at"], json!(end));
         assert!(p.attribute_equal(ROLE_POLICY, "policy", &inline["policy"], &live["policy"]));
 
@@ -518,7 +538,9 @@ mod tests {
         let later = "2031-01-15T18:00:00Z";
         let mut extended = attachment.clone();
         extended.insert("expires_at".into(), json!(later));
-        p.update(UpdateRequest::new(ATTACHMENT, &id, created, extended, grant.clone())).await.unwrap();
+        p.update(UpdateRequest::new(ATTACHMENT, &id, created, extended, grant.clone()))
+            .await
+            .unwrap();
         assert_eq!(read(&p, ATTACHMENT, &id).await.unwrap()["expires_at"], json!(later));
 
         let revert = ChangeContext::revert(Some(activation()));
@@ -528,8 +550,14 @@ mod tests {
         delete(&p, ROLE_POLICY, &inline_id, revert.clone()).await;
         assert!(read(&p, ATTACHMENT, &id).await.is_none());
         assert!(read(&p, ROLE_POLICY, &inline_id).await.is_none());
-        assert!(iam::get_role_policy(client, "prod-admin", &guard_name).await.unwrap().is_none(), "the guard goes too");
-        let revocation = iam::get_role_policy(client, "prod-admin", "breakglass-revoke-sessions").await.unwrap().expect("revocation");
+        assert!(
+            iam::get_role_policy(client, "prod-admin", &guard_name).await.unwrap().is_none(),
+            "the guard goes too"
+        );
+        let revocation = iam::get_role_policy(client, "prod-admin", "breakglass-revoke-sessions")
+            .await
+            .unwrap()
+            .expect("revocation");
         let revocation: Value = serde_json::from_str(&revocation).unwrap();
         let cut_off = crate::document::revocation_time(&revocation).expect("a cut-off");
         assert!(cut_off >= before, "{cut_off} is the revert's time");
@@ -548,14 +576,26 @@ mod tests {
         let mut scope = Vec::new();
         for n in 0..5 {
             let name = format!("app-{n}");
-            create(&p, ROLE, &attrs(json!({"name": name, "assume_role_policy": trust()})), ChangeContext::baseline()).await;
+            create(
+                &p,
+                ROLE,
+                &attrs(json!({"name": name, "assume_role_policy": trust()})),
+                ChangeContext::baseline(),
+            )
+            .await;
             let attachment = attrs(json!({"role": name, "policy_arn": READ_ONLY}));
             create(&p, ATTACHMENT, &attachment, ChangeContext::baseline()).await;
             scope.push(attachment);
         }
         // By hand, outside breakglass: administrator access for a role nothing declares, and
         // for a user through a group.
-        create(&p, ROLE, &attrs(json!({"name": "intruder", "assume_role_policy": trust()})), ChangeContext::baseline()).await;
+        create(
+            &p,
+            ROLE,
+            &attrs(json!({"name": "intruder", "assume_role_policy": trust()})),
+            ChangeContext::baseline(),
+        )
+        .await;
         raw(&p, "AttachRolePolicy", &[("RoleName", "intruder"), ("PolicyArn", ADMIN)]).await;
         raw(&p, "CreateGroup", &[("GroupName", "admins")]).await;
         raw(&p, "AttachGroupPolicy", &[("GroupName", "admins"), ("PolicyArn", ADMIN)]).await;
@@ -570,18 +610,34 @@ mod tests {
         let intruder = format!("intruder/{ADMIN}");
         assert_eq!(listed.privileged.iter().collect::<Vec<_>>(), vec![&intruder]);
         // The other types of the same refresh share the snapshot.
-        let roles = p.list(ListRequest::new(ROLE, vec![attrs(json!({"name": "app-0"}))])).await.unwrap();
+        let roles =
+            p.list(ListRequest::new(ROLE, vec![attrs(json!({"name": "app-0"}))])).await.unwrap();
         assert_eq!((roles.api_calls, roles.objects.len()), (0, 1));
-        let members = p.list(ListRequest::new(MEMBERSHIP, vec![attrs(json!({"user": "mallory", "groups": ["readers"]}))])).await.unwrap();
-        assert_eq!(members.objects.keys().collect::<Vec<_>>(), vec!["mallory/admins", "mallory/readers"]);
+        let members = p
+            .list(ListRequest::new(
+                MEMBERSHIP,
+                vec![attrs(json!({"user": "mallory", "groups": ["readers"]}))],
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            members.objects.keys().collect::<Vec<_>>(),
+            vec!["mallory/admins", "mallory/readers"]
+        );
         assert_eq!(members.privileged.iter().collect::<Vec<_>>(), vec!["mallory/admins"]);
 
         // Removing the drift is an ordinary delete of the listed id.
         delete(&p, ATTACHMENT, &intruder, ChangeContext::baseline()).await;
         delete(&p, MEMBERSHIP, "mallory/admins", ChangeContext::baseline()).await;
         let listed = p.list(ListRequest::new(ATTACHMENT, scope)).await.unwrap();
-        assert!(listed.privileged.is_empty() && listed.api_calls == 2, "a write makes the snapshot stale");
-        assert_eq!(read(&p, MEMBERSHIP, "mallory/readers").await.unwrap()["groups"], json!(["readers"]));
+        assert!(
+            listed.privileged.is_empty() && listed.api_calls == 2,
+            "a write makes the snapshot stale"
+        );
+        assert_eq!(
+            read(&p, MEMBERSHIP, "mallory/readers").await.unwrap()["groups"],
+            json!(["readers"])
+        );
         assert!(read(&p, MEMBERSHIP, "mallory/admins").await.is_none());
     }
 
@@ -594,19 +650,33 @@ mod tests {
             raw(&p, "CreateGroup", &[("GroupName", group)]).await;
         }
         let membership = attrs(json!({"user": "alice", "groups": ["responders"]}));
-        let (id, created) = create(&p, MEMBERSHIP, &membership, ChangeContext::grant(activation())).await;
+        let (id, created) =
+            create(&p, MEMBERSHIP, &membership, ChangeContext::grant(activation())).await;
         assert_eq!(id, "alice/responders");
         create(&p, MEMBERSHIP, &membership, ChangeContext::grant(activation())).await;
         let both = attrs(json!({"user": "alice", "groups": ["responders", "auditors"]}));
-        p.update(UpdateRequest::new(MEMBERSHIP, &id, created, both, ChangeContext::baseline())).await.unwrap();
+        p.update(UpdateRequest::new(MEMBERSHIP, &id, created, both, ChangeContext::baseline()))
+            .await
+            .unwrap();
         let client = &p.configured().unwrap().client;
         let mut groups = iam::groups_for_user(client, "alice").await.unwrap().unwrap();
         groups.sort();
         assert_eq!(groups, ["auditors", "responders"]);
-        let notes = delete(&p, MEMBERSHIP, "alice/auditors/responders", ChangeContext::revert(Some(activation()))).await;
+        let notes = delete(
+            &p,
+            MEMBERSHIP,
+            "alice/auditors/responders",
+            ChangeContext::revert(Some(activation())),
+        )
+        .await;
         assert!(notes[0].contains("user alice"), "{notes:?}");
         assert!(iam::groups_for_user(client, "alice").await.unwrap().unwrap().is_empty());
-        assert!(iam::get_user_policy(client, "alice", "breakglass-revoke-sessions").await.unwrap().is_some());
+        assert!(
+            iam::get_user_policy(client, "alice", "breakglass-revoke-sessions")
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[tokio::test]
@@ -614,7 +684,8 @@ mod tests {
         let moto = Moto::start();
         let p = provider_at(&moto.url, &[]);
         let configured = p.configured().unwrap();
-        let instance = configured.sso.instance(&configured.client, None).await.expect("moto's instance");
+        let instance =
+            configured.sso.instance(&configured.client, None).await.expect("moto's instance");
         let user: Value = configured
             .client
             .json(
@@ -626,23 +697,42 @@ mod tests {
             .await
             .expect("an identity store user");
 
-        let set = attrs(json!({"name": "IncidentResponder", "description": "incidents", "session_duration": "PT1H"}));
+        let set = attrs(
+            json!({"name": "IncidentResponder", "description": "incidents", "session_duration": "PT1H"}),
+        );
         let (set_id, created) = create(&p, PERMISSION_SET, &set, ChangeContext::baseline()).await;
         assert_eq!(set_id, "IncidentResponder");
         assert!(created["arn"].as_str().unwrap().contains("/ps-"), "{created:?}");
         create(&p, PERMISSION_SET, &set, ChangeContext::baseline()).await;
         let mut longer = set.clone();
         longer.insert("session_duration".into(), json!("PT2H"));
-        let updated = p.update(UpdateRequest::new(PERMISSION_SET, &set_id, created, longer, ChangeContext::baseline())).await.unwrap();
+        let updated = p
+            .update(UpdateRequest::new(
+                PERMISSION_SET,
+                &set_id,
+                created,
+                longer,
+                ChangeContext::baseline(),
+            ))
+            .await
+            .unwrap();
         assert_eq!(updated.attributes["session_duration"], json!("PT2H"));
 
-        let assignment = attrs(json!({"permission_set_name": "IncidentResponder", "principal_type": "USER",
+        let assignment =
+            attrs(json!({"permission_set_name": "IncidentResponder", "principal_type": "USER",
             "principal_name": "alice", "target_id": "123456789012"}));
-        let (id, live) = create(&p, ASSIGNMENT, &assignment, ChangeContext::grant(activation())).await;
+        let (id, live) =
+            create(&p, ASSIGNMENT, &assignment, ChangeContext::grant(activation())).await;
         assert_eq!(live["principal_id"], user["UserId"]);
         create(&p, ASSIGNMENT, &assignment, ChangeContext::grant(activation())).await;
-        let listed = sso::account_assignments(&configured.client, &instance.instance_arn, "123456789012",
-            updated.attributes["arn"].as_str().unwrap()).await.unwrap();
+        let listed = sso::account_assignments(
+            &configured.client,
+            &instance.instance_arn,
+            "123456789012",
+            updated.attributes["arn"].as_str().unwrap(),
+        )
+        .await
+        .unwrap();
         assert_eq!(listed.len(), 1, "a second create does not assign twice");
         assert!(read(&p, ASSIGNMENT, &id).await.is_some());
         let notes = delete(&p, ASSIGNMENT, &id, ChangeContext::revert(Some(activation()))).await;
@@ -651,10 +741,14 @@ mod tests {
         delete(&p, ASSIGNMENT, &id, ChangeContext::baseline()).await;
 
         // A principal that does not exist: a clear error, nothing changed.
-        let ghost = attrs(json!({"permission_set_name": "IncidentResponder", "principal_type": "USER",
+        let ghost =
+            attrs(json!({"permission_set_name": "IncidentResponder", "principal_type": "USER",
             "principal_name": "ghost", "target_id": "123456789012"}));
         let ghost_id = p.resource_id(IdRequest::new(ASSIGNMENT, ghost.clone())).unwrap();
-        let error = p.create(CreateRequest::new(ASSIGNMENT, &ghost_id, ghost, ChangeContext::baseline())).await.unwrap_err();
+        let error = p
+            .create(CreateRequest::new(ASSIGNMENT, &ghost_id, ghost, ChangeContext::baseline()))
+            .await
+            .unwrap_err();
         assert!(error.message().contains("does not exist in IAM Identity Center"), "{error}");
 
         delete(&p, PERMISSION_SET, &set_id, ChangeContext::baseline()).await;
@@ -682,7 +776,11 @@ mod tests {
             .configured()
             .unwrap()
             .client
-            .query(crate::client::Service::Iam, "CreateAccessKey", &[("UserName", "executor".to_owned())])
+            .query(
+                crate::client::Service::Iam,
+                "CreateAccessKey",
+                &[("UserName", "executor".to_owned())],
+            )
             .await
             .unwrap();
         raw(&setup, "AttachUserPolicy", &[("UserName", "executor"), ("PolicyArn", ADMIN)]).await;
@@ -697,13 +795,22 @@ mod tests {
             provider
         };
         let good = with_secret(&key.access_key.secret_access_key);
-        assert!(read(&good, ROLE, "nobody").await.is_none(), "signed correctly, the call is answered");
+        assert!(
+            read(&good, ROLE, "nobody").await.is_none(),
+            "signed correctly, the call is answered"
+        );
 
         let wrong = with_secret("not-the-secret");
-        let error = wrong.read(ReadRequest::new(ROLE, vec!["nobody".into()])).await.expect_err("denied");
+        let error =
+            wrong.read(ReadRequest::new(ROLE, vec!["nobody".into()])).await.expect_err("denied");
         assert_eq!(error.kind(), ErrorKind::Denied, "{error}");
         assert!(error.message().contains("SignatureDoesNotMatch"), "{error}");
-        assert!(error.message().contains("the environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"), "{error}");
+        assert!(
+            error
+                .message()
+                .contains("the environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+            "{error}"
+        );
         assert!(!error.message().contains("not-the-secret"), "{error}");
         assert_eq!(wrong.http_calls(), 1, "a denial is not retried");
     }
@@ -719,13 +826,86 @@ mod tests {
 
         proxy.set_faults(vec![Fault::throttling("Action=GetRole", 10)]);
         let p = provider_at(&proxy.url, &[("max_retries", json!(2))]);
-        let error = p.read(ReadRequest::new(ROLE, vec!["nobody".into()])).await.expect_err("still throttled");
+        let error = p
+            .read(ReadRequest::new(ROLE, vec!["nobody".into()]))
+            .await
+            .expect_err("still throttled");
         assert_eq!(error.kind(), ErrorKind::Throttled, "{error}");
-        assert!(error.message().starts_with("aws: POST / answered 400 Bad Request after 2 attempts"), "{error}");
+        assert!(
+            error.message().starts_with("aws: POST / answered 400 Bad Request after 2 attempts"),
+            "{error}"
+        );
 
-        proxy.set_faults(vec![Fault { matches: "Action=GetRole".into(), times: 1, status: 200, body: "<html>hello</html>".into() }]);
-        let error = p.read(ReadRequest::new(ROLE, vec!["nobody".into()])).await.expect_err("garbage");
+        proxy.set_faults(vec![Fault {
+            matches: "Action=GetRole".into(),
+            times: 1,
+            status: 200,
+            body: "<html>hello</html>".into(),
+        }]);
+        let error =
+            p.read(ReadRequest::new(ROLE, vec!["nobody".into()])).await.expect_err("garbage");
         assert_eq!(error.kind(), ErrorKind::Protocol, "{error}");
         assert!(error.message().contains("GetRole"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn assignment_requests_are_polled_until_they_succeed_or_fail() {
+        let moto = Moto::start();
+        let direct = provider_at(&moto.url, &[]);
+        let set = attrs(json!({"name": "Responder"}));
+        create(&direct, PERMISSION_SET, &set, ChangeContext::baseline()).await;
+        let assignment =
+            attrs(json!({"permission_set_name": "Responder", "principal_type": "USER",
+            "principal_id": "u-1", "target_id": "123456789012"}));
+        let id = direct.resource_id(IdRequest::new(ASSIGNMENT, assignment.clone())).unwrap();
+        let pending = |id: &str| json!({"AccountAssignmentCreationStatus": {"Status": "IN_PROGRESS", "RequestId": id}});
+        let proxy = FaultProxy::start(
+            moto.port,
+            vec![
+                Fault::json("Service.CreateAccountAssignment", 1, 200, pending("req-1")),
+                Fault::json(
+                    "Service.DescribeAccountAssignmentCreationStatus",
+                    2,
+                    200,
+                    pending("req-1"),
+                ),
+                Fault::json(
+                    "Service.DescribeAccountAssignmentCreationStatus",
+                    1,
+                    200,
+                    json!({"AccountAssignmentCreationStatus": {"Status": "FAILED", "RequestId": "req-1",
+                       "FailureReason": "Received a 404 status error: Not supported account"}}),
+                ),
+            ],
+        );
+        let p = provider_at(&proxy.url, &[]);
+        let error = p
+            .create(CreateRequest::new(
+                ASSIGNMENT,
+                &id,
+                assignment.clone(),
+                ChangeContext::baseline(),
+            ))
+            .await
+            .unwrap_err();
+        assert!(error.message().contains("Not supported account"), "{error}");
+        assert_eq!(proxy.injected(), 4, "created, polled twice in progress, then failed");
+
+        let done = json!({"AccountAssignmentCreationStatus": {"Status": "SUCCEEDED", "RequestId": "req-2"}});
+        proxy.set_faults(vec![
+            Fault::json("Service.CreateAccountAssignment", 1, 200, pending("req-2")),
+            Fault::json(
+                "Service.DescribeAccountAssignmentCreationStatus",
+                1,
+                200,
+                pending("req-2"),
+            ),
+            Fault::json("Service.DescribeAccountAssignmentCreationStatus", 1, 200, done),
+        ]);
+        let injected = proxy.injected();
+        p.create(CreateRequest::new(ASSIGNMENT, &id, assignment, ChangeContext::baseline()))
+            .await
+            .expect("done once the status says SUCCEEDED");
+        assert_eq!(proxy.injected() - injected, 3, "created, in progress, succeeded");
     }
 }

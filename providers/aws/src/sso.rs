@@ -37,11 +37,32 @@ pub struct PermissionSet {
     #[serde(default)]
     pub description: Option<String>,
     /// ISO 8601 duration of sessions (`PT1H`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "iso_duration")]
     pub session_duration: Option<String>,
     /// Where users land after sign-in.
     #[serde(default)]
     pub relay_state: Option<String>,
+}
+
+/// AWS answers `SessionDuration` as an ISO 8601 string (`PT1H`); some emulators answer the
+/// default as a number of seconds, which is turned into the same string.
+fn iso_duration<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    Ok(match Option::<Value>::deserialize(deserializer)? {
+        Some(Value::String(text)) => Some(text),
+        Some(Value::Number(seconds)) => seconds.as_u64().map(|s| {
+            let (h, m, s) = (s / 3600, s % 3600 / 60, s % 60);
+            let mut text = "PT".to_owned();
+            for (n, unit) in [(h, 'H'), (m, 'M'), (s, 'S')] {
+                if n > 0 {
+                    text.push_str(&format!("{n}{unit}"));
+                }
+            }
+            if text == "PT" { "PT0S".to_owned() } else { text }
+        }),
+        _ => None,
+    })
 }
 
 /// One account assignment.

@@ -147,6 +147,11 @@ impl Fault {
         }
     }
 
+    /// A JSON-protocol answer.
+    pub fn json(matches: &str, times: usize, status: u16, body: serde_json::Value) -> Self {
+        Self { matches: matches.to_owned(), times, status, body: body.to_string() }
+    }
+
     /// A Query-protocol error that is not retried.
     pub fn error(matches: &str, times: usize, code: &str, message: &str) -> Self {
         Self {
