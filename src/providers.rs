@@ -9,6 +9,7 @@ use crate::policy::ProviderSchemas;
 pub fn registry() -> BTreeMap<&'static str, ProviderFactory> {
     let mut registry: BTreeMap<&'static str, ProviderFactory> = BTreeMap::new();
     registry.insert("local", breakglass_provider_local::LocalProvider::boxed);
+    registry.insert("aws", breakglass_provider_aws::AwsProvider::boxed);
     registry
 }
 

@@ -4,6 +4,7 @@
 #[macro_use]
 mod util;
 
+mod aws;
 mod docs;
 mod examples;
 mod fmt;

@@ -495,8 +495,10 @@ fn check_template(
             .into_iter()
             .map(|t| t.root)
             .filter(|root| {
-                !matches!(root.as_str(), "requester" | "activation" | "person" | "team")
-                    && !resource_types.contains(root)
+                !matches!(
+                    root.as_str(),
+                    "requester" | "activation" | "person" | "team" | "authentication"
+                ) && !resource_types.contains(root)
             })
             .collect();
         if let Some(root) = unknown_roots.first() {
@@ -506,7 +508,7 @@ fn check_template(
                     format!(
                         "{root} is not defined here; role templates can use requester (name, \
                          email, identities), activation (id, start, end, justification), \
-                         person, team and baseline resources"
+                         person, team, authentication and baseline resources"
                     ),
                 )
                 .at(expression.range.clone()),

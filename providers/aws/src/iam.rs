@@ -179,7 +179,8 @@ pub struct GroupDetail {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PolicyDetail {
-    /// Its name.
+    /// Its name (some emulators leave it out; [`PolicyDetail::name`] falls back on the ARN).
+    #[serde(default)]
     pub policy_name: String,
     /// Its ARN.
     pub arn: String,
@@ -198,6 +199,15 @@ pub struct PolicyDetail {
 }
 
 impl PolicyDetail {
+    /// Its name: `PolicyName`, else the last part of the ARN.
+    pub fn name(&self) -> &str {
+        if self.policy_name.is_empty() {
+            self.arn.rsplit('/').next().unwrap_or_default()
+        } else {
+            &self.policy_name
+        }
+    }
+
     /// The document in force, decoded.
     pub fn default_document(&self) -> Option<String> {
         self.policy_version_list

@@ -103,6 +103,31 @@ impl Drop for Moto {
     }
 }
 
+/// A signed client for `url` with moto's test credentials, for setting a scene and looking at
+/// it from tests (calls the provider itself never makes: `CreateUser`, `CreateAccessKey`…).
+pub fn client(url: &str) -> crate::client::AwsClient {
+    let http =
+        breakglass_provider::http::HttpClient::new("aws", Default::default()).expect("a client");
+    let credentials = crate::credentials::Credentials {
+        access_key_id: "testing".to_owned(),
+        secret_access_key: breakglass_provider::Secret::new("testing"),
+        session_token: None,
+        source: crate::credentials::CredentialSource::Environment,
+    };
+    let endpoints = crate::client::Endpoints { block: Some(url.to_owned()), ..Default::default() };
+    crate::client::AwsClient::new(http, credentials, "us-east-1".to_owned(), endpoints)
+}
+
+/// Calls an IAM action with `params`, answering its raw `<ActionResult>` members as nothing
+/// (for set-up calls whose answer does not matter).
+pub async fn iam_call(client: &crate::client::AwsClient, action: &str, params: &[(&str, &str)]) {
+    let params: Vec<(&str, String)> = params.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+    let _: crate::xml::Members<String> = client
+        .query(crate::client::Service::Iam, action, &params)
+        .await
+        .unwrap_or_else(|e| panic!("{action}: {e}"));
+}
+
 /// A minimal HTTP/1.1 call to 127.0.0.1 (status, body), for harness chores.
 pub fn http(method: &str, port: u16, path: &str, body: &str) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;

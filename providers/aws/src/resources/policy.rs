@@ -89,20 +89,20 @@ pub async fn list(
     let names = scope_names(scope, "name");
     let tagged: std::collections::BTreeSet<String> = scope
         .iter()
-        .filter(|a| a.get("tags").is_some_and(|t| !t.is_null()))
+        .filter(|a| a.get("tags").and_then(Value::as_object).is_some_and(|t| !t.is_empty()))
         .filter_map(|a| optional(a, "name"))
         .collect();
     let mut objects = std::collections::BTreeMap::new();
-    for p in snapshot.policies.values().filter(|p| names.contains(&p.policy_name)) {
-        let tags = if tagged.contains(&p.policy_name) {
+    for p in snapshot.policies.values().filter(|p| names.contains(p.name())) {
+        let tags = if tagged.contains(p.name()) {
             tags_value(&iam::policy_tags(ctx.client, &p.arn).await?)
         } else {
             Value::Null
         };
         objects.insert(
-            format!("{}{}", p.path, p.policy_name),
+            format!("{}{}", p.path, p.name()),
             attributes_of(
-                &p.policy_name,
+                p.name(),
                 &p.path,
                 &p.arn,
                 p.description.clone(),
