@@ -230,7 +230,7 @@ fn an_apply_that_fails_half_way_converges_on_the_next_run() {
     let proxy = FaultProxy::start(
         moto.port,
         vec![Fault::error(
-            "Action=CreatePolicy",
+            "PolicyName=breakglass-guardrails",
             1,
             "LimitExceeded",
             "Cannot exceed quota for PoliciesPerAccount",
@@ -252,10 +252,15 @@ fn an_apply_that_fails_half_way_converges_on_the_next_run() {
         "what did not fail was applied"
     );
 
+    // The attachment of the policy that failed was not attempted.
+    assert!(output.contains("aws_iam_role_policy_attachment.guardrails"), "{output}");
+    assert!(attached(&iam, ROLE).is_empty(), "{output}\n{:?}", proxy.injected_into());
+
     let plan = run().args(["plan"]).run().expect_code(0);
-    assert!(plan.stdout.contains("Plan: 1 to add, 0 to change, 0 to destroy."), "{}", plan.stdout);
+    assert!(plan.stdout.contains("Plan: 2 to add, 0 to change, 0 to destroy."), "{}", plan.stdout);
     let converged = run().args(["apply", "--auto-approve"]).run().expect_code(0);
-    assert!(converged.stdout.contains("1 added, 0 changed, 0 destroyed"), "{}", converged.stdout);
+    assert!(converged.stdout.contains("2 added, 0 changed, 0 destroyed"), "{}", converged.stdout);
+    assert_eq!(attached(&iam, ROLE), [GUARDRAILS]);
     run().args(["plan", "--detailed-exitcode"]).run().expect_code(0);
 }
 

@@ -36,9 +36,19 @@ async fn seed(client: &AwsClient, roles: usize) {
         let client = client.clone();
         tasks.spawn(async move {
             let name = role_name(n);
-            iam_call(&client, "CreateRole", &[("RoleName", &name), ("AssumeRolePolicyDocument", TRUST)]).await;
+            iam_call(
+                &client,
+                "CreateRole",
+                &[("RoleName", &name), ("AssumeRolePolicyDocument", TRUST)],
+            )
+            .await;
             for policy in POLICIES {
-                iam_call(&client, "AttachRolePolicy", &[("RoleName", &name), ("PolicyArn", policy)]).await;
+                iam_call(
+                    &client,
+                    "AttachRolePolicy",
+                    &[("RoleName", &name), ("PolicyArn", policy)],
+                )
+                .await;
             }
         });
         if tasks.len() >= 8 {
@@ -65,20 +75,25 @@ fn provider(url: &str) -> AwsProvider {
 /// Bulk: the provider's `list` of both types, as the engine's refresh makes it.
 async fn bulk(url: &str, roles: usize) -> (u64, usize, Duration) {
     let provider = Arc::new(provider(url));
-    let role_scope: Vec<Attributes> =
-        (0..roles).map(|n| [("name".to_owned(), json!(role_name(n)))].into_iter().collect()).collect();
+    let role_scope: Vec<Attributes> = (0..roles)
+        .map(|n| [("name".to_owned(), json!(role_name(n)))].into_iter().collect())
+        .collect();
     let attachment_scope: Vec<Attributes> = (0..roles)
         .flat_map(|n| {
             POLICIES.iter().map(move |p| {
-                [("role".to_owned(), json!(role_name(n))), ("policy_arn".to_owned(), json!(p))].into_iter().collect()
+                [("role".to_owned(), json!(role_name(n))), ("policy_arn".to_owned(), json!(p))]
+                    .into_iter()
+                    .collect()
             })
         })
         .collect();
     let started = Instant::now();
     let (a, b) = (provider.clone(), provider.clone());
-    let listed_roles = tokio::spawn(async move { a.list(ListRequest::new("aws_iam_role", role_scope)).await });
-    let listed_attachments =
-        tokio::spawn(async move { b.list(ListRequest::new("aws_iam_role_policy_attachment", attachment_scope)).await });
+    let listed_roles =
+        tokio::spawn(async move { a.list(ListRequest::new("aws_iam_role", role_scope)).await });
+    let listed_attachments = tokio::spawn(async move {
+        b.list(ListRequest::new("aws_iam_role_policy_attachment", attachment_scope)).await
+    });
     let roles_listed = listed_roles.await.expect("joined").expect("listed roles");
     let attachments_listed = listed_attachments.await.expect("joined").expect("listed attachments");
     let took = started.elapsed();
@@ -102,9 +117,14 @@ async fn per_resource(client: &AwsClient, roles: usize) -> (u64, usize, Duration
         tasks.spawn(async move {
             let name = role_name(n);
             match policy {
-                None => usize::from(iam::get_role(&client, &name).await.expect("GetRole").is_some()),
+                None => {
+                    usize::from(iam::get_role(&client, &name).await.expect("GetRole").is_some())
+                }
                 Some(arn) => {
-                    let attached = iam::attached_role_policies(&client, &name).await.expect("List").unwrap_or_default();
+                    let attached = iam::attached_role_policies(&client, &name)
+                        .await
+                        .expect("List")
+                        .unwrap_or_default();
                     usize::from(attached.iter().any(|a| a.policy_arn == arn))
                 }
             }
@@ -120,7 +140,8 @@ async fn per_resource(client: &AwsClient, roles: usize) -> (u64, usize, Duration
 }
 
 fn main() {
-    let roles: usize = std::env::var("BENCH_ROLES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let roles: usize =
+        std::env::var("BENCH_ROLES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let moto = Moto::start();
     let client = client(&moto.url);
@@ -134,8 +155,18 @@ fn main() {
     assert_eq!(each_objects, roles * 4, "the per-resource reads found every object");
     println!("refresh of {roles} roles and {} attachments (moto 5, 127.0.0.1)", roles * 3);
     println!("{:<40} {:>8} {:>10}", "", "calls", "time");
-    println!("{:<40} {:>8} {:>9.2}s", "bulk (GetAccountAuthorizationDetails)", bulk_calls, bulk_time.as_secs_f64());
-    println!("{:<40} {:>8} {:>9.2}s", "one call per resource (Terraform)", each_calls, each_time.as_secs_f64());
+    println!(
+        "{:<40} {:>8} {:>9.2}s",
+        "bulk (GetAccountAuthorizationDetails)",
+        bulk_calls,
+        bulk_time.as_secs_f64()
+    );
+    println!(
+        "{:<40} {:>8} {:>9.2}s",
+        "one call per resource (Terraform)",
+        each_calls,
+        each_time.as_secs_f64()
+    );
     println!(
         "{:<40} {:>7.0}x {:>9.1}x",
         "bulk advantage",

@@ -196,6 +196,7 @@ struct ProxyState {
     faults: Mutex<Vec<Fault>>,
     injected: AtomicUsize,
     forwarded: AtomicUsize,
+    injected_into: Mutex<Vec<String>>,
 }
 
 /// A proxy on 127.0.0.1 that answers requests matching a [`Fault`] itself and forwards the
@@ -235,6 +236,11 @@ impl FaultProxy {
     /// Requests answered with a fault so far.
     pub fn injected(&self) -> usize {
         self.state.injected.load(Ordering::SeqCst)
+    }
+
+    /// The requests that were answered with a fault, as text.
+    pub fn injected_into(&self) -> Vec<String> {
+        self.state.injected_into.lock().expect("not poisoned").clone()
     }
 
     /// Requests forwarded to moto so far.
@@ -302,6 +308,7 @@ fn serve(mut client: TcpStream, upstream_port: u16, state: &ProxyState) -> std::
         let answer = match fault {
             Some(fault) => {
                 state.injected.fetch_add(1, Ordering::SeqCst);
+                state.injected_into.lock().expect("not poisoned").push(text.clone());
                 let reason = if fault.status == 400 { "Bad Request" } else { "Error" };
                 format!(
                     "HTTP/1.1 {} {reason}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{}",
