@@ -327,18 +327,39 @@ impl Default for Polling {
     }
 }
 
+/// An asynchronous operation: its name, the call that reports its status, and the fields of
+/// that call.
+struct Operation {
+    what: &'static str,
+    describe: &'static str,
+    id_field: &'static str,
+    status_field: &'static str,
+}
+
+const CREATION: Operation = Operation {
+    what: "CreateAccountAssignment",
+    describe: "DescribeAccountAssignmentCreationStatus",
+    id_field: "AccountAssignmentCreationRequestId",
+    status_field: "AccountAssignmentCreationStatus",
+};
+
+const DELETION: Operation = Operation {
+    what: "DeleteAccountAssignment",
+    describe: "DescribeAccountAssignmentDeletionStatus",
+    id_field: "AccountAssignmentDeletionRequestId",
+    status_field: "AccountAssignmentDeletionStatus",
+};
+
 /// Polls a creation or deletion request until it succeeds (`Ok`) or fails (an error with
 /// AWS's reason).
 async fn wait_for(
     client: &AwsClient,
     instance: &str,
-    what: &str,
-    describe: &str,
-    id_field: &str,
-    status_field: &str,
+    operation: &Operation,
     first: OperationStatus,
     polling: Polling,
 ) -> Result<(), ProviderError> {
+    let Operation { what, describe, id_field, status_field } = *operation;
     let mut status = first;
     let mut wait = polling.first;
     let started = std::time::Instant::now();
@@ -394,17 +415,7 @@ pub async fn create_account_assignment(
     .map_err(|error| {
         ProviderError::protocol(format!("aws: sso-admin CreateAccountAssignment: {error}"))
     })?;
-    wait_for(
-        client,
-        &key.instance_arn,
-        "CreateAccountAssignment",
-        "DescribeAccountAssignmentCreationStatus",
-        "AccountAssignmentCreationRequestId",
-        "AccountAssignmentCreationStatus",
-        status,
-        polling,
-    )
-    .await
+    wait_for(client, &key.instance_arn, &CREATION, status, polling).await
 }
 
 /// `DeleteAccountAssignment`, then polls `DescribeAccountAssignmentDeletionStatus` until done.
@@ -427,17 +438,7 @@ pub async fn delete_account_assignment(
     .map_err(|error| {
         ProviderError::protocol(format!("aws: sso-admin DeleteAccountAssignment: {error}"))
     })?;
-    wait_for(
-        client,
-        &key.instance_arn,
-        "DeleteAccountAssignment",
-        "DescribeAccountAssignmentDeletionStatus",
-        "AccountAssignmentDeletionRequestId",
-        "AccountAssignmentDeletionStatus",
-        status,
-        polling,
-    )
-    .await
+    wait_for(client, &key.instance_arn, &DELETION, status, polling).await
 }
 
 /// identitystore `GetUserId` (by `userName`) or `GetGroupId` (by `displayName`), or `None`.
