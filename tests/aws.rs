@@ -362,3 +362,82 @@ fn a_wrong_secret_is_refused_naming_where_it_came_from_and_nothing_changes() {
         .run()
         .expect_code(2);
 }
+
+#[test]
+fn an_identity_center_grant_assigns_the_permission_set_and_its_end_removes_it() {
+    let moto = Moto::start();
+    let iam = client(&moto.url);
+    let dir = example_copy("aws");
+    fs_err::write(
+        dir.path().join("incident.hcl"),
+        r#"grant "inc_42" {
+  role          = role.incident_responder
+  to            = person.alice
+  start         = "2031-06-01T08:00:00Z"
+  end           = "2031-06-01T12:00:00Z"
+  justification = "INC-42: investigate elevated error rates"
+}
+"#,
+    )
+    .unwrap();
+    // The identity team's Identity Center user for alice.
+    let (instance, store) = runtime().block_on(async {
+        let instances = breakglass_provider_aws::sso::instances(&iam).await.expect("ListInstances");
+        let instance = instances.into_iter().next().expect("moto's instance");
+        let body = serde_json::json!({"IdentityStoreId": instance.identity_store_id,
+            "UserName": "alice@example.com", "DisplayName": "Alice Martin",
+            "Name": {"GivenName": "Alice", "FamilyName": "Martin"}});
+        let _: Value = iam
+            .json(breakglass_provider_aws::client::Service::IdentityStore, "CreateUser", &body)
+            .await
+            .expect("CreateUser");
+        (instance.instance_arn, instance.identity_store_id)
+    });
+    assert!(!store.is_empty());
+    let run = || aws(dir.path(), &moto.url);
+    run().args(["apply", "--auto-approve"]).run().expect_code(0);
+    let assignments = || {
+        runtime().block_on(async {
+            let sets =
+                breakglass_provider_aws::sso::permission_set_arns(&iam, &instance).await.unwrap();
+            breakglass_provider_aws::sso::account_assignments(
+                &iam,
+                &instance,
+                "123456789012",
+                &sets[0],
+            )
+            .await
+            .unwrap()
+        })
+    };
+    assert!(assignments().is_empty());
+
+    let granted = run()
+        .env("BREAKGLASS_TEST_NOW", "2031-06-01T09:00:00Z")
+        .args(["apply", "--auto-approve"])
+        .run()
+        .expect_code(0);
+    assert!(granted.stdout.contains("1 added, 0 changed, 0 destroyed"), "{}", granted.stdout);
+    let live = assignments();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].principal_type, "USER");
+    run()
+        .env("BREAKGLASS_TEST_NOW", "2031-06-01T09:00:00Z")
+        .args(["plan", "--detailed-exitcode"])
+        .run()
+        .expect_code(0);
+
+    let reverted = run()
+        .env("BREAKGLASS_TEST_NOW", "2031-06-01T12:00:00Z")
+        .args(["apply", "--auto-approve"])
+        .run()
+        .expect_code(0);
+    assert!(reverted.stdout.contains("0 added, 0 changed, 1 destroyed"), "{}", reverted.stdout);
+    assert!(
+        reverted.stdout.contains("stay valid until they expire"),
+        "the audit notes say what AWS cannot do: {}",
+        reverted.stdout
+    );
+    assert!(assignments().is_empty());
+    assert_eq!(activation_status(dir.path(), "grant_inc_42"), "reverted");
+}

@@ -444,6 +444,20 @@ mod tests {
         assert_eq!(inline_id, "breakglass-admin:logs");
         let live = read(&p, ROLE_POLICY, &inline_id).await.expect("inline");
         assert!(p.attribute_equal(ROLE_POLICY, "policy", &inline["policy"], &live["policy"]));
+        let mut wider = inline.clone();
+        wider.insert("policy".into(), json!(doc("logs:*")));
+        p.update(UpdateRequest::new(
+            ROLE_POLICY,
+            &inline_id,
+            live,
+            wider.clone(),
+            ChangeContext::baseline(),
+        ))
+        .await
+        .expect("update inline");
+        let live = read(&p, ROLE_POLICY, &inline_id).await.expect("inline");
+        assert!(p.attribute_equal(ROLE_POLICY, "policy", &wider["policy"], &live["policy"]));
+        assert!(!p.attribute_equal(ROLE_POLICY, "policy", &inline["policy"], &live["policy"]));
 
         // Deleting the role while something breakglass does not know is attached: a clear refusal.
         let error = p

@@ -37,7 +37,7 @@ pub struct Context<'a> {
 #[derive(Debug, Default)]
 pub struct SsoCache {
     instances: tokio::sync::Mutex<Option<Vec<crate::sso::Instance>>>,
-    permission_sets: std::sync::Mutex<BTreeMap<(String, String), String>>,
+    permission_sets: tokio::sync::Mutex<BTreeMap<(String, String), String>>,
 }
 
 impl SsoCache {
@@ -72,7 +72,8 @@ impl SsoCache {
         }
     }
 
-    /// The ARN of the permission set `name` in `instance`, or `None`.
+    /// The ARN of the permission set `name` in `instance`, or `None`. Look-ups are made one at
+    /// a time, so concurrent reads share what earlier ones found.
     pub async fn permission_set_arn(
         &self,
         client: &AwsClient,
@@ -80,15 +81,16 @@ impl SsoCache {
         name: &str,
     ) -> Result<Option<String>, ProviderError> {
         let key = (instance.to_owned(), name.to_owned());
-        if let Some(arn) = self.permission_sets.lock().expect("not poisoned").get(&key) {
+        let mut known = self.permission_sets.lock().await;
+        if let Some(arn) = known.get(&key) {
             return Ok(Some(arn.clone()));
         }
         for arn in crate::sso::permission_set_arns(client, instance).await? {
-            if self.permission_sets.lock().expect("not poisoned").values().any(|a| *a == arn) {
+            if known.values().any(|a| *a == arn) {
                 continue;
             }
             if let Some(set) = crate::sso::describe_permission_set(client, instance, &arn).await? {
-                self.remember(instance, &set.name, &arn);
+                known.insert((instance.to_owned(), set.name.clone()), arn.clone());
                 if set.name == name {
                     return Ok(Some(arn));
                 }
@@ -98,19 +100,16 @@ impl SsoCache {
     }
 
     /// Records a permission set's ARN.
-    pub fn remember(&self, instance: &str, name: &str, arn: &str) {
+    pub async fn remember(&self, instance: &str, name: &str, arn: &str) {
         self.permission_sets
             .lock()
-            .expect("not poisoned")
+            .await
             .insert((instance.to_owned(), name.to_owned()), arn.to_owned());
     }
 
     /// Forgets a deleted permission set.
-    pub fn forget(&self, instance: &str, name: &str) {
-        self.permission_sets
-            .lock()
-            .expect("not poisoned")
-            .remove(&(instance.to_owned(), name.to_owned()));
+    pub async fn forget(&self, instance: &str, name: &str) {
+        self.permission_sets.lock().await.remove(&(instance.to_owned(), name.to_owned()));
     }
 }
 

@@ -53,7 +53,7 @@ pub async fn read(ctx: &Context<'_>, id: &str) -> Result<Option<Attributes>, Pro
     match sso::describe_permission_set(ctx.client, &instance, &arn).await? {
         Some(set) => Ok(Some(attributes_of(&instance, &set))),
         None => {
-            ctx.sso.forget(&instance, split(id).0);
+            ctx.sso.forget(&instance, split(id).0).await;
             Ok(None)
         }
     }
@@ -81,7 +81,7 @@ pub async fn create(
     }
     match sso::create_permission_set(ctx.client, &instance, name, fields(attributes)).await {
         Ok(set) => {
-            ctx.sso.remember(&instance, name, &set.permission_set_arn);
+            ctx.sso.remember(&instance, name, &set.permission_set_arn).await;
             Ok(attributes_of(&instance, &set))
         }
         Err(error) if has_code(&error, "ConflictException") => {
@@ -122,6 +122,6 @@ pub async fn delete(ctx: &Context<'_>, id: &str) -> Result<(), ProviderError> {
             .await
             .map_err(|e| e.context(format!("{PERMISSION_SET} {id}")))?;
     }
-    ctx.sso.forget(&instance, split(id).0);
+    ctx.sso.forget(&instance, split(id).0).await;
     Ok(())
 }
