@@ -765,6 +765,55 @@ mod tests {
             .unwrap_err();
         assert!(error.message().contains("does not exist in IAM Identity Center"), "{error}");
 
+        // Once provisioned to an account, a change is provisioned again, and AWS's verdict counts.
+        let set_arn = updated.attributes["arn"].as_str().unwrap().to_owned();
+        let _: Value = configured
+            .client
+            .json(
+                crate::client::Service::SsoAdmin,
+                "ProvisionPermissionSet",
+                &json!({"InstanceArn": instance.instance_arn, "PermissionSetArn": set_arn,
+                        "TargetType": "AWS_ACCOUNT", "TargetId": "123456789012"}),
+            )
+            .await
+            .expect("provisioned");
+        let proxy = FaultProxy::start(
+            moto.port,
+            vec![Fault::json(
+                "Service.ProvisionPermissionSet",
+                1,
+                200,
+                json!({"PermissionSetProvisioningStatus": {"Status": "FAILED", "RequestId": "p-1",
+                   "FailureReason": "Permission set is too large"}}),
+            )],
+        );
+        let through = provider_at(&proxy.url, &[]);
+        let mut shorter = set.clone();
+        shorter.insert("session_duration".into(), json!("PT30M"));
+        let error = through
+            .update(UpdateRequest::new(
+                PERMISSION_SET,
+                &set_id,
+                updated.attributes.clone(),
+                shorter.clone(),
+                ChangeContext::baseline(),
+            ))
+            .await
+            .expect_err("provisioning failed");
+        assert!(error.message().contains("Permission set is too large"), "{error}");
+        assert!(error.message().contains("not yet applied to its accounts"), "{error}");
+        let retried = through
+            .update(UpdateRequest::new(
+                PERMISSION_SET,
+                &set_id,
+                updated.attributes.clone(),
+                shorter,
+                ChangeContext::baseline(),
+            ))
+            .await
+            .expect("provisioned this time");
+        assert_eq!(retried.attributes["session_duration"], json!("PT30M"));
+
         delete(&p, PERMISSION_SET, &set_id, ChangeContext::baseline()).await;
         assert!(read(&p, PERMISSION_SET, &set_id).await.is_none());
     }

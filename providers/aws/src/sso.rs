@@ -350,6 +350,48 @@ const DELETION: Operation = Operation {
     status_field: "AccountAssignmentDeletionStatus",
 };
 
+const PROVISIONING: Operation = Operation {
+    what: "ProvisionPermissionSet",
+    describe: "DescribePermissionSetProvisioningStatus",
+    id_field: "ProvisionPermissionSetRequestId",
+    status_field: "PermissionSetProvisioningStatus",
+};
+
+/// Pushes a changed permission set to the accounts it is provisioned to
+/// (`ListAccountsForProvisionedPermissionSet`, then `ProvisionPermissionSet` for
+/// `ALL_PROVISIONED_ACCOUNTS`, polled until done): AWS applies a changed session duration or
+/// relay state to an account only when the set is provisioned there again.
+pub async fn reprovision(
+    client: &AwsClient,
+    instance: &str,
+    permission_set: &str,
+    polling: Polling,
+) -> Result<bool, ProviderError> {
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "PascalCase")]
+    struct Accounts {
+        #[serde(default)]
+        account_ids: Vec<String>,
+    }
+    let body = json!({"InstanceArn": instance, "PermissionSetArn": permission_set});
+    let accounts: Accounts =
+        client.json(Service::SsoAdmin, "ListAccountsForProvisionedPermissionSet", &body).await?;
+    if accounts.account_ids.is_empty() {
+        return Ok(false);
+    }
+    let body = json!({"InstanceArn": instance, "PermissionSetArn": permission_set,
+                      "TargetType": "ALL_PROVISIONED_ACCOUNTS"});
+    let answer: Value = client.json(Service::SsoAdmin, "ProvisionPermissionSet", &body).await?;
+    let status: OperationStatus = serde_json::from_value(
+        answer.get("PermissionSetProvisioningStatus").cloned().unwrap_or(Value::Null),
+    )
+    .map_err(|error| {
+        ProviderError::protocol(format!("aws: sso-admin ProvisionPermissionSet: {error}"))
+    })?;
+    wait_for(client, instance, &PROVISIONING, status, polling).await?;
+    Ok(true)
+}
+
 /// Polls a creation or deletion request until it succeeds (`Ok`) or fails (an error with
 /// AWS's reason).
 async fn wait_for(

@@ -1,6 +1,7 @@
 //! `aws_ssoadmin_permission_set`: id is `NAME`, or `NAME,INSTANCE_ARN` when the instance is
 //! declared (without it, the account's only Identity Center instance is used). Names are unique
-//! per instance; the ARN is looked up by name once and remembered.
+//! per instance; the ARN is looked up by name once and remembered. A change is pushed to the
+//! accounts the set is provisioned to (`ProvisionPermissionSet`), as AWS requires.
 
 use breakglass_provider::{Attributes, ProviderError, Value};
 use serde_json::json;
@@ -109,6 +110,11 @@ pub async fn update(
     if changed {
         sso::update_permission_set(ctx.client, &instance, &arn, wanted).await?;
     }
+    // Even when the fields already match (an earlier update whose provisioning failed), an
+    // update provisions again: that is what the earlier attempt did not finish.
+    sso::reprovision(ctx.client, &instance, &arn, ctx.polling).await.map_err(|e| {
+        e.context(format!("{PERMISSION_SET} {id}: updated, but not yet applied to its accounts"))
+    })?;
     read(ctx, id).await?.ok_or_else(|| {
         ProviderError::not_found(format!("{PERMISSION_SET} {id} disappeared during the update"))
     })
