@@ -342,6 +342,7 @@ pub fn guard_end(document: &Value) -> Option<String> {
 
 /// AWS's documented way to revoke a role's active sessions: deny everything to sessions
 /// whose credentials were issued before `before` (RFC 3339). New sessions are unaffected.
+/// <https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_revoke-sessions.html>
 pub fn revocation(before: &str) -> Value {
     json!({
         "Version": "2012-10-17",

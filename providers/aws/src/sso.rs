@@ -361,6 +361,7 @@ const PROVISIONING: Operation = Operation {
 /// (`ListAccountsForProvisionedPermissionSet`, then `ProvisionPermissionSet` for
 /// `ALL_PROVISIONED_ACCOUNTS`, polled until done): AWS applies a changed session duration or
 /// relay state to an account only when the set is provisioned there again.
+/// <https://docs.aws.amazon.com/singlesignon/latest/APIReference/API_ProvisionPermissionSet.html>
 pub async fn reprovision(
     client: &AwsClient,
     instance: &str,
