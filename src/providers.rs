@@ -13,6 +13,7 @@ pub fn registry() -> BTreeMap<&'static str, ProviderFactory> {
     registry.insert("anthropic", breakglass_provider_anthropic::AnthropicProvider::boxed);
     registry.insert("litellm", breakglass_provider_litellm::LiteLlmProvider::boxed);
     registry.insert("openai", breakglass_provider_openai::OpenAiProvider::boxed);
+    registry.insert("aws", breakglass_provider_aws::AwsProvider::boxed);
     registry
 }
 

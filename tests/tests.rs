@@ -11,6 +11,7 @@ mod contract_litellm;
 
 mod anthropic;
 mod audit;
+mod aws;
 mod docs;
 mod emergency;
 mod examples;

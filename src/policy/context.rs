@@ -1,5 +1,6 @@
-//! The variables expressions can use: `person.NAME`, `team.NAME`, baseline resources
-//! (`TYPE.NAME.ATTRIBUTE`), and inside role templates `requester` and `activation`.
+//! The variables expressions can use: `person.NAME`, `team.NAME`, `authentication.NAME`,
+//! baseline resources (`TYPE.NAME.ATTRIBUTE`), and inside role templates `requester` and
+//! `activation`.
 
 use hcl::eval::Context;
 use jiff::Timestamp;
@@ -39,7 +40,8 @@ fn to_hcl(value: &Value) -> hcl::Value {
     hcl::to_value(value).unwrap_or(hcl::Value::Null)
 }
 
-/// The context every policy expression starts from: functions, persons and teams.
+/// The context every policy expression starts from: functions, persons, teams and
+/// authentication rules.
 pub fn people_context(policy: &Policy) -> Context<'static> {
     let mut context = eval::context(Functions::General);
     let persons: serde_json::Map<String, Value> =
@@ -54,6 +56,26 @@ pub fn people_context(policy: &Policy) -> Context<'static> {
         })
         .collect();
     context.declare_var("team", to_hcl(&Value::Object(teams)));
+    // What authentication rules demand, so a resource can carry it to the platform (an AWS
+    // trust policy's MFA conditions); durations in whole seconds.
+    let rules: serde_json::Map<String, Value> = policy
+        .authentications
+        .iter()
+        .map(|(name, rule)| {
+            let seconds = |d: Option<super::duration::Duration>| d.map(|d| d.as_secs());
+            (
+                name.clone(),
+                json!({
+                    "name": name,
+                    "totp": rule.totp,
+                    "mfa": rule.mfa,
+                    "max_mfa_age": seconds(rule.max_mfa_age),
+                    "max_token_age": seconds(rule.max_token_age),
+                }),
+            )
+        })
+        .collect();
+    context.declare_var("authentication", to_hcl(&Value::Object(rules)));
     context
 }
 

@@ -534,8 +534,10 @@ fn check_template(
             .into_iter()
             .map(|t| t.root)
             .filter(|root| {
-                !matches!(root.as_str(), "requester" | "activation" | "person" | "team")
-                    && !resource_types.contains(root)
+                !matches!(
+                    root.as_str(),
+                    "requester" | "activation" | "person" | "team" | "authentication"
+                ) && !resource_types.contains(root)
             })
             .collect();
         if let Some(root) = unknown_roots.first() {
@@ -545,7 +547,8 @@ fn check_template(
                     format!(
                         "{root} is not defined here; role templates can use requester (name, \
                          display_name, email, identities), activation (id, key, role, requester, \
-                         start, end, justification), person, team and baseline resources"
+                         start, end, justification), person, team, authentication and baseline \
+                         resources"
                     ),
                 )
                 .at(expression.range.clone()),
