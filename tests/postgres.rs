@@ -182,7 +182,11 @@ fn privileged_access_nobody_granted_is_reported_and_removed_with_its_sessions() 
         strings(&cluster, "postgres", "SELECT rolname::text FROM pg_roles WHERE rolname = 'eve'")
             .is_empty()
     );
-    assert_eq!(members_of(&cluster, "viewer"), ["mallory"], "unprivileged access nobody declared is left alone");
+    assert_eq!(
+        members_of(&cluster, "viewer"),
+        ["mallory"],
+        "unprivileged access nobody declared is left alone"
+    );
     assert!(runtime.block_on(mallory.query_one("SELECT 1", &[])).is_err(), "session ended");
     // What remains grants nothing privileged: not drift worth a plan's attention.
     run_pg(&cluster, dir.path(), "app").args(["plan", "--detailed-exitcode"]).run().expect_code(0);
@@ -356,7 +360,8 @@ fn a_lock_holder_killed_with_sigkill_releases_the_postgres_lock() {
         assert!(Instant::now() < deadline, "the first apply never took the lock");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let refused = run().args(["apply", "--auto-approve", "--lock-timeout", "0s"]).run().expect_code(6);
+    let refused =
+        run().args(["apply", "--auto-approve", "--lock-timeout", "0s"]).run().expect_code(6);
     assert!(
         refused.stderr.contains(&format!("the state is locked by apply (pid {}", holder.id())),
         "{}",

@@ -36,12 +36,12 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio_postgres::{Client, NoTls};
 
-use crate::activation::Activation;
 use super::error::StateError;
 use super::model::{STATE_FORMAT_VERSION, State, new_lineage};
 use super::store::{
     LockInfo, StateGuard, StateStore, host_name, lock_backoff, new_lock_id, process_alive,
 };
+use crate::activation::Activation;
 
 /// The schema holding breakglass's tables.
 const SCHEMA: &str = "breakglass";
