@@ -450,3 +450,191 @@ fn state_migrate_moves_a_local_state_to_postgres_without_loss() {
     let returned: serde_json::Value = serde_json::from_str(&read(&state_file)).unwrap();
     assert_eq!(returned, after, "the way back loses nothing either");
 }
+
+/// Adds `count` on-call responders (`responder_N`, with keys made here) to a quickstart copy.
+fn add_responders(dir: &Path, count: usize) -> Vec<String> {
+    let people = dir.join("people.hcl");
+    let mut text = read(&people);
+    let mut names = Vec::new();
+    for n in 0..count {
+        let name = format!("responder_{n}");
+        breakglass::sign::generate_key_pair(&dir.join(format!("keys/{name}.key"))).unwrap();
+        text.push_str(&format!(
+            "\nperson \"{name}\" {{\n  public_key = file(\"keys/{name}.pub\")\n  identities = {{\n    local = \"{name}\"\n  }}\n}}\n"
+        ));
+        names.push(name);
+    }
+    let members: Vec<String> = names.iter().map(|n| format!("person.{n}")).collect();
+    text = text.replace(
+        "members     = [person.alice, person.bob]",
+        &format!("members     = [person.alice, person.bob, {}]", members.join(", ")),
+    );
+    fs_err::write(&people, text).unwrap();
+    names
+}
+
+#[test]
+fn twenty_concurrent_emergency_applies_on_one_postgres_state_record_every_activation() {
+    const PROCESSES: usize = 20;
+    let cluster = TestCluster::start();
+    block_on(cluster.create_database("state"));
+    let dir = quickstart_on_postgres_state(0, 20);
+    let responders = add_responders(dir.path(), PROCESSES);
+    let connection = state_env(&cluster, "state");
+    let run = || Run::new(dir.path()).env("BREAKGLASS_STATE_CONNECTION", &connection);
+    run().args(["apply", "--auto-approve"]).run().expect_code(0);
+    for name in &responders {
+        run()
+            .args([
+                "request",
+                "read_logs",
+                "--duration",
+                "2h",
+                "--justification",
+                "INC-20: all hands",
+            ])
+            .args([
+                "--as",
+                name,
+                "--key",
+                &format!("keys/{name}.key"),
+                "--out",
+                &format!("{name}.json"),
+            ])
+            .run()
+            .expect_code(0);
+    }
+    let started = Instant::now();
+    let children: Vec<_> = responders
+        .iter()
+        .map(|name| {
+            Command::new(env!("CARGO_BIN_EXE_breakglass"))
+                .current_dir(dir.path())
+                .env("BREAKGLASS_TEST_NOW", crate::util::TEST_NOW)
+                .env("BREAKGLASS_STATE_CONNECTION", &connection)
+                .env("NO_COLOR", "1")
+                .args(["apply", "--emergency", &format!("{name}.json"), "--lock-timeout", "5m"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "every emergency apply waits for the lock and succeeds:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let elapsed = started.elapsed();
+    let (serials, statuses, final_serial) = block_on(async {
+        let client = cluster.connect("state").await;
+        let serials: Vec<i64> = client
+            .query("SELECT serial FROM breakglass.state_writes ORDER BY serial", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        let statuses: Vec<String> = client
+            .query("SELECT status FROM breakglass.activations ORDER BY id", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        let serial: i64 =
+            client.query_one("SELECT serial FROM breakglass.state", &[]).await.unwrap().get(0);
+        (serials, statuses, serial)
+    });
+    eprintln!(
+        "{PROCESSES} concurrent apply --emergency on one postgres state: {} writes in {:.1}s",
+        serials.len(),
+        elapsed.as_secs_f64()
+    );
+    assert_eq!(
+        serials,
+        (1..=final_serial).collect::<Vec<_>>(),
+        "serials strictly increase, no gap"
+    );
+    assert_eq!(
+        statuses,
+        vec!["active".to_owned(); PROCESSES],
+        "every activation recorded and active"
+    );
+    let access = read(dir.path().join("app/access.json"));
+    for name in &responders {
+        assert!(
+            access.contains(&format!("\"principal\": \"{name}\"")),
+            "{name} was granted: {access}"
+        );
+    }
+}
+
+#[test]
+fn when_the_leading_watch_is_killed_another_takes_over_and_reverts_what_is_due() {
+    let cluster = TestCluster::start();
+    block_on(cluster.create_database("state"));
+    let dir = quickstart_on_postgres_state(0, 0);
+    let connection = state_env(&cluster, "state");
+    let run = || Run::new(dir.path()).real_clock().env("BREAKGLASS_STATE_CONNECTION", &connection);
+    run().args(["apply", "--auto-approve"]).run().expect_code(0);
+    let watch = || {
+        Command::new(env!("CARGO_BIN_EXE_breakglass"))
+            .current_dir(dir.path())
+            .env("BREAKGLASS_STATE_CONNECTION", &connection)
+            .env("NO_COLOR", "1")
+            .args(["watch", "--interval", "1h"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let audit = dir.path().join(".breakglass/audit.jsonl");
+    let leads = || read(&audit).matches("\"action\":\"watch.lead\"").count();
+    let mut first = watch();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while leads() < 1 {
+        assert!(Instant::now() < deadline, "the first watch never took the lead");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut second = watch();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(leads(), 1, "the second watch stands by while the first leads");
+
+    run()
+        .args([
+            "request",
+            "read_logs",
+            "--duration",
+            "4s",
+            "--justification",
+            "INC-21: a quick look",
+        ])
+        .args(["--as", "bob", "--key", "keys/bob.key", "--out", "req.json"])
+        .run()
+        .expect_code(0);
+    run().args(["apply", "--emergency", "req.json"]).run().expect_code(0);
+    assert!(read(dir.path().join("app/access.json")).contains("log-reader"));
+    // The leader dies before the activation ends.
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    let state: serde_json::Value =
+        serde_json::from_str(&run().args(["state", "pull"]).run().expect_code(0).stdout).unwrap();
+    let (id, activation) = state["activations"].as_object().unwrap().iter().next().unwrap();
+    let end: jiff::Timestamp = activation["end"].as_str().unwrap().parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while read(dir.path().join("app/access.json")).contains("log-reader") {
+        assert!(Instant::now() < deadline, "nobody reverted {id} after the leader died");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let latency = jiff::Timestamp::now().duration_since(end).as_secs_f64();
+    eprintln!("the standby watch took over and reverted {latency:.2}s after the end");
+    assert!(latency < 5.0, "reverted {latency:.2}s after the end");
+    assert_eq!(leads(), 2, "the second watch took the lead");
+    std::process::Command::new("kill").args(["-TERM", &second.id().to_string()]).status().unwrap();
+    assert_eq!(second.wait().unwrap().code(), Some(0));
+}

@@ -16,7 +16,7 @@ use super::reconcile::reconcile_once;
 use crate::activation::ActivationStatus;
 use crate::audit::{Event, EventResult};
 use crate::engine::reconcile::ReconcileOptions;
-use crate::state::State;
+use crate::state::{Leadership, State};
 
 /// Arguments of `watch`.
 #[derive(Debug, Args)]
@@ -104,7 +104,45 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
     let mut last_scan: Option<Timestamp> = None;
     let mut last_serial = None;
     let mut failures: u32 = 0;
+    // Several watches may share one state (on PostgreSQL, across machines): one leads and
+    // reverts; the others stand by and take over within a second if the leader dies.
+    let mut leader: Option<Box<dyn Leadership>> = None;
+    let mut standing_by = false;
     while !stopping.load(Ordering::SeqCst) {
+        match &leader {
+            Some(current) if current.still_leading().await => {}
+            Some(_) => {
+                eprintln!(
+                    "warning: lost the lead (the state's database session ended); standing by"
+                );
+                leader = None;
+                continue;
+            }
+            None => match store.try_lead("watch").await {
+                Ok(Some(won)) => {
+                    if standing_by {
+                        eprintln!("Taking over: the watch that led is gone.");
+                    }
+                    audit.record_or_warn(Event::new(&actor, "watch.lead", EventResult::Ok));
+                    leader = Some(won);
+                    standing_by = false;
+                    last_scan = None;
+                }
+                Ok(None) => {
+                    if !standing_by {
+                        eprintln!("Standing by: another watch leads; taking over if it stops.");
+                        standing_by = true;
+                    }
+                    sleep_or_stop(StdDuration::from_millis(500), &wake).await;
+                    continue;
+                }
+                Err(error) => {
+                    eprintln!("error: cannot take part in the leader election: {error}; retrying");
+                    sleep_or_stop(StdDuration::from_secs(1), &wake).await;
+                    continue;
+                }
+            },
+        }
         let state = match store.read().await {
             Ok(state) => state,
             Err(error) => {

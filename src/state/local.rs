@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use super::error::StateError;
 use super::model::{STATE_FORMAT_VERSION, State, new_lineage};
 use super::store::{
-    LockInfo, StateGuard, StateStore, host_name, lock_backoff, new_lock_id, process_alive,
+    Leadership, LockInfo, StateGuard, StateStore, host_name, lock_backoff, new_lock_id,
+    process_alive,
 };
 
 /// State in a local file (`.breakglass/state.json` by default).
@@ -210,6 +211,27 @@ impl StateStore for LocalStore {
         }
     }
 
+    async fn try_lead(&self, name: &str) -> Result<Option<Box<dyn Leadership>>, StateError> {
+        let mut file_name = self.path.file_name().unwrap_or_default().to_os_string();
+        file_name.push(format!(".{name}.leader"));
+        let path = self.path.with_file_name(file_name);
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            create_private_dir(parent)?;
+        }
+        let file = fs_err::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?
+            .into_parts()
+            .0;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Box::new(LocalLeader { _file: file }))),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(error)) => Err(error.into()),
+        }
+    }
+
     async fn force_unlock(&self, id: &str) -> Result<LockInfo, StateError> {
         let mut file = self.open_lock_file()?;
         match file.try_lock() {
@@ -241,6 +263,20 @@ impl StateStore for LocalStore {
             }
             Err(TryLockError::Error(error)) => Err(error.into()),
         }
+    }
+}
+
+/// Leadership among processes sharing a local state: an OS lock on a leader file, released by
+/// the kernel when the leader exits however it exits.
+#[derive(Debug)]
+struct LocalLeader {
+    _file: File,
+}
+
+#[async_trait]
+impl Leadership for LocalLeader {
+    async fn still_leading(&self) -> bool {
+        true
     }
 }
 

@@ -17,4 +17,4 @@ pub use error::StateError;
 pub use local::LocalStore;
 pub use model::{ResourceState, STATE_FORMAT_VERSION, State, UsedNonce, UsedTotp};
 pub use postgres::{LeaderGuard, PostgresGuard, PostgresStore};
-pub use store::{LockInfo, StateGuard, StateStore};
+pub use store::{Leadership, LockInfo, StateGuard, StateStore};

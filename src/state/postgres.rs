@@ -39,7 +39,8 @@ use tokio_postgres::{Client, NoTls};
 use super::error::StateError;
 use super::model::{STATE_FORMAT_VERSION, State, new_lineage};
 use super::store::{
-    LockInfo, StateGuard, StateStore, host_name, lock_backoff, new_lock_id, process_alive,
+    Leadership, LockInfo, StateGuard, StateStore, host_name, lock_backoff, new_lock_id,
+    process_alive,
 };
 use crate::activation::Activation;
 
@@ -425,6 +426,12 @@ async fn holder(client: &Client) -> Result<Option<LockInfo>, StateError> {
 
 #[async_trait]
 impl StateStore for PostgresStore {
+    async fn try_lead(&self, name: &str) -> Result<Option<Box<dyn Leadership>>, StateError> {
+        Ok(PostgresStore::try_lead(self, name)
+            .await?
+            .map(|guard| Box::new(guard) as Box<dyn Leadership>))
+    }
+
     async fn read(&self) -> Result<State, StateError> {
         let client = self.connect().await?;
         read_state(&client, &self.describe()).await
@@ -653,10 +660,11 @@ impl std::fmt::Debug for LeaderGuard {
     }
 }
 
-impl LeaderGuard {
+#[async_trait]
+impl Leadership for LeaderGuard {
     /// Whether leadership still holds: the session that holds the lock is still alive. A leader
     /// calls this before each round of work and stops leading when it returns false.
-    pub async fn still_leading(&self) -> bool {
+    async fn still_leading(&self) -> bool {
         let key = election_key(&self.name);
         self.client
             .query_one(

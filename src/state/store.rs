@@ -55,6 +55,18 @@ pub trait StateStore: Send + Sync + fmt::Debug {
 
     /// Removes a lock left by a process that is gone, if `id` matches it.
     async fn force_unlock(&self, id: &str) -> Result<LockInfo, StateError>;
+
+    /// Tries to become the one active `name` (a `watch`) among the executors sharing this
+    /// state: `Some` while this process leads, `None` while another does. Leadership ends when
+    /// the guard is dropped, or by itself when the leader's process dies.
+    async fn try_lead(&self, name: &str) -> Result<Option<Box<dyn Leadership>>, StateError>;
+}
+
+/// Held by the leader of an election; see [`StateStore::try_lead`].
+#[async_trait]
+pub trait Leadership: Send + Sync + fmt::Debug {
+    /// Whether this process still leads (a leader checks before each round of work).
+    async fn still_leading(&self) -> bool;
 }
 
 /// Exclusive access to the state while held.
