@@ -7,6 +7,7 @@
 
 use breakglass_provider::{ActivationContext, Attributes, ChangeContext, Value};
 use jiff::Timestamp;
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::error::EngineError;
@@ -290,8 +291,9 @@ pub fn compile(
     }
 
     let template_base = context::template_base(policy);
+    let mut contexts: BTreeMap<&str, hcl::eval::Context<'static>> = BTreeMap::new();
     let mut live: Vec<&Activation> = activations.values().filter(|a| a.is_live_at(at)).collect();
-    live.sort_by_key(|a| (a.start, a.id.clone()));
+    live.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
 
     // Overrides that ended put back what they replaced, unless a live override sets it again
     // (applied below, later ones winning).
@@ -352,7 +354,17 @@ pub fn compile(
                     end: activation.end,
                     justification: &activation.justification,
                 };
-                let template_context = context::template_context(&template_base, requester, &vars);
+                // One context per requester; only `activation` changes between activations.
+                let template_context = match contexts.entry(requester.name.as_str()) {
+                    Entry::Occupied(entry) => {
+                        let template_context = entry.into_mut();
+                        context::declare_activation(template_context, requester, &vars);
+                        template_context
+                    }
+                    Entry::Vacant(entry) => {
+                        entry.insert(context::template_context(&template_base, requester, &vars))
+                    }
+                };
                 for template in &role.resources {
                     let address = Address::in_activation(
                         &role.name,
@@ -360,7 +372,7 @@ pub fn compile(
                         template.address.clone(),
                     );
                     let mut attributes =
-                        evaluate_template(policy, template, &template_context).map_err(
+                        evaluate_template(policy, template, template_context).map_err(
                             |message| EngineError::Template { address: address.clone(), message },
                         )?;
                     if let Some(attribute) = providers

@@ -5,7 +5,7 @@ use breakglass_provider::{
     AttributeSchema, AttributeType, Attributes, ResourceSchema, Value, attributes_digest,
     redact_sensitive,
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::compile::{Desired, revert_reason};
 use super::providers::Providers;
@@ -101,12 +101,44 @@ fn redact(schema: Option<&ResourceSchema>, attributes: &Attributes) -> Attribute
     schema.map_or_else(|| attributes.clone(), |s| redact_sensitive(s, attributes))
 }
 
+/// The union of two ascending sequences of unique items, ascending: the merge of two sorted
+/// maps' keys without building a set of them.
+fn sorted_union<'a, T: Ord + 'a>(
+    a: impl Iterator<Item = &'a T>,
+    b: impl Iterator<Item = &'a T>,
+) -> impl Iterator<Item = &'a T> {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    std::iter::from_fn(move || match (a.peek(), b.peek()) {
+        (Some(x), Some(y)) => match x.cmp(y) {
+            std::cmp::Ordering::Less => a.next(),
+            std::cmp::Ordering::Greater => b.next(),
+            std::cmp::Ordering::Equal => {
+                b.next();
+                a.next()
+            }
+        },
+        (Some(_), None) => a.next(),
+        (None, _) => b.next(),
+    })
+}
+
+/// The desired addresses claiming each object, by `(resource type, id)`: built once, so telling
+/// a hand-over from a delete is one lookup, not a scan of every desired object per delete.
+fn claimed_by(desired: &Desired) -> HashMap<(&str, &str), Vec<&Address>> {
+    let mut claims: HashMap<(&str, &str), Vec<&Address>> = HashMap::new();
+    for (address, id) in &desired.claimed {
+        let resource_type = desired.resources[address].resource_type.as_str();
+        claims.entry((resource_type, id.as_str())).or_default().push(address);
+    }
+    claims
+}
+
 /// Diffs `desired` against `live`, using `state` to tell drift from intended change.
 pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers) -> Diff {
     let mut changes = Vec::new();
     let mut drift = Vec::new();
-    let addresses: BTreeSet<&Address> =
-        desired.resources.keys().chain(state.resources.keys()).collect();
+    let addresses = sorted_union(desired.resources.keys(), state.resources.keys());
+    let claims = std::cell::OnceCell::new();
     for address in addresses {
         let recorded = state.resources.get(address);
         match desired.resources.get(address) {
@@ -245,11 +277,10 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
             }
             None => {
                 let Some(recorded) = recorded else { continue };
-                let handed_over = desired.claimed.iter().any(|(other, id)| {
-                    other != address
-                        && *id == recorded.id
-                        && desired.resources[other].resource_type == recorded.resource_type
-                });
+                let claimants = claims.get_or_init(|| claimed_by(desired));
+                let handed_over = claimants
+                    .get(&(recorded.resource_type.as_str(), recorded.id.as_str()))
+                    .is_some_and(|others| others.iter().any(|other| *other != address));
                 if handed_over {
                     // An overlapping grant took the object over: it must not be deleted.
                     continue;
@@ -312,22 +343,29 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
             }
         }
     }
-    let mut known: BTreeMap<(String, String), BTreeSet<&String>> = BTreeMap::new();
+    // Borrowed keys: this runs once per live object, 100,000 times at scale.
+    let mut known: BTreeMap<(&str, &str), HashSet<&str>> = BTreeMap::new();
     for (address, id) in live.ids.iter().chain(&live.natural_ids) {
-        let (provider, resource_type) =
-            match (desired.resources.get(address), state.resources.get(address)) {
-                (Some(d), _) => (d.provider.clone(), d.resource_type.clone()),
-                (None, Some(s)) => (s.provider.clone(), s.resource_type.clone()),
-                (None, None) => continue,
-            };
-        known.entry((provider, resource_type)).or_default().insert(id);
+        let (provider, resource_type) = if let Some(d) = desired.resources.get(address) {
+            (d.provider.as_str(), d.resource_type.as_str())
+        } else if let Some(s) = state.resources.get(address) {
+            (s.provider.as_str(), s.resource_type.as_str())
+        } else {
+            continue;
+        };
+        known.entry((provider, resource_type)).or_default().insert(id.as_str());
     }
+    let listed_types: BTreeSet<(&str, &str)> = live
+        .listed
+        .iter()
+        .map(|(provider, resource_type)| (provider.as_str(), resource_type.as_str()))
+        .collect();
     for (key, attributes) in &live.objects {
         let (provider, resource_type, id) = key;
-        let listed = live.listed.contains(&(provider.clone(), resource_type.clone()));
+        let listed = listed_types.contains(&(provider.as_str(), resource_type.as_str()));
         let is_known = known
-            .get(&(provider.clone(), resource_type.clone()))
-            .is_some_and(|ids| ids.contains(id));
+            .get(&(provider.as_str(), resource_type.as_str()))
+            .is_some_and(|ids| ids.contains(id.as_str()));
         // Only access that is privileged is drift worth a plan's attention: other objects
         // nobody declared (every ordinary project member, say) are simply not breakglass's.
         if !listed || is_known || !live.privileged.contains(key) {
@@ -364,4 +402,24 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
         }
     }
     Diff { changes, drift }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sorted_union;
+
+    #[test]
+    fn sorted_union_merges_without_duplicates() {
+        let cases: [(&[u32], &[u32], &[u32]); 5] = [
+            (&[], &[], &[]),
+            (&[1, 3], &[], &[1, 3]),
+            (&[], &[2], &[2]),
+            (&[1, 3, 5], &[2, 3, 6], &[1, 2, 3, 5, 6]),
+            (&[4], &[1, 2, 3, 4], &[1, 2, 3, 4]),
+        ];
+        for (a, b, want) in cases {
+            let got: Vec<u32> = sorted_union(a.iter(), b.iter()).copied().collect();
+            assert_eq!(got, want, "{a:?} ∪ {b:?}");
+        }
+    }
 }

