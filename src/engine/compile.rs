@@ -47,6 +47,8 @@ pub struct DesiredResource {
     /// For a baseline object an ended override changed: what it set and what was there
     /// before, so a value someone else changed meanwhile is reported, not clobbered.
     pub restore: Option<Restore>,
+    /// The provider's natural id of the object, when compiling already had to ask for it.
+    pub natural_id: Option<String>,
 }
 
 /// What an ended override is putting back on one object.
@@ -286,6 +288,7 @@ pub fn compile(
                 context: ChangeContext::baseline(),
                 drift: declaration.drift,
                 restore: None,
+                natural_id: None,
             },
         );
     }
@@ -372,9 +375,9 @@ pub fn compile(
                         template.address.clone(),
                     );
                     let mut attributes =
-                        evaluate_template(policy, template, template_context).map_err(
-                            |message| EngineError::Template { address: address.clone(), message },
-                        )?;
+                        evaluate_template(template, template_context).map_err(|message| {
+                            EngineError::Template { address: address.clone(), message }
+                        })?;
                     if let Some(attribute) = providers
                         .resource_schema(
                             template.address.provider(),
@@ -399,6 +402,7 @@ pub fn compile(
                             context: ChangeContext::grant(activation_context(activation)),
                             drift: DriftMode::Report,
                             restore: None,
+                            natural_id: None,
                         },
                     );
                 }
@@ -453,7 +457,7 @@ fn share_overlapping_grants(
     providers: &Providers,
 ) {
     let mut groups: BTreeMap<(String, String, String), Vec<Address>> = BTreeMap::new();
-    for (address, resource) in resources.iter() {
+    for (address, resource) in resources.iter_mut() {
         if !address.is_in_activation() {
             continue;
         }
@@ -463,6 +467,7 @@ fn share_overlapping_grants(
             resource.attributes.clone(),
         );
         if let Ok(id) = provider.resource_id(request) {
+            resource.natural_id = Some(id.clone());
             groups
                 .entry((resource.provider.clone(), resource.resource_type.clone(), id))
                 .or_default()

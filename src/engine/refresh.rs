@@ -58,13 +58,16 @@ impl Live {
 fn identify(desired: &Desired, state: &State, providers: &Providers) -> Result<Live, EngineError> {
     let mut live = Live::default();
     for (address, resource) in &desired.resources {
-        let provider = providers.get(&resource.provider)?;
-        let natural = provider
-            .resource_id(IdRequest::new(
-                resource.resource_type.clone(),
-                resource.attributes.clone(),
-            ))
-            .map_err(|source| EngineError::Provider { context: address.to_string(), source })?;
+        let natural = match &resource.natural_id {
+            Some(id) => id.clone(),
+            None => providers
+                .get(&resource.provider)?
+                .resource_id(IdRequest::new(
+                    resource.resource_type.clone(),
+                    resource.attributes.clone(),
+                ))
+                .map_err(|source| EngineError::Provider { context: address.to_string(), source })?,
+        };
         let id = state.resources.get(address).map_or_else(|| natural.clone(), |s| s.id.clone());
         live.natural_ids.insert(address.clone(), natural);
         live.ids.insert(address.clone(), id);

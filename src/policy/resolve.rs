@@ -556,12 +556,12 @@ fn check_template(
             continue;
         }
         // file() was inlined when the template was read: convert once, evaluate per person.
-        let converted = hcl::Expression::from(expression.value.expr.clone());
+        let converted = &expression.value.evaluable;
         let uses_requester =
             eval::traversals(&expression.value.expr).iter().any(|t| t.root == "requester");
         for person in requesters.iter().take(if uses_requester { usize::MAX } else { 1 }) {
             let Some(context) = context_for(person) else { continue };
-            match eval::evaluate_inlined(&converted, context) {
+            match eval::evaluate_inlined(converted, context) {
                 Ok(value) => {
                     let attribute = schema.and_then(|s| s.attributes.get(name));
                     if let Some(attribute) = attribute
@@ -660,15 +660,12 @@ fn check_overrides(policy: &Policy, schemas: &ProviderSchemas, diagnostics: &mut
 
 /// Evaluates a role template's attributes for one activation.
 pub fn evaluate_template(
-    policy: &Policy,
     template: &ResourceTemplate,
     context: &hcl::eval::Context<'_>,
 ) -> Result<breakglass_provider::Attributes, String> {
     let mut attributes = breakglass_provider::Attributes::new();
-    for (name, Spanned { value: Expression { expr: expression, .. }, range }) in
-        &template.expressions
-    {
-        let value = eval::evaluate(expression, context, &policy.dir).map_err(|problems| {
+    for (name, Spanned { value: Expression { evaluable, .. }, range }) in &template.expressions {
+        let value = eval::evaluate_inlined(evaluable, context).map_err(|problems| {
             let detail: Vec<String> = problems.into_iter().map(|p| p.message).collect();
             format!("{range}: {name}: {}", detail.join("; "))
         })?;

@@ -49,6 +49,7 @@ impl ProviderBlock {
                     attribute.key.as_str().to_owned(),
                     Spanned::new(
                         Expression {
+                            evaluable: hcl::Expression::from(attribute.value.clone()),
                             expr: attribute.value.clone(),
                             key_range: reader.key_range(attribute),
                         },

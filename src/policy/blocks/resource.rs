@@ -32,6 +32,9 @@ pub enum DriftMode {
 pub struct Expression {
     /// The expression.
     pub expr: hcl_edit::expr::Expression,
+    /// The same, converted once for evaluation (`file(…)` inlined), since role templates are
+    /// evaluated once per activation.
+    pub evaluable: hcl::Expression,
     /// Where the attribute's name is written.
     pub key_range: SourceRange,
 }
@@ -161,7 +164,11 @@ fn decode_meta_and_expressions(
         expressions.insert(
             attribute.key.as_str().to_owned(),
             Spanned::new(
-                Expression { expr: expression, key_range: reader.key_range(attribute) },
+                Expression {
+                    evaluable: hcl::Expression::from(expression.clone()),
+                    expr: expression,
+                    key_range: reader.key_range(attribute),
+                },
                 range,
             ),
         );
