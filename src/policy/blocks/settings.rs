@@ -303,7 +303,18 @@ impl Settings {
                 state
             }
         };
-        let audit = match reader.blocks("audit").first() {
+        let audit_blocks = reader.blocks("audit");
+        for extra in audit_blocks.iter().skip(1) {
+            let range = crate::policy::reader::header_range(reader.file(), extra);
+            reader.push(
+                Diagnostic::error(
+                    "more than one audit block",
+                    "a policy keeps one audit log; merge the blocks (sinks go inside it)",
+                )
+                .at(range),
+            );
+        }
+        let audit = match audit_blocks.first() {
             None => AuditSettings::default(),
             Some(block) => {
                 let mut inner = BlockReader::new(block, reader.file(), reader.base_dir());
@@ -330,9 +341,21 @@ impl Settings {
             request_lifetime: reader
                 .duration("request_lifetime", Presence::Optional)
                 .map_or(defaults.request_lifetime, |d| d.value),
-            parallelism: reader
-                .count("parallelism", Presence::Optional)
-                .map_or(defaults.parallelism, |n| n.value.max(1)),
+            parallelism: match reader.count("parallelism", Presence::Optional) {
+                None => defaults.parallelism,
+                Some(n) if n.value == 0 => {
+                    reader.push(
+                        Diagnostic::error(
+                            "parallelism must be at least 1",
+                            "it is how many provider calls may be in flight at once, as in \
+                             parallelism = 10",
+                        )
+                        .at(n.range),
+                    );
+                    defaults.parallelism
+                }
+                Some(n) => n.value,
+            },
             totp_secrets_file: reader
                 .string("totp_secrets_file", Presence::Optional)
                 .map(|path| path.value),
