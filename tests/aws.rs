@@ -441,3 +441,102 @@ fn an_identity_center_grant_assigns_the_permission_set_and_its_end_removes_it() 
     assert!(assignments().is_empty());
     assert_eq!(activation_status(dir.path(), "grant_inc_42"), "reverted");
 }
+
+#[test]
+fn an_emergency_grant_is_requested_approved_applied_and_reverted_in_iam() {
+    const T: &str = "2031-05-01T10:00:00Z";
+    const END_PLUS_ONE: &str = "2031-05-01T11:00:01Z";
+    let moto = Moto::start();
+    let iam = client(&moto.url);
+    identities(&iam);
+    let dir = example_copy("aws");
+    // The demo private keys and TOTP secrets of the quickstart's cast (the same people).
+    let quickstart_keys = crate::util::root().join("examples/quickstart/keys");
+    for person in ["alice", "carol", "dave"] {
+        fs_err::copy(
+            quickstart_keys.join(format!("{person}.key")),
+            dir.path().join(format!("keys/{person}.key")),
+        )
+        .unwrap();
+    }
+    let secrets = quickstart_keys.join("totp-secrets.demo.json");
+    let at = |time: &str| {
+        aws(dir.path(), &moto.url)
+            .env("BREAKGLASS_TEST_NOW", time)
+            .env("BREAKGLASS_TOTP_SECRETS", &secrets)
+    };
+    at(T).args(["apply", "--auto-approve"]).run().expect_code(0);
+    at(T)
+        .args([
+            "request",
+            "prod_admin",
+            "--duration",
+            "1h",
+            "--justification",
+            "INC-9: root cause in prod",
+        ])
+        .args(["--as", "alice", "--key", "keys/alice.key", "--out", "req.json"])
+        .run()
+        .expect_code(0);
+    let token = |person: &str| {
+        at(T)
+            .args([
+                "approve",
+                "req.json",
+                "--as",
+                person,
+                "--key",
+                &format!("keys/{person}.key"),
+                "--yes",
+            ])
+            .run()
+            .expect_code(0)
+            .stdout
+            .trim()
+            .to_owned()
+    };
+    let (carol, dave) = (token("carol"), token("dave"));
+    let code = breakglass::engine::emergency::TotpSecrets::load(&secrets)
+        .unwrap()
+        .code("alice", T.parse().unwrap())
+        .unwrap();
+    let applied = at(T)
+        .args([
+            "apply",
+            "--emergency",
+            "req.json",
+            "--approval",
+            &carol,
+            "--approval",
+            &dave,
+            "--totp",
+            &code,
+        ])
+        .run()
+        .expect_code(0);
+    assert!(applied.stdout.contains("approved by carol, dave"), "{}", applied.stdout);
+    assert_eq!(groups_of(&iam, "alice"), [GROUP]);
+    let mut now_attached = attached(&iam, ROLE);
+    now_attached.sort();
+    assert_eq!(now_attached, [GUARDRAILS, ADMIN]);
+    let guard = role_policy(&iam, &guard_name()).expect("the expiry guard");
+    assert_eq!(
+        guard["Statement"][0]["Condition"]["DateGreaterThanEquals"]["aws:CurrentTime"],
+        "2031-05-01T11:00:00Z",
+        "IAM itself ends the grant at the activation's end"
+    );
+
+    let reverted = at(END_PLUS_ONE).args(["reconcile"]).run().expect_code(0);
+    assert!(
+        reverted.stdout.contains("is reverted (confirmed by reading the live objects)"),
+        "{}",
+        reverted.stdout
+    );
+    assert!(groups_of(&iam, "alice").is_empty());
+    assert_eq!(attached(&iam, ROLE), [GUARDRAILS]);
+    assert!(
+        role_policy(&iam, "breakglass-revoke-sessions").is_some(),
+        "older role sessions revoked"
+    );
+    at(END_PLUS_ONE).args(["plan", "--detailed-exitcode"]).run().expect_code(0);
+}
