@@ -13,7 +13,10 @@
 use breakglass::activation::{Activation, ActivationKind, ActivationSource, ActivationStatus};
 use breakglass::engine::Providers;
 use breakglass::engine::compile::compile;
-use breakglass::engine::refresh::{Live, ObjectKey};
+use breakglass::engine::refresh::{Live, LiveObjects};
+
+/// `(provider, resource type, id)`: how the generator names a live object.
+pub type ObjectKey = (String, String, String);
 use breakglass::policy::{Loaded, Policy, Strictness};
 use breakglass::state::{ResourceState, State};
 use breakglass_provider::{Attributes, IdRequest, Value};
@@ -431,11 +434,17 @@ pub async fn live(
     )
     .await
     .unwrap();
-    live.objects = objects;
+    let mut live_objects = LiveObjects::default();
+    for ((_, resource_type, id), attributes) in objects {
+        live_objects.insert(resource_type, id, attributes);
+    }
+    live.objects = live_objects;
     live.refreshed = true;
-    live.listed.insert(("local".into(), "local_access".into()));
-    live.listed.insert(("local".into(), "local_setting".into()));
-    live.privileged.extend(world.privileged.iter().cloned());
+    live.listed.insert("local_access".into());
+    live.listed.insert("local_setting".into());
+    for (_, resource_type, id) in &world.privileged {
+        live.privileged.entry(resource_type.clone()).or_default().insert(id.clone());
+    }
     live
 }
 

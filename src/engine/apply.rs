@@ -290,14 +290,7 @@ pub async fn apply(
                     desired: resource.map(|r| r.attributes.clone()).or_else(|| {
                         state.resources.get(&change.address).and_then(|r| r.restore.clone())
                     }),
-                    live: live
-                        .objects
-                        .get(&(
-                            change.provider.clone(),
-                            change.resource_type.clone(),
-                            change.id.clone(),
-                        ))
-                        .cloned(),
+                    live: live.objects.get(&change.resource_type, &change.id).cloned(),
                     context,
                 }
                 .run(),
@@ -462,10 +455,7 @@ fn preexisting(
     });
     match holder {
         Some(holder) => holder.restore.clone(),
-        None => live
-            .objects
-            .get(&(change.provider.clone(), change.resource_type.clone(), id.to_owned()))
-            .cloned(),
+        None => live.objects.get(&change.resource_type, id).cloned(),
     }
 }
 
@@ -622,12 +612,7 @@ fn prune(state: &mut State, desired: &Desired, live: &Live, failed: &BTreeSet<Ad
         if claimed(desired, &recorded.id, address) || recorded.restore.is_some() {
             return false;
         }
-        !live.refreshed
-            || live.objects.contains_key(&(
-                recorded.provider.clone(),
-                recorded.resource_type.clone(),
-                recorded.id.clone(),
-            ))
+        !live.refreshed || live.objects.contains(&recorded.resource_type, &recorded.id)
     });
 }
 

@@ -522,8 +522,7 @@ pub fn respect_preexisting(
                 && r.resource_type == resource.resource_type
                 && &r.id == id
         });
-        let key = (resource.provider.clone(), resource.resource_type.clone(), id.clone());
-        let Some(current) = live.objects.get(&key) else { continue };
+        let Some(current) = live.objects.get(&resource.resource_type, id) else { continue };
         if held {
             continue;
         }

@@ -5,7 +5,7 @@ use breakglass_provider::{
     AttributeSchema, AttributeType, Attributes, ResourceSchema, Value, attributes_digest,
     redact_sensitive,
 };
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::compile::{Desired, revert_reason};
 use super::providers::Providers;
@@ -241,6 +241,12 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
                     (_, true) => Action::Replace,
                     (false, false) => Action::Update,
                 };
+                if action == Action::NoOp && recorded.is_some() {
+                    // In place and already tracked: nothing to do, nothing to list. (A no-op is
+                    // listed only for an object found as desired that breakglass starts to
+                    // track, so apply records it.)
+                    continue;
+                }
                 // Putting back what changed outside breakglass, when nothing else asked for it.
                 let desired_is_recorded = action != Action::NoOp
                     && recorded.is_some_and(|r| {
@@ -294,12 +300,9 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
                     // An overlapping grant took the object over: it must not be deleted.
                     continue;
                 }
-                let key = (
-                    recorded.provider.clone(),
-                    recorded.resource_type.clone(),
-                    recorded.id.clone(),
-                );
-                let Some(current) = live.objects.get(&key) else { continue };
+                let Some(current) = live.objects.get(&recorded.resource_type, &recorded.id) else {
+                    continue;
+                };
                 let schema = providers.resource_schema(&recorded.provider, &recorded.resource_type);
                 let reason = recorded
                     .activation
@@ -364,29 +367,24 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
         };
         known.entry((provider, resource_type)).or_default().insert(id.as_str());
     }
-    let listed_types: BTreeSet<(&str, &str)> = live
-        .listed
-        .iter()
-        .map(|(provider, resource_type)| (provider.as_str(), resource_type.as_str()))
-        .collect();
-    for (key, attributes) in &live.objects {
-        let (provider, resource_type, id) = key;
-        let listed = listed_types.contains(&(provider.as_str(), resource_type.as_str()));
-        let is_known = known
-            .get(&(provider.as_str(), resource_type.as_str()))
-            .is_some_and(|ids| ids.contains(id.as_str()));
+    for (resource_type, id, attributes) in live.objects.iter() {
+        let provider = crate::address::provider_of(resource_type).to_owned();
+        let provider = &provider;
+        let listed = live.listed.contains(resource_type);
+        let is_known =
+            known.get(&(provider.as_str(), resource_type)).is_some_and(|ids| ids.contains(id));
         // Only access that is privileged is drift worth a plan's attention: other objects
         // nobody declared (every ordinary project member, say) are simply not breakglass's.
-        if !listed || is_known || !live.privileged.contains(key) {
+        if !listed || is_known || !live.is_privileged(resource_type, id) {
             continue;
         }
         let schema = providers.resource_schema(provider, resource_type);
-        let privileged = live.privileged.contains(key);
+        let privileged = true;
         drift.push(Drift {
             address: None,
             provider: provider.clone(),
-            resource_type: resource_type.clone(),
-            id: id.clone(),
+            resource_type: resource_type.to_owned(),
+            id: id.to_owned(),
             kind: DriftKind::Unmanaged,
             recorded: None,
             live: Some(redact(schema, attributes)),
@@ -395,7 +393,7 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
         // Access nobody granted, where the policy asks for such drift to be put back.
         if privileged && desired.revert_unmanaged.contains(provider) {
             let mut change = ResourceChange::new(
-                Address::unmanaged(resource_type.clone(), id.clone()),
+                Address::unmanaged(resource_type, id),
                 provider,
                 resource_type,
                 id,

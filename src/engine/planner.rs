@@ -51,8 +51,8 @@ pub struct Planned {
 
 fn live_digest(live: &Live) -> String {
     let mut hasher = Sha256::new();
-    for ((provider, resource_type, id), attributes) in &live.objects {
-        hasher.update(format!("{provider}\0{resource_type}\0{id}\0").as_bytes());
+    for (resource_type, id, attributes) in live.objects.iter() {
+        hasher.update(format!("{resource_type}\0{id}\0").as_bytes());
         hasher.update(breakglass_provider::attributes_digest(attributes).as_bytes());
     }
     format!("sha256:{}", hex::encode(hasher.finalize()))

@@ -14,8 +14,63 @@ use super::providers::Providers;
 use crate::address::Address;
 use crate::state::State;
 
-/// `(provider, resource type, id)`: a live object's identity.
-pub type ObjectKey = (String, String, String);
+/// Live objects by resource type, then id. Resource types are unique across providers (each
+/// starts with its provider's name), so they need no provider beside them, and lookups borrow
+/// instead of building a key.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveObjects {
+    by_type: BTreeMap<String, BTreeMap<String, Attributes>>,
+    count: usize,
+}
+
+impl LiveObjects {
+    /// The object `id` of `resource_type`, if it exists.
+    pub fn get(&self, resource_type: &str, id: &str) -> Option<&Attributes> {
+        self.by_type.get(resource_type)?.get(id)
+    }
+
+    /// Whether object `id` of `resource_type` exists.
+    pub fn contains(&self, resource_type: &str, id: &str) -> bool {
+        self.get(resource_type, id).is_some()
+    }
+
+    /// Records an object.
+    pub fn insert(
+        &mut self,
+        resource_type: impl Into<String>,
+        id: impl Into<String>,
+        attributes: Attributes,
+    ) {
+        if self
+            .by_type
+            .entry(resource_type.into())
+            .or_default()
+            .insert(id.into(), attributes)
+            .is_none()
+        {
+            self.count += 1;
+        }
+    }
+
+    /// How many objects.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Every object: `(resource type, id, attributes)`, sorted.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, &Attributes)> {
+        self.by_type.iter().flat_map(|(resource_type, objects)| {
+            objects
+                .iter()
+                .map(move |(id, attributes)| (resource_type.as_str(), id.as_str(), attributes))
+        })
+    }
+}
 
 /// How many ids one `read` call is given.
 const READ_BATCH: usize = 25;
@@ -29,12 +84,12 @@ pub struct Live {
     /// The natural id of each desired object's attributes (differs from `ids` when an
     /// attribute that identifies the object changed: a replacement).
     pub natural_ids: BTreeMap<Address, String>,
-    /// Every object read, by identity; absent means not found.
-    pub objects: BTreeMap<ObjectKey, Attributes>,
+    /// Every object read; absent means not found.
+    pub objects: LiveObjects,
     /// Types read in full with `list`, where undeclared objects can be seen.
-    pub listed: BTreeSet<(String, String)>,
-    /// Listed objects the provider says grant privileged access.
-    pub privileged: BTreeSet<ObjectKey>,
+    pub listed: BTreeSet<String>,
+    /// Listed objects the provider says grant privileged access, by type.
+    pub privileged: BTreeMap<String, BTreeSet<String>>,
     /// Whether providers were asked at all (`--refresh=false` uses state instead).
     pub refreshed: bool,
     /// API calls made.
@@ -49,8 +104,13 @@ impl Live {
         provider: &str,
         resource_type: &str,
     ) -> Option<&Attributes> {
-        let id = self.ids.get(address)?;
-        self.objects.get(&(provider.to_owned(), resource_type.to_owned(), id.clone()))
+        let _ = provider;
+        self.objects.get(resource_type, self.ids.get(address)?)
+    }
+
+    /// Whether a listed object grants privileged access.
+    pub fn is_privileged(&self, resource_type: &str, id: &str) -> bool {
+        self.privileged.get(resource_type).is_some_and(|ids| ids.contains(id))
     }
 }
 
@@ -90,12 +150,12 @@ pub async fn refresh(
 ) -> Result<Live, EngineError> {
     let mut live = identify(desired, state, providers)?;
     if !refresh {
-        for (address, recorded) in &state.resources {
+        for recorded in state.resources.values() {
             live.objects.insert(
-                (recorded.provider.clone(), recorded.resource_type.clone(), recorded.id.clone()),
+                recorded.resource_type.clone(),
+                recorded.id.clone(),
                 recorded.attributes.clone(),
             );
-            let _ = address;
         }
         return Ok(live);
     }
@@ -187,14 +247,15 @@ pub async fn refresh(
         let (provider_name, resource_type, listed, objects, calls, privileged) = joined
             .map_err(|error| EngineError::Refused(format!("a refresh task failed: {error}")))??;
         live.api_calls += calls;
+        let _ = provider_name;
         if listed {
-            live.listed.insert((provider_name.clone(), resource_type.clone()));
+            live.listed.insert(resource_type.clone());
         }
-        for id in privileged {
-            live.privileged.insert((provider_name.clone(), resource_type.clone(), id));
+        if !privileged.is_empty() {
+            live.privileged.entry(resource_type.clone()).or_default().extend(privileged);
         }
         for (id, attributes) in objects {
-            live.objects.insert((provider_name.clone(), resource_type.clone(), id), attributes);
+            live.objects.insert(resource_type.clone(), id, attributes);
         }
     }
     progress.refresh_finished(total, live.api_calls);

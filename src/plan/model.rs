@@ -87,7 +87,9 @@ pub struct Plan {
     /// Only these addresses were planned (`--target`); empty means all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<Address>,
-    /// The changes, in the order they would be applied.
+    /// The changes, in the order they would be applied. Objects already as desired are not
+    /// listed, except as `no-op` entries for objects breakglass finds as desired and starts to
+    /// track (apply records them in state).
     pub resource_changes: Vec<ResourceChange>,
     /// What changed outside breakglass.
     pub drift: Vec<Drift>,
