@@ -333,7 +333,8 @@ pub async fn apply(
         }
     }
 
-    settle_activations(&mut state, &before, desired, providers, mode, &mut report, now).await?;
+    settle_activations(&mut state, &before, desired, live, providers, mode, &mut report, now)
+        .await?;
     let failed: BTreeSet<Address> = report
         .changes
         .iter()
@@ -461,10 +462,12 @@ fn preexisting(
 
 /// Marks activations whose grant fully succeeded `active`, and confirms reverts by reading the
 /// live objects again: an activation is `reverted` only when nothing it granted is left.
+#[allow(clippy::too_many_arguments)]
 async fn settle_activations(
     state: &mut State,
     before: &State,
     desired: &Desired,
+    live: &Live,
     providers: &Providers,
     mode: &ApplyMode,
     report: &mut ApplyReport,
@@ -496,7 +499,7 @@ async fn settle_activations(
         } else if effective.needs_revert_at(desired.at)
             && record_status != ActivationStatus::Reverted
         {
-            let leftover = leftover_access(before, desired, providers, &id).await;
+            let leftover = leftover_access(before, desired, live, providers, &id).await;
             let record = state.activations.get_mut(&id).expect("present");
             match leftover {
                 Ok(None) => {
@@ -533,13 +536,16 @@ async fn settle_activations(
 async fn leftover_access(
     state: &State,
     desired: &Desired,
+    live: &Live,
     providers: &Providers,
     id: &str,
 ) -> Result<Option<String>, String> {
     let activation = &state.activations[id];
     let mut to_check: Vec<(Address, String, String, String, Option<Attributes>)> = Vec::new();
     for (address, recorded) in &state.resources {
-        if recorded.activation.as_deref() == Some(id) && !claimed(desired, &recorded.id, address) {
+        if recorded.activation.as_deref() == Some(id)
+            && !claimed(live, &recorded.resource_type, &recorded.id, address)
+        {
             to_check.push((
                 address.clone(),
                 recorded.provider.clone(),
@@ -609,7 +615,9 @@ fn prune(state: &mut State, desired: &Desired, live: &Live, failed: &BTreeSet<Ad
         if desired.resources.contains_key(address) || failed.contains(address) {
             return true;
         }
-        if claimed(desired, &recorded.id, address) || recorded.restore.is_some() {
+        if claimed(live, &recorded.resource_type, &recorded.id, address)
+            || recorded.restore.is_some()
+        {
             return false;
         }
         !live.refreshed || live.objects.contains(&recorded.resource_type, &recorded.id)
@@ -618,6 +626,8 @@ fn prune(state: &mut State, desired: &Desired, live: &Live, failed: &BTreeSet<Ad
 
 /// Whether the object `id` that `address` recorded is now wanted under another address (an
 /// overlapping grant took it over).
-fn claimed(desired: &Desired, id: &str, address: &Address) -> bool {
-    desired.claimed.iter().any(|(other, claimed_id)| other != address && claimed_id == id)
+fn claimed(live: &Live, resource_type: &str, id: &str, address: &Address) -> bool {
+    live.natural_ids.iter().any(|(other, claimed_id)| {
+        other != address && claimed_id == id && other.resource_type() == resource_type
+    })
 }

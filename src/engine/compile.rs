@@ -98,9 +98,6 @@ pub struct Desired {
     /// Reverts left undone because someone changed the value meanwhile (filled by
     /// [`resolve_conflicts`] once live values are known).
     pub conflicts: Vec<Conflict>,
-    /// The object id each desired address stands for (filled once ids are known): an object
-    /// recorded under another address that is claimed here is handed over, not deleted.
-    pub claimed: Vec<(Address, String)>,
 }
 
 impl Desired {
@@ -437,15 +434,7 @@ pub fn compile(
         .map(|(name, _)| name.clone())
         .collect();
     share_overlapping_grants(&mut resources, &activations, providers);
-    Ok(Desired {
-        at,
-        resources,
-        activations,
-        starting,
-        revert_unmanaged,
-        conflicts: Vec::new(),
-        claimed: Vec::new(),
-    })
+    Ok(Desired { at, resources, activations, starting, revert_unmanaged, conflicts: Vec::new() })
 }
 
 /// Two live activations may grant the same object (two requests for one role by one person):
@@ -542,11 +531,6 @@ pub fn respect_preexisting(
 /// someone changed outside breakglass while it was live. Such values are left as they are (the
 /// desired value becomes the live one) and recorded as conflicts.
 pub fn resolve_conflicts(desired: &mut Desired, live: &super::refresh::Live) {
-    desired.claimed = desired
-        .resources
-        .keys()
-        .filter_map(|address| Some((address.clone(), live.natural_ids.get(address)?.clone())))
-        .collect();
     let mut conflicts = Vec::new();
     for resource in desired.resources.values_mut() {
         let Some(restore) = &resource.restore else { continue };

@@ -5,7 +5,7 @@ use breakglass_provider::{
     AttributeSchema, AttributeType, Attributes, ResourceSchema, Value, attributes_digest,
     redact_sensitive,
 };
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use super::compile::{Desired, revert_reason};
 use super::providers::Providers;
@@ -122,17 +122,6 @@ fn sorted_union<'a, T: Ord + 'a>(
     })
 }
 
-/// The desired addresses claiming each object, by `(resource type, id)`: built once, so telling
-/// a hand-over from a delete is one lookup, not a scan of every desired object per delete.
-fn claimed_by(desired: &Desired) -> HashMap<(&str, &str), Vec<&Address>> {
-    let mut claims: HashMap<(&str, &str), Vec<&Address>> = HashMap::new();
-    for (address, id) in &desired.claimed {
-        let resource_type = desired.resources[address].resource_type.as_str();
-        claims.entry((resource_type, id.as_str())).or_default().push(address);
-    }
-    claims
-}
-
 /// Diffs `desired` against `live`, using `state` to tell drift from intended change.
 pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers) -> Diff {
     let mut changes = Vec::new();
@@ -144,8 +133,8 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
         match desired.resources.get(address) {
             Some(resource) => {
                 let schema = providers.resource_schema(&resource.provider, &resource.resource_type);
-                let id = live.ids.get(address).cloned().unwrap_or_default();
-                let natural = live.natural_ids.get(address).cloned().unwrap_or_else(|| id.clone());
+                let id = live.ids.get(address).map_or("", String::as_str);
+                let natural = live.natural_ids.get(address).map_or(id, String::as_str);
                 let Some(current) =
                     live.object(address, &resource.provider, &resource.resource_type)
                 else {
@@ -222,7 +211,7 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
                             address: Some(address.clone()),
                             provider: resource.provider.clone(),
                             resource_type: resource.resource_type.clone(),
-                            id: id.clone(),
+                            id: id.to_owned(),
                             kind: DriftKind::Changed,
                             recorded: Some(recorded.attributes.clone()),
                             live: Some(redact(schema, current)),
@@ -292,7 +281,7 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
             }
             None => {
                 let Some(recorded) = recorded else { continue };
-                let claimants = claims.get_or_init(|| claimed_by(desired));
+                let claimants = claims.get_or_init(|| live.claimants());
                 let handed_over = claimants
                     .get(&(recorded.resource_type.as_str(), recorded.id.as_str()))
                     .is_some_and(|others| others.iter().any(|other| *other != address));

@@ -2,7 +2,7 @@
 //! provider offers it so a whole account is read in a few paged calls.
 
 use breakglass_provider::{Attributes, IdRequest, ListRequest, ReadRequest};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -80,10 +80,10 @@ const READ_BATCH: usize = 25;
 pub struct Live {
     /// The id each address is known by: from state if breakglass made it, else the natural id
     /// of its desired attributes.
-    pub ids: BTreeMap<Address, String>,
+    pub ids: HashMap<Address, String>,
     /// The natural id of each desired object's attributes (differs from `ids` when an
     /// attribute that identifies the object changed: a replacement).
-    pub natural_ids: BTreeMap<Address, String>,
+    pub natural_ids: HashMap<Address, String>,
     /// Every object read; absent means not found.
     pub objects: LiveObjects,
     /// Types read in full with `list`, where undeclared objects can be seen.
@@ -106,6 +106,27 @@ impl Live {
     ) -> Option<&Attributes> {
         let _ = provider;
         self.objects.get(resource_type, self.ids.get(address)?)
+    }
+
+    /// Which desired addresses stand for each object (by type and natural id): an object
+    /// recorded under one address and wanted under another is handed over, not deleted.
+    pub fn claimants(&self) -> HashMap<(&str, &str), Vec<&Address>> {
+        let mut claims: HashMap<(&str, &str), Vec<&Address>> = HashMap::new();
+        for (address, id) in &self.natural_ids {
+            claims.entry((address.resource_type(), id.as_str())).or_default().push(address);
+        }
+        claims
+    }
+
+    /// Whether the object `id` of `resource_type`, recorded under `address`, is wanted under
+    /// another address.
+    pub fn claimed_elsewhere(
+        claims: &HashMap<(&str, &str), Vec<&Address>>,
+        resource_type: &str,
+        id: &str,
+        address: &Address,
+    ) -> bool {
+        claims.get(&(resource_type, id)).is_some_and(|others| others.iter().any(|o| *o != address))
     }
 
     /// Whether a listed object grants privileged access.
@@ -133,7 +154,9 @@ fn identify(desired: &Desired, state: &State, providers: &Providers) -> Result<L
         live.ids.insert(address.clone(), id);
     }
     for (address, recorded) in &state.resources {
-        live.ids.entry(address.clone()).or_insert_with(|| recorded.id.clone());
+        if !live.ids.contains_key(address) {
+            live.ids.insert(address.clone(), recorded.id.clone());
+        }
     }
     Ok(live)
 }
