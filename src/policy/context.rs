@@ -159,16 +159,20 @@ pub fn declare_activation(
     requester: &Person,
     activation: &ActivationVars<'_>,
 ) {
-    context.declare_var(
-        "activation",
-        to_hcl(&json!({
-            "id": activation.id,
-            "key": format!("{}:{}", requester.name, activation.id),
-            "role": activation.role,
-            "requester": requester.name,
-            "start": activation.start.to_string(),
-            "end": activation.end.to_string(),
-            "justification": activation.justification,
-        })),
-    );
+    // Built directly: going through `serde_json` and `hcl::to_value` was a third of compiling
+    // tens of thousands of activations.
+    let text = |value: &str| hcl::Value::String(value.to_owned());
+    let activation: hcl::Map<String, hcl::Value> = [
+        ("id", text(activation.id)),
+        ("key", hcl::Value::String(format!("{}:{}", requester.name, activation.id))),
+        ("role", text(activation.role)),
+        ("requester", text(&requester.name)),
+        ("start", hcl::Value::String(activation.start.to_string())),
+        ("end", hcl::Value::String(activation.end.to_string())),
+        ("justification", text(activation.justification)),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect();
+    context.declare_var("activation", hcl::Value::Object(activation));
 }
