@@ -406,9 +406,12 @@ mod tests {
     use super::merge_sorted;
     use std::collections::BTreeMap;
 
+    /// Keys on the left, keys on the right, and the expected `(key, in_left, in_right)` rows.
+    type MergeCase<'a> = (&'a [u32], &'a [u32], &'a [(u32, bool, bool)]);
+
     #[test]
     fn merge_sorted_pairs_values_by_key_without_duplicates() {
-        let cases: [(&[u32], &[u32], &[(u32, bool, bool)]); 5] = [
+        let cases: [MergeCase; 5] = [
             (&[], &[], &[]),
             (&[1, 3], &[], &[(1, true, false), (3, true, false)]),
             (&[], &[2], &[(2, false, true)]),
