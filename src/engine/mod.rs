@@ -19,6 +19,7 @@ pub mod progress;
 pub mod providers;
 pub mod reconcile;
 pub mod refresh;
+mod sorted;
 
 pub use apply::{ApplyMode, ApplyReport, ChangeOutcome, apply};
 pub use compile::{Desired, DesiredResource, compile};

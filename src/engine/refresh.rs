@@ -11,8 +11,13 @@ use super::compile::Desired;
 use super::error::EngineError;
 use super::progress::Progress;
 use super::providers::Providers;
+use super::sorted::merge_sorted;
 use crate::address::Address;
 use crate::state::State;
+
+/// A map keyed by address, hashed with a fast non-cryptographic hasher: addresses come from
+/// the policy and state, not from an adversary, and there are 100,000 of them at scale.
+pub type AddressMap<V> = HashMap<Address, V, foldhash::fast::RandomState>;
 
 /// Live objects by resource type, then id. Resource types are unique across providers (each
 /// starts with its provider's name), so they need no provider beside them, and lookups borrow
@@ -80,10 +85,10 @@ const READ_BATCH: usize = 25;
 pub struct Live {
     /// The id each address is known by: from state if breakglass made it, else the natural id
     /// of its desired attributes.
-    pub ids: HashMap<Address, String>,
+    pub ids: AddressMap<String>,
     /// The natural id of each desired object's attributes (differs from `ids` when an
     /// attribute that identifies the object changed: a replacement).
-    pub natural_ids: HashMap<Address, String>,
+    pub natural_ids: AddressMap<String>,
     /// Every object read; absent means not found.
     pub objects: LiveObjects,
     /// Types read in full with `list`, where undeclared objects can be seen.
@@ -138,7 +143,17 @@ impl Live {
 /// Works out each address's id.
 fn identify(desired: &Desired, state: &State, providers: &Providers) -> Result<Live, EngineError> {
     let mut live = Live::default();
-    for (address, resource) in &desired.resources {
+    live.ids.reserve(desired.resources.len().max(state.resources.len()));
+    live.natural_ids.reserve(desired.resources.len());
+    for (address, wanted, recorded) in
+        merge_sorted(desired.resources.iter(), state.resources.iter())
+    {
+        let Some(resource) = wanted else {
+            if let Some(recorded) = recorded {
+                live.ids.insert(address.clone(), recorded.id.clone());
+            }
+            continue;
+        };
         let natural = match &resource.natural_id {
             Some(id) => id.clone(),
             None => providers
@@ -149,14 +164,9 @@ fn identify(desired: &Desired, state: &State, providers: &Providers) -> Result<L
                 ))
                 .map_err(|source| EngineError::Provider { context: address.to_string(), source })?,
         };
-        let id = state.resources.get(address).map_or_else(|| natural.clone(), |s| s.id.clone());
+        let id = recorded.map_or_else(|| natural.clone(), |s| s.id.clone());
         live.natural_ids.insert(address.clone(), natural);
         live.ids.insert(address.clone(), id);
-    }
-    for (address, recorded) in &state.resources {
-        if !live.ids.contains_key(address) {
-            live.ids.insert(address.clone(), recorded.id.clone());
-        }
     }
     Ok(live)
 }
