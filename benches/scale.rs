@@ -10,6 +10,10 @@
 
 mod support;
 
+/// The allocator the `breakglass` binary uses (src/main.rs), so the figures are the tool's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use breakglass::engine::compile::{compile, resolve_conflicts};
 use breakglass::engine::diff::diff;
 use breakglass::graph::ChangeGraph;

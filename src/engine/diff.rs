@@ -115,9 +115,7 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
                 let schema = providers.resource_schema(&resource.provider, &resource.resource_type);
                 let id = live.ids.get(address).map_or("", String::as_str);
                 let natural = live.natural_ids.get(address).map_or(id, String::as_str);
-                let Some(current) =
-                    live.object(address, &resource.provider, &resource.resource_type)
-                else {
+                let Some(current) = live.objects.get(&resource.resource_type, id) else {
                     let reason = if let Some(recorded) = recorded {
                         drift.push(Drift {
                             address: Some(address.clone()),
@@ -261,10 +259,11 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
             }
             None => {
                 let Some(recorded) = recorded else { continue };
-                let claimants = claims.get_or_init(|| live.claimants());
-                let handed_over = claimants
-                    .get(&(recorded.resource_type.as_str(), recorded.id.as_str()))
-                    .is_some_and(|others| others.iter().any(|other| *other != address));
+                // Only desired addresses claim objects, and this one is not desired: any claim
+                // is another address's.
+                let handed_over = claims
+                    .get_or_init(|| live.claimed())
+                    .contains(&(recorded.resource_type.as_str(), recorded.id.as_str()));
                 if handed_over {
                     // An overlapping grant took the object over: it must not be deleted.
                     continue;

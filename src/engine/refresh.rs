@@ -2,7 +2,7 @@
 //! provider offers it so a whole account is read in a few paged calls.
 
 use breakglass_provider::{Attributes, IdRequest, ListRequest, ReadRequest};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -113,25 +113,10 @@ impl Live {
         self.objects.get(resource_type, self.ids.get(address)?)
     }
 
-    /// Which desired addresses stand for each object (by type and natural id): an object
-    /// recorded under one address and wanted under another is handed over, not deleted.
-    pub fn claimants(&self) -> HashMap<(&str, &str), Vec<&Address>> {
-        let mut claims: HashMap<(&str, &str), Vec<&Address>> = HashMap::new();
-        for (address, id) in &self.natural_ids {
-            claims.entry((address.resource_type(), id.as_str())).or_default().push(address);
-        }
-        claims
-    }
-
-    /// Whether the object `id` of `resource_type`, recorded under `address`, is wanted under
-    /// another address.
-    pub fn claimed_elsewhere(
-        claims: &HashMap<(&str, &str), Vec<&Address>>,
-        resource_type: &str,
-        id: &str,
-        address: &Address,
-    ) -> bool {
-        claims.get(&(resource_type, id)).is_some_and(|others| others.iter().any(|o| *o != address))
+    /// The objects desired addresses stand for, by type and natural id: an object recorded
+    /// under an address no longer desired, but wanted under another, is handed over, not deleted.
+    pub fn claimed(&self) -> HashSet<(&str, &str), foldhash::fast::RandomState> {
+        self.natural_ids.iter().map(|(address, id)| (address.resource_type(), id.as_str())).collect()
     }
 
     /// Whether a listed object grants privileged access.
