@@ -175,10 +175,7 @@ async fn member_writes_are_idempotent_and_archived_keys_are_refused() {
     let provider = provider(&server, 100).await;
     let wanted = member("user_bob", "workspace_developer");
     let id = provider
-        .resource_id(breakglass_provider::IdRequest::new(
-            "anthropic_workspace_member",
-            wanted.clone(),
-        ))
+        .resource_id(breakglass_provider::IdRequest::new("anthropic_workspace_member", &wanted))
         .expect("id");
     for _ in 0..2 {
         let created = provider
@@ -222,7 +219,7 @@ async fn member_writes_are_idempotent_and_archived_keys_are_refused() {
         ("status".to_owned(), json!("archived")),
     ]);
     let error = provider
-        .resource_id(breakglass_provider::IdRequest::new("anthropic_api_key_status", archived))
+        .resource_id(breakglass_provider::IdRequest::new("anthropic_api_key_status", &archived))
         .expect_err("refused");
     assert!(error.message().contains("no API call can undo"), "{error}");
 }

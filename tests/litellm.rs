@@ -84,7 +84,7 @@ async fn an_emergency_key_always_expires_and_creating_it_twice_makes_one_key() {
         ("models".to_owned(), json!(["gpt-4o"])),
         ("max_budget".to_owned(), json!(25)),
     ]);
-    let id = provider.resource_id(IdRequest::new("litellm_key", wanted.clone())).expect("id");
+    let id = provider.resource_id(IdRequest::new("litellm_key", &wanted)).expect("id");
     let end = Timestamp::now() + jiff::SignedDuration::from_hours(2);
     let activation = ActivationContext::new("act_1", "alice", Timestamp::now(), end);
     for _ in 0..2 {

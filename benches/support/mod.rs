@@ -341,10 +341,7 @@ pub fn world(spec: &Spec, policy: Policy, at: Timestamp) -> World {
     for (address, resource) in &everything.resources {
         let provider = providers.get(&resource.provider).unwrap();
         let id = provider
-            .resource_id(IdRequest::new(
-                resource.resource_type.clone(),
-                resource.attributes.clone(),
-            ))
+            .resource_id(IdRequest::new(&resource.resource_type, &resource.attributes))
             .unwrap();
         state.resources.insert(
             address.clone(),

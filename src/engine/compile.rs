@@ -456,8 +456,8 @@ fn share_overlapping_grants(
         .map(|(address, resource)| {
             let id = providers.get(&resource.provider).ok().and_then(|provider| {
                 let request = breakglass_provider::IdRequest::new(
-                    resource.resource_type.clone(),
-                    resource.attributes.clone(),
+                    &resource.resource_type,
+                    &resource.attributes,
                 );
                 provider.resource_id(request).ok()
             });

@@ -116,7 +116,10 @@ impl Live {
     /// The objects desired addresses stand for, by type and natural id: an object recorded
     /// under an address no longer desired, but wanted under another, is handed over, not deleted.
     pub fn claimed(&self) -> HashSet<(&str, &str), foldhash::fast::RandomState> {
-        self.natural_ids.iter().map(|(address, id)| (address.resource_type(), id.as_str())).collect()
+        self.natural_ids
+            .iter()
+            .map(|(address, id)| (address.resource_type(), id.as_str()))
+            .collect()
     }
 
     /// Whether a listed object grants privileged access.
@@ -143,10 +146,7 @@ fn identify(desired: &Desired, state: &State, providers: &Providers) -> Result<L
             Some(id) => id.clone(),
             None => providers
                 .get(&resource.provider)?
-                .resource_id(IdRequest::new(
-                    resource.resource_type.clone(),
-                    resource.attributes.clone(),
-                ))
+                .resource_id(IdRequest::new(&resource.resource_type, &resource.attributes))
                 .map_err(|source| EngineError::Provider { context: address.to_string(), source })?,
         };
         let id = recorded.map_or_else(|| natural.clone(), |s| s.id.clone());

@@ -73,11 +73,11 @@ impl Provider for AnthropicProvider {
         Ok(())
     }
 
-    fn resource_id(&self, request: IdRequest) -> Result<String, ProviderError> {
-        match request.resource_type.as_str() {
-            WORKSPACE => workspace::id(&request.attributes),
-            MEMBER => member::id(&request.attributes),
-            API_KEY_STATUS => api_key_status::id(&request.attributes),
+    fn resource_id(&self, request: IdRequest<'_>) -> Result<String, ProviderError> {
+        match request.resource_type {
+            WORKSPACE => workspace::id(request.attributes),
+            MEMBER => member::id(request.attributes),
+            API_KEY_STATUS => api_key_status::id(request.attributes),
             other => Err(unknown_type(other)),
         }
     }

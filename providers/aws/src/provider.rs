@@ -145,9 +145,9 @@ impl Provider for AwsProvider {
         self.configure_with_env(&request.config, &request.base_dir, std::env::vars().collect())
     }
 
-    fn resource_id(&self, request: IdRequest) -> Result<String, ProviderError> {
-        let attributes = &request.attributes;
-        match request.resource_type.as_str() {
+    fn resource_id(&self, request: IdRequest<'_>) -> Result<String, ProviderError> {
+        let attributes = request.attributes;
+        match request.resource_type {
             ROLE => role::id(attributes),
             POLICY => policy::id(attributes),
             ATTACHMENT => attachment::id(attributes),
@@ -329,7 +329,7 @@ mod tests {
         attributes: &Attributes,
         context: ChangeContext,
     ) -> (String, Attributes) {
-        let id = p.resource_id(IdRequest::new(ty, attributes.clone())).expect("id");
+        let id = p.resource_id(IdRequest::new(ty, &attributes)).expect("id");
         let created = p
             .create(CreateRequest::new(ty, &id, attributes.clone(), context))
             .await
@@ -758,7 +758,7 @@ mod tests {
         let ghost =
             attrs(json!({"permission_set_name": "IncidentResponder", "principal_type": "USER",
             "principal_name": "ghost", "target_id": "123456789012"}));
-        let ghost_id = p.resource_id(IdRequest::new(ASSIGNMENT, ghost.clone())).unwrap();
+        let ghost_id = p.resource_id(IdRequest::new(ASSIGNMENT, &ghost)).unwrap();
         let error = p
             .create(CreateRequest::new(ASSIGNMENT, &ghost_id, ghost, ChangeContext::baseline()))
             .await
@@ -920,7 +920,7 @@ mod tests {
         let assignment =
             attrs(json!({"permission_set_name": "Responder", "principal_type": "USER",
             "principal_id": "u-1", "target_id": "123456789012"}));
-        let id = direct.resource_id(IdRequest::new(ASSIGNMENT, assignment.clone())).unwrap();
+        let id = direct.resource_id(IdRequest::new(ASSIGNMENT, &assignment)).unwrap();
         let pending = |id: &str| json!({"AccountAssignmentCreationStatus": {"Status": "IN_PROGRESS", "RequestId": id}});
         let proxy = FaultProxy::start(
             moto.port,

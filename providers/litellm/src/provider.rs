@@ -55,10 +55,10 @@ impl Provider for LiteLlmProvider {
         Ok(())
     }
 
-    fn resource_id(&self, request: IdRequest) -> Result<String, ProviderError> {
-        match request.resource_type.as_str() {
-            KEY => key::id(&request.attributes),
-            TEAM => team::id(&request.attributes),
+    fn resource_id(&self, request: IdRequest<'_>) -> Result<String, ProviderError> {
+        match request.resource_type {
+            KEY => key::id(request.attributes),
+            TEAM => team::id(request.attributes),
             other => Err(unknown_type(other)),
         }
     }

@@ -185,13 +185,13 @@ impl Provider for LocalProvider {
         Ok(())
     }
 
-    fn resource_id(&self, request: IdRequest) -> Result<String, ProviderError> {
-        match request.resource_type.as_str() {
+    fn resource_id(&self, request: IdRequest<'_>) -> Result<String, ProviderError> {
+        match request.resource_type {
             ACCESS => Ok(access_id(
-                string_attribute(&request.attributes, ACCESS, "principal")?,
-                string_attribute(&request.attributes, ACCESS, "role")?,
+                string_attribute(request.attributes, ACCESS, "principal")?,
+                string_attribute(request.attributes, ACCESS, "role")?,
             )),
-            SETTING => Ok(string_attribute(&request.attributes, SETTING, "key")?.to_owned()),
+            SETTING => Ok(string_attribute(request.attributes, SETTING, "key")?.to_owned()),
             other => Err(unknown_type(other)),
         }
     }
@@ -295,7 +295,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let provider = configured(dir.path()).await;
         let wanted = access("alice", "admin", Some("2030-01-01T00:00:00Z"));
-        let id = provider.resource_id(IdRequest::new(ACCESS, wanted.clone())).unwrap();
+        let id = provider.resource_id(IdRequest::new(ACCESS, &wanted)).unwrap();
         assert_eq!(id, "alice/admin");
         for _ in 0..2 {
             let created = provider
@@ -334,7 +334,7 @@ mod tests {
         let provider = configured(dir.path()).await;
         for n in 0..5 {
             let attributes = access(&format!("user{n}"), "viewer", None);
-            let id = provider.resource_id(IdRequest::new(ACCESS, attributes.clone())).unwrap();
+            let id = provider.resource_id(IdRequest::new(ACCESS, &attributes)).unwrap();
             provider
                 .create(CreateRequest::new(ACCESS, id, attributes, ChangeContext::baseline()))
                 .await

@@ -65,9 +65,9 @@ impl Provider for OpenAiProvider {
         Ok(())
     }
 
-    fn resource_id(&self, request: IdRequest) -> Result<String, ProviderError> {
-        let attributes = &request.attributes;
-        match request.resource_type.as_str() {
+    fn resource_id(&self, request: IdRequest<'_>) -> Result<String, ProviderError> {
+        let attributes = request.attributes;
+        match request.resource_type {
             PROJECT => project::id(attributes),
             PROJECT_USER => project_user::id(attributes),
             RATE_LIMIT => rate_limit::id(attributes),
@@ -197,11 +197,11 @@ mod tests {
         ];
         for (resource_type, declared, expected) in cases {
             let id =
-                provider.resource_id(IdRequest::new(resource_type, attributes(declared))).unwrap();
+                provider.resource_id(IdRequest::new(resource_type, &attributes(declared))).unwrap();
             assert_eq!(id, expected, "{resource_type}");
         }
         let error =
-            provider.resource_id(IdRequest::new("openai_api_key", Attributes::new())).unwrap_err();
+            provider.resource_id(IdRequest::new("openai_api_key", &Attributes::new())).unwrap_err();
         assert!(error.message().contains("openai_project_user"), "{error}");
     }
 

@@ -98,8 +98,8 @@ impl Provider for PostgresProvider {
         Ok(())
     }
 
-    fn resource_id(&self, request: IdRequest) -> Result<String, ProviderError> {
-        natural_id(&request.resource_type, &request.attributes)
+    fn resource_id(&self, request: IdRequest<'_>) -> Result<String, ProviderError> {
+        natural_id(request.resource_type, request.attributes)
     }
 
     async fn read(&self, request: ReadRequest) -> Result<ReadResponse, ProviderError> {
@@ -328,7 +328,7 @@ mod tests {
         resource_type: &str,
         attributes: Attributes,
     ) -> String {
-        let id = provider.resource_id(IdRequest::new(resource_type, attributes.clone())).unwrap();
+        let id = provider.resource_id(IdRequest::new(resource_type, &attributes)).unwrap();
         provider
             .create(CreateRequest::new(resource_type, &id, attributes, ChangeContext::baseline()))
             .await

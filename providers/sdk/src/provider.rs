@@ -26,7 +26,7 @@ pub trait Provider: Send + Sync {
 
     /// The natural id of an object with these declared attributes (a role name, a
     /// `workspace/user` pair). Pure: no API call.
-    fn resource_id(&self, request: IdRequest) -> Result<String, ProviderError>;
+    fn resource_id(&self, request: IdRequest<'_>) -> Result<String, ProviderError>;
 
     /// Reads objects by id; ids that do not exist are absent from the response.
     async fn read(&self, request: ReadRequest) -> Result<ReadResponse, ProviderError>;
