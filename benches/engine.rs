@@ -7,7 +7,7 @@
 
 mod support;
 
-use breakglass::engine::compile::{Desired, compile, resolve_conflicts};
+use breakglass::engine::compile::{Desired, compile, resolve_conflicts, respect_preexisting};
 use breakglass::engine::diff::diff;
 use breakglass::engine::refresh::Live;
 use breakglass::graph::ChangeGraph;
@@ -53,6 +53,7 @@ fn fixture(roles: usize) -> &'static Fixture {
         compile(&world.policy, &world.state, &world.providers, world.at, None, false).unwrap();
     let live = runtime.block_on(support::live(&world, &desired, world.objects.clone()));
     resolve_conflicts(&mut desired, &live);
+    respect_preexisting(&mut desired, &live, &world.state, &world.providers);
     let changes = diff(&desired, &live, &world.state, &world.providers).changes;
     let fixture: &'static Fixture =
         Box::leak(Box::new(Fixture { dir, world, desired, live, changes, runtime }));
@@ -123,6 +124,7 @@ fn compile_diff_graph(bencher: divan::Bencher, roles: usize) {
                 .unwrap();
         let live = f.runtime.block_on(support::live(&f.world, &desired, objects));
         resolve_conflicts(&mut desired, &live);
+        respect_preexisting(&mut desired, &live, &f.world.state, &f.world.providers);
         let diffed = diff(&desired, &live, &f.world.state, &f.world.providers);
         let order = ChangeGraph::build(&diffed.changes).unwrap().order();
         (desired, live, diffed, order)

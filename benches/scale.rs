@@ -14,7 +14,7 @@ mod support;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use breakglass::engine::compile::{compile, resolve_conflicts};
+use breakglass::engine::compile::{compile, resolve_conflicts, respect_preexisting};
 use breakglass::engine::diff::diff;
 use breakglass::graph::ChangeGraph;
 use breakglass::plan::ResourceChange;
@@ -101,6 +101,7 @@ fn main() {
         let live = runtime.block_on(support::live(&world, &desired, objects));
         let m2 = Mark::now();
         resolve_conflicts(&mut desired, &live);
+        respect_preexisting(&mut desired, &live, &world.state, &world.providers);
         let diffed = diff(&desired, &live, &world.state, &world.providers);
         let m3 = Mark::now();
         let graph = ChangeGraph::build(&diffed.changes).unwrap();
@@ -116,7 +117,7 @@ fn main() {
         for (stage, (from, to)) in [
             ("1 compile", (m0, m1)),
             ("2 identify (refresh ids, no calls)", (m1, m2)),
-            ("3 diff", (m2, m3)),
+            ("3 conflicts, pre-existing grants, diff", (m2, m3)),
             ("4 graph build + order", (m3, m4)),
         ] {
             let (wall, cpu) = from.to(to);

@@ -283,10 +283,8 @@ pub async fn apply(
                     provider: providers.get(&change.provider)?.clone(),
                     change: change.clone(),
                     new_id: live
-                        .natural_ids
-                        .get(&change.address)
-                        .cloned()
-                        .unwrap_or_else(|| change.id.clone()),
+                        .natural_id(&change.address)
+                        .map_or_else(|| change.id.clone(), str::to_owned),
                     desired: resource.map(|r| r.attributes.clone()).or_else(|| {
                         state.resources.get(&change.address).and_then(|r| r.restore.clone())
                     }),
@@ -627,7 +625,7 @@ fn prune(state: &mut State, desired: &Desired, live: &Live, failed: &BTreeSet<Ad
 /// Whether the object `id` that `address` recorded is now wanted under another address (an
 /// overlapping grant took it over).
 fn claimed(live: &Live, resource_type: &str, id: &str, address: &Address) -> bool {
-    live.natural_ids.iter().any(|(other, claimed_id)| {
+    live.natural_ids().any(|(other, claimed_id)| {
         other != address && claimed_id == id && other.resource_type() == resource_type
     })
 }

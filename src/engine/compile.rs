@@ -8,7 +8,7 @@
 use breakglass_provider::{ActivationContext, Attributes, ChangeContext, Value};
 use jiff::Timestamp;
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::error::EngineError;
 use super::providers::Providers;
@@ -517,18 +517,19 @@ pub fn respect_preexisting(
     state: &State,
     providers: &Providers,
 ) {
+    // What state holds, by type and id, built only if some grant finds its object already
+    // there (resource types are unique across providers).
+    let mut held: Option<HashSet<(&str, &str), foldhash::fast::RandomState>> = None;
     for resource in desired.resources.values_mut() {
         if !resource.address.is_in_activation() || state.resources.contains_key(&resource.address) {
             continue;
         }
-        let Some(id) = live.natural_ids.get(&resource.address) else { continue };
-        let held = state.resources.values().any(|r| {
-            r.provider == resource.provider
-                && r.resource_type == resource.resource_type
-                && &r.id == id
-        });
+        let Some(id) = live.natural_id(&resource.address) else { continue };
         let Some(current) = live.objects.get(&resource.resource_type, id) else { continue };
-        if held {
+        let held = held.get_or_insert_with(|| {
+            state.resources.values().map(|r| (r.resource_type.as_str(), r.id.as_str())).collect()
+        });
+        if held.contains(&(resource.resource_type.as_str(), id)) {
             continue;
         }
         if let Some(attribute) = providers

@@ -113,8 +113,9 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
         match wanted {
             Some(resource) => {
                 let schema = providers.resource_schema(&resource.provider, &resource.resource_type);
-                let id = live.ids.get(address).map_or("", String::as_str);
-                let natural = live.natural_ids.get(address).map_or(id, String::as_str);
+                let identity = live.ids.get(address);
+                let id = identity.map_or("", |identity| identity.id.as_str());
+                let natural = identity.and_then(|i| i.natural.as_deref()).unwrap_or(id);
                 let Some(current) = live.objects.get(&resource.resource_type, id) else {
                     let reason = if let Some(recorded) = recorded {
                         drift.push(Drift {
@@ -327,8 +328,12 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
     let known: HashSet<(&str, &str), foldhash::fast::RandomState> = live
         .ids
         .iter()
-        .chain(&live.natural_ids)
-        .map(|(address, id)| (address.resource_type(), id.as_str()))
+        .flat_map(|(address, identity)| {
+            let natural = identity.natural.iter().map(String::as_str);
+            std::iter::once(identity.id.as_str())
+                .chain(natural)
+                .map(|id| (address.resource_type(), id))
+        })
         .collect();
     for (resource_type, id, attributes) in live.objects.iter() {
         let provider = crate::address::provider_of(resource_type).to_owned();

@@ -99,7 +99,7 @@ pub async fn make_plan(
             address: Some(conflict.address.clone()),
             provider: desired.resources[&conflict.address].provider.clone(),
             resource_type: conflict.address.resource_type().to_owned(),
-            id: live.ids.get(&conflict.address).cloned().unwrap_or_default(),
+            id: live.id(&conflict.address).unwrap_or_default().to_owned(),
             kind: DriftKind::Conflict,
             recorded: Some(
                 [(conflict.attribute.clone(), conflict.overridden.clone())].into_iter().collect(),

@@ -81,14 +81,20 @@ impl LiveObjects {
 const READ_BATCH: usize = 25;
 
 /// What refresh found.
+/// What an address is known by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The id the object is known by: from state if breakglass made it, else `natural`.
+    pub id: String,
+    /// The natural id of the desired attributes; `None` for an address only in state.
+    pub natural: Option<String>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Live {
-    /// The id each address is known by: from state if breakglass made it, else the natural id
-    /// of its desired attributes.
-    pub ids: AddressMap<String>,
-    /// The natural id of each desired object's attributes (differs from `ids` when an
-    /// attribute that identifies the object changed: a replacement).
-    pub natural_ids: AddressMap<String>,
+    /// What each address desired or in state is known by (one map, one copy of each address:
+    /// 100,000 of them at scale).
+    pub ids: AddressMap<Identity>,
     /// Every object read; absent means not found.
     pub objects: LiveObjects,
     /// Types read in full with `list`, where undeclared objects can be seen.
@@ -102,6 +108,26 @@ pub struct Live {
 }
 
 impl Live {
+    /// The id `address` is known by: from state if breakglass made it, else the natural id of
+    /// its desired attributes.
+    pub fn id(&self, address: &Address) -> Option<&str> {
+        self.ids.get(address).map(|identity| identity.id.as_str())
+    }
+
+    /// The natural id of a desired object's attributes (differs from [`Live::id`] when an
+    /// attribute that identifies the object changed: a replacement); `None` for an address
+    /// that is only in state.
+    pub fn natural_id(&self, address: &Address) -> Option<&str> {
+        self.ids.get(address)?.natural.as_deref()
+    }
+
+    /// Every desired address with its natural id.
+    pub fn natural_ids(&self) -> impl Iterator<Item = (&Address, &str)> {
+        self.ids
+            .iter()
+            .filter_map(|(address, identity)| Some((address, identity.natural.as_deref()?)))
+    }
+
     /// The live object at `address`, if it exists.
     pub fn object(
         &self,
@@ -110,16 +136,13 @@ impl Live {
         resource_type: &str,
     ) -> Option<&Attributes> {
         let _ = provider;
-        self.objects.get(resource_type, self.ids.get(address)?)
+        self.objects.get(resource_type, self.id(address)?)
     }
 
     /// The objects desired addresses stand for, by type and natural id: an object recorded
     /// under an address no longer desired, but wanted under another, is handed over, not deleted.
     pub fn claimed(&self) -> HashSet<(&str, &str), foldhash::fast::RandomState> {
-        self.natural_ids
-            .iter()
-            .map(|(address, id)| (address.resource_type(), id.as_str()))
-            .collect()
+        self.natural_ids().map(|(address, id)| (address.resource_type(), id)).collect()
     }
 
     /// Whether a listed object grants privileged access.
@@ -132,13 +155,13 @@ impl Live {
 fn identify(desired: &Desired, state: &State, providers: &Providers) -> Result<Live, EngineError> {
     let mut live = Live::default();
     live.ids.reserve(desired.resources.len().max(state.resources.len()));
-    live.natural_ids.reserve(desired.resources.len());
     for (address, wanted, recorded) in
         merge_sorted(desired.resources.iter(), state.resources.iter())
     {
         let Some(resource) = wanted else {
             if let Some(recorded) = recorded {
-                live.ids.insert(address.clone(), recorded.id.clone());
+                let identity = Identity { id: recorded.id.clone(), natural: None };
+                live.ids.insert(address.clone(), identity);
             }
             continue;
         };
@@ -150,8 +173,7 @@ fn identify(desired: &Desired, state: &State, providers: &Providers) -> Result<L
                 .map_err(|source| EngineError::Provider { context: address.to_string(), source })?,
         };
         let id = recorded.map_or_else(|| natural.clone(), |s| s.id.clone());
-        live.natural_ids.insert(address.clone(), natural);
-        live.ids.insert(address.clone(), id);
+        live.ids.insert(address.clone(), Identity { id, natural: Some(natural) });
     }
     Ok(live)
 }
@@ -185,8 +207,9 @@ pub async fn refresh(
     for (address, resource) in &desired.resources {
         let group =
             groups.entry((resource.provider.clone(), resource.resource_type.clone())).or_default();
-        group.0.insert(live.ids[address].clone());
-        if let Some(natural) = live.natural_ids.get(address) {
+        let identity = &live.ids[address];
+        group.0.insert(identity.id.clone());
+        if let Some(natural) = &identity.natural {
             group.0.insert(natural.clone());
         }
         group.1.push(resource.attributes.clone());
