@@ -340,6 +340,56 @@ pub fn guard_end(document: &Value) -> Option<String> {
         .and_then(|s| condition_value(s, "DateGreaterThanEquals", CURRENT_TIME))
 }
 
+/// The statement that ends one user's use of a permission set in one account at `end`, put
+/// in the permission set's inline policy beside an assignment an activation granted. IAM
+/// Identity Center names every session after the user (`aws:userid` is `ROLE_ID:USERNAME`), so
+/// the deny reaches that user's sessions in that account only, not the set's other users.
+/// <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html#principaltable>
+pub fn assignment_guard(sid: &str, end: &str, user_name: &str, account: &str) -> Value {
+    json!({
+        "Sid": sid,
+        "Effect": "Deny",
+        "Action": "*",
+        "Resource": "*",
+        "Condition": {
+            "DateGreaterThanEquals": { CURRENT_TIME: end },
+            "StringLike": { "aws:userid": format!("*:{user_name}") },
+            "StringEquals": { "aws:PrincipalAccount": account }
+        }
+    })
+}
+
+/// The end time of the statement `sid` in `document`, if it is there.
+pub fn statement_end(document: &Value, sid: &str) -> Option<String> {
+    statements(document)
+        .into_iter()
+        .find(|s| s.get("Sid").and_then(Value::as_str) == Some(sid))
+        .and_then(|s| condition_value(s, "DateGreaterThanEquals", CURRENT_TIME))
+}
+
+/// `document` without the statement `sid`, plus `statement` when given; `None` when no
+/// statement is left (the policy is then deleted rather than written empty).
+pub fn with_statement(
+    document: Option<&Value>,
+    sid: &str,
+    statement: Option<Value>,
+) -> Option<Value> {
+    let mut kept: Vec<Value> = document
+        .map(|d| {
+            statements(d).into_iter().filter(|s| s.get("Sid").and_then(Value::as_str) != Some(sid))
+        })
+        .into_iter()
+        .flatten()
+        .map(|s| Value::Object(s.clone()))
+        .collect();
+    kept.extend(statement);
+    if kept.is_empty() {
+        return None;
+    }
+    let version = document.and_then(|d| d.get("Version")).cloned().unwrap_or(json!("2012-10-17"));
+    Some(json!({ "Version": version, "Statement": kept }))
+}
+
 /// AWS's documented way to revoke a role's active sessions: deny everything to sessions
 /// whose credentials were issued before `before` (RFC 3339). New sessions are unaffected.
 /// <https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_revoke-sessions.html>
@@ -365,6 +415,38 @@ pub fn revocation_time(document: &Value) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn with_statement_replaces_one_statement_and_keeps_the_rest() {
+        let own = json!({"Sid": "Own", "Effect": "Allow", "Action": "s3:*", "Resource": "*"});
+        let guard = |end: &str| assignment_guard("BreakglassExpiryab", end, "alice", "1");
+        let document = json!({"Version": "2012-10-17", "Statement": own.clone()});
+        let added = with_statement(
+            Some(&document),
+            "BreakglassExpiryab",
+            Some(guard("2031-01-01T00:00:00Z")),
+        )
+        .unwrap();
+        assert_eq!(added["Statement"], json!([own, guard("2031-01-01T00:00:00Z")]));
+        assert_eq!(
+            statement_end(&added, "BreakglassExpiryab").as_deref(),
+            Some("2031-01-01T00:00:00Z")
+        );
+        let moved =
+            with_statement(Some(&added), "BreakglassExpiryab", Some(guard("2032-01-01T00:00:00Z")))
+                .unwrap();
+        assert_eq!(moved["Statement"], json!([own, guard("2032-01-01T00:00:00Z")]));
+        let removed = with_statement(Some(&moved), "BreakglassExpiryab", None).unwrap();
+        assert_eq!(removed["Statement"], json!([own]));
+        let alone = with_statement(None, "BreakglassExpiryab", Some(guard("2031-01-01T00:00:00Z")))
+            .unwrap();
+        assert_eq!(
+            with_statement(Some(&alone), "BreakglassExpiryab", None),
+            None,
+            "nothing left: deleted"
+        );
+        assert_eq!(alone["Version"], json!("2012-10-17"));
+    }
+
     use super::*;
 
     #[test]

@@ -209,7 +209,7 @@ impl Provider for AwsProvider {
             ROLE_POLICY => role_policy::put(&ctx, &id, &attributes).await?,
             MEMBERSHIP => membership::create(&ctx, &id).await?,
             PERMISSION_SET => permission_set::create(&ctx, &id, &attributes).await?,
-            ASSIGNMENT => account_assignment::create(&ctx, &id).await?,
+            ASSIGNMENT => account_assignment::create(&ctx, &id, &attributes).await?,
             other => return Err(unknown_type(other)),
         };
         Ok(CreateResponse::new(id, live))
@@ -227,12 +227,7 @@ impl Provider for AwsProvider {
             ROLE_POLICY => role_policy::put(&ctx, &id, &after).await?,
             MEMBERSHIP => membership::update(&ctx, &id, &before, &after).await?,
             PERMISSION_SET => permission_set::update(&ctx, &id, &before, &after).await?,
-            ASSIGNMENT => {
-                return Err(ProviderError::invalid(format!(
-                    "{ASSIGNMENT} {id}: every attribute identifies the assignment; it is replaced, \
-                     never updated"
-                )));
-            }
+            ASSIGNMENT => account_assignment::update(&ctx, &id, &after).await?,
             other => return Err(unknown_type(other)),
         };
         Ok(UpdateResponse::new(live))
@@ -329,7 +324,7 @@ mod tests {
         attributes: &Attributes,
         context: ChangeContext,
     ) -> (String, Attributes) {
-        let id = p.resource_id(IdRequest::new(ty, &attributes)).expect("id");
+        let id = p.resource_id(IdRequest::new(ty, attributes)).expect("id");
         let created = p
             .create(CreateRequest::new(ty, &id, attributes.clone(), context))
             .await
@@ -691,6 +686,142 @@ mod tests {
                 .unwrap()
                 .is_some()
         );
+    }
+
+    #[tokio::test]
+    async fn assignment_grants_end_on_aws_side_for_that_user_only() {
+        use crate::resources::account_assignment::guard_sid;
+        let moto = Moto::start();
+        let p = provider_at(&moto.url, &[]);
+        let configured = p.configured().unwrap();
+        let client = &configured.client;
+        let instance = configured.sso.instance(client, None).await.expect("moto's instance");
+        let identity = crate::client::Service::IdentityStore;
+        let mut user_ids = BTreeMap::new();
+        for name in ["alice", "bob"] {
+            let user: Value = client
+                .json(
+                    identity,
+                    "CreateUser",
+                    &json!({"IdentityStoreId": instance.identity_store_id, "UserName": name,
+                            "DisplayName": name, "Name": {"GivenName": name, "FamilyName": "X"}}),
+                )
+                .await
+                .expect("an identity store user");
+            user_ids.insert(name, user["UserId"].as_str().unwrap().to_owned());
+        }
+        let _: Value = client
+            .json(
+                identity,
+                "CreateGroup",
+                &json!({"IdentityStoreId": instance.identity_store_id, "DisplayName": "sre"}),
+            )
+            .await
+            .expect("an identity store group");
+        let set = attrs(json!({"name": "IncidentResponder"}));
+        let (_, created) = create(&p, PERMISSION_SET, &set, ChangeContext::baseline()).await;
+        let set_arn = created["arn"].as_str().unwrap().to_owned();
+        let baseline = json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "Baseline", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]});
+        sso::set_inline_policy(client, &instance.instance_arn, &set_arn, Some(&baseline))
+            .await
+            .unwrap();
+        let inline = || async {
+            sso::inline_policy(client, &instance.instance_arn, &set_arn).await.unwrap().unwrap()
+        };
+        let statement = |document: &Value, sid: &str| {
+            document["Statement"].as_array().unwrap().iter().find(|s| s["Sid"] == sid).cloned()
+        };
+        let account = "123456789012";
+
+        // alice by name, until END1: her statement, beside the set's own.
+        let end1 = "2031-01-15T17:00:00Z";
+        let alice = attrs(json!({"permission_set_name": "IncidentResponder",
+            "principal_type": "USER", "principal_name": "alice", "target_id": account,
+            "expires_at": end1}));
+        let (alice_id, live) =
+            create(&p, ASSIGNMENT, &alice, ChangeContext::grant(activation())).await;
+        assert_eq!(live["expires_at"], json!(end1));
+        let alice_sid = guard_sid(&user_ids["alice"], account);
+        let document = inline().await;
+        assert_eq!(
+            statement(&document, &alice_sid),
+            Some(json!({"Sid": alice_sid, "Effect": "Deny", "Action": "*", "Resource": "*",
+                "Condition": {"DateGreaterThanEquals": {"aws:CurrentTime": end1},
+                              "StringLike": {"aws:userid": "*:alice"},
+                              "StringEquals": {"aws:PrincipalAccount": account}}}))
+        );
+        assert!(statement(&document, "Baseline").is_some(), "{document}");
+        assert_eq!(read(&p, ASSIGNMENT, &alice_id).await.unwrap()["expires_at"], json!(end1));
+
+        // bob by id (his user name looked up), until END2: both statements kept.
+        let end2 = "2031-01-15T18:00:00Z";
+        let bob = attrs(json!({"permission_set_name": "IncidentResponder",
+            "principal_type": "USER", "principal_id": user_ids["bob"], "target_id": account,
+            "expires_at": end2}));
+        let (bob_id, _) = create(&p, ASSIGNMENT, &bob, ChangeContext::grant(activation())).await;
+        let bob_sid = guard_sid(&user_ids["bob"], account);
+        let document = inline().await;
+        assert_eq!(
+            statement(&document, &bob_sid).unwrap()["Condition"]["StringLike"],
+            json!({"aws:userid": "*:bob"})
+        );
+        assert!(statement(&document, &alice_sid).is_some(), "{document}");
+
+        // Extending alice moves her end only.
+        let end3 = "2031-01-15T19:00:00Z";
+        let mut longer = alice.clone();
+        longer.insert("expires_at".into(), json!(end3));
+        let before = read(&p, ASSIGNMENT, &alice_id).await.unwrap();
+        let updated = p
+            .update(UpdateRequest::new(
+                ASSIGNMENT,
+                &alice_id,
+                before,
+                longer,
+                ChangeContext::grant(activation()),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(updated.attributes["expires_at"], json!(end3));
+        let document = inline().await;
+        assert_eq!(
+            statement(&document, &alice_sid).unwrap()["Condition"]["DateGreaterThanEquals"],
+            json!({"aws:CurrentTime": end3})
+        );
+        assert_eq!(
+            statement(&document, &bob_sid).unwrap()["Condition"]["DateGreaterThanEquals"],
+            json!({"aws:CurrentTime": end2})
+        );
+
+        // Reverting alice takes her statement with the assignment; bob's and the set's stay.
+        delete(&p, ASSIGNMENT, &alice_id, ChangeContext::revert(Some(activation()))).await;
+        assert!(read(&p, ASSIGNMENT, &alice_id).await.is_none());
+        let document = inline().await;
+        assert!(statement(&document, &alice_sid).is_none(), "{document}");
+        assert!(statement(&document, &bob_sid).is_some(), "{document}");
+        delete(&p, ASSIGNMENT, &bob_id, ChangeContext::revert(Some(activation()))).await;
+        assert_eq!(inline().await, baseline);
+
+        // A group cannot be guarded: refused before anything is assigned.
+        let group = attrs(json!({"permission_set_name": "IncidentResponder",
+            "principal_type": "GROUP", "principal_name": "sre", "target_id": account,
+            "expires_at": end1}));
+        let group_id = p.resource_id(IdRequest::new(ASSIGNMENT, &group)).unwrap();
+        let error = p
+            .create(CreateRequest::new(
+                ASSIGNMENT,
+                &group_id,
+                group,
+                ChangeContext::grant(activation()),
+            ))
+            .await
+            .unwrap_err();
+        assert!(error.message().contains("GROUP assignment cannot end on AWS's side"), "{error}");
+        let assigned = sso::account_assignments(client, &instance.instance_arn, account, &set_arn)
+            .await
+            .unwrap();
+        assert!(assigned.is_empty(), "{assigned:?}");
     }
 
     #[tokio::test]

@@ -239,6 +239,14 @@ pub fn schema() -> ProviderSchema {
         .attribute(
             "target_type",
             string().forces_replacement().describe("AWS_ACCOUNT (the default and only kind)."),
-        ),
+        )
+        .attribute(
+            "expires_at",
+            expires_at(
+                "a statement in the permission set's inline policy denies this user everything \
+                 in this account from then on; USER assignments only",
+            ),
+        )
+        .with_expiry_attribute("expires_at"),
     )
 }

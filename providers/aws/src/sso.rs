@@ -505,3 +505,59 @@ pub async fn principal_id(
         Err(error) => Err(error),
     }
 }
+
+/// `GetInlinePolicyForPermissionSet`: the permission set's one inline policy, or `None`.
+/// <https://docs.aws.amazon.com/singlesignon/latest/APIReference/API_GetInlinePolicyForPermissionSet.html>
+pub async fn inline_policy(
+    client: &AwsClient,
+    instance: &str,
+    permission_set: &str,
+) -> Result<Option<Value>, ProviderError> {
+    let body = json!({"InstanceArn": instance, "PermissionSetArn": permission_set});
+    let answer: Value =
+        client.json(Service::SsoAdmin, "GetInlinePolicyForPermissionSet", &body).await?;
+    match answer.get("InlinePolicy").and_then(Value::as_str).filter(|text| !text.is_empty()) {
+        None => Ok(None),
+        Some(text) => serde_json::from_str(text).map(Some).map_err(|error| {
+            ProviderError::protocol(format!(
+                "aws: the inline policy of permission set {permission_set} is not JSON: {error}"
+            ))
+        }),
+    }
+}
+
+/// `PutInlinePolicyToPermissionSet` (replaces the whole document), or
+/// `DeleteInlinePolicyFromPermissionSet` when `document` is `None`.
+/// <https://docs.aws.amazon.com/singlesignon/latest/APIReference/API_PutInlinePolicyToPermissionSet.html>
+pub async fn set_inline_policy(
+    client: &AwsClient,
+    instance: &str,
+    permission_set: &str,
+    document: Option<&Value>,
+) -> Result<(), ProviderError> {
+    let mut body = json!({"InstanceArn": instance, "PermissionSetArn": permission_set});
+    let operation = match document {
+        Some(document) => {
+            body["InlinePolicy"] = json!(document.to_string());
+            "PutInlinePolicyToPermissionSet"
+        }
+        None => "DeleteInlinePolicyFromPermissionSet",
+    };
+    let _: Value = client.json(Service::SsoAdmin, operation, &body).await?;
+    Ok(())
+}
+
+/// identitystore `DescribeUser`: the user's `UserName`, or `None`.
+/// <https://docs.aws.amazon.com/singlesignon/latest/IdentityStoreAPIReference/API_DescribeUser.html>
+pub async fn user_name(
+    client: &AwsClient,
+    identity_store: &str,
+    user_id: &str,
+) -> Result<Option<String>, ProviderError> {
+    let body = json!({"IdentityStoreId": identity_store, "UserId": user_id});
+    match client.json::<Value>(Service::IdentityStore, "DescribeUser", &body).await {
+        Ok(answer) => Ok(answer.get("UserName").and_then(Value::as_str).map(str::to_owned)),
+        Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error),
+    }
+}

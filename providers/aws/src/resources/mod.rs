@@ -36,6 +36,9 @@ pub struct Context<'a> {
 /// ARNs by name (names are unique per instance; ARNs never change).
 #[derive(Debug, Default)]
 pub struct SsoCache {
+    /// Held while a permission set's inline policy is read, changed and written back: grants
+    /// applied in parallel each add their own expiry statement to the one shared document.
+    pub inline_policy_edits: tokio::sync::Mutex<()>,
     instances: tokio::sync::Mutex<Option<Vec<crate::sso::Instance>>>,
     permission_sets: tokio::sync::Mutex<BTreeMap<(String, String), String>>,
 }
@@ -62,7 +65,8 @@ impl SsoCache {
             None => match all {
                 [only] => Ok(only.clone()),
                 [] => Err(ProviderError::invalid(
-                    "aws: this account has no IAM Identity Center instance; enable Identity Center                      or set instance_arn",
+                    "aws: this account has no IAM Identity Center instance; enable Identity Center \
+                     or set instance_arn",
                 )),
                 _ => Err(ProviderError::invalid(format!(
                     "aws: this account has {} IAM Identity Center instances; set instance_arn",
