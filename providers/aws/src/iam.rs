@@ -5,11 +5,12 @@
 //! `GetAccountAuthorizationDetails` here follows the markers to the end. Policy documents come
 //! back URL-encoded and are decoded here.
 
-use breakglass_provider::{ErrorKind, ProviderError};
+use breakglass_provider::ProviderError;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
 use crate::client::{AwsClient, Service};
+use crate::error::found;
 use crate::xml::{Members, policy_document};
 
 /// A tag.
@@ -289,15 +290,6 @@ struct Page<T> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct Empty {}
-
-/// Turns a not-found error into `None`.
-fn found<T>(result: Result<T, ProviderError>) -> Result<Option<T>, ProviderError> {
-    match result {
-        Ok(value) => Ok(Some(value)),
-        Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(error),
-    }
-}
 
 /// Turns a not-found error into success (deleting what is gone is done).
 fn gone(result: Result<Empty, ProviderError>) -> Result<(), ProviderError> {

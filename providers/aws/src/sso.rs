@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 use crate::client::{AwsClient, Service};
+use crate::error::found;
 
 /// An Identity Center instance.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -182,14 +183,10 @@ pub async fn describe_permission_set(
     arn: &str,
 ) -> Result<Option<PermissionSet>, ProviderError> {
     let body = json!({"InstanceArn": instance, "PermissionSetArn": arn});
-    match client
-        .json::<PermissionSetAnswer>(Service::SsoAdmin, "DescribePermissionSet", &body)
-        .await
-    {
-        Ok(answer) => Ok(answer.permission_set),
-        Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(error),
-    }
+    let answer = found(
+        client.json::<PermissionSetAnswer>(Service::SsoAdmin, "DescribePermissionSet", &body).await,
+    )?;
+    Ok(answer.and_then(|answer| answer.permission_set))
 }
 
 /// The settable fields of a permission set.
@@ -499,11 +496,8 @@ pub async fn principal_id(
         "IdentityStoreId": identity_store,
         "AlternateIdentifier": {"UniqueAttribute": {"AttributePath": path, "AttributeValue": name}}
     });
-    match client.json::<Value>(Service::IdentityStore, operation, &body).await {
-        Ok(answer) => Ok(answer.get(field).and_then(Value::as_str).map(str::to_owned)),
-        Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(error),
-    }
+    let answer = found(client.json::<Value>(Service::IdentityStore, operation, &body).await)?;
+    Ok(answer.and_then(|a| a.get(field).and_then(Value::as_str).map(str::to_owned)))
 }
 
 /// `GetInlinePolicyForPermissionSet`: the permission set's one inline policy, or `None`.
@@ -555,9 +549,6 @@ pub async fn user_name(
     user_id: &str,
 ) -> Result<Option<String>, ProviderError> {
     let body = json!({"IdentityStoreId": identity_store, "UserId": user_id});
-    match client.json::<Value>(Service::IdentityStore, "DescribeUser", &body).await {
-        Ok(answer) => Ok(answer.get("UserName").and_then(Value::as_str).map(str::to_owned)),
-        Err(error) if error.kind() == ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(error),
-    }
+    let answer = found(client.json::<Value>(Service::IdentityStore, "DescribeUser", &body).await)?;
+    Ok(answer.and_then(|a| a.get("UserName").and_then(Value::as_str).map(str::to_owned)))
 }
