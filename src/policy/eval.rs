@@ -189,11 +189,45 @@ pub fn evaluate_inlined(
     expression: &hcl::Expression,
     context: &Context<'_>,
 ) -> Result<serde_json::Value, Vec<EvalProblem>> {
+    // Literals need no evaluation: half of a typical role template (`role = "admin"`), run
+    // once per activation.
+    match expression {
+        hcl::Expression::Null => return Ok(serde_json::Value::Null),
+        hcl::Expression::Bool(value) => return Ok(serde_json::Value::Bool(*value)),
+        hcl::Expression::String(value) => return Ok(serde_json::Value::String(value.clone())),
+        _ => {}
+    }
     let value = expression
         .evaluate(context)
         .map_err(|error| vec![EvalProblem { message: describe_eval_error(&error), span: None }])?;
-    serde_json::to_value(&value)
-        .map_err(|error| vec![EvalProblem { message: error.to_string(), span: None }])
+    Ok(into_json(value))
+}
+
+/// An HCL value as JSON, moved rather than serialised (what `serde_json::to_value` does, without
+/// going through serde).
+fn into_json(value: hcl::Value) -> serde_json::Value {
+    use serde_json::Value as Json;
+    match value {
+        hcl::Value::Null => Json::Null,
+        hcl::Value::Bool(value) => Json::Bool(value),
+        hcl::Value::Number(number) => {
+            if let Some(n) = number.as_i64() {
+                Json::from(n)
+            } else if let Some(n) = number.as_u64() {
+                Json::from(n)
+            } else {
+                number
+                    .as_f64()
+                    .and_then(serde_json::Number::from_f64)
+                    .map_or(Json::Null, Json::Number)
+            }
+        }
+        hcl::Value::String(value) => Json::String(value),
+        hcl::Value::Array(items) => Json::Array(items.into_iter().map(into_json).collect()),
+        hcl::Value::Object(fields) => {
+            Json::Object(fields.into_iter().map(|(key, value)| (key, into_json(value))).collect())
+        }
+    }
 }
 
 fn describe_eval_error(error: &hcl::eval::Error) -> String {
@@ -294,6 +328,18 @@ pub fn as_reference(expression: &Expression) -> Option<(String, String)> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn hcl_values_convert_to_json_as_serde_would() {
+        use hcl::eval::Evaluate;
+        let body: hcl::Body = hcl::from_str(
+            "a = [1, -2, 3.5, true, null, \"x${1}\", { k = 18446744073709551615, n = [] }]",
+        )
+        .unwrap();
+        let expression = body.attributes().next().unwrap().expr.clone();
+        let value = expression.evaluate(&hcl::eval::Context::new()).unwrap();
+        assert_eq!(into_json(value.clone()), serde_json::to_value(&value).unwrap());
+    }
+
     use super::*;
     use hcl_edit::parser::parse_expr;
     use serde_json::json;
