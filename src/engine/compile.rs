@@ -436,7 +436,13 @@ pub fn compile(
             }
         }
     }
-    resources.append(&mut granted.into_iter().collect());
+    // Sorted by index: the entries are large, and a sort that moves them costs more than it
+    // compares.
+    let mut order: Vec<usize> = (0..granted.len()).collect();
+    order.sort_unstable_by(|&a, &b| granted[a].0.cmp(&granted[b].0));
+    let mut slots: Vec<Option<(Address, DesiredResource)>> =
+        granted.into_iter().map(Some).collect();
+    resources.append(&mut order.into_iter().filter_map(|i| slots[i].take()).collect());
     let revert_unmanaged = policy
         .providers
         .iter()
