@@ -161,6 +161,13 @@ fn main() {
         verdict(median(&totals_cpu) < 1.0),
         median(&totals_cpu) * 1e3
     );
+    // One `plan` is one run in a fresh process: its memory is not yet faulted in or reused,
+    // which the median of later runs hides.
+    println!(
+        "  target < 1 s for the first run in the process (what one `plan` is): {} ({:.0} ms)",
+        verdict(totals[0] < 1.0),
+        totals[0] * 1e3
+    );
     let peak = pipeline_peak.max(load_peak);
     println!(
         "  target < 500 MB peak: {} (process peak {:.0} MB: load {:.0} MB, compile+diff+graph {:.0} MB)",
