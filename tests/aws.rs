@@ -368,6 +368,8 @@ fn an_identity_center_grant_assigns_the_permission_set_and_its_end_removes_it() 
     let moto = Moto::start();
     let iam = client(&moto.url);
     let dir = example_copy("aws");
+    // Alice's grant of the example's role (a USER assignment), and one of a role that assigns
+    // a group, which AWS cannot end by itself.
     fs_err::write(
         dir.path().join("incident.hcl"),
         r#"grant "inc_42" {
@@ -377,10 +379,33 @@ fn an_identity_center_grant_assigns_the_permission_set_and_its_end_removes_it() 
   end           = "2031-06-01T12:00:00Z"
   justification = "INC-42: investigate elevated error rates"
 }
+
+role "sre_group" {
+  description  = "The SRE group gets IncidentResponder in production."
+  risk         = "low"
+  requesters   = [team.oncall]
+  approvers    = approvers.leads
+  max_duration = "8h"
+
+  resource "aws_ssoadmin_account_assignment" "sre" {
+    permission_set_name = aws_ssoadmin_permission_set.incident_responder.name
+    principal_type      = "GROUP"
+    principal_name      = "sre"
+    target_id           = "123456789012"
+  }
+}
+
+grant "inc_43" {
+  role          = role.sre_group
+  to            = person.alice
+  start         = "2031-06-01T08:00:00Z"
+  end           = "2031-06-01T12:00:00Z"
+  justification = "INC-43: the whole SRE group on the incident"
+}
 "#,
     )
     .unwrap();
-    // The identity team's Identity Center user for alice.
+    // The identity team's Identity Center user for alice, and the SRE group.
     let (instance, store) = runtime().block_on(async {
         let instances = breakglass_provider_aws::sso::instances(&iam).await.expect("ListInstances");
         let instance = instances.into_iter().next().expect("moto's instance");
@@ -391,24 +416,39 @@ fn an_identity_center_grant_assigns_the_permission_set_and_its_end_removes_it() 
             .json(breakglass_provider_aws::client::Service::IdentityStore, "CreateUser", &body)
             .await
             .expect("CreateUser");
+        let body = serde_json::json!({"IdentityStoreId": instance.identity_store_id,
+            "DisplayName": "sre"});
+        let _: Value = iam
+            .json(breakglass_provider_aws::client::Service::IdentityStore, "CreateGroup", &body)
+            .await
+            .expect("CreateGroup");
         (instance.instance_arn, instance.identity_store_id)
     });
     assert!(!store.is_empty());
     let run = || aws(dir.path(), &moto.url);
     run().args(["apply", "--auto-approve"]).run().expect_code(0);
+    let set = || {
+        runtime()
+            .block_on(breakglass_provider_aws::sso::permission_set_arns(&iam, &instance))
+            .unwrap()
+            .remove(0)
+    };
     let assignments = || {
-        runtime().block_on(async {
-            let sets =
-                breakglass_provider_aws::sso::permission_set_arns(&iam, &instance).await.unwrap();
-            breakglass_provider_aws::sso::account_assignments(
+        let set = set();
+        runtime()
+            .block_on(breakglass_provider_aws::sso::account_assignments(
                 &iam,
                 &instance,
                 "123456789012",
-                &sets[0],
-            )
-            .await
+                &set,
+            ))
             .unwrap()
-        })
+    };
+    let inline_policy = || {
+        let set = set();
+        runtime()
+            .block_on(breakglass_provider_aws::sso::inline_policy(&iam, &instance, &set))
+            .unwrap()
     };
     assert!(assignments().is_empty());
 
@@ -417,10 +457,21 @@ fn an_identity_center_grant_assigns_the_permission_set_and_its_end_removes_it() 
         .args(["apply", "--auto-approve"])
         .run()
         .expect_code(0);
-    assert!(granted.stdout.contains("1 added, 0 changed, 0 destroyed"), "{}", granted.stdout);
-    let live = assignments();
-    assert_eq!(live.len(), 1);
-    assert_eq!(live[0].principal_type, "USER");
+    assert!(granted.stdout.contains("2 added, 0 changed, 0 destroyed"), "{}", granted.stdout);
+    let mut kinds: Vec<String> = assignments().into_iter().map(|a| a.principal_type).collect();
+    kinds.sort();
+    assert_eq!(kinds, ["GROUP", "USER"]);
+    // Alice's access ends on AWS's side at the grant's end; the group's cannot, and gets no
+    // statement (nor a perpetual diff).
+    let document = inline_policy().expect("the permission set's inline policy");
+    let statements = document["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 1, "{document}");
+    assert_eq!(statements[0]["Effect"], "Deny");
+    assert_eq!(
+        statements[0]["Condition"]["DateGreaterThanEquals"]["aws:CurrentTime"],
+        "2031-06-01T12:00:00Z"
+    );
+    assert_eq!(statements[0]["Condition"]["StringLike"]["aws:userid"], "*:alice@example.com");
     run()
         .env("BREAKGLASS_TEST_NOW", "2031-06-01T09:00:00Z")
         .args(["plan", "--detailed-exitcode"])
@@ -432,14 +483,16 @@ fn an_identity_center_grant_assigns_the_permission_set_and_its_end_removes_it() 
         .args(["apply", "--auto-approve"])
         .run()
         .expect_code(0);
-    assert!(reverted.stdout.contains("0 added, 0 changed, 1 destroyed"), "{}", reverted.stdout);
+    assert!(reverted.stdout.contains("0 added, 0 changed, 2 destroyed"), "{}", reverted.stdout);
     assert!(
         reverted.stdout.contains("stay valid until they expire"),
         "the audit notes say what AWS cannot do: {}",
         reverted.stdout
     );
     assert!(assignments().is_empty());
+    assert_eq!(inline_policy(), None, "the statement goes with the assignment");
     assert_eq!(activation_status(dir.path(), "grant_inc_42"), "reverted");
+    assert_eq!(activation_status(dir.path(), "grant_inc_43"), "reverted");
 }
 
 #[test]

@@ -384,12 +384,14 @@ pub fn compile(
                         evaluate_template(template, template_context).map_err(|message| {
                             EngineError::Template { address: address.clone(), message }
                         })?;
+                    let provider = template.address.provider();
+                    let resource_type = &template.address.resource_type;
                     if let Some(attribute) = providers
-                        .resource_schema(
-                            template.address.provider(),
-                            &template.address.resource_type,
-                        )
+                        .resource_schema(provider, resource_type)
                         .and_then(|schema| schema.expiry_attribute.clone())
+                        && providers
+                            .get(provider)
+                            .is_ok_and(|p| p.expires_natively(resource_type, &attributes))
                     {
                         attributes
                             .entry(attribute)
@@ -503,7 +505,10 @@ fn share_overlapping_grants(
             .map(|a| a.end)
             .max();
         if let Some(latest) = latest {
-            extended.extend(addresses.iter().map(|a| ((*a).clone(), attribute.clone(), latest)));
+            // Only where an end was set: objects that cannot carry one keep none.
+            let ending =
+                addresses.iter().filter(|a| resources[**a].attributes.contains_key(&attribute));
+            extended.extend(ending.map(|a| ((*a).clone(), attribute.clone(), latest)));
         }
     }
     // Same order as collected: the granted resources in address order.

@@ -149,6 +149,7 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
                     change.depends_on = resource.depends_on.clone();
                     if let (Some(schema), Some(context)) = (schema, &resource.context.activation)
                         && let Some(attribute) = &schema.expiry_attribute
+                        && resource.attributes.contains_key(attribute)
                     {
                         change.notes.push(format!(
                             "the platform itself ends this access at {} ({attribute})",

@@ -251,6 +251,13 @@ impl Provider for AwsProvider {
         Ok(DeleteResponse::new(notes))
     }
 
+    /// An Identity Center assignment to a group cannot end on AWS's side (a condition cannot
+    /// tell the group's members apart); every other type with `expires_at` can.
+    fn expires_natively(&self, resource_type: &str, attributes: &Attributes) -> bool {
+        resource_type != ASSIGNMENT
+            || attributes.get("principal_type").and_then(Value::as_str) == Some("USER")
+    }
+
     fn attribute_equal(
         &self,
         resource_type: &str,

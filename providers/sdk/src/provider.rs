@@ -78,6 +78,16 @@ pub trait Provider: Send + Sync {
             .get(resource_type)
             .is_some_and(|schema| schema.expiry_attribute.is_some())
     }
+
+    /// Whether this object, with these declared attributes, can carry an end the platform
+    /// enforces. Asked only for objects whose type has an expiry attribute, so by default yes;
+    /// a provider says no where some objects of such a type cannot (an AWS Identity Center
+    /// assignment to a group): the engine then sets no end on them and their access ends with
+    /// the revert alone.
+    fn expires_natively(&self, resource_type: &str, attributes: &crate::value::Attributes) -> bool {
+        let _ = (resource_type, attributes);
+        true
+    }
 }
 
 /// Makes a fresh, unconfigured provider; the registry holds one per provider name.
