@@ -490,20 +490,81 @@ pub async fn detach_role_policy(
     )
 }
 
+/// Whose inline policy: IAM's calls for a role's and a user's differ only in the noun.
+#[derive(Debug, Clone, Copy)]
+enum Holder {
+    Role,
+    User,
+}
+
+impl Holder {
+    /// `GetRolePolicy`, `PutUserPolicy`…
+    fn action(self, verb: &str) -> String {
+        format!("{verb}{}Policy", self.noun())
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            Holder::Role => "Role",
+            Holder::User => "User",
+        }
+    }
+
+    /// The parameter naming the holder.
+    fn key(self) -> &'static str {
+        match self {
+            Holder::Role => "RoleName",
+            Holder::User => "UserName",
+        }
+    }
+}
+
+/// `GetRolePolicy` or `GetUserPolicy`: the decoded document, or `None`.
+async fn get_inline_policy(
+    client: &AwsClient,
+    holder: Holder,
+    principal: &str,
+    name: &str,
+) -> Result<Option<String>, ProviderError> {
+    let result: Result<RolePolicyResult, _> = client
+        .query(
+            Service::Iam,
+            &holder.action("Get"),
+            &[(holder.key(), principal.to_owned()), ("PolicyName", name.to_owned())],
+        )
+        .await;
+    Ok(found(result)?.map(|r| policy_document(&r.policy_document)))
+}
+
+/// `PutRolePolicy` or `PutUserPolicy`.
+async fn put_inline_policy(
+    client: &AwsClient,
+    holder: Holder,
+    principal: &str,
+    name: &str,
+    document: &str,
+) -> Result<(), ProviderError> {
+    let _: Empty = client
+        .query(
+            Service::Iam,
+            &holder.action("Put"),
+            &[
+                (holder.key(), principal.to_owned()),
+                ("PolicyName", name.to_owned()),
+                ("PolicyDocument", document.to_owned()),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
 /// `GetRolePolicy`: the decoded document, or `None`.
 pub async fn get_role_policy(
     client: &AwsClient,
     role: &str,
     name: &str,
 ) -> Result<Option<String>, ProviderError> {
-    let result: Result<RolePolicyResult, _> = client
-        .query(
-            Service::Iam,
-            "GetRolePolicy",
-            &[("RoleName", role.to_owned()), ("PolicyName", name.to_owned())],
-        )
-        .await;
-    Ok(found(result)?.map(|r| policy_document(&r.policy_document)))
+    get_inline_policy(client, Holder::Role, role, name).await
 }
 
 /// `ListRolePolicies`, every page; `None` when the role does not exist.
@@ -521,18 +582,7 @@ pub async fn put_role_policy(
     name: &str,
     document: &str,
 ) -> Result<(), ProviderError> {
-    let _: Empty = client
-        .query(
-            Service::Iam,
-            "PutRolePolicy",
-            &[
-                ("RoleName", role.to_owned()),
-                ("PolicyName", name.to_owned()),
-                ("PolicyDocument", document.to_owned()),
-            ],
-        )
-        .await?;
-    Ok(())
+    put_inline_policy(client, Holder::Role, role, name, document).await
 }
 
 /// `DeleteRolePolicy`; one already gone is deleted.
@@ -558,14 +608,7 @@ pub async fn get_user_policy(
     user: &str,
     name: &str,
 ) -> Result<Option<String>, ProviderError> {
-    let result: Result<RolePolicyResult, _> = client
-        .query(
-            Service::Iam,
-            "GetUserPolicy",
-            &[("UserName", user.to_owned()), ("PolicyName", name.to_owned())],
-        )
-        .await;
-    Ok(found(result)?.map(|r| policy_document(&r.policy_document)))
+    get_inline_policy(client, Holder::User, user, name).await
 }
 
 /// `PutUserPolicy`.
@@ -575,18 +618,7 @@ pub async fn put_user_policy(
     name: &str,
     document: &str,
 ) -> Result<(), ProviderError> {
-    let _: Empty = client
-        .query(
-            Service::Iam,
-            "PutUserPolicy",
-            &[
-                ("UserName", user.to_owned()),
-                ("PolicyName", name.to_owned()),
-                ("PolicyDocument", document.to_owned()),
-            ],
-        )
-        .await?;
-    Ok(())
+    put_inline_policy(client, Holder::User, user, name, document).await
 }
 
 /// `GetPolicy`.

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::audit::EventResult;
-use crate::audit::report::{ActivationReport, Approval, Outcome, Report};
+use crate::audit::report::{ActivationReport, Approval, ExtensionEntry, Outcome, Report};
 use crate::policy::Duration;
 
 fn duration(seconds: i64) -> String {
@@ -57,6 +57,24 @@ fn approvals(activation: &ActivationReport) -> Vec<String> {
         return vec!["none on record".to_owned()];
     }
     activation.approvals.iter().map(approval_line).collect()
+}
+
+/// When the access was granted, and by which executor.
+fn granted(activation: &ActivationReport) -> Option<String> {
+    let at = activation.activated_at?;
+    let by = activation.executor.as_deref().map_or_else(String::new, |e| format!(" by {e}"));
+    Some(format!("{at}{by}"))
+}
+
+fn extension_line(extension: &ExtensionEntry) -> String {
+    format!(
+        "at {}: {} → {} ({}; approved by {})",
+        extension.at,
+        extension.previous_end,
+        extension.new_end,
+        extension.justification,
+        extension.approvers.join(", ")
+    )
 }
 
 fn window(activation: &ActivationReport) -> String {
@@ -152,24 +170,11 @@ pub fn text(report: &Report) -> String {
         if !activation.authentication.is_empty() {
             row(&mut out, "Authentication", &activation.authentication.join(", "));
         }
-        if let Some(at) = activation.activated_at {
-            let by =
-                activation.executor.as_deref().map_or_else(String::new, |e| format!(" by {e}"));
-            row(&mut out, "Granted", &format!("{at}{by}"));
+        if let Some(granted) = granted(activation) {
+            row(&mut out, "Granted", &granted);
         }
         for extension in &activation.extensions {
-            row(
-                &mut out,
-                "Extended",
-                &format!(
-                    "at {}: {} → {} ({}; approved by {})",
-                    extension.at,
-                    extension.previous_end,
-                    extension.new_end,
-                    extension.justification,
-                    extension.approvers.join(", ")
-                ),
-            );
+            row(&mut out, "Extended", &extension_line(extension));
         }
         row(&mut out, "Outcome", &activation.outcome.describe());
         if activation.changes.is_empty() {
@@ -349,24 +354,11 @@ pub fn markdown(report: &Report) -> String {
                 activation.authentication.join(", ")
             },
         );
-        if let Some(at) = activation.activated_at {
-            let by =
-                activation.executor.as_deref().map_or_else(String::new, |e| format!(" by {e}"));
-            row(&mut out, "Granted", &format!("{at}{by}"));
+        if let Some(granted) = granted(activation) {
+            row(&mut out, "Granted", &granted);
         }
         for extension in &activation.extensions {
-            row(
-                &mut out,
-                "Extended",
-                &format!(
-                    "at {}: {} → {} ({}; approved by {})",
-                    extension.at,
-                    extension.previous_end,
-                    extension.new_end,
-                    extension.justification,
-                    extension.approvers.join(", ")
-                ),
-            );
+            row(&mut out, "Extended", &extension_line(extension));
         }
         row(&mut out, "Outcome", &activation.outcome.describe());
         let _ = writeln!(out, "\n**What changed**\n");

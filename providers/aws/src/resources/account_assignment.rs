@@ -187,6 +187,7 @@ async fn set_guard(
     key: &AssignmentKey,
     end: Option<&str>,
 ) -> Result<(), ProviderError> {
+    let sid = guard_sid(&key.principal_id, &key.target_id);
     let statement = match end {
         None => None,
         Some(end) => {
@@ -216,11 +217,9 @@ async fn set_guard(
                         })?
                 }
             };
-            let sid = guard_sid(&key.principal_id, &key.target_id);
             Some(document::assignment_guard(&sid, &end.to_string(), &user, &key.target_id))
         }
     };
-    let sid = guard_sid(&key.principal_id, &key.target_id);
     let _edit = ctx.sso.inline_policy_edits.lock().await;
     let current =
         sso::inline_policy(ctx.client, &key.instance_arn, &key.permission_set_arn).await?;
