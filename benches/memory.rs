@@ -1,0 +1,71 @@
+//! Where the memory of a large plan goes: the heap each structure a `plan` holds takes, at
+//! 10,000 roles / 100,000 objects (issue 3's scale), counted by a wrapper around the allocator
+//! the binary uses. Peak RSS is in `scale`; this says which structure to make smaller.
+//!
+//! `cargo bench --bench memory`; `BENCH_ROLES=N` for another size.
+
+mod support;
+
+/// mimalloc (what the binary uses), counting the bytes live.
+#[global_allocator]
+static ALLOCATOR: cap::Cap<mimalloc::MiMalloc> = cap::Cap::new(mimalloc::MiMalloc, usize::MAX);
+
+use breakglass::engine::compile::{compile, resolve_conflicts, respect_preexisting};
+use breakglass::engine::diff::diff;
+use support::Spec;
+
+/// Prints what building `what` added to the heap, in all and per `items` of it.
+fn report(what: &str, before: usize, items: usize) {
+    let added = ALLOCATOR.allocated() as isize - before as isize;
+    println!(
+        "  {what:<44} {:>8.1} MiB  {:>6} B per item",
+        added as f64 / 1_048_576.0,
+        added / items.max(1) as isize,
+    );
+}
+
+fn main() {
+    let roles = std::env::var("BENCH_ROLES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let spec = Spec::scaled(roles);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    support::write_policy(dir.path(), &spec);
+    let now = jiff::Timestamp::now();
+    println!("== memory (issue 3): {roles} roles, {} desired objects ==", spec.desired_objects());
+    println!(
+        "  heap held by each structure a plan holds (requested bytes, allocator overhead not counted)"
+    );
+
+    let before = ALLOCATOR.allocated();
+    let policy = support::load(dir.path(), now).policy.unwrap();
+    let declared = policy.resources.len() + policy.roles.len();
+    report("policy (per resource block and role)", before, declared);
+
+    let world = support::world(&spec, policy, now);
+    let before = ALLOCATOR.allocated();
+    let state = world.state.clone();
+    report("state (per recorded resource)", before, state.resources.len());
+    let before = ALLOCATOR.allocated();
+    let activations = state.activations.clone();
+    report("  of which activations (per activation)", before, activations.len());
+    drop(activations);
+    let before = ALLOCATOR.allocated();
+    let objects = world.objects.clone();
+    let count = objects.len();
+    report("live objects as read (per object)", before, count);
+    drop(objects);
+
+    let before = ALLOCATOR.allocated();
+    let mut desired =
+        compile(&world.policy, &world.state, &world.providers, world.at, None, false).unwrap();
+    report("desired (per desired object)", before, desired.resources.len());
+    let before = ALLOCATOR.allocated();
+    let live = runtime.block_on(support::live(&world, &desired, world.objects.clone()));
+    report("live: ids and objects (per object)", before, live.objects.len());
+    let before = ALLOCATOR.allocated();
+    resolve_conflicts(&mut desired, &live);
+    respect_preexisting(&mut desired, &live, &world.state, &world.providers);
+    let diffed = diff(&desired, &live, &world.state, &world.providers);
+    report("diff (per change)", before, diffed.changes.len());
+    drop((state, desired, live, diffed));
+}
