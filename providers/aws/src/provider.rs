@@ -429,7 +429,8 @@ mod tests {
             ))
             .await
             .expect("update policy");
-            changed.insert("policy".into(), json!(doc(&format!("logs:{}*", changed.len()))));
+            let n = changed.len();
+            changed.insert("policy".into(), json!(doc(&format!("logs:{n}*"))));
         }
         let live = read(&p, POLICY, &policy_id).await.expect("policy");
         assert!(live["policy"].as_str().unwrap().contains("logs:"));

@@ -21,6 +21,7 @@ mod provider;
 mod request;
 mod schema;
 mod secret;
+pub mod small_map;
 mod value;
 
 pub use error::{ErrorKind, ProviderError};
@@ -32,4 +33,5 @@ pub use request::{
 };
 pub use schema::{AttributeSchema, AttributeType, ProviderSchema, ResourceSchema};
 pub use secret::Secret;
+pub use small_map::SmallMap;
 pub use value::{Attributes, Value, attributes_digest, redact_sensitive};

@@ -1,16 +1,17 @@
 //! Attribute values: JSON values keyed by attribute name.
 
-use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
-
 use crate::schema::ResourceSchema;
+use crate::small_map::SmallMap;
+use sha2::{Digest, Sha256};
 
 /// One attribute value. JSON covers every attribute type the schemas offer (string, bool,
 /// number, list, map, and JSON documents, which are held as strings).
 pub type Value = serde_json::Value;
 
 /// A resource's attributes by name, in a stable (sorted) order so digests are reproducible.
-pub type Attributes = BTreeMap<String, Value>;
+/// A [`SmallMap`]: a resource has a handful of attributes, and a large plan holds 100,000s of
+/// these maps.
+pub type Attributes = SmallMap<String, Value>;
 
 /// A stable sha256 digest of a set of attributes (hex), used to detect that a live object
 /// changed between plan and apply.

@@ -1,9 +1,9 @@
 //! `provider "NAME" { … }`: credentials and endpoint for one provider. Evaluated when a run
 //! configures the provider, not at load time, so `validate` needs no secrets.
 
+use breakglass_provider::SmallMap;
 use schemars::JsonSchema;
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 use super::resource::{DriftMode, Expression};
 use crate::diagnostics::SourceRange;
@@ -21,7 +21,8 @@ pub struct ProviderBlock {
     pub drift: DriftMode,
     /// Attribute expressions, which may call `env("NAME")`.
     #[serde(flatten)]
-    pub expressions: BTreeMap<String, Spanned<Expression>>,
+    #[schemars(with = "std::collections::BTreeMap<String, Spanned<Expression>>")]
+    pub expressions: SmallMap<String, Spanned<Expression>>,
     /// The block header.
     #[serde(skip)]
     pub range: SourceRange,

@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
 
-use breakglass_provider::Attributes;
+use breakglass_provider::{Attributes, SmallMap};
 
 use crate::address::ResourceAddress;
 use crate::diagnostics::{Diagnostic, SourceRange};
@@ -65,7 +65,7 @@ pub struct ResourceDecl {
     pub address: ResourceAddress,
     /// The attributes as written, evaluated once the resources they refer to are known.
     #[serde(skip)]
-    pub expressions: BTreeMap<String, Spanned<Expression>>,
+    pub expressions: SmallMap<String, Spanned<Expression>>,
     /// The evaluated attributes.
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     #[serde(flatten)]
@@ -117,7 +117,8 @@ pub struct ResourceTemplate {
     pub address: ResourceAddress,
     /// The attributes as written (`file(…)` already inlined).
     #[serde(flatten)]
-    pub expressions: BTreeMap<String, Spanned<Expression>>,
+    #[schemars(with = "BTreeMap<String, Spanned<Expression>>")]
+    pub expressions: SmallMap<String, Spanned<Expression>>,
     /// Resources this one must come after.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<Spanned<Reference>>,
@@ -138,12 +139,12 @@ impl ResourceTemplate {
 /// inlined.
 fn decode_meta_and_expressions(
     reader: &mut BlockReader<'_>,
-) -> (Vec<Spanned<Reference>>, BTreeMap<String, Spanned<Expression>>) {
+) -> (Vec<Spanned<Reference>>, SmallMap<String, Spanned<Expression>>) {
     let depends_on = reader
         .references("depends_on", Presence::Optional, &[ReferenceKind::Resource(String::new())])
         .map(|list| list.value)
         .unwrap_or_default();
-    let mut expressions = BTreeMap::new();
+    let mut expressions = SmallMap::new();
     for attribute in reader.remaining_attributes() {
         let mut expression = attribute.value.clone();
         let range = reader.expression_range(&attribute.value);
