@@ -30,7 +30,6 @@ struct Fixture {
     desired: Desired,
     live: Live,
     changes: Vec<ResourceChange>,
-    runtime: tokio::runtime::Runtime,
 }
 
 thread_local! {
@@ -48,15 +47,14 @@ fn fixture(roles: usize) -> &'static Fixture {
     let now = jiff::Timestamp::now();
     let policy = support::load(&dir, now).policy.unwrap();
     let world = support::world(&spec, policy, now);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let mut desired =
         compile(&world.policy, &world.state, &world.providers, world.at, None, false).unwrap();
-    let live = runtime.block_on(support::live(&world, &desired, world.objects.clone()));
+    let live = support::live(&world, &desired, world.live_objects());
     resolve_conflicts(&mut desired, &live);
     respect_preexisting(&mut desired, &live, &world.state, &world.providers);
     let changes = diff(&desired, &live, &world.state, &world.providers).changes;
     let fixture: &'static Fixture =
-        Box::leak(Box::new(Fixture { dir, world, desired, live, changes, runtime }));
+        Box::leak(Box::new(Fixture { dir, world, desired, live, changes }));
     FIXTURES.with(|f| f.borrow_mut().insert(roles, fixture));
     fixture
 }
@@ -82,20 +80,12 @@ fn compile_desired(bencher: divan::Bencher, roles: usize) {
     });
 }
 
-/// Refresh's id step with no provider call (what `--refresh=false` does).
+/// Refresh's id step (no provider call).
 #[divan::bench(args = SIZES, sample_count = 10, sample_size = 1)]
 fn identify(bencher: divan::Bencher, roles: usize) {
     let f = fixture(roles);
     bencher.bench_local(|| {
-        f.runtime
-            .block_on(breakglass::engine::refresh(
-                &f.desired,
-                &f.world.state,
-                &f.world.providers,
-                10,
-                false,
-                std::sync::Arc::new(breakglass::engine::Silent),
-            ))
+        breakglass::engine::refresh::identify(&f.desired, &f.world.state, &f.world.providers)
             .unwrap()
     });
 }
@@ -118,11 +108,11 @@ fn graph_order(bencher: divan::Bencher, roles: usize) {
 #[divan::bench(args = SIZES, sample_count = 5, sample_size = 1)]
 fn compile_diff_graph(bencher: divan::Bencher, roles: usize) {
     let f = fixture(roles);
-    bencher.with_inputs(|| f.world.objects.clone()).bench_local_values(|objects| {
+    bencher.with_inputs(|| f.world.live_objects()).bench_local_values(|objects| {
         let mut desired =
             compile(&f.world.policy, &f.world.state, &f.world.providers, f.world.at, None, false)
                 .unwrap();
-        let live = f.runtime.block_on(support::live(&f.world, &desired, objects));
+        let live = support::live(&f.world, &desired, objects);
         resolve_conflicts(&mut desired, &live);
         respect_preexisting(&mut desired, &live, &f.world.state, &f.world.providers);
         let diffed = diff(&desired, &live, &f.world.state, &f.world.providers);

@@ -27,7 +27,6 @@ fn report(what: &str, before: usize, items: usize) {
 fn main() {
     let roles = std::env::var("BENCH_ROLES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
     let spec = Spec::scaled(roles);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     support::write_policy(dir.path(), &spec);
     let now = jiff::Timestamp::now();
@@ -50,7 +49,7 @@ fn main() {
     report("  of which activations (per activation)", before, activations.len());
     drop(activations);
     let before = ALLOCATOR.allocated();
-    let objects = world.objects.clone();
+    let objects = world.live_objects();
     let count = objects.len();
     report("live objects as read (per object)", before, count);
     drop(objects);
@@ -60,7 +59,7 @@ fn main() {
         compile(&world.policy, &world.state, &world.providers, world.at, None, false).unwrap();
     report("desired (per desired object)", before, desired.resources.len());
     let before = ALLOCATOR.allocated();
-    let live = runtime.block_on(support::live(&world, &desired, world.objects.clone()));
+    let live = support::live(&world, &desired, world.live_objects());
     report("live: ids and objects (per object)", before, live.objects.len());
     let before = ALLOCATOR.allocated();
     resolve_conflicts(&mut desired, &live);

@@ -30,7 +30,6 @@ fn main() {
     let roles = env_usize("BENCH_ROLES", 10_000);
     let runs = env_usize("BENCH_RUNS", 5).max(1);
     let spec = Spec::scaled(roles);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let can_reset = reset_peak_memory();
     println!("== scale (issue 3): {roles} roles, {} desired objects ==", spec.desired_objects());
     println!(
@@ -80,7 +79,7 @@ fn main() {
         "built state ({} activations, {} resources) and {} live objects in {:.2} s; perturbed: {:?}",
         world.state.activations.len(),
         world.state.resources.len(),
-        world.objects.len(),
+        world.live_objects().len(),
         started.elapsed().as_secs_f64(),
         world.perturbed
     );
@@ -92,13 +91,14 @@ fn main() {
     let mut counts = BTreeMap::new();
     let mut drift = 0;
     for _ in 0..runs {
-        let objects = world.objects.clone();
+        // Read afresh for each run, as a `plan` reads them (not timed).
+        let objects = world.live_objects();
         reset_peak_memory();
         let m0 = Mark::now();
         let mut desired =
             compile(&world.policy, &world.state, &world.providers, world.at, None, false).unwrap();
         let m1 = Mark::now();
-        let live = runtime.block_on(support::live(&world, &desired, objects));
+        let live = support::live(&world, &desired, objects);
         let m2 = Mark::now();
         resolve_conflicts(&mut desired, &live);
         respect_preexisting(&mut desired, &live, &world.state, &world.providers);

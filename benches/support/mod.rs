@@ -13,7 +13,7 @@
 use breakglass::activation::{Activation, ActivationKind, ActivationSource, ActivationStatus};
 use breakglass::engine::Providers;
 use breakglass::engine::compile::compile;
-use breakglass::engine::refresh::{Live, LiveObjects};
+use breakglass::engine::refresh::{Live, LiveObjects, identify};
 
 /// `(provider, resource type, id)`: how the generator names a live object.
 pub type ObjectKey = (String, String, String);
@@ -21,7 +21,7 @@ use breakglass::policy::{Loaded, Policy, Strictness};
 use breakglass::state::{ResourceState, State};
 use breakglass_provider::{Attributes, IdRequest, Value};
 use jiff::{SignedDuration, Timestamp};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -267,10 +267,12 @@ pub struct World {
     pub state: State,
     pub providers: Providers,
     pub at: Timestamp,
-    /// What the providers would report, by identity.
-    pub objects: BTreeMap<ObjectKey, Attributes>,
-    /// Listed objects that grant privileged access.
-    pub privileged: Vec<ObjectKey>,
+    /// Settings changed by hand (their value is "off" on the platform).
+    pub drifted: BTreeSet<ObjectKey>,
+    /// Granted objects deleted by hand.
+    pub missing: BTreeSet<ObjectKey>,
+    /// Listed objects that grant privileged access and nothing granted.
+    pub privileged: Vec<(ObjectKey, Attributes)>,
     /// What was perturbed, for the report.
     pub perturbed: Perturbed,
 }
@@ -357,32 +359,25 @@ pub fn world(spec: &Spec, policy: Policy, at: Timestamp) -> World {
             },
         );
     }
-    let mut objects: BTreeMap<ObjectKey, Attributes> = state
+    // 1% of settings changed by hand.
+    let drifted: BTreeSet<ObjectKey> = state
         .resources
         .values()
-        .map(|r| {
-            ((r.provider.clone(), r.resource_type.clone(), r.id.clone()), r.attributes.clone())
-        })
+        .map(|r| (r.provider.clone(), r.resource_type.clone(), r.id.clone()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .filter(|key| key.1 == "local_setting")
+        .step_by(100)
         .collect();
-
-    // 1% of settings changed by hand.
-    for (key, attributes) in objects.iter_mut().filter(|(k, _)| k.1 == "local_setting").step_by(100)
-    {
-        let _ = key;
-        attributes.insert("value".to_owned(), Value::String("off".to_owned()));
-        perturbed.drifted_settings += 1;
-    }
+    perturbed.drifted_settings = drifted.len();
     // 1% of granted entries deleted by hand.
-    let missing: Vec<ObjectKey> = state
+    let missing: BTreeSet<ObjectKey> = state
         .resources
         .values()
         .filter(|r| r.activation.is_some())
         .step_by(100)
         .map(|r| (r.provider.clone(), r.resource_type.clone(), r.id.clone()))
         .collect();
-    for key in &missing {
-        objects.remove(key);
-    }
     perturbed.missing_grants = missing.len();
     // 0.5% new activations being applied now: desired, not yet in state or live.
     let starting = spec.activations / 200;
@@ -406,40 +401,44 @@ pub fn world(spec: &Spec, policy: Policy, at: Timestamp) -> World {
         attributes.insert("principal".into(), Value::String(format!("intruder-{k:05}")));
         attributes.insert("role".into(), Value::String("root".into()));
         attributes.insert("expires_at".into(), Value::Null);
-        objects.insert(key.clone(), attributes);
-        privileged.push(key);
+        privileged.push((key, attributes));
     }
     perturbed.unmanaged = unmanaged;
-    World { policy, state, providers, at, objects, privileged, perturbed }
+    World { policy, state, providers, at, drifted, missing, privileged, perturbed }
 }
 
-/// The ids refresh would work out, with `objects` as what the providers returned: the real
-/// engine's `refresh` with `refresh = false` (no provider call) computes the ids, then the live
-/// objects are put in place of state's records.
-pub async fn live(
-    world: &World,
-    desired: &breakglass::engine::Desired,
-    objects: BTreeMap<ObjectKey, Attributes>,
-) -> Live {
-    let mut live = breakglass::engine::refresh(
-        desired,
-        &world.state,
-        &world.providers,
-        10,
-        false,
-        std::sync::Arc::new(breakglass::engine::Silent),
-    )
-    .await
-    .unwrap();
-    let mut live_objects = LiveObjects::default();
-    for ((_, resource_type, id), attributes) in objects {
-        live_objects.insert(resource_type, id, attributes);
+impl World {
+    /// What the providers would report: what state recorded, perturbed. Built afresh for each
+    /// run, as a `plan` reads them afresh, so no second copy stays resident.
+    pub fn live_objects(&self) -> LiveObjects {
+        let mut objects = LiveObjects::default();
+        for r in self.state.resources.values() {
+            let key = (r.provider.clone(), r.resource_type.clone(), r.id.clone());
+            if self.missing.contains(&key) {
+                continue;
+            }
+            let mut attributes = r.attributes.clone();
+            if self.drifted.contains(&key) {
+                attributes.insert("value".to_owned(), Value::String("off".to_owned()));
+            }
+            objects.insert(key.1, key.2, attributes);
+        }
+        for ((_, resource_type, id), attributes) in &self.privileged {
+            objects.insert(resource_type.clone(), id.clone(), attributes.clone());
+        }
+        objects
     }
-    live.objects = live_objects;
+}
+
+/// What refresh would return, with `objects` as what the providers reported: the engine's
+/// `identify` (refresh's first step) works out the ids, and the objects are put beside them.
+pub fn live(world: &World, desired: &breakglass::engine::Desired, objects: LiveObjects) -> Live {
+    let mut live = identify(desired, &world.state, &world.providers).unwrap();
+    live.objects = objects;
     live.refreshed = true;
     live.listed.insert("local_access".into());
     live.listed.insert("local_setting".into());
-    for (_, resource_type, id) in &world.privileged {
+    for ((_, resource_type, id), _) in &world.privileged {
         live.privileged.entry(resource_type.clone()).or_default().insert(id.clone());
     }
     live

@@ -151,8 +151,13 @@ impl Live {
     }
 }
 
-/// Works out each address's id.
-fn identify(desired: &Desired, state: &State, providers: &Providers) -> Result<Live, EngineError> {
+/// Works out each address's id: from state where breakglass made the object, else the natural
+/// id of its desired attributes. The first step of [`refresh`]; no provider is called.
+pub fn identify(
+    desired: &Desired,
+    state: &State,
+    providers: &Providers,
+) -> Result<Live, EngineError> {
     let mut live = Live::default();
     live.ids.reserve(desired.resources.len().max(state.resources.len()));
     for (address, wanted, recorded) in

@@ -63,7 +63,8 @@ pub struct ResourceDecl {
     /// `TYPE.NAME`.
     #[serde(skip)]
     pub address: ResourceAddress,
-    /// The attributes as written, evaluated once the resources they refer to are known.
+    /// The attributes as written, evaluated once the resources they refer to are known; `load`
+    /// empties it once they are evaluated into `attributes`.
     #[serde(skip)]
     pub expressions: SmallMap<String, Spanned<Expression>>,
     /// The evaluated attributes.
