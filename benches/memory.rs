@@ -41,11 +41,14 @@ fn main() {
     report("policy (per resource block and role)", before, declared);
 
     let world = support::world(&spec, policy, now);
+    // State as a run reads it: from its JSON document.
+    let document = serde_json::to_vec(&world.state).unwrap();
     let before = ALLOCATOR.allocated();
-    let state = world.state.clone();
-    report("state (per recorded resource)", before, state.resources.len());
+    let state: breakglass::state::State = serde_json::from_slice(&document).unwrap();
+    report("state, read (per recorded resource)", before, state.resources.len());
+    drop(document);
     let before = ALLOCATOR.allocated();
-    let activations = state.activations.clone();
+    let activations: Vec<_> = state.activations.values().map(|a| (**a).clone()).collect();
     report("  of which activations (per activation)", before, activations.len());
     drop(activations);
     let before = ALLOCATOR.allocated();
@@ -56,15 +59,15 @@ fn main() {
 
     let before = ALLOCATOR.allocated();
     let mut desired =
-        compile(&world.policy, &world.state, &world.providers, world.at, None, false).unwrap();
+        compile(&world.policy, &state, &world.providers, world.at, None, false).unwrap();
     report("desired (per desired object)", before, desired.resources.len());
     let before = ALLOCATOR.allocated();
     let live = support::live(&world, &desired, world.live_objects());
     report("live: ids and objects (per object)", before, live.objects.len());
     let before = ALLOCATOR.allocated();
     resolve_conflicts(&mut desired, &live);
-    respect_preexisting(&mut desired, &live, &world.state, &world.providers);
-    let diffed = diff(&desired, &live, &world.state, &world.providers);
+    respect_preexisting(&mut desired, &live, &state, &world.providers);
+    let diffed = diff(&desired, &live, &state, &world.providers);
     report("diff (per change)", before, diffed.changes.len());
     drop((state, desired, live, diffed));
 }

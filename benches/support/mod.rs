@@ -319,7 +319,9 @@ pub fn world(spec: &Spec, policy: Policy, at: Timestamp) -> World {
             let person = requesters_of(spec, role)[round % spec.team_size];
             let end = at + hour + SignedDuration::from_secs((n % 3600) as i64);
             let id = format!("act_{n:08}");
-            state.activations.insert(id.clone(), activation(id, role, person, at - hour, end));
+            state
+                .activations
+                .insert(id.clone(), activation(id, role, person, at - hour, end).into());
             n += 1;
         }
     }
@@ -331,7 +333,7 @@ pub fn world(spec: &Spec, policy: Policy, at: Timestamp) -> World {
         let id = format!("act_e{k:07}");
         state.activations.insert(
             id.clone(),
-            activation(id, role, person, at - hour, at - SignedDuration::from_mins(1)),
+            activation(id, role, person, at - hour, at - SignedDuration::from_mins(1)).into(),
         );
     }
     perturbed.ended = ended;
@@ -389,7 +391,7 @@ pub fn world(spec: &Spec, policy: Policy, at: Timestamp) -> World {
             activation(id.clone(), role, person, at - SignedDuration::from_mins(1), at + hour);
         new.status = ActivationStatus::Applying;
         new.activated_at = None;
-        state.activations.insert(id, new);
+        state.activations.insert(id, new.into());
     }
     perturbed.starting = starting;
     // Privileged entries nobody granted.

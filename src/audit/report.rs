@@ -464,7 +464,14 @@ pub fn build(
         .filter(|id| options.activation.as_deref().is_none_or(|wanted| wanted == *id))
         .filter_map(|id| {
             let events = index.by_activation.get(id).map(Vec::as_slice).unwrap_or_default();
-            activation_report(id, state.activations.get(id), events, policy, &hours, options.now)
+            activation_report(
+                id,
+                state.activations.get(id).map(|a| &**a),
+                events,
+                policy,
+                &hours,
+                options.now,
+            )
         })
         .filter(|report| options.since.is_none_or(|since| last_activity(report) >= since))
         .collect();
@@ -1187,7 +1194,7 @@ mod tests {
         night.revert_attempts = 2;
         night.last_error = Some("timeout".to_owned());
         night.flags = vec!["limit \"x\": alice already had 3".to_owned()];
-        state.activations.insert(night.id.clone(), night);
+        state.activations.insert(night.id.clone(), night.into());
         let mut pending = record("act_pending", "bob", &["bob"]);
         pending.status = ActivationStatus::Reverting;
         pending.revoked = Some(Revocation {
@@ -1195,7 +1202,7 @@ mod tests {
             by: "carol".into(),
             reason: "done".into(),
         });
-        state.activations.insert(pending.id.clone(), pending);
+        state.activations.insert(pending.id.clone(), pending.into());
         let report = build(&[], integrity(), &state, None, &options());
         let night = report.activations.iter().find(|a| a.id == "act_night").unwrap();
         assert_eq!(
@@ -1223,7 +1230,7 @@ mod tests {
         for n in 0..4 {
             let approvers: &[&str] = if n == 0 { &["dave"] } else { &["carol"] };
             let activation = record(&format!("act_{n}"), "alice", approvers);
-            state.activations.insert(activation.id.clone(), activation);
+            state.activations.insert(activation.id.clone(), activation.into());
         }
         let report = build(&[], integrity(), &state, None, &options());
         assert_eq!(
@@ -1237,7 +1244,7 @@ mod tests {
     #[test]
     fn since_and_activation_filter() {
         let mut state = State::new();
-        state.activations.insert("act_a".into(), record("act_a", "alice", &["carol"]));
+        state.activations.insert("act_a".into(), record("act_a", "alice", &["carol"]).into());
         let report = build(
             &[],
             integrity(),

@@ -2,6 +2,7 @@
 
 use anyhow::bail;
 use clap::Args;
+use std::sync::Arc;
 
 use super::apply::executor;
 use super::audit_trail::{Audit, Streaming};
@@ -49,7 +50,7 @@ pub async fn run(args: &RevokeArgs, output: Output) -> anyhow::Result<ExitStatus
     {
         let mut guard = store.lock("revoke", args.lock_timeout).await?;
         let mut state = guard.state().clone();
-        let Some(activation) = state.activations.get_mut(&args.id) else {
+        let Some(activation) = state.activations.get_mut(&args.id).map(Arc::make_mut) else {
             bail!("there is no activation {}; `breakglass status --all` lists them", args.id);
         };
         if activation.status == ActivationStatus::Reverted {

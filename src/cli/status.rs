@@ -49,6 +49,7 @@ pub async fn run(args: &StatusArgs, output: Output) -> anyhow::Result<ExitStatus
         .activations
         .values()
         .filter(|a| args.all || a.status != ActivationStatus::Reverted)
+        .map(|a| &**a)
         .collect();
     shown.sort_by_key(|a| (a.start, a.id.clone()));
     let left = |a: &Activation| {

@@ -195,12 +195,13 @@ pub async fn apply(
             if record.is_some_and(|r| r.status != ActivationStatus::Applying) {
                 continue;
             }
-            let mut record = record.cloned().unwrap_or_else(|| activation.clone());
+            let mut record: crate::activation::Activation =
+                record.map_or_else(|| (**activation).clone(), |r| (**r).clone());
             record.status = ActivationStatus::Applying;
             if record.kind == ActivationKind::Override && record.priors.is_empty() {
                 record.priors = override_priors(desired, live, &state, &record.id);
             }
-            state.activations.insert(record.id.clone(), record);
+            state.activations.insert(record.id.clone(), Arc::new(record));
             touched = true;
         } else if mode.may_settle(&activation.id)
             && activation.needs_revert_at(desired.at)
@@ -208,7 +209,7 @@ pub async fn apply(
                 matches!(r.status, ActivationStatus::Applying | ActivationStatus::Active)
             })
         {
-            let record = state.activations.get_mut(&activation.id).expect("present");
+            let record = Arc::make_mut(state.activations.get_mut(&activation.id).expect("present"));
             record.status = ActivationStatus::Reverting;
             if record.revoked.is_none() {
                 record.revoked = activation.revoked.clone();
@@ -485,7 +486,7 @@ async fn settle_activations(
         let Some(effective) = desired.activations.get(&id) else { continue };
         let record_status = state.activations[&id].status;
         if effective.is_live_at(desired.at) && record_status == ActivationStatus::Applying {
-            let record = state.activations.get_mut(&id).expect("present");
+            let record = Arc::make_mut(state.activations.get_mut(&id).expect("present"));
             if failed.contains(id.as_str()) {
                 record.last_error = Some("some of its changes failed; run apply again".to_owned());
             } else {
@@ -498,7 +499,7 @@ async fn settle_activations(
             && record_status != ActivationStatus::Reverted
         {
             let leftover = leftover_access(before, desired, live, providers, &id).await;
-            let record = state.activations.get_mut(&id).expect("present");
+            let record = Arc::make_mut(state.activations.get_mut(&id).expect("present"));
             match leftover {
                 Ok(None) => {
                     record.status = ActivationStatus::Reverted;

@@ -9,6 +9,7 @@ use breakglass_provider::{ActivationContext, Attributes, ChangeContext, Value};
 use jiff::Timestamp;
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use super::error::EngineError;
 use super::providers::Providers;
@@ -89,7 +90,7 @@ pub struct Desired {
     pub resources: BTreeMap<Address, DesiredResource>,
     /// Every activation as it stands at `at`: state's records, grant windows taken from the
     /// policy, and new activations from grants now due.
-    pub activations: BTreeMap<String, Activation>,
+    pub activations: BTreeMap<String, Arc<Activation>>,
     /// Activations that start with this plan (grants now due, not yet in state).
     pub starting: Vec<String>,
     /// Providers whose block says `drift = "revert"`: privileged objects nothing grants are
@@ -103,7 +104,7 @@ pub struct Desired {
 impl Desired {
     /// The activations whose grant must be taken back at `at`.
     pub fn ending(&self) -> impl Iterator<Item = &Activation> {
-        self.activations.values().filter(|a| a.needs_revert_at(self.at))
+        self.activations.values().map(|a| &**a).filter(|a| a.needs_revert_at(self.at))
     }
 }
 
@@ -151,9 +152,9 @@ fn activation_context(activation: &Activation) -> ActivationContext {
     )
 }
 
-fn revoked_by_policy(activation: &mut Activation, at: Timestamp, why: &str) {
+fn revoked_by_policy(activation: &mut Arc<Activation>, at: Timestamp, why: &str) {
     if activation.revoked.is_none() {
-        activation.revoked =
+        Arc::make_mut(activation).revoked =
             Some(Revocation { at, by: "policy".to_owned(), reason: why.to_owned() });
     }
 }
@@ -163,28 +164,33 @@ fn effective_activations(
     policy: &Policy,
     state: &State,
     at: Timestamp,
-) -> (BTreeMap<String, Activation>, Vec<String>) {
+) -> (BTreeMap<String, Arc<Activation>>, Vec<String>) {
+    // Shared with state; only those the policy changes are copied.
     let mut activations = state.activations.clone();
-    for activation in activations.values_mut() {
-        if activation.status == ActivationStatus::Reverted {
+    for shared in activations.values_mut() {
+        if shared.status == ActivationStatus::Reverted {
             continue;
         }
         // A grant's window is what the policy says now: a reviewed edit moves it.
-        if let ActivationSource::Grant { name } = &activation.source {
+        if let ActivationSource::Grant { name } = &shared.source {
             match policy.grants.get(name) {
                 Some(grant) => {
-                    activation.start = grant.start.value;
-                    activation.end = grant.end.value;
+                    let (start, end) = (grant.start.value, grant.end.value);
+                    if (shared.start, shared.end) != (start, end) {
+                        let activation = Arc::make_mut(shared);
+                        activation.start = start;
+                        activation.end = end;
+                    }
                 }
-                None => revoked_by_policy(activation, at, "its grant block was removed"),
+                None => revoked_by_policy(shared, at, "its grant block was removed"),
             }
         }
-        let still_declared = match activation.kind {
-            ActivationKind::Role => policy.roles.contains_key(&activation.name),
-            ActivationKind::Override => policy.overrides.contains_key(&activation.name),
+        let still_declared = match shared.kind {
+            ActivationKind::Role => policy.roles.contains_key(&shared.name),
+            ActivationKind::Override => policy.overrides.contains_key(&shared.name),
         };
         if !still_declared {
-            revoked_by_policy(activation, at, "its role or override was removed from the policy");
+            revoked_by_policy(shared, at, "its role or override was removed from the policy");
         }
     }
     let mut starting = Vec::new();
@@ -200,7 +206,7 @@ fn effective_activations(
         };
         activations.insert(
             id.clone(),
-            Activation {
+            Arc::new(Activation {
                 id: id.clone(),
                 kind,
                 name,
@@ -225,7 +231,7 @@ fn effective_activations(
                 last_error: None,
                 extensions: Vec::new(),
                 flags: Vec::new(),
-            },
+            }),
         );
         starting.push(id);
     }
@@ -244,11 +250,11 @@ pub fn compile(
 ) -> Result<Desired, EngineError> {
     let (mut activations, starting) = effective_activations(policy, state, at);
     if revert_interrupted {
-        for activation in activations.values_mut() {
-            let interrupted = activation.status == ActivationStatus::Applying
-                && !starting.contains(&activation.id);
-            if interrupted && activation.revoked.is_none() {
-                activation.revoked = Some(Revocation {
+        for shared in activations.values_mut() {
+            let interrupted =
+                shared.status == ActivationStatus::Applying && !starting.contains(&shared.id);
+            if interrupted && shared.revoked.is_none() {
+                Arc::make_mut(shared).revoked = Some(Revocation {
                     at,
                     by: "executor".to_owned(),
                     reason: "its apply did not finish; reverted for safety".to_owned(),
@@ -257,7 +263,7 @@ pub fn compile(
         }
     }
     if let Some(extra) = extra {
-        activations.insert(extra.id.clone(), extra.clone());
+        activations.insert(extra.id.clone(), Arc::new(extra.clone()));
     }
     let mut resources = BTreeMap::new();
     for (address, declaration) in &policy.resources {
@@ -292,7 +298,8 @@ pub fn compile(
 
     let template_base = context::template_base(policy);
     let mut contexts: BTreeMap<&str, hcl::eval::Context<'static>> = BTreeMap::new();
-    let mut live: Vec<&Activation> = activations.values().filter(|a| a.is_live_at(at)).collect();
+    let mut live: Vec<&Activation> =
+        activations.values().map(|a| &**a).filter(|a| a.is_live_at(at)).collect();
     live.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
 
     // Overrides that ended put back what they replaced, unless a live override sets it again
@@ -460,7 +467,7 @@ pub fn compile(
 /// cuts the other short, on the platform (native expiry) or by the diff.
 fn share_overlapping_grants(
     resources: &mut BTreeMap<Address, DesiredResource>,
-    activations: &BTreeMap<String, Activation>,
+    activations: &BTreeMap<String, Arc<Activation>>,
     providers: &Providers,
 ) {
     // Each granted object's natural id, worked out once (identify reuses it).

@@ -278,7 +278,7 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
                     .activation
                     .as_ref()
                     .and_then(|id| desired.activations.get(id))
-                    .map_or(Reason::RemovedFromPolicy, revert_reason);
+                    .map_or(Reason::RemovedFromPolicy, |activation| revert_reason(activation));
                 // An object that predates its activation is put back as it was, not deleted.
                 let (action, after) = match &recorded.restore {
                     Some(prior) => {

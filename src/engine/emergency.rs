@@ -216,7 +216,7 @@ pub fn extension(
             ))
         )));
     }
-    let mut extended = current.clone();
+    let mut extended = (**current).clone();
     extended.end = new_end;
     extended.justification = justification.trim().to_owned();
     Ok((extended, current.end))
@@ -681,7 +681,7 @@ pub async fn apply_emergency(
                 policy,
                 providers,
                 guard,
-                existing.clone(),
+                (**existing).clone(),
                 parallelism,
                 progress,
                 now,
@@ -704,7 +704,7 @@ pub async fn apply_emergency(
                 current.end
             )));
         }
-        let mut extended = current.clone();
+        let mut extended = (**current).clone();
         extended.end = activation.end;
         activation = extended;
     }
@@ -760,6 +760,7 @@ pub async fn apply_emergency(
         let record = next
             .activations
             .get_mut(&id)
+            .map(Arc::make_mut)
             .ok_or_else(|| refused(format!("activation {id} is gone")))?;
         record.extensions.push(Extension {
             previous_end: record.end,
@@ -779,7 +780,7 @@ pub async fn apply_emergency(
         activation.authentication = factors;
         activation.flags = request.warnings.clone();
         activation.created_at = now;
-        next.activations.insert(id.clone(), activation.clone());
+        next.activations.insert(id.clone(), Arc::new(activation.clone()));
     }
     on_authorized(&activation).map_err(|error| {
         EngineError::Refused(format!("cannot record the grant in the audit log: {error}"))
@@ -836,6 +837,7 @@ async fn finish_with(
         progress,
     )
     .await?;
-    let recorded = guard.state().activations.get(&activation.id).cloned().unwrap_or(activation);
+    let recorded =
+        guard.state().activations.get(&activation.id).map_or(activation, |r| (**r).clone());
     Ok(EmergencyOutcome { activation: recorded, report, extension })
 }

@@ -119,7 +119,7 @@ pub async fn make_plan(
     let activations = desired
         .starting
         .iter()
-        .filter_map(|id| desired.activations.get(id).cloned())
+        .filter_map(|id| desired.activations.get(id).map(|a| (**a).clone()))
         .filter(|a| ordered.iter().any(|c| c.reason.activation() == Some(a.id.as_str())))
         .collect();
     let plan = Plan {

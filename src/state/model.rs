@@ -5,6 +5,7 @@ use jiff::Timestamp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::activation::Activation;
 use crate::address::Address;
@@ -26,8 +27,10 @@ pub struct State {
     #[serde(default)]
     pub resources: BTreeMap<Address, ResourceState>,
     /// Every activation ever applied, by id: live ones and the history.
+    // Shared (`Arc`) so the desired state of a run holds them without a copy of each (60,000 at
+    // scale); a change to one is `Arc::make_mut`.
     #[serde(default)]
-    pub activations: BTreeMap<String, Activation>,
+    pub activations: BTreeMap<String, Arc<Activation>>,
     /// Approval-token nonces already used, so no token is accepted twice.
     #[serde(default)]
     pub used_nonces: BTreeMap<String, UsedNonce>,

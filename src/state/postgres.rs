@@ -33,6 +33,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_postgres::{Client, NoTls};
 
@@ -382,7 +383,7 @@ async fn read_state(client: &Client, describe: &str) -> Result<State, StateError
         let record: serde_json::Value = row.get(1);
         let activation: Activation = serde_json::from_value(record)
             .map_err(|error| corrupt(format!("activation {id}: {error}")))?;
-        state.activations.insert(id, activation);
+        state.activations.insert(id, Arc::new(activation));
     }
     Ok(state)
 }
@@ -558,7 +559,7 @@ impl PostgresGuard {
             )
             .await
             .map_err(|error| database_error("writing the state", &error))?;
-        let previous: &BTreeMap<String, Activation> = &self.state.activations;
+        let previous: &BTreeMap<String, Arc<Activation>> = &self.state.activations;
         for (id, activation) in &state.activations {
             if previous.get(id) == Some(activation) {
                 continue;
@@ -819,10 +820,10 @@ mod tests {
             "created_at": "2031-01-15T09:00:00Z",
         }))
         .unwrap();
-        state.activations.insert(activation.id.clone(), activation.clone());
+        state.activations.insert(activation.id.clone(), activation.clone().into());
         guard.write(state).await.unwrap();
         let read = store.read().await.unwrap();
-        assert_eq!(read.activations["grant_chg_1"], activation);
+        assert_eq!(*read.activations["grant_chg_1"], activation);
         assert_eq!(read, *guard.state());
         let client = store.connect().await.unwrap();
         let ending: i64 = client
