@@ -406,6 +406,8 @@ pub fn world(spec: &Spec, policy: Policy, at: Timestamp) -> World {
         privileged.push((key, attributes));
     }
     perturbed.unmanaged = unmanaged;
+    // As a run has it: read from its JSON document.
+    let state = serde_json::from_slice(&serde_json::to_vec(&state).unwrap()).unwrap();
     World { policy, state, providers, at, drifted, missing, privileged, perturbed }
 }
 

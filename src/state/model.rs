@@ -3,7 +3,8 @@
 use breakglass_provider::Attributes;
 use jiff::Timestamp;
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -24,12 +25,12 @@ pub struct State {
     /// Incremented by every write; a plan records the serial it saw.
     pub serial: u64,
     /// Managed objects, by address.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "dense_map")]
     pub resources: BTreeMap<Address, ResourceState>,
     /// Every activation ever applied, by id: live ones and the history.
     // Shared (`Arc`) so the desired state of a run holds them without a copy of each (60,000 at
     // scale); a change to one is `Arc::make_mut`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "dense_map")]
     pub activations: BTreeMap<String, Arc<Activation>>,
     /// Approval-token nonces already used, so no token is accepted twice.
     #[serde(default)]
@@ -52,6 +53,37 @@ impl State {
             used_totp: Vec::new(),
         }
     }
+}
+
+/// A map read whole and then built in one go, so its B-tree nodes are full. Inserting the keys
+/// one at a time, in the sorted order the document has them, leaves every node half empty: at
+/// 100,000 resources that was 22 MiB of the state's 110.
+fn dense_map<'de, D, K, V>(deserializer: D) -> Result<BTreeMap<K, V>, D::Error>
+where
+    D: Deserializer<'de>,
+    K: Ord + Deserialize<'de>,
+    V: Deserialize<'de>,
+{
+    struct Entries<K, V>(std::marker::PhantomData<(K, V)>);
+
+    impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> Visitor<'de> for Entries<K, V> {
+        type Value = Vec<(K, V)>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a map")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
+            while let Some(entry) = map.next_entry()? {
+                entries.push(entry);
+            }
+            Ok(entries)
+        }
+    }
+
+    // `collect` sorts (keeping the last of equal keys, as inserting would) and fills each node.
+    Ok(deserializer.deserialize_map(Entries(std::marker::PhantomData))?.into_iter().collect())
 }
 
 /// A fresh lineage id.
