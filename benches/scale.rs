@@ -21,14 +21,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use breakglass::engine::compile::{compile, resolve_conflicts, respect_preexisting};
 use breakglass::engine::diff::diff;
+use breakglass::engine::refresh::LiveObjects;
 use breakglass::graph::ChangeGraph;
 use breakglass::plan::ResourceChange;
-use std::collections::BTreeMap;
-use std::time::Instant;
-use breakglass::engine::refresh::LiveObjects;
 use breakglass::state::State;
 use breakglass_provider::Attributes;
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Instant;
 use support::{Mark, ObjectKey, Spec, memory_mib, reset_peak_memory, summary_ms};
 
 /// What the providers report, as the child reads it: every object, and those listed as
@@ -169,8 +169,7 @@ fn measure(dir: &Path, runs: usize) {
         // What refresh would return, read afresh for each run (not timed).
         let (objects, privileged) = read_live_objects(dir);
         live_objects = objects.len();
-        world.privileged =
-            privileged.into_iter().map(|key| (key, Attributes::new())).collect();
+        world.privileged = privileged.into_iter().map(|key| (key, Attributes::new())).collect();
         let m0 = Mark::now();
         let mut desired =
             compile(&world.policy, &world.state, &world.providers, world.at, None, false).unwrap();

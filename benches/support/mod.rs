@@ -354,7 +354,7 @@ pub fn world(spec: &Spec, policy: Policy, at: Timestamp) -> World {
                 resource_type: resource.resource_type.clone(),
                 id,
                 attributes: live_attributes(&resource.resource_type, &resource.attributes),
-                activation: resource.activation.clone(),
+                activation: resource.activation().map(str::to_owned),
                 depends_on: resource.depends_on.clone(),
                 restore: None,
                 updated_at: at - hour,

@@ -264,7 +264,7 @@ pub async fn apply(
             }
             progress.change_started(change);
             let context = match resource {
-                Some(resource) => resource.context.clone(),
+                Some(resource) => resource.context(),
                 None => ChangeContext::revert(
                     change.reason.activation().and_then(|id| desired.activations.get(id)).map(
                         |a| {
@@ -359,13 +359,12 @@ fn override_priors(
 ) -> BTreeMap<Address, Attributes> {
     desired
         .resources
-        .values()
-        .filter(|resource| {
-            resource.activation.as_deref() == Some(activation) && resource.address.is_baseline()
+        .iter()
+        .filter(|(address, resource)| {
+            resource.activation() == Some(activation) && address.is_baseline()
         })
-        .filter_map(|resource| {
-            let current =
-                live.object(&resource.address, &resource.provider, &resource.resource_type)?;
+        .filter_map(|(address, resource)| {
+            let current = live.object(address, &resource.provider, &resource.resource_type)?;
             let prior: Attributes = resource
                 .attributes
                 .keys()
@@ -376,11 +375,11 @@ fn override_priors(
                         .filter(|other| {
                             other.id != activation && other.status != ActivationStatus::Reverted
                         })
-                        .find_map(|other| other.priors.get(&resource.address)?.get(name));
+                        .find_map(|other| other.priors.get(address)?.get(name));
                     earlier.or_else(|| current.get(name)).map(|value| (name.clone(), value.clone()))
                 })
                 .collect();
-            Some((resource.address.clone(), prior))
+            Some((address.clone(), prior))
         })
         .collect()
 }
@@ -432,8 +431,8 @@ fn record_success(
             id,
             attributes: recorded,
             activation: resource
-                .filter(|r| r.address.is_in_activation())
-                .and_then(|r| r.activation.clone()),
+                .filter(|_| change.address.is_in_activation())
+                .and_then(|r| r.activation().map(str::to_owned)),
             depends_on: resource.map(|r| r.depends_on.clone()).unwrap_or_default(),
             restore,
             updated_at: now,

@@ -27,8 +27,6 @@ use crate::state::State;
 /// One object that should exist.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredResource {
-    /// Its address.
-    pub address: Address,
     /// The provider that manages it.
     pub provider: String,
     /// Its resource type.
@@ -37,19 +35,63 @@ pub struct DesiredResource {
     pub attributes: Attributes,
     /// What it must come after.
     pub depends_on: Vec<Address>,
-    /// Why it has these attributes.
-    pub reason: Reason,
-    /// The activation that adds it (role) or changes it (override), if any.
-    pub activation: Option<String>,
-    /// What provider writes should know (activation end for native expiry; revert).
-    pub context: ChangeContext,
+    /// Why it has these attributes: the baseline, or the activation that grants or reverts it.
+    pub cause: Cause,
     /// What to do about drift.
     pub drift: DriftMode,
     /// For a baseline object an ended override changed: what it set and what was there
     /// before, so a value someone else changed meanwhile is reported, not clobbered.
-    pub restore: Option<Restore>,
+    pub restore: Option<Box<Restore>>,
     /// The provider's natural id of the object, when compiling already had to ask for it.
     pub natural_id: Option<String>,
+}
+
+/// Why a desired object has its attributes. The activation is shared with the desired state's
+/// map, not copied: 100,000 objects at scale, each of which would otherwise carry its reason
+/// and provider context as strings of their own.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cause {
+    /// The baseline declares it so.
+    Baseline,
+    /// A live activation adds it (role) or sets it (override).
+    Grant(Arc<Activation>),
+    /// An ended override's activation is putting back what it replaced.
+    Revert(Arc<Activation>),
+}
+
+impl DesiredResource {
+    /// Why it has these attributes, as a plan says it.
+    pub fn reason(&self) -> Reason {
+        match &self.cause {
+            Cause::Baseline => Reason::Baseline,
+            Cause::Grant(activation) => start_reason(activation),
+            Cause::Revert(activation) => revert_reason(activation),
+        }
+    }
+
+    /// The activation that adds it (role) or changes it (override), if any.
+    pub fn activation(&self) -> Option<&str> {
+        match &self.cause {
+            Cause::Baseline => None,
+            Cause::Grant(activation) | Cause::Revert(activation) => Some(&activation.id),
+        }
+    }
+
+    /// What provider writes should know (activation end for native expiry; revert).
+    pub fn context(&self) -> ChangeContext {
+        match &self.cause {
+            Cause::Baseline => ChangeContext::baseline(),
+            Cause::Grant(activation) => ChangeContext::grant(activation_context(activation)),
+            Cause::Revert(activation) => {
+                ChangeContext::revert(Some(activation_context(activation)))
+            }
+        }
+    }
+
+    /// Whether only the baseline asks for it.
+    pub fn is_baseline(&self) -> bool {
+        self.cause == Cause::Baseline
+    }
 }
 
 /// What an ended override is putting back on one object.
@@ -281,14 +323,11 @@ pub fn compile(
         resources.insert(
             Address::baseline(address.clone()),
             DesiredResource {
-                address: Address::baseline(address.clone()),
                 provider: address.provider().to_owned(),
                 resource_type: address.resource_type.clone(),
                 attributes: declaration.attributes.clone(),
                 depends_on,
-                reason: Reason::Baseline,
-                activation: None,
-                context: ChangeContext::baseline(),
+                cause: Cause::Baseline,
                 drift: declaration.drift,
                 restore: None,
                 natural_id: None,
@@ -298,8 +337,8 @@ pub fn compile(
 
     let template_base = context::template_base(policy);
     let mut contexts: BTreeMap<&str, hcl::eval::Context<'static>> = BTreeMap::new();
-    let mut live: Vec<&Activation> =
-        activations.values().map(|a| &**a).filter(|a| a.is_live_at(at)).collect();
+    let mut live: Vec<&Arc<Activation>> =
+        activations.values().filter(|a| a.is_live_at(at)).collect();
     live.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
 
     // Overrides that ended put back what they replaced, unless a live override sets it again
@@ -328,7 +367,7 @@ pub fn compile(
                 })
                 .flat_map(|change| change.set.value.clone())
                 .collect();
-            resource.restore = Some(Restore {
+            resource.restore = Some(Box::new(Restore {
                 activation: activation.id.clone(),
                 overridden,
                 prior: resource
@@ -337,10 +376,8 @@ pub fn compile(
                     .filter(|(name, _)| prior.contains_key(*name))
                     .map(|(name, value)| (name.clone(), value.clone()))
                     .collect(),
-            });
-            resource.reason = revert_reason(activation);
-            resource.activation = Some(activation.id.clone());
-            resource.context = ChangeContext::revert(Some(activation_context(activation)));
+            }));
+            resource.cause = Cause::Revert(Arc::clone(activation));
         }
     }
 
@@ -405,16 +442,13 @@ pub fn compile(
                             .or_insert_with(|| Value::String(activation.end.to_string()));
                     }
                     granted.push((
-                        address.clone(),
+                        address,
                         DesiredResource {
-                            address,
                             provider: template.address.provider().to_owned(),
                             resource_type: template.address.resource_type.clone(),
                             attributes,
                             depends_on: template_dependencies(role, template, activation),
-                            reason: start_reason(activation),
-                            activation: Some(activation.id.clone()),
-                            context: ChangeContext::grant(activation_context(activation)),
+                            cause: Cause::Grant(Arc::clone(activation)),
                             drift: DriftMode::Report,
                             restore: None,
                             natural_id: None,
@@ -438,9 +472,7 @@ pub fn compile(
                     }
                     // A live override supersedes an ended one's restore of the same object.
                     resource.restore = None;
-                    resource.reason = start_reason(activation);
-                    resource.activation = Some(activation.id.clone());
-                    resource.context = ChangeContext::grant(activation_context(activation));
+                    resource.cause = Cause::Grant(Arc::clone(activation));
                 }
             }
         }
@@ -507,7 +539,7 @@ fn share_overlapping_grants(
         };
         let latest = addresses
             .iter()
-            .filter_map(|a| resources[*a].activation.as_ref())
+            .filter_map(|a| resources[*a].activation())
             .filter_map(|id| activations.get(id))
             .map(|a| a.end)
             .max();
@@ -544,11 +576,11 @@ pub fn respect_preexisting(
     // What state holds, by type and id, built only if some grant finds its object already
     // there (resource types are unique across providers).
     let mut held: Option<HashSet<(&str, &str), foldhash::fast::RandomState>> = None;
-    for resource in desired.resources.values_mut() {
-        if !resource.address.is_in_activation() || state.resources.contains_key(&resource.address) {
+    for (address, resource) in desired.resources.iter_mut() {
+        if !address.is_in_activation() || state.resources.contains_key(address) {
             continue;
         }
-        let Some(id) = live.natural_id(&resource.address) else { continue };
+        let Some(id) = live.natural_id(address) else { continue };
         let Some(current) = live.objects.get(&resource.resource_type, id) else { continue };
         let held = held.get_or_insert_with(|| {
             state.resources.values().map(|r| (r.resource_type.as_str(), r.id.as_str())).collect()
@@ -573,10 +605,9 @@ pub fn respect_preexisting(
 /// desired value becomes the live one) and recorded as conflicts.
 pub fn resolve_conflicts(desired: &mut Desired, live: &super::refresh::Live) {
     let mut conflicts = Vec::new();
-    for resource in desired.resources.values_mut() {
+    for (address, resource) in desired.resources.iter_mut() {
         let Some(restore) = &resource.restore else { continue };
-        let Some(current) =
-            live.object(&resource.address, &resource.provider, &resource.resource_type)
+        let Some(current) = live.object(address, &resource.provider, &resource.resource_type)
         else {
             continue;
         };
@@ -588,7 +619,7 @@ pub fn resolve_conflicts(desired: &mut Desired, live: &super::refresh::Live) {
             }
             conflicts.push(Conflict {
                 activation: restore.activation.clone(),
-                address: resource.address.clone(),
+                address: address.clone(),
                 attribute: name.clone(),
                 overridden: overridden.clone(),
                 live: now.clone(),

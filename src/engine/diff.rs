@@ -128,13 +128,9 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
                             live: None,
                             privileged: false,
                         });
-                        if resource.reason == Reason::Baseline {
-                            Reason::Drift
-                        } else {
-                            resource.reason.clone()
-                        }
+                        if resource.is_baseline() { Reason::Drift } else { resource.reason() }
                     } else {
-                        resource.reason.clone()
+                        resource.reason()
                     };
                     let mut change = ResourceChange::new(
                         address.clone(),
@@ -147,7 +143,7 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
                         reason,
                     );
                     change.depends_on = resource.depends_on.clone();
-                    if let (Some(schema), Some(context)) = (schema, &resource.context.activation)
+                    if let (Some(schema), Some(context)) = (schema, &resource.context().activation)
                         && let Some(attribute) = &schema.expiry_attribute
                         && resource.attributes.contains_key(attribute)
                     {
@@ -223,14 +219,12 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
                             r.attributes.get(name).unwrap_or(&Value::Null) == value
                         })
                     });
-                let reason = if action != Action::NoOp
-                    && desired_is_recorded
-                    && resource.reason == Reason::Baseline
-                {
-                    Reason::Drift
-                } else {
-                    resource.reason.clone()
-                };
+                let reason =
+                    if action != Action::NoOp && desired_is_recorded && resource.is_baseline() {
+                        Reason::Drift
+                    } else {
+                        resource.reason()
+                    };
                 // A no-op carries no attributes: at 100,000 objects, copying each twice would
                 // be most of a plan's memory for nothing a reader needs.
                 let (before, after) = if action == Action::NoOp {
