@@ -377,7 +377,8 @@ fn evaluate_baseline(
             with_resources = context;
             &with_resources
         };
-        let mut attributes = breakglass_provider::Attributes::new();
+        let mut attributes =
+            breakglass_provider::Attributes::with_capacity(resource.expressions.len());
         for (name, expression) in &resource.expressions {
             match eval::evaluate(&expression.value.expr, context, &policy.dir) {
                 Ok(value) => {
@@ -666,7 +667,9 @@ pub fn evaluate_template(
     template: &ResourceTemplate,
     context: &hcl::eval::Context<'_>,
 ) -> Result<breakglass_provider::Attributes, String> {
-    let mut attributes = breakglass_provider::Attributes::new();
+    // Room for an expiry attribute too, which compile may add.
+    let mut attributes =
+        breakglass_provider::Attributes::with_capacity(template.expressions.len() + 1);
     for (name, Spanned { value: Expression { evaluable, .. }, range }) in &template.expressions {
         let value = eval::evaluate_inlined(evaluable, context).map_err(|problems| {
             let detail: Vec<String> = problems.into_iter().map(|p| p.message).collect();

@@ -145,8 +145,9 @@ fn decode_meta_and_expressions(
         .references("depends_on", Presence::Optional, &[ReferenceKind::Resource(String::new())])
         .map(|list| list.value)
         .unwrap_or_default();
-    let mut expressions = SmallMap::new();
-    for attribute in reader.remaining_attributes() {
+    let remaining = reader.remaining_attributes();
+    let mut expressions = SmallMap::with_capacity(remaining.len());
+    for attribute in remaining {
         let mut expression = attribute.value.clone();
         let range = reader.expression_range(&attribute.value);
         for problem in eval::inline_files(&mut expression, reader.base_dir()) {
