@@ -113,6 +113,7 @@ fn read_live_objects(dir: &Path) -> (LiveObjects, Vec<ObjectKey>) {
     for (resource_type, id, attributes) in reported.objects {
         objects.insert(resource_type, id, attributes);
     }
+    objects.pack(); // as refresh does
     (objects, reported.privileged)
 }
 

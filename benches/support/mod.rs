@@ -430,6 +430,7 @@ impl World {
         for ((_, resource_type, id), attributes) in &self.privileged {
             objects.insert(resource_type.clone(), id.clone(), attributes.clone());
         }
+        objects.pack(); // as refresh does
         objects
     }
 }

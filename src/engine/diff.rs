@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use super::compile::{Desired, revert_reason};
 use super::providers::Providers;
-use super::refresh::Live;
+use super::refresh::{Identity, Live};
 use super::sorted::merge_sorted;
 use crate::address::Address;
 use crate::plan::{Action, Drift, DriftKind, Reason, ResourceChange};
@@ -115,7 +115,7 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
                 let schema = providers.resource_schema(&resource.provider, &resource.resource_type);
                 let identity = live.ids.get(address);
                 let id = identity.map_or("", |identity| identity.id.as_str());
-                let natural = identity.and_then(|i| i.natural.as_deref()).unwrap_or(id);
+                let natural = identity.and_then(Identity::natural).unwrap_or(id);
                 let Some(current) = live.objects.get(&resource.resource_type, id) else {
                     let reason = if let Some(recorded) = recorded {
                         drift.push(Drift {
@@ -324,9 +324,8 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
         .ids
         .iter()
         .flat_map(|(address, identity)| {
-            let natural = identity.natural.iter().map(String::as_str);
             std::iter::once(identity.id.as_str())
-                .chain(natural)
+                .chain(identity.natural())
                 .map(|id| (address.resource_type(), id))
         })
         .collect();
