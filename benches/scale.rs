@@ -61,15 +61,19 @@ fn main() {
         spec.activations
     );
 
-    let dir = tempfile::tempdir().unwrap();
-    let policy_dir = dir.path().join("policy");
+    // `BENCH_SCALE_KEEP=DIR` keeps the files, so the measuring process can be run (and
+    // profiled) alone: `BENCH_SCALE_DIR=DIR target/release/deps/scale-…`.
+    let kept = std::env::var_os("BENCH_SCALE_KEEP").map(std::path::PathBuf::from);
+    let temp = tempfile::tempdir().unwrap();
+    let dir = kept.as_deref().unwrap_or(temp.path());
+    let policy_dir = dir.join("policy");
     let started = Instant::now();
     let bytes = support::write_policy(&policy_dir, &spec);
     let files = fs_err::read_dir(&policy_dir).unwrap().count();
     let now = jiff::Timestamp::now();
     let world = support::world(&spec, support::load(&policy_dir, now).policy.unwrap(), now);
     let state = serde_json::to_vec(&world.state).unwrap();
-    fs_err::write(dir.path().join("state.json"), &state).unwrap();
+    fs_err::write(dir.join("state.json"), &state).unwrap();
     let reported = Reported {
         objects: world
             .live_objects()
@@ -81,8 +85,8 @@ fn main() {
         privileged: world.privileged.iter().map(|(key, _)| key.clone()).collect(),
     };
     let live = serde_json::to_vec(&reported).unwrap();
-    fs_err::write(dir.path().join("live.json"), &live).unwrap();
-    fs_err::write(dir.path().join("at"), now.to_string()).unwrap();
+    fs_err::write(dir.join("live.json"), &live).unwrap();
+    fs_err::write(dir.join("at"), now.to_string()).unwrap();
     println!(
         "generated in {:.1} s: {files} policy entries ({:.1} MB of HCL); state of {} activations \
          and {} resources ({:.1} MB of JSON); {} live objects ({:.1} MB of JSON); perturbed: {:?}",
@@ -99,7 +103,7 @@ fn main() {
 
     // The measured part: a fresh process, as one `plan` is.
     let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .env("BENCH_SCALE_DIR", dir.path())
+        .env("BENCH_SCALE_DIR", dir)
         .status()
         .unwrap();
     assert!(status.success(), "the measuring process failed: {status}");
