@@ -335,7 +335,11 @@ pub fn compile(
         );
     }
 
-    let template_base = context::template_base(policy);
+    let roots = context::template_roots(policy);
+    let template_base = context::template_base(policy, &roots);
+    // Building the `activation` value per activation is a tenth of compiling 60,000 of them;
+    // skipped when no template uses it.
+    let declares_activation = roots.contains("activation");
     let mut contexts: BTreeMap<&str, hcl::eval::Context<'static>> = BTreeMap::new();
     let mut live: Vec<&Arc<Activation>> =
         activations.values().filter(|a| a.is_live_at(at)).collect();
@@ -411,7 +415,9 @@ pub fn compile(
                 let template_context = match contexts.entry(requester.name.as_str()) {
                     Entry::Occupied(entry) => {
                         let template_context = entry.into_mut();
-                        context::declare_activation(template_context, requester, &vars);
+                        if declares_activation {
+                            context::declare_activation(template_context, requester, &vars);
+                        }
                         template_context
                     }
                     Entry::Vacant(entry) => {
@@ -648,4 +654,106 @@ fn template_dependencies(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::activation::{ActivationSource, ActivationStatus};
+    use crate::policy::Strictness;
+
+    const POLICY: &str = r#"
+breakglass {
+  plan_signers = [person.carol]
+}
+
+provider "local" {
+  path = "app.json"
+}
+
+person "alice" {
+  public_key = file("keys/alice.pub")
+  identities = { local = "alice" }
+}
+
+person "carol" {
+  public_key = file("keys/carol.pub")
+}
+
+approvers "leads" {
+  members = [person.carol]
+}
+
+role "admin" {
+  requesters   = [person.alice]
+  approvers    = approvers.leads
+  max_duration = "1h"
+
+  resource "local_access" "admin" {
+    principal = requester.identities.local
+    role      = "admin-${activation.id}"
+  }
+}
+"#;
+
+    fn activation(id: &str, at: Timestamp) -> Arc<Activation> {
+        Arc::new(Activation {
+            id: id.to_owned(),
+            kind: ActivationKind::Role,
+            name: "admin".to_owned(),
+            requester: "alice".to_owned(),
+            justification: "INC-1".to_owned(),
+            start: at - jiff::SignedDuration::from_mins(5),
+            end: at + jiff::SignedDuration::from_mins(30),
+            status: ActivationStatus::Active,
+            source: ActivationSource::Emergency { plan_digest: "sha256:00".to_owned() },
+            approvals: Vec::new(),
+            auto_approved: true,
+            authentication: Vec::new(),
+            priors: BTreeMap::new(),
+            created_at: at,
+            activated_at: Some(at),
+            revoked: None,
+            reverted_at: None,
+            revert_attempts: 0,
+            last_error: None,
+            extensions: Vec::new(),
+            flags: Vec::new(),
+        })
+    }
+
+    /// One template context serves all of a requester's activations: the `activation` it sees
+    /// must be each one's own.
+    #[test]
+    fn each_activation_of_one_requester_sees_its_own_activation_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart/keys");
+        fs_err::create_dir(dir.path().join("keys")).unwrap();
+        for person in ["alice", "carol"] {
+            let name = format!("{person}.pub");
+            fs_err::copy(keys.join(&name), dir.path().join("keys").join(&name)).unwrap();
+        }
+        fs_err::write(dir.path().join("main.hcl"), POLICY).unwrap();
+        let at: Timestamp = "2026-11-28T12:00:00Z".parse().unwrap();
+        let loaded =
+            crate::policy::load(dir.path(), &crate::providers::schemas(), at, Strictness::Operate);
+        assert!(!loaded.diagnostics.has_errors(), "{:?}", loaded.diagnostics);
+        let policy = loaded.policy.unwrap();
+        let mut state = State::new();
+        for id in ["act_1", "act_2"] {
+            state.activations.insert(id.to_owned(), activation(id, at));
+        }
+        let providers = Providers::unconfigured(&policy).unwrap();
+        let desired = compile(&policy, &state, &providers, at, None, false).unwrap();
+        let roles: Vec<(&str, &Value)> = desired
+            .resources
+            .values()
+            .map(|resource| (resource.activation().unwrap(), &resource.attributes["role"]))
+            .collect();
+        assert_eq!(
+            roles,
+            [("act_1", &Value::from("admin-act_1")), ("act_2", &Value::from("admin-act_2"))]
+        );
+    }
 }

@@ -104,14 +104,10 @@ pub fn baseline_context(policy: &Policy) -> Context<'static> {
     context
 }
 
-/// What every role template's context starts from: functions, and those of persons, teams and
-/// the baseline resources of each type that some template refers to. Built once per run;
-/// [`template_context`] adds the per-activation variables to a copy.
-///
-/// Only what templates refer to goes in: a copy is made per requester, and copying every person
-/// into each made compiling tens of thousands of activations quadratic in persons.
-pub fn template_base(policy: &Policy) -> Context<'static> {
-    let mut referenced: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+/// The variables role templates refer to (`requester`, `activation`, `person`, resource types):
+/// what their contexts must hold.
+pub fn template_roots(policy: &Policy) -> std::collections::BTreeSet<String> {
+    let mut referenced = std::collections::BTreeSet::new();
     for role in policy.roles.values() {
         for template in &role.resources {
             for expression in template.expressions.values() {
@@ -121,6 +117,20 @@ pub fn template_base(policy: &Policy) -> Context<'static> {
             }
         }
     }
+    referenced
+}
+
+/// What every role template's context starts from: functions, and those of persons, teams and
+/// the baseline resources of each type that some template refers to (`referenced`, from
+/// [`template_roots`]). Built once per run;
+/// [`template_context`] adds the per-activation variables to a copy.
+///
+/// Only what templates refer to goes in: a copy is made per requester, and copying every person
+/// into each made compiling tens of thousands of activations quadratic in persons.
+pub fn template_base(
+    policy: &Policy,
+    referenced: &std::collections::BTreeSet<String>,
+) -> Context<'static> {
     let mut context = if referenced.contains("person") || referenced.contains("team") {
         people_context(policy)
     } else {

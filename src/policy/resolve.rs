@@ -165,7 +165,7 @@ pub fn resolve_resources(
     evaluate_baseline(policy, schemas, &order, diagnostics);
     check_providers(policy, schemas, diagnostics);
     // One template context per person, shared by every role's templates.
-    let base = context::template_base(policy);
+    let base = context::template_base(policy, &context::template_roots(policy));
     let contexts: BTreeMap<&str, hcl::eval::Context<'static>> = policy
         .persons
         .iter()
