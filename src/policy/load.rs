@@ -146,9 +146,10 @@ pub fn load(
         validate::validate(&policy, schemas, now, strictness, &mut diagnostics);
     }
     // Built one insert at a time in file order, the largest maps have half-empty B-tree nodes;
-    // rebuilt in one go they are full (10,000 roles and 40,000 resource blocks: 12 MiB less).
+    // rebuilt in one go they are full (10,000 roles and 40,000 resource blocks: 14 MiB less).
     policy.resources = std::mem::take(&mut policy.resources).into_iter().collect();
     policy.roles = std::mem::take(&mut policy.roles).into_iter().collect();
+    policy.declared = std::mem::take(&mut policy.declared).into_iter().collect();
     policy.digest = digest(&sources, &policy);
     policy.sources = sources.clone();
     diagnostics.sort();
