@@ -120,7 +120,7 @@ async fn an_emergency_key_always_expires_and_creating_it_twice_makes_one_key() {
         provider.read(read_key("breakglass-alice")).await.unwrap().objects["breakglass-alice"]
             .clone();
     let mut blocked = wanted.clone();
-    blocked.insert("blocked".to_owned(), json!(true));
+    blocked.insert("blocked".into(), json!(true));
     let after = provider
         .update(UpdateRequest::new("litellm_key", &id, before, blocked, ChangeContext::baseline()))
         .await

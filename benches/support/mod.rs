@@ -296,7 +296,7 @@ pub struct Perturbed {
 fn live_attributes(resource_type: &str, attributes: &Attributes) -> Attributes {
     let mut live = attributes.clone();
     if resource_type == "local_access" {
-        live.entry("expires_at".to_owned()).or_insert(Value::Null);
+        live.entry("expires_at".into()).or_insert(Value::Null);
     }
     live
 }
@@ -423,7 +423,7 @@ impl World {
             }
             let mut attributes = r.attributes.clone();
             if self.drifted.contains(&key) {
-                attributes.insert("value".to_owned(), Value::String("off".to_owned()));
+                attributes.insert("value".into(), Value::String("off".to_owned()));
             }
             objects.insert(key.1, key.2, attributes);
         }

@@ -59,10 +59,14 @@ fn attribute_lines(out: &mut String, change: &ResourceChange, color: bool) {
     let empty = Attributes::new();
     let before = change.before.as_ref().unwrap_or(&empty);
     let after = change.after.as_ref().unwrap_or(&empty);
-    let names: Vec<&String> = match change.action {
-        Action::Create => after.keys().filter(|k| !after[*k].is_null()).collect(),
-        Action::Delete => before.keys().filter(|k| !before[*k].is_null()).collect(),
-        _ => change.changed_attributes.iter().collect(),
+    let names: Vec<&str> = match change.action {
+        Action::Create => {
+            after.iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| k.as_str()).collect()
+        }
+        Action::Delete => {
+            before.iter().filter(|(_, v)| !v.is_null()).map(|(k, _)| k.as_str()).collect()
+        }
+        _ => change.changed_attributes.iter().map(String::as_str).collect(),
     };
     let width = names.iter().map(|n| n.len()).max().unwrap_or(0);
     for name in &names {

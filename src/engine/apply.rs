@@ -583,7 +583,7 @@ async fn leftover_access(
             (Some(expected), Some(current)) => {
                 let schema = providers.resource_schema(&provider_name, &resource_type);
                 let differs = expected.iter().any(|(name, value)| {
-                    let attribute = schema.and_then(|s| s.attributes.get(name));
+                    let attribute = schema.and_then(|s| s.attributes.get(name.as_str()));
                     // Secrets are not read back; computed values are the platform's.
                     !attribute.is_some_and(|a| a.sensitive || a.computed)
                         && !super::diff::equal(

@@ -444,7 +444,7 @@ pub fn compile(
                             .is_ok_and(|p| p.expires_natively(resource_type, &attributes))
                     {
                         attributes
-                            .entry(attribute)
+                            .entry(attribute.into())
                             .or_insert_with(|| Value::String(activation.end.to_string()));
                     }
                     granted.push((
@@ -474,7 +474,7 @@ pub fn compile(
                     ));
                     let Some(resource) = resources.get_mut(&address) else { continue };
                     for (name, value) in change.set.iter() {
-                        resource.attributes.insert(name.clone(), value.clone());
+                        resource.attributes.insert(name.as_str().into(), value.clone());
                     }
                     // A live override supersedes an ended one's restore of the same object.
                     resource.restore = None;
@@ -564,7 +564,7 @@ fn share_overlapping_grants(
     }
     for (address, attribute, latest) in extended {
         if let Some(resource) = resources.get_mut(&address) {
-            resource.attributes.insert(attribute, Value::String(latest.to_string()));
+            resource.attributes.insert(attribute.into(), Value::String(latest.to_string()));
         }
     }
 }
@@ -599,7 +599,7 @@ pub fn respect_preexisting(
             .and_then(|schema| schema.expiry_attribute.clone())
         {
             match current.get(&attribute) {
-                Some(value) => resource.attributes.insert(attribute, value.clone()),
+                Some(value) => resource.attributes.insert(attribute.into(), value.clone()),
                 None => resource.attributes.remove(&attribute),
             };
         }
@@ -626,7 +626,7 @@ pub fn resolve_conflicts(desired: &mut Desired, live: &super::refresh::Live) {
             conflicts.push(Conflict {
                 activation: restore.activation.clone(),
                 address: address.clone(),
-                attribute: name.clone(),
+                attribute: name.to_string(),
                 overridden: overridden.clone(),
                 live: now.clone(),
                 prior,

@@ -2,8 +2,8 @@
 //! reason for each change; drift in its own list.
 
 use breakglass_provider::{
-    AttributeSchema, AttributeType, Attributes, ResourceSchema, Value, attributes_digest,
-    redact_sensitive,
+    AttributeName, AttributeSchema, AttributeType, Attributes, ResourceSchema, Value,
+    attributes_digest, redact_sensitive,
 };
 use std::collections::HashSet;
 
@@ -75,7 +75,7 @@ fn differing(
     desired
         .iter()
         .filter(|(name, value)| {
-            let attribute = schema.and_then(|s| s.attributes.get(*name));
+            let attribute = schema.and_then(|s| s.attributes.get(name.as_str()));
             if attribute.is_some_and(|a| a.computed) {
                 return false;
             }
@@ -89,7 +89,7 @@ fn differing(
             }
             !equal(providers, provider, resource_type, name, attribute, Some(value), live_value)
         })
-        .map(|(name, _)| name.clone())
+        .map(|(name, _)| name.to_string())
         .collect()
 }
 
@@ -165,11 +165,11 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
                     recorded.map(|r| &r.attributes),
                 );
                 if let Some(recorded) = recorded {
-                    let drifted: Vec<&String> = resource
+                    let drifted: Vec<&AttributeName> = resource
                         .attributes
                         .keys()
                         .filter(|name| {
-                            let attribute = schema.and_then(|s| s.attributes.get(*name));
+                            let attribute = schema.and_then(|s| s.attributes.get(name.as_str()));
                             !attribute.is_some_and(|a| a.sensitive || a.computed)
                                 && !equal(
                                     providers,

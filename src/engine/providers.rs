@@ -61,7 +61,7 @@ impl Providers {
                                     .join("; ")
                             ),
                         })?;
-                    config.insert(key.clone(), value);
+                    config.insert(key.as_str().into(), value);
                 }
             }
             provider.configure(ConfigureRequest::new(config, policy.dir.clone())).await.map_err(

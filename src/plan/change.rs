@@ -69,7 +69,7 @@ impl ResourceChange {
                 .filter(|(name, value)| {
                     before.get(*name).unwrap_or(&serde_json::Value::Null) != *value
                 })
-                .map(|(name, _)| name.clone())
+                .map(|(name, _)| name.to_string())
                 .collect(),
             _ => Vec::new(),
         };

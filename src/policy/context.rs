@@ -97,7 +97,9 @@ pub fn baseline_context(policy: &Policy) -> Context<'static> {
     for (address, resource) in &policy.resources {
         by_type.entry(address.resource_type.clone()).or_default().insert(
             address.name.clone(),
-            Value::Object(resource.attributes.clone().into_iter().collect()),
+            Value::Object(
+                resource.attributes.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            ),
         );
     }
     declare_resources(&mut context, &by_type);
@@ -141,7 +143,9 @@ pub fn template_base(
         if referenced.contains(&address.resource_type) {
             by_type.entry(address.resource_type.clone()).or_default().insert(
                 address.name.clone(),
-                Value::Object(resource.attributes.clone().into_iter().collect()),
+                Value::Object(
+                    resource.attributes.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+                ),
             );
         }
     }

@@ -395,16 +395,16 @@ fn evaluate_baseline(
                         },
                     );
                     if fits {
-                        attributes.insert(name.clone(), value);
+                        attributes.insert(name.as_str().into(), value);
                     }
                 }
                 Err(problems) => report_eval(problems, name, &what, &expression.range, diagnostics),
             }
         }
-        evaluated
-            .entry(address.resource_type.clone())
-            .or_default()
-            .insert(address.name.clone(), Value::Object(attributes.clone().into_iter().collect()));
+        evaluated.entry(address.resource_type.clone()).or_default().insert(
+            address.name.clone(),
+            Value::Object(attributes.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()),
+        );
         if let Some(resource) = policy.resources.get_mut(address) {
             resource.attributes = attributes;
             // Nothing reads the expressions once they are values; at 40,000 resource blocks
@@ -675,7 +675,7 @@ pub fn evaluate_template(
             let detail: Vec<String> = problems.into_iter().map(|p| p.message).collect();
             format!("{range}: {name}: {}", detail.join("; "))
         })?;
-        attributes.insert(name.clone(), value);
+        attributes.insert(name.as_str().into(), value);
     }
     Ok(attributes)
 }

@@ -160,7 +160,7 @@ mod tests {
         ];
         for (name, value, named) in cases {
             let mut block = attributes(&[("admin_key", json!("k"))]);
-            block.insert(name.to_owned(), value);
+            block.insert(name.into(), value);
             let error = AnthropicConfig::from_attributes(&block, |_| None).unwrap_err();
             assert!(error.message().contains(named), "{name}: {error}");
         }

@@ -303,7 +303,7 @@ mod tests {
         attributes.insert("endpoint".into(), json!(url));
         attributes.insert("privileged_policies".into(), json!([ADMIN]));
         for (k, v) in extra {
-            attributes.insert((*k).to_owned(), v.clone());
+            attributes.insert((*k).into(), v.clone());
         }
         let mut provider = AwsProvider::new().with_polling(Polling {
             first: std::time::Duration::from_millis(10),

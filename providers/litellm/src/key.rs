@@ -108,7 +108,7 @@ fn parse_key(object: &Object, call: &str) -> Result<LiveKey, ProviderError> {
         ("token".to_owned(), Value::String(token.clone())),
     ]);
     for (name, kind) in LIMITS.iter().skip(1) {
-        attributes.insert((*name).to_owned(), get(name, *kind)?.unwrap_or(Value::Null));
+        attributes.insert((*name).into(), get(name, *kind)?.unwrap_or(Value::Null));
     }
     Ok(LiveKey { token, attributes })
 }
@@ -224,7 +224,7 @@ pub async fn create(
             let Some(existing) = find(client, alias).await? else { return Err(error) };
             let mut wanted = desired.clone();
             if let Some(at) = expires_at {
-                wanted.insert("expires_at".to_owned(), Value::String(at));
+                wanted.insert("expires_at".into(), Value::String(at));
             }
             return update(client, alias, &existing.attributes, &wanted).await;
         }

@@ -46,7 +46,7 @@ fn attributes(project: &str, limit: &ProjectRateLimit) -> Attributes {
     ]);
     for name in LIMITS {
         if let Some(value) = limit.limit(name) {
-            attributes.insert(name.to_owned(), Value::from(value));
+            attributes.insert(name.into(), Value::from(value));
         }
     }
     attributes

@@ -34,4 +34,4 @@ pub use request::{
 pub use schema::{AttributeSchema, AttributeType, ProviderSchema, ResourceSchema};
 pub use secret::Secret;
 pub use small_map::SmallMap;
-pub use value::{Attributes, Value, attributes_digest, redact_sensitive};
+pub use value::{AttributeName, Attributes, Value, attributes_digest, redact_sensitive};

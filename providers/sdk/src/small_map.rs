@@ -33,8 +33,8 @@ impl<K: Ord, V> SmallMap<K, V> {
     }
 
     /// The value of `key`, inserting `default()` first if there is none.
-    pub fn get_or_insert_with(&mut self, key: K, default: impl FnOnce() -> V) -> &mut V {
-        self.0.entry(key).or_insert_with(default)
+    pub fn get_or_insert_with(&mut self, key: impl Into<K>, default: impl FnOnce() -> V) -> &mut V {
+        self.0.entry(key.into()).or_insert_with(default)
     }
 }
 
@@ -42,6 +42,29 @@ impl<K, V> SmallMap<K, V> {
     /// The entries, in key order.
     pub fn iter(&self) -> Iter<'_, K, V> {
         Iter(self.0.as_slice().iter())
+    }
+}
+
+/// Lookups by any string (`&str`, `&String`, a name): what attribute maps are keyed by.
+impl<V> SmallMap<compact_str::CompactString, V> {
+    /// The value of `key`.
+    pub fn get(&self, key: &(impl AsRef<str> + ?Sized)) -> Option<&V> {
+        self.0.get(key.as_ref())
+    }
+
+    /// The value of `key`, to change.
+    pub fn get_mut(&mut self, key: &(impl AsRef<str> + ?Sized)) -> Option<&mut V> {
+        self.0.get_mut(key.as_ref())
+    }
+
+    /// Whether there is a value for `key`.
+    pub fn contains_key(&self, key: &(impl AsRef<str> + ?Sized)) -> bool {
+        self.0.contains_key(key.as_ref())
+    }
+
+    /// Takes the value of `key` out.
+    pub fn remove(&mut self, key: &(impl AsRef<str> + ?Sized)) -> Option<V> {
+        self.0.remove(key.as_ref())
     }
 }
 
@@ -78,15 +101,15 @@ where
     }
 }
 
-impl<K: Ord, V> FromIterator<(K, V)> for SmallMap<K, V> {
-    fn from_iter<I: IntoIterator<Item = (K, V)>>(entries: I) -> Self {
-        Self(entries.into_iter().collect())
+impl<K: Ord, V, Q: Into<K>> FromIterator<(Q, V)> for SmallMap<K, V> {
+    fn from_iter<I: IntoIterator<Item = (Q, V)>>(entries: I) -> Self {
+        Self(entries.into_iter().map(|(key, value)| (key.into(), value)).collect())
     }
 }
 
-impl<K: Ord, V> Extend<(K, V)> for SmallMap<K, V> {
-    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, entries: I) {
-        self.0.extend(entries);
+impl<K: Ord, V, Q: Into<K>> Extend<(Q, V)> for SmallMap<K, V> {
+    fn extend<I: IntoIterator<Item = (Q, V)>>(&mut self, entries: I) {
+        self.0.extend(entries.into_iter().map(|(key, value)| (key.into(), value)));
     }
 }
 
@@ -132,11 +155,12 @@ impl<K, V> DoubleEndedIterator for Iter<'_, K, V> {
 
 impl<K, V> ExactSizeIterator for Iter<'_, K, V> {}
 
-impl<K, V, const N: usize> From<[(K, V); N]> for SmallMap<K, V>
+impl<K, V, Q, const N: usize> From<[(Q, V); N]> for SmallMap<K, V>
 where
     K: Ord,
+    Q: Into<K>,
 {
-    fn from(entries: [(K, V); N]) -> Self {
+    fn from(entries: [(Q, V); N]) -> Self {
         entries.into_iter().collect()
     }
 }
@@ -179,7 +203,7 @@ where
 
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
                 let mut map = SmallMap::with_capacity(access.size_hint().unwrap_or(0));
-                while let Some((key, value)) = access.next_entry()? {
+                while let Some((key, value)) = access.next_entry::<K, V>()? {
                     map.insert(key, value);
                 }
                 Ok(map)

@@ -11,7 +11,10 @@ pub type Value = serde_json::Value;
 /// A resource's attributes by name, in a stable (sorted) order so digests are reproducible.
 /// A [`SmallMap`]: a resource has a handful of attributes, and a large plan holds 100,000s of
 /// these maps.
-pub type Attributes = SmallMap<String, Value>;
+pub type Attributes = SmallMap<AttributeName, Value>;
+
+/// An attribute's name: held inline (no allocation) up to 24 bytes, which every name is.
+pub type AttributeName = compact_str::CompactString;
 
 /// A stable sha256 digest of a set of attributes (hex), used to detect that a live object
 /// changed between plan and apply.
@@ -28,7 +31,7 @@ pub fn redact_sensitive(schema: &ResourceSchema, attributes: &Attributes) -> Att
         .iter()
         .map(|(name, value)| {
             let sensitive =
-                schema.attributes.get(name).is_some_and(|attribute| attribute.sensitive);
+                schema.attributes.get(name.as_str()).is_some_and(|attribute| attribute.sensitive);
             if sensitive && !value.is_null() {
                 let digest = hex::encode(Sha256::digest(value.to_string().as_bytes()));
                 (name.clone(), Value::String(format!("(sensitive:sha256:{})", &digest[..16])))
