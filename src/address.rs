@@ -13,14 +13,19 @@ use std::str::FromStr;
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ResourceAddress {
     /// The resource type (`local_access`).
-    pub resource_type: String,
+    pub resource_type: Name,
     /// The block's name (`oncall_admin`).
-    pub name: String,
+    pub name: Name,
 }
+
+/// A name in an address: held inline up to 24 bytes (resource types, block and role names), so
+/// the 100,000s of addresses a large plan holds allocate little; longer ones (an activation key
+/// with a ULID) are on the heap as a `String` would be.
+pub type Name = compact_str::CompactString;
 
 impl ResourceAddress {
     /// `resource_type.name`.
-    pub fn new(resource_type: impl Into<String>, name: impl Into<String>) -> Self {
+    pub fn new(resource_type: impl Into<Name>, name: impl Into<Name>) -> Self {
         Self { resource_type: resource_type.into(), name: name.into() }
     }
 
@@ -48,15 +53,15 @@ pub enum Scope {
     /// (`PERSON:ACTIVATION_ID`).
     Activation {
         /// The role's name.
-        role: String,
+        role: Name,
         /// `person:activation_id`.
-        key: String,
+        key: Name,
     },
     /// Found on a platform with nothing in the policy declaring or granting it (drift); named
     /// by the provider's id.
     Unmanaged {
         /// The provider's id.
-        id: String,
+        id: Name,
     },
 }
 
@@ -77,15 +82,15 @@ impl Address {
 
     /// The address of a resource that activation `key` of `role` adds.
     pub fn in_activation(
-        role: impl Into<String>,
-        key: impl Into<String>,
+        role: impl Into<Name>,
+        key: impl Into<Name>,
         resource: ResourceAddress,
     ) -> Self {
         Self { scope: Some(Scope::Activation { role: role.into(), key: key.into() }), resource }
     }
 
     /// The address of an object of `resource_type` that nothing declares: `unmanaged.TYPE["ID"]`.
-    pub fn unmanaged(resource_type: impl Into<String>, id: impl Into<String>) -> Self {
+    pub fn unmanaged(resource_type: impl Into<Name>, id: impl Into<Name>) -> Self {
         Self {
             scope: Some(Scope::Unmanaged { id: id.into() }),
             resource: ResourceAddress::new(resource_type, ""),

@@ -324,7 +324,7 @@ pub fn compile(
             Address::baseline(address.clone()),
             DesiredResource {
                 provider: address.provider().to_owned(),
-                resource_type: address.resource_type.clone(),
+                resource_type: address.resource_type.to_string(),
                 attributes: declaration.attributes.clone(),
                 depends_on,
                 cause: Cause::Baseline,
@@ -451,7 +451,7 @@ pub fn compile(
                         address,
                         DesiredResource {
                             provider: template.address.provider().to_owned(),
-                            resource_type: template.address.resource_type.clone(),
+                            resource_type: template.address.resource_type.to_string(),
                             attributes,
                             depends_on: template_dependencies(role, template, activation),
                             cause: Cause::Grant(Arc::clone(activation)),

@@ -95,8 +95,8 @@ pub fn baseline_context(policy: &Policy) -> Context<'static> {
     let mut context = people_context(policy);
     let mut by_type: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
     for (address, resource) in &policy.resources {
-        by_type.entry(address.resource_type.clone()).or_default().insert(
-            address.name.clone(),
+        by_type.entry(address.resource_type.to_string()).or_default().insert(
+            address.name.to_string(),
             Value::Object(
                 resource.attributes.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
             ),
@@ -140,9 +140,9 @@ pub fn template_base(
     };
     let mut by_type: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
     for (address, resource) in &policy.resources {
-        if referenced.contains(&address.resource_type) {
-            by_type.entry(address.resource_type.clone()).or_default().insert(
-                address.name.clone(),
+        if referenced.contains(address.resource_type.as_str()) {
+            by_type.entry(address.resource_type.to_string()).or_default().insert(
+                address.name.to_string(),
                 Value::Object(
                     resource.attributes.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
                 ),

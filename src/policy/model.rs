@@ -120,7 +120,7 @@ impl Policy {
             ReferenceKind::Resource(resource_type) => self
                 .resources
                 .keys()
-                .filter(|address| &address.resource_type == resource_type)
+                .filter(|address| address.resource_type == resource_type)
                 .map(|address| address.name.as_str())
                 .collect(),
         }

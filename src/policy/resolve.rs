@@ -160,7 +160,7 @@ pub fn resolve_resources(
     diagnostics: &mut Diagnostics,
 ) {
     let resource_types: BTreeSet<String> =
-        policy.resources.keys().map(|a| a.resource_type.clone()).collect();
+        policy.resources.keys().map(|a| a.resource_type.to_string()).collect();
     let order = dependency_order(policy, &resource_types, diagnostics);
     evaluate_baseline(policy, schemas, &order, diagnostics);
     check_providers(policy, schemas, diagnostics);
@@ -401,8 +401,8 @@ fn evaluate_baseline(
                 Err(problems) => report_eval(problems, name, &what, &expression.range, diagnostics),
             }
         }
-        evaluated.entry(address.resource_type.clone()).or_default().insert(
-            address.name.clone(),
+        evaluated.entry(address.resource_type.to_string()).or_default().insert(
+            address.name.to_string(),
             Value::Object(attributes.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()),
         );
         if let Some(resource) = policy.resources.get_mut(address) {
