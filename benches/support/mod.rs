@@ -318,7 +318,8 @@ pub fn world(spec: &Spec, policy: Policy, at: Timestamp) -> World {
             }
             let person = requesters_of(spec, role)[round % spec.team_size];
             let end = at + hour + SignedDuration::from_secs((n % 3600) as i64);
-            let id = format!("act_{n:08}");
+            // As long as a real id (`act_` and a ULID), so keys and ids cost what they do.
+            let id = format!("act_01jd{n:022}");
             state
                 .activations
                 .insert(id.clone(), activation(id, role, person, at - hour, end).into());
@@ -330,7 +331,7 @@ pub fn world(spec: &Spec, policy: Policy, at: Timestamp) -> World {
     for k in 0..ended {
         let role = k * 97 % spec.roles;
         let person = requesters_of(spec, role)[spec.team_size - 1];
-        let id = format!("act_e{k:07}");
+        let id = format!("act_01je{k:022}");
         state.activations.insert(
             id.clone(),
             activation(id, role, person, at - hour, at - SignedDuration::from_mins(1)).into(),
@@ -386,7 +387,7 @@ pub fn world(spec: &Spec, policy: Policy, at: Timestamp) -> World {
     for k in 0..starting {
         let role = (k * 31 + 7) % spec.roles;
         let person = requesters_of(spec, role)[(spec.team_size - 2) % spec.team_size];
-        let id = format!("act_s{k:07}");
+        let id = format!("act_01js{k:022}");
         let mut new =
             activation(id.clone(), role, person, at - SignedDuration::from_mins(1), at + hour);
         new.status = ActivationStatus::Applying;
