@@ -190,6 +190,59 @@ impl Live {
     }
 }
 
+/// What to read of each provider and type: ids, and the scope of a listing.
+type Groups = BTreeMap<(String, String), (BTreeSet<String>, Scope)>;
+
+/// The group of `provider`'s `resource_type`, made on first use with what its listing reads.
+fn group<'g>(
+    groups: &'g mut Groups,
+    providers: &Providers,
+    provider: &str,
+    resource_type: &str,
+) -> &'g mut (BTreeSet<String>, Scope) {
+    groups.entry((provider.to_owned(), resource_type.to_owned())).or_insert_with(|| {
+        let wanted =
+            providers.get(provider).ok().and_then(|provider| provider.list_scope(resource_type));
+        (BTreeSet::new(), Scope::new(wanted))
+    })
+}
+
+/// The scope of one type's listing: each object's attributes, or only those the provider's
+/// `list` reads, once per distinct value.
+struct Scope {
+    /// What `list` reads; `None`: everything.
+    wanted: Option<&'static [&'static str]>,
+    /// The projections seen, rendered, so each goes in once.
+    seen: HashSet<String, foldhash::fast::RandomState>,
+    /// What `list` is given.
+    entries: Vec<Attributes>,
+}
+
+impl Scope {
+    fn new(wanted: Option<&'static [&'static str]>) -> Self {
+        Self { wanted, seen: HashSet::default(), entries: Vec::new() }
+    }
+
+    fn add(&mut self, attributes: &Attributes) {
+        let Some(wanted) = self.wanted else {
+            self.entries.push(attributes.clone());
+            return;
+        };
+        if wanted.is_empty() {
+            return;
+        }
+        let projected: Attributes = wanted
+            .iter()
+            .filter_map(|name| Some((*name, attributes.get(*name)?.clone())))
+            .collect();
+        if !projected.is_empty()
+            && self.seen.insert(serde_json::to_string(&projected).unwrap_or_default())
+        {
+            self.entries.push(projected);
+        }
+    }
+}
+
 /// Works out each address's id: from state where breakglass made the object, else the natural
 /// id of its desired attributes. The first step of [`refresh`]; no provider is called.
 pub fn identify(
@@ -244,24 +297,22 @@ pub async fn refresh(
     }
     live.refreshed = true;
 
-    // What to read, grouped by provider and type, with the desired attributes as list scope.
-    let mut groups: BTreeMap<(String, String), (BTreeSet<String>, Vec<Attributes>)> =
-        BTreeMap::new();
+    // What to read, grouped by provider and type, with the desired and recorded attributes as
+    // list scope (cut down to what the provider's `list` reads).
+    let mut groups: Groups = BTreeMap::new();
     for (address, resource) in &desired.resources {
-        let group =
-            groups.entry((resource.provider.clone(), resource.resource_type.clone())).or_default();
+        let group = group(&mut groups, providers, &resource.provider, &resource.resource_type);
         let identity = &live.ids[address];
         group.0.insert(identity.id.clone());
         if let Some(natural) = identity.natural() {
             group.0.insert(natural.to_owned());
         }
-        group.1.push(resource.attributes.clone());
+        group.1.add(&resource.attributes);
     }
     for recorded in state.resources.values() {
-        let group =
-            groups.entry((recorded.provider.clone(), recorded.resource_type.clone())).or_default();
+        let group = group(&mut groups, providers, &recorded.provider, &recorded.resource_type);
         group.0.insert(recorded.id.clone());
-        group.1.push(recorded.attributes.clone());
+        group.1.add(&recorded.attributes);
     }
     let total: usize = groups.values().map(|(ids, _)| ids.len()).sum();
     progress.refresh_started(total);
@@ -269,6 +320,7 @@ pub async fn refresh(
     let semaphore = Arc::new(Semaphore::new(parallelism.max(1)));
     let mut tasks = JoinSet::new();
     for ((provider_name, resource_type), (ids, scope)) in groups {
+        let scope = scope.entries;
         let provider = providers.get(&provider_name)?.clone();
         let listable = providers
             .resource_schema(&provider_name, &resource_type)
@@ -345,4 +397,41 @@ pub async fn refresh(
     live.objects.pack();
     progress.refresh_finished(total, live.api_calls);
     Ok(live)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn attributes(value: serde_json::Value) -> Attributes {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn a_listing_scope_holds_what_the_provider_reads_once_per_value() {
+        let objects = [
+            attributes(json!({"project_id": "p1", "user_id": "u1", "role": "owner"})),
+            attributes(json!({"project_id": "p1", "user_id": "u2", "role": "member"})),
+            attributes(json!({"project_id": "p2", "user_id": "u1", "role": "member"})),
+            attributes(json!({"user_id": "u3"})),
+        ];
+        let scope_of = |wanted| {
+            let mut scope = Scope::new(wanted);
+            for object in &objects {
+                scope.add(object);
+            }
+            scope.entries
+        };
+        // Cut down to what `list` reads, each distinct value once; nothing for an object
+        // without it.
+        assert_eq!(
+            scope_of(Some(&["project_id"])),
+            [attributes(json!({"project_id": "p1"})), attributes(json!({"project_id": "p2"})),]
+        );
+        // Whole, by default.
+        assert_eq!(scope_of(None), objects);
+        // None, for a provider that lists everything.
+        assert!(scope_of(Some(&[])).is_empty());
+    }
 }

@@ -93,6 +93,11 @@ impl Provider for AnthropicProvider {
         Ok(ReadResponse::new(objects, request.ids.len() as u64))
     }
 
+    fn list_scope(&self, resource_type: &str) -> Option<&'static [&'static str]> {
+        // Members are listed per workspace the scope names.
+        (resource_type == MEMBER).then_some(&["workspace_id"])
+    }
+
     async fn list(&self, request: ListRequest) -> Result<ListResponse, ProviderError> {
         let (config, client) = self.configured()?;
         match request.resource_type.as_str() {

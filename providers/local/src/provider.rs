@@ -206,6 +206,11 @@ impl Provider for LocalProvider {
         Ok(ReadResponse::new(objects, calls))
     }
 
+    fn list_scope(&self, _resource_type: &str) -> Option<&'static [&'static str]> {
+        // The whole document is listed; the scope is not read.
+        Some(&[])
+    }
+
     async fn list(&self, request: ListRequest) -> Result<ListResponse, ProviderError> {
         let document = self.load().await?;
         let objects = all_objects(&document, &request.resource_type)?;

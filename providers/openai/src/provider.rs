@@ -88,6 +88,11 @@ impl Provider for OpenAiProvider {
         Ok(ReadResponse::new(objects, calls))
     }
 
+    fn list_scope(&self, resource_type: &str) -> Option<&'static [&'static str]> {
+        // Users are listed per project the scope names.
+        (resource_type == PROJECT_USER).then_some(&["project_id"])
+    }
+
     async fn list(&self, request: ListRequest) -> Result<ListResponse, ProviderError> {
         match request.resource_type.as_str() {
             PROJECT_USER => {

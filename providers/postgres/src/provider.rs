@@ -140,6 +140,11 @@ impl Provider for PostgresProvider {
         }
     }
 
+    fn list_scope(&self, _resource_type: &str) -> Option<&'static [&'static str]> {
+        // Roles and memberships are read from the catalogs whole; the scope is not read.
+        Some(&[])
+    }
+
     async fn list(&self, request: ListRequest) -> Result<ListResponse, ProviderError> {
         let connections = self.connections()?;
         let client = connections.default_client().await?;
