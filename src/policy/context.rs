@@ -26,6 +26,13 @@ pub struct ActivationVars<'a> {
     pub justification: &'a str,
 }
 
+/// A resource's attributes as expressions see them (`TYPE.NAME.ATTRIBUTE`).
+pub fn attributes_value(attributes: &breakglass_provider::Attributes) -> Value {
+    Value::Object(
+        attributes.iter().map(|(name, value)| (name.to_string(), value.clone())).collect(),
+    )
+}
+
 /// A person as expressions see them: `{name, display_name, email, identities}`.
 pub fn person_value(person: &Person) -> Value {
     json!({
@@ -95,12 +102,10 @@ pub fn baseline_context(policy: &Policy) -> Context<'static> {
     let mut context = people_context(policy);
     let mut by_type: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
     for (address, resource) in &policy.resources {
-        by_type.entry(address.resource_type.to_string()).or_default().insert(
-            address.name.to_string(),
-            Value::Object(
-                resource.attributes.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
-            ),
-        );
+        by_type
+            .entry(address.resource_type.to_string())
+            .or_default()
+            .insert(address.name.to_string(), attributes_value(&resource.attributes));
     }
     declare_resources(&mut context, &by_type);
     context
@@ -141,12 +146,10 @@ pub fn template_base(
     let mut by_type: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
     for (address, resource) in &policy.resources {
         if referenced.contains(address.resource_type.as_str()) {
-            by_type.entry(address.resource_type.to_string()).or_default().insert(
-                address.name.to_string(),
-                Value::Object(
-                    resource.attributes.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
-                ),
-            );
+            by_type
+                .entry(address.resource_type.to_string())
+                .or_default()
+                .insert(address.name.to_string(), attributes_value(&resource.attributes));
         }
     }
     declare_resources(&mut context, &by_type);

@@ -401,10 +401,10 @@ fn evaluate_baseline(
                 Err(problems) => report_eval(problems, name, &what, &expression.range, diagnostics),
             }
         }
-        evaluated.entry(address.resource_type.to_string()).or_default().insert(
-            address.name.to_string(),
-            Value::Object(attributes.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()),
-        );
+        evaluated
+            .entry(address.resource_type.to_string())
+            .or_default()
+            .insert(address.name.to_string(), context::attributes_value(&attributes));
         if let Some(resource) = policy.resources.get_mut(address) {
             resource.attributes = attributes;
             // Nothing reads the expressions once they are values; at 40,000 resource blocks

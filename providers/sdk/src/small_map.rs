@@ -31,11 +31,6 @@ impl<K: Ord, V> SmallMap<K, V> {
     pub fn with_capacity(capacity: usize) -> Self {
         Self(LiteMap::with_capacity(capacity))
     }
-
-    /// The value of `key`, inserting `default()` first if there is none.
-    pub fn get_or_insert_with(&mut self, key: impl Into<K>, default: impl FnOnce() -> V) -> &mut V {
-        self.0.entry(key.into()).or_insert_with(default)
-    }
 }
 
 impl<K, V> SmallMap<K, V> {
