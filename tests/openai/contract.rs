@@ -15,7 +15,7 @@
 //! Where the published API is silent (the exact wording of error messages, what a project with
 //! no model permissions answers), the choice made is written beside the handler.
 //!
-//! References: the OpenAPI description (shared/specs/openai-openapi.yaml) and the API
+//! References: the OpenAPI description (tests/contract/specs/openai-openapi.yaml) and the API
 //! reference at <https://platform.openai.com/docs/api-reference/administration>.
 
 use axum::Router;

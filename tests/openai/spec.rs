@@ -1,5 +1,6 @@
 //! Checks requests and responses against OpenAI's own OpenAPI description
-//! (`../shared/specs/openai-openapi.yaml`, the public openai/openai-openapi document).
+//! (`tests/contract/specs/openai-openapi.yaml`, vendored from the public openai/openai-openapi
+//! repository; source commit and licence in that folder's README).
 //!
 //! Why in-process rather than Prism's validating proxy: the contract server runs inside the
 //! test binary, so a violation is pinned on the test that caused it, with no Node runtime, no
@@ -46,9 +47,9 @@ pub struct Operation {
     pointer: String,
 }
 
-/// Where the description is: beside the repository, as CI lays it out.
+/// Where the description is: vendored in the repository.
 pub fn spec_path() -> std::path::PathBuf {
-    crate::util::root().join("../shared/specs/openai-openapi.yaml")
+    crate::util::root().join("tests/contract/specs/openai-openapi.yaml")
 }
 
 impl Spec {
@@ -60,7 +61,7 @@ impl Spec {
             let text = fs_err::read_to_string(&path).unwrap_or_else(|error| {
                 panic!(
                     "OpenAI's OpenAPI description is needed to check the contract server: \
-                     {error}. It is shared/specs/openai-openapi.yaml beside the repository"
+                     {error}. It is vendored at tests/contract/specs/openai-openapi.yaml"
                 )
             });
             let document: Value = serde_saphyr::from_str(&text).expect("the spec is YAML");
