@@ -17,6 +17,7 @@ pub mod cli;
 pub mod clock;
 pub mod diagnostics;
 pub mod engine;
+pub mod event;
 pub mod graph;
 pub mod plan;
 pub mod policy;

@@ -15,13 +15,12 @@
 //!
 //! Nothing here prints: commands in `cli` render and report.
 
-mod event;
 mod log;
 pub mod ocsf;
 pub mod report;
 pub mod sink;
 mod summary;
 
-pub use event::{Event, EventResult, Stamped, Subject, action};
+pub use crate::event::{Chain, ChainError, Event, EventResult, Stamped, Subject, action};
 pub use log::{AuditError, AuditLog, Entries, GENESIS, Verified, line_hash, verify_lines};
 pub use summary::summarize;

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::event::{EventResult, Stamped, action};
+use crate::event::{EventResult, Stamped, action};
 use super::report::Facts;
 use super::summary::summarize;
 

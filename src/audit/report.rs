@@ -22,7 +22,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::event::{EventResult, Stamped, action};
+use crate::event::{EventResult, Stamped, action};
 use super::summary::summarize;
 use crate::activation::{Activation, ActivationKind, ActivationSource, ActivationStatus};
 use crate::policy::blocks::{LimitAction, LimitScope, WorkingHours};

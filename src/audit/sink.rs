@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use breakglass_provider::Secret;
 
-use super::event::{EventResult, Stamped};
+use crate::event::{EventResult, Stamped};
 use super::summary::summarize;
 use crate::policy::blocks::{AuditSettings, SinkFormat, SinkKind, SinkSettings};
 
