@@ -93,6 +93,7 @@ pub async fn run(args: &PlanArgs, output: Output) -> anyhow::Result<ExitStatus> 
         targets: args.target.clone(),
         parallelism: args.parallelism.unwrap_or(policy.settings.parallelism as usize),
         revert_interrupted: false,
+        scoped: false,
     };
     let planned = make_plan(
         &policy,
@@ -104,14 +105,14 @@ pub async fn run(args: &PlanArgs, output: Output) -> anyhow::Result<ExitStatus> 
     )
     .await?;
     let plan = planned.plan;
-    let audit = Audit::of(&policy);
+    let audit = Audit::in_store(store);
     if args.refresh {
-        audit.record_drift(&executor(), &plan.drift);
+        audit.record_drift(&executor(), &plan.drift).await;
     }
     print_plan(&plan, format, output)?;
     if let Some(out) = &args.out {
         let (digest, key) = save(&plan, out, args.sign_key.as_ref(), args.at.is_some())?;
-        audit.record_plan_signed(&signer_name(&policy, &key), &plan, &digest, out)?;
+        audit.record_plan_signed(&signer_name(&policy, &key), &plan, &digest, out).await?;
     }
     Ok(exit_status(&plan, args.detailed_exitcode))
 }

@@ -14,6 +14,8 @@ use super::error::EngineError;
 use super::planner::{PlanOptions, Planned, make_plan};
 use super::progress::Progress;
 use super::providers::Providers;
+use super::scope::{add_check_rows, scope_of};
+use crate::event::Event;
 use crate::activation::{
     Activation, ActivationKind, ActivationSource, ActivationStatus, ApprovalRecord, Extension,
 };
@@ -24,7 +26,7 @@ use crate::sign::{
     APPROVAL_PAYLOAD_TYPE, Approval, Decision, PLAN_PAYLOAD_TYPE, SignedPlan, approval_of,
     read_token,
 };
-use crate::state::{State, StateGuard, UsedNonce, UsedTotp};
+use crate::state::{Change, State, StateGuard, UsedNonce, UsedTotp};
 
 fn refused(message: impl Into<String>) -> EngineError {
     EngineError::Refused(message.into())
@@ -294,7 +296,8 @@ pub fn changes_of(changes: &[ResourceChange], activation: &str) -> Vec<ResourceC
 }
 
 /// Makes the request plan: the changes the activation makes, nothing else; it expires after
-/// the policy's `request_lifetime`.
+/// the policy's `request_lifetime`. `state` needs to hold only the activation's scope
+/// ([`scope_of`]): the plan covers only what the activation touches.
 #[allow(clippy::too_many_arguments)]
 pub async fn request_plan(
     policy: &Policy,
@@ -306,8 +309,9 @@ pub async fn request_plan(
     options: &PlanOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<Planned, EngineError> {
+    let options = PlanOptions { scoped: true, ..options.clone() };
     let mut planned =
-        make_plan(policy, state, providers, options, Some(activation), progress).await?;
+        make_plan(policy, state, providers, &options, Some(activation), progress).await?;
     planned.plan.resource_changes = changes_of(&planned.plan.resource_changes, &activation.id);
     planned.plan.drift.clear();
     planned.plan.activations.clear();
@@ -620,9 +624,10 @@ pub struct EmergencyInput<'a> {
     /// Provider calls in flight at once.
     pub parallelism: usize,
     /// Called once every check has passed, before the write-ahead record and any provider
-    /// call, with the activation as it will be recorded: the caller writes the decision to the
-    /// audit log there, so the log shows it before the changes. An error stops the apply.
-    pub on_authorized: &'a (dyn Fn(&Activation) -> Result<(), String> + Send + Sync),
+    /// call, with the activation as it will be recorded: it returns the audit events recording
+    /// the decision, committed in the same transaction as the write-ahead record, so the log
+    /// shows it before the changes. An error stops the apply.
+    pub on_authorized: &'a (dyn Fn(&Activation) -> Result<Vec<Event>, String> + Send + Sync),
 }
 
 impl std::fmt::Debug for EmergencyInput<'_> {
@@ -648,7 +653,8 @@ pub struct EmergencyOutcome {
 
 /// `apply --emergency`: every check in order, then the write-ahead record, then the grant.
 /// The caller holds the state lock (`guard`), so nonces and codes are checked and recorded
-/// atomically.
+/// atomically. Only the rows the activation and its checks need are read (indexed lookups),
+/// only its objects are planned and refreshed, and each write holds only what changed.
 pub async fn apply_emergency(
     input: EmergencyInput<'_>,
     guard: &mut dyn StateGuard,
@@ -659,7 +665,9 @@ pub async fn apply_emergency(
     let now = crate::clock::now();
     // 1. Signed by the requester it names.
     let (saved, request) = verify_request_signature(policy, signed)?;
-    let state = guard.state().clone();
+    let mut scope = scope_of(policy, providers, &[&request.activation], now)?;
+    add_check_rows(&mut scope, policy, &request.activation, tokens, now);
+    let state = guard.read_scope(&scope).await?;
     let id = request.activation.id.clone();
     let extension = request.extends.is_some();
     if let Some(existing) = state.activations.get(&id) {
@@ -681,6 +689,7 @@ pub async fn apply_emergency(
                 policy,
                 providers,
                 guard,
+                state.clone(),
                 (**existing).clone(),
                 parallelism,
                 progress,
@@ -714,6 +723,7 @@ pub async fn apply_emergency(
         targets: Vec::new(),
         parallelism,
         revert_interrupted: false,
+        scoped: true,
     };
     let fresh =
         make_plan(policy, &state, providers, &options, Some(&activation), progress.clone()).await?;
@@ -745,16 +755,18 @@ pub async fn apply_emergency(
         factors.push("totp".to_owned());
     }
 
-    // Write-ahead: the record, the used nonces and code, before any provider call.
-    let mut next = state.clone();
+    // Write-ahead: the record, the used nonces and code, before any provider call, in one
+    // transaction with the audit events recording the decision.
+    let mut next = state;
+    let mut change = Change::default();
     for (nonce, approver) in &approvals.nonces {
-        next.used_nonces.insert(
+        change.used_nonces.push((
             nonce.clone(),
             UsedNonce { approver: approver.clone(), activation: id.clone(), used_at: now },
-        );
+        ));
     }
     if let Some(step) = totp_step {
-        next.used_totp.push(UsedTotp { person: activation.requester.clone(), step });
+        change.used_totp.push(UsedTotp { person: activation.requester.clone(), step });
     }
     if extension {
         let record = next
@@ -772,6 +784,7 @@ pub async fn apply_emergency(
         });
         record.end = activation.end;
         activation = record.clone();
+        change.activations.push(Arc::new(activation.clone()));
     } else {
         activation.status = ActivationStatus::Applying;
         activation.source = ActivationSource::Emergency { plan_digest: signed.digest.clone() };
@@ -780,13 +793,14 @@ pub async fn apply_emergency(
         activation.authentication = factors;
         activation.flags = request.warnings.clone();
         activation.created_at = now;
-        next.activations.insert(id.clone(), Arc::new(activation.clone()));
+        change.activations.push(Arc::new(activation.clone()));
     }
-    on_authorized(&activation).map_err(|error| {
+    change.events = on_authorized(&activation).map_err(|error| {
         EngineError::Refused(format!("cannot record the grant in the audit log: {error}"))
     })?;
-    guard.write(next).await?;
-    finish_with(policy, providers, guard, activation, fresh, parallelism, progress, extension).await
+    change.apply_to(&mut next);
+    guard.commit(change).await?;
+    finish_with(providers, guard, next, activation, fresh, parallelism, progress, extension).await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -794,31 +808,32 @@ async fn finish(
     policy: &Policy,
     providers: &Providers,
     guard: &mut dyn StateGuard,
+    state: State,
     activation: Activation,
     parallelism: usize,
     progress: Arc<dyn Progress>,
     now: Timestamp,
     extension: bool,
 ) -> Result<EmergencyOutcome, EngineError> {
-    let state = guard.state().clone();
     let options = PlanOptions {
         at: now,
         refresh: true,
         targets: Vec::new(),
         parallelism,
         revert_interrupted: false,
+        scoped: true,
     };
     let planned =
         make_plan(policy, &state, providers, &options, Some(&activation), progress.clone()).await?;
-    finish_with(policy, providers, guard, activation, planned, parallelism, progress, extension)
+    finish_with(providers, guard, state, activation, planned, parallelism, progress, extension)
         .await
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn finish_with(
-    _policy: &Policy,
     providers: &Providers,
     guard: &mut dyn StateGuard,
+    mut state: State,
     activation: Activation,
     planned: Planned,
     parallelism: usize,
@@ -828,6 +843,7 @@ async fn finish_with(
     let changes = changes_of(&planned.plan.resource_changes, &activation.id);
     let report = apply(
         guard,
+        &mut state,
         providers,
         &planned.desired,
         &planned.live,
@@ -837,7 +853,6 @@ async fn finish_with(
         progress,
     )
     .await?;
-    let recorded =
-        guard.state().activations.get(&activation.id).map_or(activation, |r| (**r).clone());
+    let recorded = state.activations.get(&activation.id).map_or(activation, |r| (**r).clone());
     Ok(EmergencyOutcome { activation: recorded, report, extension })
 }

@@ -131,11 +131,15 @@ pub struct Started {
     pub names: Option<BTreeSet<String>>,
 }
 
-/// Which activations to list.
+/// Which activations to list (answered with the index on status and end).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ActivationFilter {
     /// Leave out reverted ones (history).
     pub not_reverted: bool,
+    /// Only those that end by this time, or are already being reverted.
+    pub ending_by: Option<Timestamp>,
+    /// Only the one that ends first.
+    pub first_to_end: bool,
 }
 
 /// Where the audit log ends: its last event.

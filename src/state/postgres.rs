@@ -885,8 +885,20 @@ impl StateStore for PostgresStore {
         filter: &ActivationFilter,
     ) -> Result<Vec<Arc<Activation>>, StateError> {
         let client = self.connect().await?;
-        let condition = if filter.not_reverted { "WHERE status <> 'reverted'" } else { "" };
-        activations_where(&client, condition, &[]).await
+        let mut condition = "WHERE true".to_owned();
+        if filter.not_reverted {
+            condition.push_str(" AND status <> 'reverted'");
+        }
+        let by = filter.ending_by.map(|t| t.to_string());
+        let mut parameters: Vec<&(dyn ToSql + Sync)> = Vec::new();
+        if let Some(by) = &by {
+            condition.push_str(" AND (end_at <= ($1::text)::timestamptz OR status = 'reverting')");
+            parameters.push(by);
+        }
+        if filter.first_to_end {
+            condition.push_str(" ORDER BY end_at LIMIT 1");
+        }
+        activations_where(&client, &condition, &parameters).await
     }
 
     async fn head(&self) -> Result<StateHead, StateError> {

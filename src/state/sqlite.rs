@@ -103,12 +103,21 @@ CREATE INDEX audit_events_digest ON audit_events (plan_digest) WHERE plan_digest
 #[derive(Debug, Clone)]
 pub struct LocalStore {
     path: PathBuf,
+    /// Open even where a JSON state of an earlier version lies beside it (`state migrate`).
+    ignore_legacy: bool,
 }
 
 impl LocalStore {
     /// A store whose database is `path`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
+        Self { path: path.into(), ignore_legacy: false }
+    }
+
+    /// The same store, opened even where the JSON state of an earlier version lies beside it:
+    /// the destination of `state migrate --from json`.
+    pub fn ignoring_legacy(mut self) -> Self {
+        self.ignore_legacy = true;
+        self
     }
 
     /// The database file.
@@ -150,7 +159,8 @@ impl LocalStore {
             Ok(_) => {}
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 let legacy = self.legacy_path();
-                if legacy != self.path && legacy.symlink_metadata().is_ok() {
+                if !self.ignore_legacy && legacy != self.path && legacy.symlink_metadata().is_ok()
+                {
                     return Err(StateError::LegacyJson { legacy, database: self.path.clone() });
                 }
                 if !create {
@@ -390,7 +400,7 @@ fn read_scope(connection: &Connection, scope: &Scope) -> rusqlite::Result<State>
     state.lineage = head.lineage;
     state.serial = head.serial;
     let mut activations: BTreeMap<String, Arc<Activation>> = BTreeMap::new();
-    let mut add = |found: Vec<Arc<Activation>>, into: &mut BTreeMap<String, Arc<Activation>>| {
+    let add = |found: Vec<Arc<Activation>>, into: &mut BTreeMap<String, Arc<Activation>>| {
         for activation in found {
             into.entry(activation.id.clone()).or_insert(activation);
         }
@@ -717,12 +727,20 @@ impl StateStore for LocalStore {
         filter: &ActivationFilter,
     ) -> Result<Vec<Arc<Activation>>, StateError> {
         let Some(connection) = self.open(false)? else { return Ok(Vec::new()) };
-        let sql = if filter.not_reverted {
-            "SELECT record FROM activations WHERE status != 'reverted'"
-        } else {
-            "SELECT record FROM activations"
-        };
-        select_activations(&connection, sql, []).map_err(|e| self.error("cannot read activations", e))
+        let mut sql = "SELECT record FROM activations WHERE true".to_owned();
+        if filter.not_reverted {
+            sql.push_str(" AND status != 'reverted'");
+        }
+        let mut values = Vec::new();
+        if let Some(by) = filter.ending_by {
+            sql.push_str(" AND (end_ns <= ?1 OR status = 'reverting')");
+            values.push(nanos(by));
+        }
+        if filter.first_to_end {
+            sql.push_str(" ORDER BY end_ns LIMIT 1");
+        }
+        select_activations(&connection, &sql, rusqlite::params_from_iter(values))
+            .map_err(|e| self.error("cannot read activations", e))
     }
 
     async fn head(&self) -> Result<StateHead, StateError> {
