@@ -174,6 +174,8 @@ pub struct EventFilter {
     pub until: Option<Timestamp>,
     /// Only events about this activation.
     pub activation: Option<String>,
+    /// Only events with this action.
+    pub action: Option<String>,
     /// Only events about no activation.
     pub unattached: bool,
     /// Only events about some activation, grouped by activation (then in chain order),

@@ -814,6 +814,43 @@ async fn insert_events(
     Ok(())
 }
 
+/// The `WHERE` clause (possibly empty) and its values for `filter`.
+fn event_conditions(filter: &EventFilter) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) {
+    let mut conditions: Vec<String> = Vec::new();
+    let mut values: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+    let mut bind = |condition: &str, value: Box<dyn ToSql + Sync + Send>| {
+        values.push(value);
+        conditions.push(condition.replace('?', &format!("${}", values.len())));
+    };
+    if let Some(after) = filter.after {
+        bind("seq > ?", Box::new(after.cast_signed()));
+    }
+    if let Some(since) = filter.since {
+        bind("time_ns >= ?", Box::new(nanos(since)));
+    }
+    if let Some(until) = filter.until {
+        bind("time_ns < ?", Box::new(nanos(until)));
+    }
+    if let Some(activation) = &filter.activation {
+        bind("activation = ?", Box::new(activation.clone()));
+    }
+    if let Some(action) = &filter.action {
+        bind("action = ?", Box::new(action.clone()));
+    }
+    if filter.unattached {
+        conditions.push("activation IS NULL".to_owned());
+    }
+    if filter.by_activation {
+        conditions.push("activation IS NOT NULL".to_owned());
+    }
+    let clause = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    (clause, values)
+}
+
 async fn audit_head(client: &impl GenericClient) -> Result<AuditHead, StateError> {
     Ok(client
         .query_opt("SELECT seq, hash FROM breakglass.audit_events ORDER BY seq DESC LIMIT 1", &[])
@@ -934,35 +971,8 @@ impl StateStore for PostgresStore {
         each: &mut (dyn FnMut(StoredEvent) -> bool + Send),
     ) -> Result<(), StateError> {
         let client = self.connect().await?;
-        let mut conditions: Vec<String> = Vec::new();
-        let mut values: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-        let mut bind = |condition: &str, value: Box<dyn ToSql + Sync + Send>| {
-            values.push(value);
-            conditions.push(condition.replace('?', &format!("${}", values.len())));
-        };
-        if let Some(after) = filter.after {
-            bind("seq > ?", Box::new(after.cast_signed()));
-        }
-        if let Some(since) = filter.since {
-            bind("time_ns >= ?", Box::new(nanos(since)));
-        }
-        if let Some(until) = filter.until {
-            bind("time_ns < ?", Box::new(nanos(until)));
-        }
-        if let Some(activation) = &filter.activation {
-            bind("activation = ?", Box::new(activation.clone()));
-        }
-        if filter.unattached {
-            conditions.push("activation IS NULL".to_owned());
-        }
-        if filter.by_activation {
-            conditions.push("activation IS NOT NULL".to_owned());
-        }
-        let mut sql = "SELECT seq, line, hash FROM breakglass.audit_events".to_owned();
-        if !conditions.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&conditions.join(" AND "));
-        }
+        let (clause, values) = event_conditions(filter);
+        let mut sql = format!("SELECT seq, line, hash FROM breakglass.audit_events{clause}");
         sql.push_str(if filter.by_activation { " ORDER BY activation, seq" } else { " ORDER BY seq" });
         let rows = client
             .query_raw(&sql, values.iter().map(|v| &**v as &(dyn ToSql + Sync)))
@@ -981,6 +991,19 @@ impl StateStore for PostgresStore {
             }
         }
         Ok(())
+    }
+
+    async fn event_activations(&self, filter: &EventFilter) -> Result<Vec<String>, StateError> {
+        let client = self.connect().await?;
+        let (clause, values) = event_conditions(filter);
+        let joiner = if clause.is_empty() { " WHERE" } else { " AND" };
+        let sql = format!(
+            "SELECT DISTINCT activation FROM breakglass.audit_events{clause}{joiner} \
+             activation IS NOT NULL"
+        );
+        let parameters: Vec<&(dyn ToSql + Sync)> =
+            values.iter().map(|v| &**v as &(dyn ToSql + Sync)).collect();
+        stream_rows(&client, &sql, &parameters, |row| Ok(row.get(0))).await
     }
 
     async fn digest_links(&self) -> Result<Vec<(String, String)>, StateError> {

@@ -615,11 +615,8 @@ fn append(transaction: &Connection, events: Vec<Event>) -> rusqlite::Result<Vec<
     Ok(stamped)
 }
 
-fn scan(
-    connection: &Connection,
-    filter: &EventFilter,
-    each: &mut (dyn FnMut(StoredEvent) -> bool + Send),
-) -> rusqlite::Result<()> {
+/// The `WHERE` clause (possibly empty) and its values for `filter`.
+fn conditions(filter: &EventFilter) -> (String, Vec<rusqlite::types::Value>) {
     let mut conditions = Vec::new();
     let mut values: Vec<rusqlite::types::Value> = Vec::new();
     let mut bind = |condition: &str, value: rusqlite::types::Value| {
@@ -638,17 +635,30 @@ fn scan(
     if let Some(activation) = &filter.activation {
         bind("activation = ?", activation.clone().into());
     }
+    if let Some(action) = &filter.action {
+        bind("action = ?", action.clone().into());
+    }
     if filter.unattached {
         conditions.push("activation IS NULL".to_owned());
     }
     if filter.by_activation {
         conditions.push("activation IS NOT NULL".to_owned());
     }
-    let mut sql = "SELECT seq, line, hash FROM audit_events".to_owned();
-    if !conditions.is_empty() {
-        sql.push_str(" WHERE ");
-        sql.push_str(&conditions.join(" AND "));
-    }
+    let clause = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    (clause, values)
+}
+
+fn scan(
+    connection: &Connection,
+    filter: &EventFilter,
+    each: &mut (dyn FnMut(StoredEvent) -> bool + Send),
+) -> rusqlite::Result<()> {
+    let (clause, values) = conditions(filter);
+    let mut sql = format!("SELECT seq, line, hash FROM audit_events{clause}");
     sql.push_str(if filter.by_activation { " ORDER BY activation, seq" } else { " ORDER BY seq" });
     let transaction = connection.unchecked_transaction()?;
     let mut statement = transaction.prepare(&sql)?;
@@ -882,6 +892,22 @@ impl StateStore for LocalStore {
     ) -> Result<(), StateError> {
         let Some(connection) = self.open(false)? else { return Ok(()) };
         scan(&connection, filter, each).map_err(|e| self.error("cannot read the audit log", e))
+    }
+
+    async fn event_activations(&self, filter: &EventFilter) -> Result<Vec<String>, StateError> {
+        let Some(connection) = self.open(false)? else { return Ok(Vec::new()) };
+        let (clause, values) = conditions(filter);
+        let joiner = if clause.is_empty() { " WHERE" } else { " AND" };
+        let sql = format!(
+            "SELECT DISTINCT activation FROM audit_events{clause}{joiner} activation IS NOT NULL"
+        );
+        let ids = (|| {
+            let mut statement = connection.prepare(&sql)?;
+            let rows = statement
+                .query_map(rusqlite::params_from_iter(values), |row| row.get::<_, String>(0))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })();
+        ids.map_err(|e| self.error("cannot read the audit log", e))
     }
 
     async fn digest_links(&self) -> Result<Vec<(String, String)>, StateError> {

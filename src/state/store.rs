@@ -101,6 +101,10 @@ pub trait StateStore: Send + Sync + fmt::Debug {
         each: &mut (dyn FnMut(StoredEvent) -> bool + Send),
     ) -> Result<(), StateError>;
 
+    /// The activations the events `filter` selects are about, each once (answered from the
+    /// index, without reading the events).
+    async fn event_activations(&self, filter: &EventFilter) -> Result<Vec<String>, StateError>;
+
     /// `(plan digest, activation)` of every event that names both, in chain order: how events
     /// that know only a request's digest are tied to its activation.
     async fn digest_links(&self) -> Result<Vec<(String, String)>, StateError>;
