@@ -1310,6 +1310,21 @@ mod tests {
     use super::*;
     use breakglass_provider_postgres::testing::TestCluster;
 
+    /// A change that records one used nonce (and so moves the serial).
+    fn nonce(name: &str) -> Change {
+        Change {
+            used_nonces: vec![(
+                name.to_owned(),
+                UsedNonce {
+                    approver: "carol".into(),
+                    activation: "act_1".into(),
+                    used_at: Timestamp::UNIX_EPOCH,
+                },
+            )],
+            ..Change::default()
+        }
+    }
+
     async fn store(database: &str) -> PostgresStore {
         let cluster = TestCluster::shared();
         cluster.create_database(database).await;
@@ -1333,7 +1348,7 @@ mod tests {
             .iter()
             .map(|row| row.get(0))
             .collect();
-        assert_eq!(versions, [1]);
+        assert_eq!(versions, [1, 2]);
     }
 
     #[tokio::test]
@@ -1344,16 +1359,7 @@ mod tests {
                 let store = store.clone();
                 tokio::spawn(async move {
                     let mut guard = store.lock("test", Duration::from_secs(60)).await.unwrap();
-                    let mut state = guard.state().clone();
-                    state.used_nonces.insert(
-                        format!("nonce-{n}"),
-                        crate::state::UsedNonce {
-                            approver: "carol".into(),
-                            activation: format!("act_{n}"),
-                            used_at: Timestamp::UNIX_EPOCH,
-                        },
-                    );
-                    guard.write(state).await.unwrap();
+                    guard.commit(nonce(&format!("nonce-{n}"))).await.unwrap();
                 })
             })
             .collect();
@@ -1397,9 +1403,9 @@ mod tests {
             .unwrap();
         assert!(store.lock_info().await.unwrap().is_none());
         let mut next = store.lock("reconcile", Duration::from_secs(5)).await.unwrap();
-        next.write(State::new()).await.unwrap();
+        next.commit(nonce("n1")).await.unwrap();
         // A guard whose session is gone cannot write: nothing lands without the lock.
-        assert!(guard.write(State::new()).await.is_err());
+        assert!(guard.commit(nonce("n2")).await.is_err());
         assert_eq!(store.read().await.unwrap().serial, 1);
     }
 
@@ -1419,7 +1425,7 @@ mod tests {
         let removed = store.force_unlock(&id).await.unwrap();
         assert_eq!(removed.id, id);
         assert!(store.lock_info().await.unwrap().is_none());
-        assert!(guard.write(State::new()).await.is_err(), "the old holder can no longer write");
+        assert!(guard.commit(nonce("n1")).await.is_err(), "the old holder can no longer write");
         assert!(matches!(store.force_unlock(&id).await, Err(StateError::NotLocked)));
         store.lock("apply", Duration::from_secs(1)).await.expect("the lock is free");
     }
@@ -1437,7 +1443,6 @@ mod tests {
     async fn activations_round_trip_through_their_own_table() {
         let store = store("state_activations").await;
         let mut guard = store.lock("test", Duration::from_secs(5)).await.unwrap();
-        let mut state = State::new();
         let activation: Activation = serde_json::from_value(serde_json::json!({
             "id": "grant_chg_1", "kind": "role", "name": "dba", "requester": "alice",
             "justification": "INC-1", "start": "2031-01-15T09:00:00Z",
@@ -1446,11 +1451,13 @@ mod tests {
             "created_at": "2031-01-15T09:00:00Z",
         }))
         .unwrap();
-        state.activations.insert(activation.id.clone(), activation.clone().into());
-        guard.write(state).await.unwrap();
+        guard
+            .commit(Change { activations: vec![activation.clone().into()], ..Change::default() })
+            .await
+            .unwrap();
         let read = store.read().await.unwrap();
         assert_eq!(*read.activations["grant_chg_1"], activation);
-        assert_eq!(read, *guard.state());
+        assert_eq!(read.serial, guard.head().serial);
         let client = store.connect().await.unwrap();
         let ending: i64 = client
             .query_one(
@@ -1470,10 +1477,22 @@ mod tests {
         let mut state = State::new();
         state.lineage = "01jlineage".into();
         state.serial = 41;
-        store.import(&state, "state migrate").await.unwrap();
+        let mut lines = Vec::new();
+        let mut prev = GENESIS.to_owned();
+        for n in 0..3 {
+            let mut event = Event::new("alice", format!("test.{n}"), crate::event::EventResult::Ok);
+            let (line, hash) = stamp(&mut event, &prev);
+            prev = hash;
+            lines.push(line);
+        }
+        let imported =
+            store.import(&state, &mut lines.clone().into_iter().map(Ok)).await.unwrap();
+        assert_eq!(imported, 3);
         let read = store.read().await.unwrap();
         assert_eq!((read.lineage.as_str(), read.serial), ("01jlineage", 41));
-        let error = store.import(&state, "state migrate").await.unwrap_err().to_string();
+        assert_eq!(store.audit_head().await.unwrap(), AuditHead { events: 3, hash: prev });
+        let error =
+            store.import(&state, &mut lines.into_iter().map(Ok)).await.unwrap_err().to_string();
         assert!(error.contains("already holds a state (lineage 01jlineage, serial 41)"), "{error}");
     }
 
