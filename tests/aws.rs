@@ -77,7 +77,7 @@ fn guard_name() -> String {
 
 fn activation_status(dir: &Path, id: &str) -> String {
     let state: Value =
-        serde_json::from_str(&read(dir.join(".breakglass/state.json"))).expect("state");
+        crate::util::state(dir);
     state["activations"][id]["status"].as_str().unwrap_or_default().to_owned()
 }
 
@@ -324,8 +324,7 @@ fn a_wrong_secret_is_refused_naming_where_it_came_from_and_nothing_changes() {
     );
     assert!(!outcome.stderr.contains(wrong) && !outcome.stdout.contains(wrong));
     assert!(
-        read(dir.path().join(".breakglass/state.json")).is_empty()
-            || !read(dir.path().join(".breakglass/state.json")).contains("breakglass-admin")
+        !crate::util::state_text(dir.path()).contains("breakglass-admin")
     );
 
     // The same key from a profile: the message names the profile and its file.

@@ -73,7 +73,7 @@ fn apply_emergency(
 }
 
 fn state(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&read(dir.join(".breakglass/state.json"))).unwrap()
+    crate::util::state(dir)
 }
 
 fn activation_id(state: &serde_json::Value) -> String {
@@ -88,8 +88,7 @@ fn activation_id(state: &serde_json::Value) -> String {
 
 /// The last audit event, parsed.
 fn last_event(dir: &Path) -> serde_json::Value {
-    let log = read(dir.join(".breakglass/audit.jsonl"));
-    serde_json::from_str(log.lines().last().unwrap()).unwrap()
+    crate::util::last_event(dir)
 }
 
 #[test]
@@ -147,7 +146,7 @@ fn request_two_approvals_apply_status_and_revert_at_the_end() {
         .expect_code(0);
     assert_eq!(state(path)["activations"][&id]["status"], "reverted");
 
-    let log = read(path.join(".breakglass/audit.jsonl"));
+    let log = crate::util::audit_text(path);
     for action in [
         "\"request\"",
         "\"approval\"",
@@ -160,7 +159,7 @@ fn request_two_approvals_apply_status_and_revert_at_the_end() {
         assert!(log.contains(&format!("\"action\":{action}")), "audit has {action}:\n{log}");
     }
     assert!(
-        breakglass::audit::AuditLog::new(path.join(".breakglass/audit.jsonl")).verify(None).is_ok()
+        at(path, T0).args(["audit", "verify"]).run().code == 0
     );
 }
 
@@ -174,7 +173,7 @@ fn a_low_risk_role_is_auto_approved_and_audited_as_such() {
     let state_now = state(path);
     let id = activation_id(&state_now);
     assert_eq!(state_now["activations"][&id]["auto_approved"], true);
-    assert!(read(path.join(".breakglass/audit.jsonl")).contains("\"auto_approved\":true"));
+    assert!(crate::util::audit_text(path).contains("\"auto_approved\":true"));
 }
 
 #[test]
@@ -273,7 +272,7 @@ fn an_apply_that_died_after_its_write_ahead_record_is_reverted_by_reconcile() {
     let mut recorded = state(path);
     let id = activation_id(&recorded);
     recorded["activations"][&id]["status"] = "applying".into();
-    fs_err::write(path.join(".breakglass/state.json"), recorded.to_string()).unwrap();
+    crate::util::write_activations(path, &[recorded["activations"][&id].clone()]);
     let outcome = at(path, &plus(T0, 60)).args(["reconcile"]).run().expect_code(0);
     assert!(outcome.stdout.contains(&format!("Activation {id} is reverted")), "{}", outcome.stdout);
     assert!(!read(path.join("app/access.json")).contains("log-reader"));
@@ -302,9 +301,9 @@ fn refused_apply(
     totp_code: Option<&str>,
     reason: &str,
 ) {
-    let before = (read(dir.join(".breakglass/state.json")), read(dir.join("app/access.json")));
+    let before = (crate::util::state_text(dir), read(dir.join("app/access.json")));
     assert_refused(dir, apply_emergency(dir, time, file, tokens, totp_code), reason);
-    let after = (read(dir.join(".breakglass/state.json")), read(dir.join("app/access.json")));
+    let after = (crate::util::state_text(dir), read(dir.join("app/access.json")));
     assert_eq!(before, after, "a refusal changes nothing");
 }
 
@@ -893,7 +892,7 @@ fn a_revert_reports_a_conflict_instead_of_clobbering_a_value_changed_meanwhile()
 fn a_drill_rehearses_every_step_and_changes_nothing() {
     let dir = ready();
     let path = dir.path();
-    let before = (read(path.join(".breakglass/state.json")), read(path.join("app/access.json")));
+    let before = (crate::util::state_text(path), read(path.join("app/access.json")));
     let drill = at(path, T0).args(["drill", "prod_admin"]).run().expect_code(0);
     for step in [
         "throwaway keys",
@@ -908,7 +907,7 @@ fn a_drill_rehearses_every_step_and_changes_nothing() {
     assert!(drill.stdout.contains("+ role.prod_admin[\"alice:act_"), "{}", drill.stdout);
     assert_eq!(
         before,
-        (read(path.join(".breakglass/state.json")), read(path.join("app/access.json")))
+        (crate::util::state_text(path), read(path.join("app/access.json")))
     );
     assert_eq!(last_event(path)["action"], "drill");
     // A drill also finds what would stop a real request.

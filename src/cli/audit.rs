@@ -252,7 +252,7 @@ async fn verify(source: &Source, anchor: Option<&str>, json: bool) -> anyhow::Re
                         if line == 0 {
                             "the start of the log".to_owned()
                         } else {
-                            format!("event {line}")
+                            format!("line {line}")
                         }
                     );
                 }
@@ -271,7 +271,7 @@ async fn verify(source: &Source, anchor: Option<&str>, json: bool) -> anyhow::Re
                     }))?
                 );
             }
-            eprintln!("error: the audit log {path} does NOT verify: event {line}: {problem}");
+            eprintln!("error: the audit log {path} does NOT verify: line {line}: {problem}");
             Ok(ExitStatus::Failure)
         }
         Err(error) => Err(error.into()),

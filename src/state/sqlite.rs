@@ -991,7 +991,7 @@ impl StateStore for LocalStore {
     }
 
     fn describe(&self) -> String {
-        self.path.display().to_string()
+        self.path.strip_prefix(".").unwrap_or(&self.path).display().to_string()
     }
 }
 
