@@ -11,7 +11,7 @@ use breakglass_provider_aws::testing::{Fault, FaultProxy, Moto, client, iam_call
 use serde_json::Value;
 use std::path::Path;
 
-use crate::util::{Run, example_copy, read};
+use crate::util::{Run, example_copy};
 
 const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
 const ROLE: &str = "breakglass-admin";

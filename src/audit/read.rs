@@ -111,10 +111,8 @@ pub async fn report(
         },
     };
     let mut state = State::new();
+    // Every record: limits count them all, whatever the report shows.
     state.activations = activation_records(store).await?;
-    if let Some(id) = &options.activation {
-        state.activations.retain(|key, _| key == id);
-    }
     // Events that know only a request's digest belong to its activation.
     let mut by_digest: BTreeMap<String, String> = BTreeMap::new();
     for (digest, id) in store.digest_links().await? {
