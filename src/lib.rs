@@ -15,6 +15,7 @@ pub mod address;
 pub mod audit;
 pub mod cli;
 pub mod clock;
+pub mod crash;
 pub mod diagnostics;
 pub mod engine;
 pub mod event;

@@ -253,8 +253,11 @@ pub async fn apply(
             if record.kind == ActivationKind::Override && record.priors.is_empty() {
                 record.priors = override_priors(desired, live, state, &record.id);
             }
-            writer.activation(&record.id);
-            state.activations.insert(record.id.clone(), Arc::new(record));
+            // Already on record as it is (an emergency apply wrote it ahead): no second write.
+            if state.activations.get(&record.id).is_none_or(|r| **r != record) {
+                writer.activation(&record.id);
+                state.activations.insert(record.id.clone(), Arc::new(record));
+            }
         } else if mode.may_settle(&activation.id)
             && activation.needs_revert_at(desired.at)
             && record.is_some_and(|r| {
@@ -270,14 +273,27 @@ pub async fn apply(
             reverting.push(activation.id.clone());
         }
     }
+    // The objects about to be granted, on record before any provider call: a crash after the
+    // grant leaves a record that reconcile reverts, not an orphan.
+    let starting: BTreeSet<&str> = desired
+        .activations
+        .values()
+        .filter(|a| a.is_live_at(desired.at) && mode.may_start(&a.id))
+        .filter(|a| state.activations.get(&a.id).is_some_and(|r| r.status == ActivationStatus::Applying))
+        .map(|a| a.id.as_str())
+        .collect();
+    for address in write_ahead_records(state, desired, live, providers, changes, &starting, now) {
+        writer.resource(&address);
+    }
     // What each activation being taken back held before this apply: its revert is confirmed
     // against it.
     let held = held_by(state, &reverting);
-    if !writer.activations.is_empty() {
+    if !writer.activations.is_empty() || !writer.resources.is_empty() {
         let records: Vec<&crate::activation::Activation> =
             reverting.iter().filter_map(|id| state.activations.get(id)).map(|a| &**a).collect();
         let events = progress.reverting_events(&records);
         writer.commit(state, events).await?;
+        crate::crash::point(crate::crash::AFTER_WRITE_AHEAD);
     }
 
     let graph = ChangeGraph::build(changes).map_err(EngineError::Cycle)?;
@@ -361,10 +377,12 @@ pub async fn apply(
         let change = &changes[index];
         match result {
             Ok((id, attributes, notes)) => {
+                crate::crash::point(crate::crash::AFTER_GRANT);
                 record_success(state, desired, live, providers, change, id, attributes, now);
                 writer.resource(&change.address);
                 let events = progress.change_events(change, Ok(()));
                 writer.commit(state, events).await?;
+                crate::crash::point(crate::crash::AFTER_RECORD);
                 progress.change_finished(change, Ok(()));
                 report.changes.push((change.clone(), ChangeOutcome::Applied));
                 report.notes.extend(notes.into_iter().map(|n| format!("{}: {n}", change.address)));
@@ -488,6 +506,41 @@ fn override_priors(
             Some((address.clone(), prior))
         })
         .collect()
+}
+
+/// Records, ahead of the provider calls, the objects the `starting` activations are about to
+/// grant (with what to put back if the object predates them), for those state does not hold
+/// yet. Returns their addresses.
+pub(crate) fn write_ahead_records(
+    state: &mut State,
+    desired: &Desired,
+    live: &Live,
+    providers: &Providers,
+    changes: &[ResourceChange],
+    starting: &BTreeSet<&str>,
+    now: Timestamp,
+) -> Vec<Address> {
+    let mut written = Vec::new();
+    for change in changes {
+        let ours = change.reason.activation().is_some_and(|id| starting.contains(id));
+        if !ours
+            || !change.address.is_in_activation()
+            || change.action == Action::Delete
+            || state.resources.contains_key(&change.address)
+        {
+            continue;
+        }
+        let Some(resource) = desired.resources.get(&change.address) else { continue };
+        let id = live.natural_id(&change.address).map_or_else(|| change.id.clone(), str::to_owned);
+        let attributes = live
+            .objects
+            .get(&change.resource_type, &id)
+            .cloned()
+            .unwrap_or_else(|| resource.attributes.clone());
+        record_success(state, desired, live, providers, change, id, Some(attributes), now);
+        written.push(change.address.clone());
+    }
+    written
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -795,11 +795,28 @@ pub async fn apply_emergency(
         activation.created_at = now;
         change.activations.push(Arc::new(activation.clone()));
     }
+    // The objects it is about to grant, on record in the same write.
+    next.activations.insert(id.clone(), Arc::new(activation.clone()));
+    let starting: BTreeSet<&str> = [id.as_str()].into();
+    let mine = changes_of(&fresh.plan.resource_changes, &id);
+    for address in super::apply::write_ahead_records(
+        &mut next,
+        &fresh.desired,
+        &fresh.live,
+        providers,
+        &mine,
+        &starting,
+        now,
+    ) {
+        let record = next.resources.get(&address).cloned();
+        change.resources.push((address, record));
+    }
     change.events = on_authorized(&activation).map_err(|error| {
         EngineError::Refused(format!("cannot record the grant in the audit log: {error}"))
     })?;
     change.apply_to(&mut next);
     guard.commit(change).await?;
+    crate::crash::point(crate::crash::AFTER_WRITE_AHEAD);
     finish_with(providers, guard, next, activation, fresh, parallelism, progress, extension).await
 }
 
