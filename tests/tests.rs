@@ -22,5 +22,6 @@ mod litellm;
 mod openai;
 mod plan_apply;
 mod postgres;
+mod roles;
 mod schema;
 mod validate;
