@@ -304,7 +304,7 @@ fn build_scale(root: &Path, roles: usize, events: usize, runs: usize, emergency_
     // this scale.
     for (label, full_platform) in [("own", false), ("full", true)] {
         let dir = root.join(format!("emergency-{roles}-{label}"));
-        let big = Spec::scaled(10_000);
+        let big = Spec::scaled(200);
         support::write_policy(&dir, &big);
         for entry in fs_err::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
@@ -313,13 +313,25 @@ fn build_scale(root: &Path, roles: usize, events: usize, runs: usize, emergency_
                 fs_err::remove_file(path).unwrap();
             }
         }
-        // The approvers groups of the generated people auto-approve roles left out here.
+        // The approvers groups of the generated people auto-approve roles left out here; the
+        // persons who request get keys of their own (a request names its signer).
+        let count = emergency_runs.min(big.persons);
+        let requesters: Vec<String> = (0..count).map(support::person_name).collect();
+        for person in &requesters {
+            breakglass::sign::generate_key_pair(&dir.join(format!("keys/{person}.key"))).unwrap();
+        }
         let people = fs_err::read_to_string(dir.join("people.hcl")).unwrap();
+        let mut current = String::new();
         let people: String = people
             .lines()
             .map(|line| {
+                if let Some(rest) = line.strip_prefix("person \"") {
+                    current = rest.split('"').next().unwrap_or_default().to_owned();
+                }
                 if line.trim_start().starts_with("auto_approve") {
                     "  auto_approve   = []".to_owned()
+                } else if line.contains("public_key") && requesters.contains(&current) {
+                    format!("  public_key   = file(\"keys/{current}.pub\")")
                 } else {
                     line.to_owned()
                 }
@@ -328,24 +340,17 @@ fn build_scale(root: &Path, roles: usize, events: usize, runs: usize, emergency_
             .join("\n");
         fs_err::write(dir.join("people.hcl"), people + "\n").unwrap();
         fs_err::write(dir.join("bench.hcl"), BENCH_ROLE).unwrap();
-        fs_err::copy(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart/keys/alice.key"),
-            dir.join("keys/person.key"),
-        )
-        .unwrap();
         import(&dir, &[]);
         if full_platform {
             write_app_document(&dir.join("app/access.json"), &world.live_objects());
         }
-        let count = emergency_runs.min(big.persons);
-        for k in 0..count {
-            let person = support::person_name(k);
+        for person in &requesters {
             let request = Command::new(support::binary())
                 .current_dir(&dir)
                 .env_remove("BREAKGLASS_TEST_NOW")
                 .args(["request", "emergency_bench", "--duration", "1h"])
-                .args(["--justification", "bench: INC-20", "--as", &person])
-                .args(["--key", "keys/person.key", "--out", "req.json"])
+                .args(["--justification", "bench: INC-20", "--as", person])
+                .args(["--key", &format!("keys/{person}.key"), "--out", "req.json"])
                 .output()
                 .unwrap();
             assert!(

@@ -1010,8 +1010,9 @@ impl StateStore for PostgresStore {
         let client = self.connect().await?;
         stream_rows(
             &client,
-            "SELECT plan_digest, activation FROM breakglass.audit_events \
-             WHERE plan_digest IS NOT NULL AND activation IS NOT NULL ORDER BY seq",
+            "SELECT DISTINCT ON (plan_digest) plan_digest, activation \
+             FROM breakglass.audit_events \
+             WHERE plan_digest IS NOT NULL AND activation IS NOT NULL ORDER BY plan_digest, seq",
             &[],
             |row| Ok((row.get(0), row.get(1))),
         )

@@ -913,9 +913,11 @@ impl StateStore for LocalStore {
     async fn digest_links(&self) -> Result<Vec<(String, String)>, StateError> {
         let Some(connection) = self.open(false)? else { return Ok(Vec::new()) };
         let links = (|| {
+            // One row per digest: the activation of its first event (SQLite takes the bare
+            // column from the row that holds the minimum).
             let mut statement = connection.prepare(
-                "SELECT plan_digest, activation FROM audit_events \
-                 WHERE plan_digest IS NOT NULL AND activation IS NOT NULL ORDER BY seq",
+                "SELECT plan_digest, activation, min(seq) FROM audit_events \
+                 WHERE plan_digest IS NOT NULL AND activation IS NOT NULL GROUP BY plan_digest",
             )?;
             let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
