@@ -12,6 +12,7 @@ mod contract_litellm;
 mod anthropic;
 mod audit;
 mod aws;
+mod azure;
 mod docs;
 mod emergency;
 mod examples;

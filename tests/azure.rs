@@ -1,0 +1,6 @@
+//! The `azure` provider against a contract server that follows Azure's published Resource
+//! Manager API for role assignments and PIM schedule requests (and the identity platform's token
+//! endpoint), every exchange checked against Azure's own OpenAPI descriptions.
+
+#[path = "azure/swagger.rs"]
+mod swagger;
