@@ -206,7 +206,10 @@ impl Swagger {
                 api_version.unwrap_or("(none)"),
                 other_versions.into_iter().collect::<Vec<_>>().join(", ")
             )),
-            None => Err(format!("{} {path} is not an operation of the descriptions", method.to_uppercase())),
+            None => Err(format!(
+                "{} {path} is not an operation of the descriptions",
+                method.to_uppercase()
+            )),
         }
     }
 
@@ -260,7 +263,9 @@ impl Swagger {
                 Some(parameter) => self.check_parameter(&what, parameter, value, &mut violations),
                 // ARM's nextLink is opaque, and carries its skip token.
                 None if name == "$skipToken" && operation.pageable => {}
-                None => violations.push(format!("{what}: query parameter `{name}` is not declared")),
+                None => {
+                    violations.push(format!("{what}: query parameter `{name}` is not declared"))
+                }
             }
         }
         let sent: BTreeSet<&str> = query.iter().map(|(name, _)| name.as_str()).collect();
@@ -287,10 +292,14 @@ impl Swagger {
             Some(parameter) => {
                 let media = content_type.unwrap_or("").split(';').next().unwrap_or("").trim();
                 if media != "application/json" {
-                    violations.push(format!("{what}: a body of content type {media:?}, not application/json"));
+                    violations.push(format!(
+                        "{what}: a body of content type {media:?}, not application/json"
+                    ));
                 }
                 match serde_json::from_slice::<Value>(body) {
-                    Err(error) => violations.push(format!("{what}: the body is not JSON ({error})")),
+                    Err(error) => {
+                        violations.push(format!("{what}: the body is not JSON ({error})"))
+                    }
                     Ok(instance) => self.check_value(
                         Node { file: parameter.file, value: &parameter.value["schema"] },
                         &instance,
@@ -354,7 +363,13 @@ impl Swagger {
         violations
     }
 
-    fn check_parameter(&self, what: &str, parameter: Node<'_>, value: &str, violations: &mut Vec<String>) {
+    fn check_parameter(
+        &self,
+        what: &str,
+        parameter: Node<'_>,
+        value: &str,
+        violations: &mut Vec<String>,
+    ) {
         let name = parameter.value["name"].as_str().unwrap_or_default();
         let typed = match parameter.value["type"].as_str() {
             Some("integer") => value.parse::<i64>().ok().map(Value::from),
@@ -396,7 +411,14 @@ impl Swagger {
                 Some(items) => {
                     let item = Node { file: node.file, value: &node.value["items"] };
                     for (index, element) in items.iter().enumerate() {
-                        self.check_value(item, element, &format!("{at}[{index}]"), direction, what, violations);
+                        self.check_value(
+                            item,
+                            element,
+                            &format!("{at}[{index}]"),
+                            direction,
+                            what,
+                            violations,
+                        );
                     }
                 }
             },
@@ -483,7 +505,14 @@ impl Swagger {
     }
 
     /// Checks a string, number or boolean: type, enum, format, length.
-    fn check_scalar(&self, node: Node<'_>, value: &Value, at: &str, what: &str, violations: &mut Vec<String>) {
+    fn check_scalar(
+        &self,
+        node: Node<'_>,
+        value: &Value,
+        at: &str,
+        what: &str,
+        violations: &mut Vec<String>,
+    ) {
         let schema = node.value;
         let ty = schema_type(schema).unwrap_or("string");
         let fits = match ty {
@@ -568,11 +597,9 @@ fn match_path(template: &[&str], path: &[&str], parameters: &mut Pairs) -> bool 
             parameters.pop();
             false
         }
-        None => path
-            .split_first()
-            .is_some_and(|(segment, remaining)| {
-                segment.eq_ignore_ascii_case(first) && match_path(rest, remaining, parameters)
-            }),
+        None => path.split_first().is_some_and(|(segment, remaining)| {
+            segment.eq_ignore_ascii_case(first) && match_path(rest, remaining, parameters)
+        }),
     }
 }
 
@@ -655,7 +682,12 @@ fn every_vendored_example_of_the_operations_used_is_valid() {
                 object.value.get("parameters"),
             ] {
                 for parameter in list.and_then(Value::as_array).into_iter().flatten() {
-                    declared.push(swagger.resolve(Node { file: &operation.file, value: parameter }).value.clone());
+                    declared.push(
+                        swagger
+                            .resolve(Node { file: &operation.file, value: parameter })
+                            .value
+                            .clone(),
+                    );
                 }
             }
             for parameter in &declared {
@@ -663,7 +695,8 @@ fn every_vendored_example_of_the_operations_used_is_valid() {
                 let Some(value) = parameters.get(name) else { continue };
                 match parameter["in"].as_str() {
                     Some("path") => {
-                        path = path.replace(&format!("{{{name}}}"), value.as_str().expect("a string"));
+                        path =
+                            path.replace(&format!("{{{name}}}"), value.as_str().expect("a string"));
                     }
                     Some("query") => {
                         query.push((name.to_owned(), value.as_str().expect("a string").to_owned()))
@@ -683,7 +716,10 @@ fn every_vendored_example_of_the_operations_used_is_valid() {
             assert!(violations.is_empty(), "{file}: {violations:?}");
             let found = found.expect("an operation");
             for (status, response) in example["responses"].as_object().expect("responses") {
-                let body = response.get("body").map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
+                let body = response
+                    .get("body")
+                    .map(|b| serde_json::to_vec(b).unwrap())
+                    .unwrap_or_default();
                 let violations = swagger.check_response(
                     found,
                     status.parse().expect("a status"),
@@ -734,23 +770,122 @@ fn what_the_descriptions_do_not_allow_is_a_violation() {
     let v2022 = || pairs(&[("api-version", "2022-04-01")]);
     let v2020 = || pairs(&[("api-version", "2020-10-01")]);
     let cases = [
-        Bad { method: "GET", path: assignments, query: v2020(), authorization: bearer, body: "", expected: "api-version 2020-10-01 is not one" },
-        Bad { method: "GET", path: assignments, query: pairs(&[]), authorization: bearer, body: "", expected: "api-version (none)" },
-        Bad { method: "GET", path: "/subscriptions/s1/providers/Microsoft.Authorization/roleThings", query: v2022(), authorization: bearer, body: "", expected: "not an operation" },
-        Bad { method: "GET", path: assignments, query: v2022(), authorization: None, body: "", expected: "Bearer" },
-        Bad { method: "GET", path: assignments, query: pairs(&[("api-version", "2022-04-01"), ("$top", "5")]), authorization: bearer, body: "", expected: "`$top` is not declared" },
-        Bad { method: "PUT", path: &assignment, query: v2022(), authorization: bearer, body: "", expected: "required body is missing" },
-        Bad { method: "PUT", path: &assignment, query: v2022(), authorization: bearer, body: r#"{"properties": {"principalId": "p"}}"#, expected: "`body.properties.roleDefinitionId` is required" },
-        Bad { method: "PUT", path: &assignment, query: v2022(), authorization: bearer, body: r#"{"properties": {"principalId": "p", "roleDefinitionId": "/r", "scope": "/s"}}"#, expected: "`body.properties.scope` is read-only" },
-        Bad { method: "PUT", path: &assignment, query: v2022(), authorization: bearer, body: r#"{"properties": {"principalId": "p", "roleDefinitionId": "/r", "principalType": "Robot"}}"#, expected: "is not one of" },
-        Bad { method: "PUT", path: &assignment, query: v2022(), authorization: bearer, body: r#"{"properties": {"principalId": 7, "roleDefinitionId": "/r"}}"#, expected: "is not of type string" },
-        Bad { method: "PUT", path: &assignment, query: v2022(), authorization: bearer, body: r#"{"properties": {"principalId": "p", "roleDefinitionId": "/r", "expiresOn": "x"}}"#, expected: "`body.properties.expiresOn` is not a property" },
-        Bad { method: "PUT", path: request, query: v2020(), authorization: bearer, body: r#"{"properties": {"principalId": "p", "roleDefinitionId": "/r", "requestType": "AdminAssign", "scheduleInfo": {"startDateTime": "tomorrow"}}}"#, expected: "not an RFC 3339 date-time" },
-        Bad { method: "PUT", path: request, query: v2020(), authorization: bearer, body: r#"{"properties": {"principalId": "p", "roleDefinitionId": "/r", "requestType": "AdminAssign", "status": "Provisioned"}}"#, expected: "`body.properties.status` is read-only" },
-        Bad { method: "DELETE", path: request, query: v2020(), authorization: bearer, body: "", expected: "not an operation" },
+        Bad {
+            method: "GET",
+            path: assignments,
+            query: v2020(),
+            authorization: bearer,
+            body: "",
+            expected: "api-version 2020-10-01 is not one",
+        },
+        Bad {
+            method: "GET",
+            path: assignments,
+            query: pairs(&[]),
+            authorization: bearer,
+            body: "",
+            expected: "api-version (none)",
+        },
+        Bad {
+            method: "GET",
+            path: "/subscriptions/s1/providers/Microsoft.Authorization/roleThings",
+            query: v2022(),
+            authorization: bearer,
+            body: "",
+            expected: "not an operation",
+        },
+        Bad {
+            method: "GET",
+            path: assignments,
+            query: v2022(),
+            authorization: None,
+            body: "",
+            expected: "Bearer",
+        },
+        Bad {
+            method: "GET",
+            path: assignments,
+            query: pairs(&[("api-version", "2022-04-01"), ("$top", "5")]),
+            authorization: bearer,
+            body: "",
+            expected: "`$top` is not declared",
+        },
+        Bad {
+            method: "PUT",
+            path: &assignment,
+            query: v2022(),
+            authorization: bearer,
+            body: "",
+            expected: "required body is missing",
+        },
+        Bad {
+            method: "PUT",
+            path: &assignment,
+            query: v2022(),
+            authorization: bearer,
+            body: r#"{"properties": {"principalId": "p"}}"#,
+            expected: "`body.properties.roleDefinitionId` is required",
+        },
+        Bad {
+            method: "PUT",
+            path: &assignment,
+            query: v2022(),
+            authorization: bearer,
+            body: r#"{"properties": {"principalId": "p", "roleDefinitionId": "/r", "scope": "/s"}}"#,
+            expected: "`body.properties.scope` is read-only",
+        },
+        Bad {
+            method: "PUT",
+            path: &assignment,
+            query: v2022(),
+            authorization: bearer,
+            body: r#"{"properties": {"principalId": "p", "roleDefinitionId": "/r", "principalType": "Robot"}}"#,
+            expected: "is not one of",
+        },
+        Bad {
+            method: "PUT",
+            path: &assignment,
+            query: v2022(),
+            authorization: bearer,
+            body: r#"{"properties": {"principalId": 7, "roleDefinitionId": "/r"}}"#,
+            expected: "is not of type string",
+        },
+        Bad {
+            method: "PUT",
+            path: &assignment,
+            query: v2022(),
+            authorization: bearer,
+            body: r#"{"properties": {"principalId": "p", "roleDefinitionId": "/r", "expiresOn": "x"}}"#,
+            expected: "`body.properties.expiresOn` is not a property",
+        },
+        Bad {
+            method: "PUT",
+            path: request,
+            query: v2020(),
+            authorization: bearer,
+            body: r#"{"properties": {"principalId": "p", "roleDefinitionId": "/r", "requestType": "AdminAssign", "scheduleInfo": {"startDateTime": "tomorrow"}}}"#,
+            expected: "not an RFC 3339 date-time",
+        },
+        Bad {
+            method: "PUT",
+            path: request,
+            query: v2020(),
+            authorization: bearer,
+            body: r#"{"properties": {"principalId": "p", "roleDefinitionId": "/r", "requestType": "AdminAssign", "status": "Provisioned"}}"#,
+            expected: "`body.properties.status` is read-only",
+        },
+        Bad {
+            method: "DELETE",
+            path: request,
+            query: v2020(),
+            authorization: bearer,
+            body: "",
+            expected: "not an operation",
+        },
     ];
     for Bad { method, path, query, authorization, body, expected } in cases {
-        let (_, violations) = swagger.check_request(method, path, &query, authorization, json, body.as_bytes());
+        let (_, violations) =
+            swagger.check_request(method, path, &query, authorization, json, body.as_bytes());
         assert!(
             violations.iter().any(|v| v.contains(expected)),
             "{method} {path} {body}: expected a violation naming {expected:?}, got {violations:?}"
@@ -769,8 +904,18 @@ fn what_the_descriptions_do_not_allow_is_a_violation() {
     assert_eq!(swagger.check_response(delete, 204, None, b""), Vec::<String>::new());
     let cases: [(&Operation, u16, &str, &str); 7] = [
         (get, 201, good, "does not document"),
-        (get, 200, r#"{"id": "/x", "properties": {"principalId": "p"}}"#, "roleDefinitionId` is required"),
-        (get, 200, r#"{"id": "/x", "properties": {"roleDefinitionId": "/r", "principalId": "p", "expiry": "x"}}"#, "not a property"),
+        (
+            get,
+            200,
+            r#"{"id": "/x", "properties": {"principalId": "p"}}"#,
+            "roleDefinitionId` is required",
+        ),
+        (
+            get,
+            200,
+            r#"{"id": "/x", "properties": {"roleDefinitionId": "/r", "principalId": "p", "expiry": "x"}}"#,
+            "not a property",
+        ),
         (list, 200, r#"{"value": {"id": "/x"}}"#, "is not an array"),
         (delete, 204, "{}", "a body, where the description documents none"),
         (get, 500, r#"{"error": {"code": 500}}"#, "is not of type string"),
@@ -799,10 +944,17 @@ fn the_scope_parameter_spans_a_resource_id_and_literals_win() {
     assert_eq!(operation.id, "RoleAssignmentSchedules_ListForScope");
     assert_eq!(
         parameters,
-        [("scope".to_owned(), "subscriptions/s1/resourceGroups/rg/providers/Microsoft.Web/sites/app".to_owned())]
+        [(
+            "scope".to_owned(),
+            "subscriptions/s1/resourceGroups/rg/providers/Microsoft.Web/sites/app".to_owned()
+        )]
     );
     let (operation, _) = swagger
-        .operation("GET", "/subscriptions/s1/providers/Microsoft.Authorization/roleAssignments", Some("2022-04-01"))
+        .operation(
+            "GET",
+            "/subscriptions/s1/providers/Microsoft.Authorization/roleAssignments",
+            Some("2022-04-01"),
+        )
         .unwrap();
     assert_eq!(operation.id, "RoleAssignments_ListForSubscription");
     assert_eq!(join("a/b/c.json", "../../x/y.json"), "x/y.json");
