@@ -3,6 +3,8 @@
 //! endpoint), every exchange checked against Azure's own OpenAPI descriptions: the provider's
 //! calls directly (`provider`), and `examples/azure` through the CLI (`cli`).
 
+#[path = "azure/cli.rs"]
+mod cli;
 #[path = "azure/contract.rs"]
 mod contract;
 #[path = "azure/provider.rs"]

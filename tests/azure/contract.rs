@@ -304,9 +304,9 @@ impl Tenant {
         self
     }
 
-    /// Adds a plain role assignment, as someone would in the portal; returns its name.
+    /// Adds a plain role assignment, as someone would in the portal, and visible at once (made
+    /// long enough ago to have replicated); returns its name.
     pub fn assign(&mut self, scope: &str, role: &str, principal: &str) -> String {
-        self.begin_write();
         let name = self.new_guid();
         let principal_type =
             self.principals.get(principal).cloned().unwrap_or_else(|| "User".into());

@@ -395,8 +395,9 @@ fn schedule_start(live: &Live) -> Option<Timestamp> {
 }
 
 /// Takes the assignment away and waits until a read no longer finds it: an `AdminRemove`
-/// request for one PIM manages (or any, when reverting a grant), `DELETE` for a plain one.
-/// An assignment already gone (removed, or ended by Azure) is success.
+/// request for one PIM manages (every grant is one: it has an end), `DELETE` for a plain one
+/// (the baseline's, or one made by hand that drift removal takes away). An assignment already
+/// gone (removed, or ended by Azure) is success.
 pub async fn delete(
     arm: &Arm,
     id: &str,
@@ -406,7 +407,7 @@ pub async fn delete(
     let Some(live) = read_one(arm, &key).await?.0 else {
         return Ok(Vec::new());
     };
-    if live.scheduled() || context.revert {
+    if live.scheduled() {
         let name = derived_guid(&["AdminRemove", &key.id(), &live.assignment.name]);
         let body = schedule::body(
             RequestType::AdminRemove,
