@@ -500,7 +500,7 @@ async fn a_missing_permission_is_a_clear_error_and_changes_nothing() {
     .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Denied);
     assert!(error.message().contains("AuthorizationFailed"), "{error}");
-    assert!(error.message().contains("Role Based Access Control Administrator"), "{error}");
+    assert!(error.message().contains("User Access Administrator"), "{error}");
     assert!(server.tenant(|t| t.assignments.is_empty()));
 }
 

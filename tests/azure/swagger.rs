@@ -284,11 +284,10 @@ impl Swagger {
                 violations.push(format!("{what}: sends a body, but the operation takes none"));
             }
             None => {}
-            Some(parameter) if body.is_empty() => {
-                if parameter.value["required"] == true {
-                    violations.push(format!("{what}: the required body is missing"));
-                }
+            Some(parameter) if body.is_empty() && parameter.value["required"] == true => {
+                violations.push(format!("{what}: the required body is missing"));
             }
+            Some(_) if body.is_empty() => {}
             Some(parameter) => {
                 let media = content_type.unwrap_or("").split(';').next().unwrap_or("").trim();
                 if media != "application/json" {

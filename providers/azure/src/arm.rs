@@ -289,9 +289,9 @@ impl Arm {
             )),
             StatusCode::FORBIDDEN => ProviderError::denied(format!(
                 "{text}: the service principal {CLIENT_ID_VARIABLE} ({}) lacks a permission \
-                 here. It needs Microsoft.Authorization/roleAssignments/read, write and delete \
-                 and roleAssignmentScheduleRequests/write at the scope: assign it Role Based \
-                 Access Control Administrator (or User Access Administrator) there",
+                 here. It needs Microsoft.Authorization/roleAssignments/read, write and delete, \
+                 roleAssignmentSchedules/read and roleAssignmentScheduleRequests/read and write \
+                 at the scope: assign it User Access Administrator there",
                 self.client_id
             )),
             StatusCode::NOT_FOUND => ProviderError::not_found(text),
@@ -447,7 +447,7 @@ mod tests {
                     "The client 'x' does not have authorization to perform action 'Microsoft.Authorization/roleAssignments/write'",
                 ),
                 ErrorKind::Denied,
-                "Role Based Access Control Administrator",
+                "assign it User Access Administrator there",
             ),
             (
                 401,
