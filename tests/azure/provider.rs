@@ -580,3 +580,25 @@ async fn a_schedule_someone_made_with_after_duration_reads_back_with_its_end() {
     let live = read(&provider, &id).await.unwrap();
     assert_eq!(live["expires_at"], json!("2026-12-01T18:00:00Z"));
 }
+
+#[tokio::test]
+async fn a_grant_whose_end_holds_nanoseconds_is_sent_and_compared_to_the_second() {
+    let server = ContractServer::start(tenant());
+    let provider = provider(&server, json!({})).await;
+    let start = now() + SignedDuration::from_nanos(987_654_321);
+    let end = start + SignedDuration::from_hours(1);
+    let context = ActivationContext::new("act_01JNANOS", "alice", start, end);
+    let wanted = granted(&subscription_scope(), roles::OWNER, ALICE, end);
+    let live = create(&provider, &wanted, ChangeContext::grant(context)).await.unwrap();
+    let info = server.tenant(|t| t.requests[0].body["properties"]["scheduleInfo"].clone());
+    assert_eq!(
+        info,
+        json!({"startDateTime": "2026-12-01T10:00:00Z", "expiration": {"type": "AfterDateTime", "endDateTime": "2026-12-01T11:00:00Z"}})
+    );
+    assert!(provider.attribute_equal(
+        ROLE_ASSIGNMENT,
+        "expires_at",
+        &json!(end.to_string()),
+        &live["expires_at"]
+    ));
+}

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use crate::arm::Arm;
 use crate::config::AzureConfig;
 use crate::key::{Key, role_guid, same_scope};
-use crate::role_assignment;
+use crate::role_assignment::{self, whole_second};
 use crate::schema::{RESOURCE_TYPES, ROLE_ASSIGNMENT, schema};
 
 /// The `azure` provider. Unconfigured until [`Provider::configure`] is called.
@@ -137,11 +137,12 @@ impl Provider for AzureProvider {
             "role_definition_id" => {
                 role_guid(desired).is_some() && role_guid(desired) == role_guid(live)
             }
-            // Azure writes times its own way (`…T12:00:00.0000000Z`).
-            "expires_at" => desired
-                .parse::<Timestamp>()
-                .ok()
-                .is_some_and(|d| live.parse::<Timestamp>().ok() == Some(d)),
+            // Azure writes times its own way (`…T12:00:00.0000000Z`) and keeps 100 ns; ends are
+            // sent to the second.
+            "expires_at" => {
+                let second = |text: &str| text.parse::<Timestamp>().ok().map(whole_second);
+                second(desired).is_some() && second(desired) == second(live)
+            }
             _ => desired == live,
         }
     }
@@ -201,6 +202,11 @@ mod tests {
         assert!(!equal("role_definition_id", "Owner", "Owner"));
         assert!(equal("expires_at", "2026-12-01T12:00:00Z", "2026-12-01T12:00:00.0000000Z"));
         assert!(!equal("expires_at", "2026-12-01T12:00:00Z", "2026-12-01T12:00:01Z"));
+        assert!(equal(
+            "expires_at",
+            "2026-12-01T12:00:00.123456789Z",
+            "2026-12-01T12:00:00.1234567Z"
+        ));
         assert!(provider.attribute_equal(
             ROLE_ASSIGNMENT,
             "expires_at",

@@ -59,12 +59,12 @@ impl Live {
         })
     }
 
-    /// When Azure ends it: `None` when it is permanent (no schedule, or one without an end).
+    /// When Azure ends it, to the second: `None` when it is permanent (no schedule, or one without an end).
     pub fn end(&self) -> Option<Timestamp> {
         let mut ends = Vec::new();
         for schedule in &self.schedules {
             match schedule.properties.end_date_time.as_deref().map(str::parse::<Timestamp>) {
-                Some(Ok(end)) => ends.push(end),
+                Some(Ok(end)) => ends.push(whole_second(end)),
                 // No end, or one that cannot be read: access that does not end by itself.
                 _ => return None,
             }
@@ -239,16 +239,24 @@ pub async fn list(
     Ok((objects, calls, privileged))
 }
 
-/// `expires_at` of `attributes`, if set.
+/// `time` to the whole second. Azure keeps .NET's 100 ns ticks and an activation's times may
+/// hold nanoseconds: ends are sent and compared to the second, so they always agree.
+pub fn whole_second(time: Timestamp) -> Timestamp {
+    Timestamp::from_second(time.as_second()).unwrap_or(time)
+}
+
+/// `expires_at` of `attributes`, if set, to the second.
 fn expires_at(attributes: &Attributes) -> Result<Option<Timestamp>, ProviderError> {
     match attributes.get("expires_at") {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) => text.parse().map(Some).map_err(|error| {
-            ProviderError::invalid(format!(
-                "{ROLE_ASSIGNMENT}: `expires_at` {text:?} is not an RFC 3339 time \
+        Some(Value::String(text)) => {
+            text.parse().map(|end| Some(whole_second(end))).map_err(|error| {
+                ProviderError::invalid(format!(
+                    "{ROLE_ASSIGNMENT}: `expires_at` {text:?} is not an RFC 3339 time \
                  (2026-12-01T12:00:00Z): {error}"
-            ))
-        }),
+                ))
+            })
+        }
         Some(other) => Err(ProviderError::invalid(format!(
             "{ROLE_ASSIGNMENT}: `expires_at` must be an RFC 3339 time, got {other}"
         ))),
@@ -315,7 +323,7 @@ async fn create_scheduled(
     if let (Some(live), _) = read_one(arm, key).await? {
         return if ours(&live) { Ok(live.attributes()) } else { Err(already_there(key, &live)) };
     }
-    let start = activation.map_or_else(Timestamp::now, |a| a.start);
+    let start = whole_second(activation.map_or_else(Timestamp::now, |a| a.start));
     let body = schedule::body(RequestType::AdminAssign, key, start, Some(end), activation);
     match schedule::submit(arm, key, &name, &body).await {
         Ok(request) => {
@@ -367,6 +375,8 @@ pub async fn update(
     if live.end() == end {
         return Ok(live.attributes());
     }
+    let role_definition_id = live.assignment.properties.role_definition_id.clone();
+    let key = Key { role_definition_id, ..key };
     let activation = context.activation.as_ref();
     let name = derived_guid(&[
         "AdminUpdate",
@@ -374,8 +384,9 @@ pub async fn update(
         &end.map(|end| end.to_string()).unwrap_or_default(),
         &live.assignment.name,
     ]);
-    let start =
-        schedule_start(&live).or(activation.map(|a| a.start)).unwrap_or_else(Timestamp::now);
+    let start = whole_second(
+        schedule_start(&live).or(activation.map(|a| a.start)).unwrap_or_else(Timestamp::now),
+    );
     let body = schedule::body(RequestType::AdminUpdate, &key, start, end, activation);
     let request = schedule::submit(arm, &key, &name, &body).await?;
     schedule::wait(arm, &key, RequestType::AdminUpdate, request).await?;
@@ -408,6 +419,9 @@ pub async fn delete(
         return Ok(Vec::new());
     };
     if live.scheduled() {
+        // The role as Azure names it (a custom role's id is its subscription's).
+        let role_definition_id = live.assignment.properties.role_definition_id.clone();
+        let key = Key { role_definition_id, ..key.clone() };
         let name = derived_guid(&["AdminRemove", &key.id(), &live.assignment.name]);
         let body = schedule::body(
             RequestType::AdminRemove,
