@@ -6,7 +6,7 @@
 //! with no special revert path: an expired activation is simply no longer desired.
 //!
 //! Layers go one way (a module never imports one further along):
-//! [`diagnostics`] and [`address`] (leaves) → [`policy`] (HCL loading and validation) →
+//! [`diagnostics`], [`address`] and [`files`] (leaves) → [`policy`] (HCL loading and validation) →
 //! `cli` (commands and rendering). Providers live in their own crates behind
 //! the `breakglass-provider` trait; [`providers`] registers them by name.
 
@@ -17,6 +17,7 @@ pub mod cli;
 pub mod clock;
 pub mod diagnostics;
 pub mod engine;
+pub mod files;
 pub mod graph;
 pub mod plan;
 pub mod policy;
