@@ -25,8 +25,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::event::{EventResult, Stamped, action};
 use super::summary::summarize;
 use crate::activation::{Activation, ActivationSource, ActivationStatus};
-use crate::policy::blocks::{LimitAction, LimitScope, WorkingHours};
 use crate::policy::Policy;
+use crate::policy::blocks::{LimitAction, LimitScope, WorkingHours};
 use crate::state::State;
 
 /// An approver is flagged when they approved more than this share of one person's activations…
@@ -972,9 +972,11 @@ fn limit_use(policy: &Policy, state: &State, now: Timestamp) -> Vec<LimitUse> {
     for limit in policy.limits.values() {
         let since = now.checked_sub(limit.window.to_signed()).unwrap_or(Timestamp::MIN);
         let mut by_whom: BTreeMap<String, usize> = BTreeMap::new();
-        for activation in state.activations.values().filter(|a| {
-            counts_since(a, since) && limit_covers(policy, limit, &a.name, a.kind)
-        }) {
+        for activation in state
+            .activations
+            .values()
+            .filter(|a| counts_since(a, since) && limit_covers(policy, limit, &a.name, a.kind))
+        {
             let whom = match limit.per {
                 LimitScope::Person => activation.requester.clone(),
                 LimitScope::Everyone => "everyone".to_owned(),
