@@ -22,4 +22,5 @@ mod openai;
 mod plan_apply;
 mod postgres;
 mod schema;
+mod security;
 mod validate;

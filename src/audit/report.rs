@@ -967,7 +967,7 @@ fn usage(
 /// Counts as `check_limits` (engine::emergency) does, as of `now`: by the executor's time of
 /// grant and each activation's whole window.
 fn limit_use(policy: &Policy, state: &State, now: Timestamp) -> Vec<LimitUse> {
-    use crate::engine::emergency::{counts_since, limit_covers};
+    use crate::engine::claims::{counts_since, limit_covers};
     let mut uses = Vec::new();
     for limit in policy.limits.values() {
         let since = now.checked_sub(limit.window.to_signed()).unwrap_or(Timestamp::MIN);
@@ -1055,7 +1055,7 @@ fn concentration(activations: &[ActivationReport], policy: Option<&Policy>) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::activation::{ApprovalRecord, Revocation};
+    use crate::activation::{ActivationKind, ApprovalRecord, Revocation};
     use crate::audit::{Event, EventResult};
 
     fn at(text: &str) -> Timestamp {

@@ -8,9 +8,7 @@ use super::context::load_policy;
 use super::exit::ExitStatus;
 use super::output::Output;
 use super::plan::{Format, print_plan};
-use crate::engine::claims::{
-    Clock, check_approval, check_request, request_deadline, token_deadline,
-};
+use crate::engine::claims::{Clock, check_approval, check_request, counts_until, request_deadline};
 use crate::engine::emergency::{approver_group, open_token, verify_request_signature};
 use crate::policy::{Duration, Policy};
 use crate::sign::{PLAN_PAYLOAD_TYPE, SignedPlan, read_plan_file};
@@ -144,7 +142,7 @@ fn request_verdict(policy: &Policy, signed: &SignedPlan, tokens: &[String]) -> V
                 lines.push(format!(
                     "Approval #{number}: by {}, an approver of {reference}; counts until {}.",
                     opened.signer,
-                    token_deadline(&group.tokens, &opened.approval)
+                    counts_until(&group.tokens, &opened.approval)
                 ));
                 counted.insert(opened.signer);
             }

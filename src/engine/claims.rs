@@ -16,7 +16,7 @@ use super::emergency::{check_requester, target};
 use super::error::EngineError;
 use crate::activation::{Activation, ActivationKind, ActivationSource, ActivationStatus};
 use crate::plan::{EmergencyRequest, Plan};
-use crate::policy::blocks::AccessRules;
+use crate::policy::blocks::{AccessRules, Limit};
 use crate::policy::{Duration, Policy, Reference, ReferenceKind};
 use crate::sign::{Approval, Decision};
 
@@ -358,6 +358,13 @@ pub fn token_deadline(rules: &TokenRules, approval: &Approval) -> Timestamp {
     later(approval.issued_at, rules.lifetime).min(approval.expires_at)
 }
 
+/// Until when an approval counts: its deadline, or `max_token_age` after it was issued if
+/// that is sooner.
+pub fn counts_until(rules: &TokenRules, approval: &Approval) -> Timestamp {
+    let deadline = token_deadline(rules, approval);
+    rules.max_age.map_or(deadline, |age| deadline.min(later(approval.issued_at, age)))
+}
+
 /// One approval's claims, by `clock`: it names its signer; it is for this request (digest and
 /// activation); it was not issued in the future (beyond the tolerance: the approver's clock is
 /// ahead); the lifetime it claims is within `token_lifetime`; it has not expired; it is younger
@@ -436,6 +443,31 @@ pub fn check_approval(
     Ok(())
 }
 
+/// Whether `activation` counts toward a limit whose window began at `since`: it was granted,
+/// by the executor's clock, in the window, or some part of its own window lies in it (a start
+/// in the future or the past cannot take it out). An `applying` record that never became
+/// active (an apply in flight) is not counted.
+pub fn counts_since(activation: &Activation, since: Timestamp) -> bool {
+    let granted = activation.activated_at.unwrap_or(activation.created_at);
+    let was_granted =
+        activation.activated_at.is_some() || activation.status != ActivationStatus::Applying;
+    was_granted && (granted >= since || activation.end > since || activation.start >= since)
+}
+
+/// Whether `limit` covers activations of `name` (of `kind`).
+pub fn limit_covers(policy: &Policy, limit: &Limit, name: &str, kind: ActivationKind) -> bool {
+    let by_name = limit.roles.iter().any(|r| {
+        r.name == name
+            && matches!(
+                (&r.kind, kind),
+                (ReferenceKind::Role, ActivationKind::Role)
+                    | (ReferenceKind::Override, ActivationKind::Override)
+            )
+    });
+    let risk = target(policy, name).ok().map(|(_, rules)| rules.risk.value);
+    by_name || limit.risk.is_some_and(|wanted| risk == Some(wanted))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,7 +484,12 @@ mod tests {
     }
 
     fn rules(max: Duration) -> AccessRules {
-        let range = crate::diagnostics::SourceRange::default();
+        let here = crate::diagnostics::Position { line: 1, column: 1, byte: 0 };
+        let range = crate::diagnostics::SourceRange {
+            filename: "access.hcl".into(),
+            start: here.clone(),
+            end: here,
+        };
         AccessRules {
             description: None,
             risk: Spanned::new(crate::policy::blocks::Risk::Low, range.clone()),
@@ -513,10 +550,9 @@ mod tests {
             nonce: "n".to_owned(),
         });
         forged.auto_approved = true;
-        forged.priors.insert(
-            "local_setting.chatbot_endpoint".parse().unwrap(),
-            [("value".into(), "pwned".into())].into_iter().collect(),
-        );
+        let mut prior = breakglass_provider::Attributes::new();
+        prior.insert("value".into(), breakglass_provider::Value::from("pwned"));
+        forged.priors.insert("local_setting.chatbot_endpoint".parse().unwrap(), prior);
         forged.created_at = at("2020-01-01T00:00:00Z");
         let trusted = trusted_activation(&forged, "sha256:d", at(NOW));
         assert_eq!(
@@ -544,7 +580,7 @@ mod tests {
         ("2026-11-28T12:00:00Z", "2026-11-28T20:00:00Z", NOW, ""),
         ("2026-11-28T11:30:00Z", "2026-11-28T12:30:00Z", "2026-11-28T11:30:00Z", ""),
         ("2026-11-28T12:00:00Z", "2036-11-28T12:00:00Z", NOW, "longer than role.read_logs"),
-        ("2026-11-28T12:00:00Z", "2026-11-28T20:00:01Z", NOW, "would last 8h0m1s"),
+        ("2026-11-28T12:00:00Z", "2026-11-28T20:00:01Z", NOW, "would last 8h1s"),
         ("2026-11-28T12:01:59Z", "2026-11-28T13:00:00Z", "2026-11-28T12:00:00Z", ""),
         ("2026-11-28T12:02:01Z", "2026-11-28T13:00:00Z", "2026-11-28T12:02:01Z", "later than"),
         ("2026-11-29T12:00:00Z", "2026-11-29T13:00:00Z", NOW, "grant block"),
@@ -662,7 +698,7 @@ mod tests {
         let message = check(&token("2026-11-28T11:59:00Z", "2099-01-01T00:00:00Z"));
         assert!(message.contains("longer than approvers.leads allows"), "{message}");
         let message = check(&token("2026-11-28T13:00:00Z", "2026-11-28T13:30:00Z"));
-        assert!(message.contains("carol's clock is 1h0m0s ahead"), "{message}");
+        assert!(message.contains("carol's clock is 1h ahead"), "{message}");
         let message = check(&token("2026-11-28T11:40:00Z", "2026-11-28T12:10:00Z"));
         assert!(message.contains("more than 15m ago (max_token_age)"), "{message}");
         let message = check(&token("2026-11-28T11:20:00Z", "2026-11-28T11:50:00Z"));
@@ -673,6 +709,43 @@ mod tests {
         let mut named = token("2026-11-28T11:59:00Z", "2026-11-28T12:29:00Z");
         named.approval.approver = "dave".to_owned();
         assert!(check(&named).contains("names dave as approver but is signed by carol"));
+    }
+
+    #[test]
+    fn limits_count_by_the_time_of_grant_and_the_whole_window() {
+        let since = at("2026-11-27T12:00:00Z"); // a 1-day window ending now
+        let with = |granted: &str, start: &str, end: &str, status: ActivationStatus| {
+            let mut activation = activation(start, end);
+            activation.created_at = at(granted);
+            activation.activated_at = Some(at(granted));
+            activation.status = status;
+            activation
+        };
+        use ActivationStatus::{Active, Applying, Reverted};
+        // Granted an hour ago, though it claims to have started three days ago.
+        assert!(counts_since(
+            &with("2026-11-28T11:00:00Z", "2026-11-25T12:00:00Z", "2026-11-28T13:00:00Z", Active),
+            since
+        ));
+        // Granted before the window, but live in it.
+        assert!(counts_since(
+            &with("2026-11-27T06:00:00Z", "2026-11-27T06:00:00Z", "2026-11-27T14:00:00Z", Reverted),
+            since
+        ));
+        // Starting in the future.
+        assert!(counts_since(
+            &with("2026-11-26T12:00:00Z", "2026-11-30T12:00:00Z", "2026-11-30T13:00:00Z", Active),
+            since
+        ));
+        // Granted and ended before the window.
+        assert!(!counts_since(
+            &with("2026-11-25T12:00:00Z", "2026-11-25T12:00:00Z", "2026-11-25T13:00:00Z", Reverted),
+            since
+        ));
+        // An apply in flight that never granted anything.
+        let mut in_flight = with("2026-11-28T11:00:00Z", NOW, "2026-11-28T13:00:00Z", Applying);
+        in_flight.activated_at = None;
+        assert!(!counts_since(&in_flight, since));
     }
 
     #[test]

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use super::apply::{ApplyMode, ApplyReport, apply};
 use super::claims::{
-    Clock, SignedApproval, TokenRules, check_approval, check_request, extend_record,
-    trusted_activation,
+    Clock, SignedApproval, TokenRules, check_approval, check_request, counts_since, extend_record,
+    limit_covers, trusted_activation,
 };
 use super::error::EngineError;
 use super::planner::{PlanOptions, Planned, make_plan};
@@ -22,7 +22,7 @@ use crate::activation::{
     Activation, ActivationKind, ActivationSource, ActivationStatus, ApprovalRecord, Extension,
 };
 use crate::plan::{Action, EmergencyRequest, Plan, ResourceChange};
-use crate::policy::blocks::{AccessRules, Limit, LimitAction, LimitScope};
+use crate::policy::blocks::{AccessRules, LimitAction, LimitScope};
 use crate::policy::{Duration, Policy, Reference, ReferenceKind};
 use crate::sign::{
     APPROVAL_PAYLOAD_TYPE, Approval, PLAN_PAYLOAD_TYPE, SignedPlan, approval_of, read_token,
@@ -223,31 +223,6 @@ pub fn extension(
     extended.end = new_end;
     extended.justification = justification.trim().to_owned();
     Ok((extended, current.end))
-}
-
-/// Whether `activation` counts toward a limit whose window began at `since`: it was granted,
-/// by the executor's clock, in the window, or some part of its own window lies in it (a start
-/// in the future or the past cannot take it out). An `applying` record that never became
-/// active (an apply in flight) is not counted.
-pub fn counts_since(activation: &Activation, since: Timestamp) -> bool {
-    let granted = activation.activated_at.unwrap_or(activation.created_at);
-    let was_granted =
-        activation.activated_at.is_some() || activation.status != ActivationStatus::Applying;
-    was_granted && (granted >= since || activation.end > since || activation.start >= since)
-}
-
-/// Whether `limit` covers activations of `name` (of `kind`).
-pub fn limit_covers(policy: &Policy, limit: &Limit, name: &str, kind: ActivationKind) -> bool {
-    let by_name = limit.roles.iter().any(|r| {
-        r.name == name
-            && matches!(
-                (&r.kind, kind),
-                (ReferenceKind::Role, ActivationKind::Role)
-                    | (ReferenceKind::Override, ActivationKind::Override)
-            )
-    });
-    let risk = target(policy, name).ok().map(|(_, rules)| rules.risk.value);
-    by_name || limit.risk.is_some_and(|wanted| risk == Some(wanted))
 }
 
 /// Checks the policy's `limit` blocks for a new activation: refuses beyond a limit that says
