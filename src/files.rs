@@ -155,7 +155,7 @@ mod tests {
         assert_eq!(names.len(), 1, "no temporary file is left: {names:?}");
 
         let target = dir.path().join("elsewhere");
-        std::fs::write(&target, "precious").unwrap();
+        fs_err::write(&target, "precious").unwrap();
         let link = folder.join("audit.jsonl");
         std::os::unix::fs::symlink(&target, &link).unwrap();
         let error = open_private(&link, OpenOptions::new().append(true).create(true)).unwrap_err();
@@ -164,10 +164,10 @@ mod tests {
         assert!(error.to_string().contains("is a symbolic link"), "{error}");
         let error = replace_private(&link, b"x").unwrap_err();
         assert!(error.to_string().contains("is a symbolic link"), "{error}");
-        assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
+        assert_eq!(fs_err::read_to_string(&target).unwrap(), "precious");
 
         let loose = folder.join("loose");
-        std::fs::write(&loose, "x").unwrap();
+        fs_err::write(&loose, "x").unwrap();
         std::fs::set_permissions(&loose, Permissions::from_mode(0o644)).unwrap();
         drop(open_private(&loose, OpenOptions::new().append(true)).unwrap());
         assert_eq!(mode(&loose), 0o600, "an existing file others could read is made private");

@@ -487,7 +487,7 @@ mod tests {
         let here = crate::diagnostics::Position { line: 1, column: 1, byte: 0 };
         let range = crate::diagnostics::SourceRange {
             filename: "access.hcl".into(),
-            start: here.clone(),
+            start: here,
             end: here,
         };
         AccessRules {

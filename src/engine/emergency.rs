@@ -279,8 +279,8 @@ pub fn changes_of(changes: &[ResourceChange], activation: &str) -> Vec<ResourceC
     changes.iter().filter(|c| c.reason.activation() == Some(activation)).cloned().collect()
 }
 
-/// Makes the request plan: the changes the activation makes, nothing else; it expires after
-/// the policy's `request_lifetime`.
+/// Makes the request plan: the changes the activation makes, nothing else; made at
+/// `options.at` (when the requester asked), it expires after the policy's `request_lifetime`.
 #[allow(clippy::too_many_arguments)]
 pub async fn request_plan(
     policy: &Policy,
@@ -298,6 +298,9 @@ pub async fn request_plan(
     planned.plan.drift.clear();
     planned.plan.activations.clear();
     planned.plan.summary = Plan::summarize(&planned.plan.resource_changes, &[]);
+    // Made when the requester asked (the activation starts then), not when refresh finished:
+    // the executor holds the start to this time.
+    planned.plan.created_at = options.at;
     planned.plan.expires_at = planned
         .plan
         .created_at
