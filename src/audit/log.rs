@@ -14,12 +14,12 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     /// The file could not be read or written.
-    #[error("audit log {path}: {source}")]
+    #[error("audit log {path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// What failed.
-        source: std::io::Error,
+        /// What failed (said in the message, not repeated as a source).
+        error: std::io::Error,
     },
     /// The chain is broken.
     #[error("audit log {path}: line {line}: {problem}")]
@@ -117,7 +117,7 @@ impl AuditLog {
     }
 
     fn io(&self, source: std::io::Error) -> AuditError {
-        AuditError::Io { path: self.path.clone(), source }
+        AuditError::Io { path: self.path.clone(), error: source }
     }
 
     fn lock_path(&self) -> PathBuf {
