@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use super::context::load_policy;
 use super::exit::ExitStatus;
 use super::output::Output;
-use super::plan::{Format, print_plan};
+use super::plan::{Format, MarkdownArgs, exit_status, print_plan};
 use crate::engine::claims::{Clock, check_approval, check_request, counts_until, request_deadline};
 use crate::engine::emergency::{approver_group, open_token, verify_request_signature};
 use crate::policy::{Duration, Policy};
@@ -27,6 +27,7 @@ use crate::sign::{PLAN_PAYLOAD_TYPE, SignedPlan, read_plan_file};
                   (tokens already used, limits, unchanged live objects, TOTP) is left to it. \
                   Nothing is contacted and nothing is changed.",
     after_help = "Examples:\n  breakglass show plan.json\n  breakglass show plan.json --json\n  \
+                  breakglass show plan.json --format markdown --detailed-exitcode > comment.md\n  \
                   breakglass show request.json --approval $TOKEN1 --approval $TOKEN2"
 )]
 pub struct ShowArgs {
@@ -42,6 +43,14 @@ pub struct ShowArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
+    /// Exit 0 when the plan has no changes, 2 when it has, 4 when it reports only drift (as
+    /// `plan --detailed-exitcode` did when the plan was made).
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+
+    #[command(flatten)]
+    pub markdown: MarkdownArgs,
+
     /// An approval token for the request, to check (repeat for each).
     #[arg(long = "approval", value_name = "TOKEN")]
     pub approvals: Vec<String>,
@@ -52,20 +61,28 @@ pub fn run(args: &ShowArgs, output: Output) -> anyhow::Result<ExitStatus> {
     let signed = read_plan_file(&args.file)?;
     let plan = signed.plan()?;
     let format = if args.json { Format::Json } else { args.format };
-    print_plan(&plan, format, output)?;
+    print_plan(&plan, format, &args.markdown.budget(), output)?;
+    let status = exit_status(&plan, args.detailed_exitcode);
+    let what = if plan.request.is_some() { "Request" } else { "Plan" };
+    if signed.envelope.signatures.is_empty() {
+        eprintln!(
+            "{what} {}: unsigned (saved for review with --no-sign; apply refuses it); expires {}.",
+            signed.digest, plan.expires_at
+        );
+        return Ok(status);
+    }
     let Ok(policy) = load_policy(output) else {
         eprintln!(
-            "{} {}: signature not checked: the policy here could not be loaded.",
-            if plan.request.is_some() { "Request" } else { "Plan" },
+            "{what} {}: signature not checked: the policy here could not be loaded.",
             signed.digest
         );
-        return Ok(ExitStatus::Success);
+        return Ok(status);
     };
     if plan.request.is_some() {
         for line in request_verdict(&policy, &signed, &args.approvals) {
             eprintln!("{line}");
         }
-        return Ok(ExitStatus::Success);
+        return Ok(status);
     }
     let trusted = super::apply::trusted_signers(&policy);
     let trust =
@@ -79,7 +96,7 @@ pub fn run(args: &ShowArgs, output: Output) -> anyhow::Result<ExitStatus> {
             "Approval tokens are for emergency requests; this is a plan, so none was checked."
         );
     }
-    Ok(ExitStatus::Success)
+    Ok(status)
 }
 
 /// What the executor would make of a request and its tokens, by this machine's clock, one line
