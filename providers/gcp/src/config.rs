@@ -63,12 +63,19 @@ impl GcpConfig {
         environment: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ProviderError> {
         let token_uri = string(attributes, "token_uri")?;
-        let auth = match string(attributes, "access_token")? {
-            Some(token) => access_token(token, "`access_token` in the provider \"gcp\" block")?,
-            None => match environment(ACCESS_TOKEN_VARIABLE).filter(|t| !t.trim().is_empty()) {
-                Some(token) => access_token(token, ACCESS_TOKEN_VARIABLE)?,
-                None => service_account(attributes, base_dir, &environment, token_uri)?,
-            },
+        // The block before the environment; at each level a token before a key file, as
+        // Terraform's Google provider takes `access_token` over `credentials`.
+        let block_token = string(attributes, "access_token")?;
+        let block_key = string(attributes, "credentials")?;
+        let env_token = || environment(ACCESS_TOKEN_VARIABLE).filter(|t| !t.trim().is_empty());
+        let auth = if let Some(token) = block_token {
+            access_token(token, "`access_token` in the provider \"gcp\" block")?
+        } else if let Some(key) = block_key {
+            service_account(Some(key), base_dir, &environment, token_uri)?
+        } else if let Some(token) = env_token() {
+            access_token(token, ACCESS_TOKEN_VARIABLE)?
+        } else {
+            service_account(None, base_dir, &environment, token_uri)?
         };
         let endpoint = string(attributes, "endpoint")?
             .or_else(|| environment(ENDPOINT_VARIABLE))
@@ -110,12 +117,12 @@ fn access_token(token: String, source: &str) -> Result<Auth, ProviderError> {
 }
 
 fn service_account(
-    attributes: &Attributes,
+    declared: Option<String>,
     base_dir: &Path,
     environment: &impl Fn(&str) -> Option<String>,
     token_uri: Option<String>,
 ) -> Result<Auth, ProviderError> {
-    let (text, origin) = match string(attributes, "credentials")? {
+    let (text, origin) = match declared {
         Some(value) if value.trim_start().starts_with('{') => {
             (value, "`credentials` in the provider \"gcp\" block".to_owned())
         }
@@ -273,9 +280,22 @@ mod tests {
     }
 
     #[test]
-    fn an_access_token_wins_over_a_key_file_as_in_terraform() {
-        let config = config(
+    fn the_block_wins_over_the_environment_and_a_token_over_a_key_file() {
+        let from_block = config(
             &[("credentials", json!(key_file()))],
+            &[(ACCESS_TOKEN_VARIABLE, "ya29.token"), (CREDENTIALS_VARIABLE, "/no/such/file")],
+        )
+        .unwrap();
+        assert!(matches!(from_block.auth, Auth::ServiceAccount { .. }), "{from_block:?}");
+        let both = config(
+            &[("credentials", json!(key_file())), ("access_token", json!("ya29.block"))],
+            &[],
+        )
+        .unwrap();
+        assert!(matches!(both.auth, Auth::AccessToken { .. }), "{both:?}");
+
+        let config = config(
+            &[],
             &[(ACCESS_TOKEN_VARIABLE, "ya29.token"), (CREDENTIALS_VARIABLE, "/no/such/file")],
         )
         .unwrap();

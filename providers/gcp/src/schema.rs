@@ -97,7 +97,8 @@ pub fn schema() -> ProviderSchema {
         "access_token",
         string().sensitive().describe(
             "An OAuth 2.0 access token to use as it is (it cannot be refreshed). Default: \
-             GOOGLE_OAUTH_ACCESS_TOKEN. Takes precedence over `credentials`, as in Terraform.",
+             GOOGLE_OAUTH_ACCESS_TOKEN. The block wins over the environment, and a token over a \
+             key file, as in Terraform.",
         ),
     )
     .config_attribute(
