@@ -26,7 +26,7 @@ pub const KEY_ID: &str = "3f2a9c0e5b7d41a8b6c2e9f0a1b2c3d4e5f60718";
 /// An RSA key made once per test binary: the executor's service account key.
 pub fn key_pair() -> &'static aws_lc_rs::rsa::KeyPair {
     static KEY: OnceLock<aws_lc_rs::rsa::KeyPair> = OnceLock::new();
-    KEY.get_or_init(|| new_key())
+    KEY.get_or_init(new_key)
 }
 
 /// A fresh RSA key (for a test that needs a key Google does not know).

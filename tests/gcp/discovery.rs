@@ -528,7 +528,11 @@ fn the_validator_accepts_the_documents_own_examples_and_rejects_what_it_does_not
     let query = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     };
-    let cases: [(&str, &str, Vec<(String, String)>, Option<&Vec<String>>, &[u8], &str); 9] = [
+    /// A request the document rejects (method, path, query, token scopes, body), and a word
+    /// the violation must hold.
+    type Bad<'a> =
+        (&'a str, &'a str, Vec<(String, String)>, Option<&'a Vec<String>>, &'a [u8], &'a str);
+    let cases: [Bad; 9] = [
         ("POST", "v3/projects/prod:grantAccess", query(&[]), Some(&cloud), get, "not a method"),
         ("GET", "v3/projects/prod:getIamPolicy", query(&[]), Some(&cloud), b"", "not a method"),
         (

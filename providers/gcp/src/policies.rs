@@ -62,15 +62,13 @@ impl Policies {
 
     /// The policy of `resource`, never one older than this provider's last write to it.
     pub async fn read(&self, resource: &str) -> Result<Read, ProviderError> {
-        let mut calls = 0;
         for attempt in 0..CONSISTENCY_ATTEMPTS {
             if attempt > 0 {
                 tokio::time::sleep(wait(attempt - 1)).await;
             }
             let policy = self.api.get_iam_policy(resource).await?;
-            calls += 1;
             if !self.is_replaced(resource, policy.etag.as_deref()) {
-                return Ok(Read { policy, calls });
+                return Ok(Read { policy, calls: u64::from(attempt) + 1 });
             }
         }
         Err(ProviderError::transient(format!(
