@@ -1,7 +1,8 @@
 //! `examples/gcp` end to end through the CLI against the contract server: validate, plan and
 //! apply the baseline; the planned grant taken inside its window, with the IAM Condition on
 //! Google's side, and reverted at its end (confirmed by a re-read); an emergency request
-//! approved, applied and reverted by `reconcile`, also when reads lag behind writes; a
+//! approved, applied, extended (the condition rewritten) and reverted by `reconcile`, also
+//! when reads lag behind writes; a
 //! hand-made owner or editor binding reported as drift.
 
 use serde_json::Value;
@@ -138,30 +139,23 @@ fn the_example_validates_plans_applies_takes_its_grant_and_reverts_it() {
     assert_eq!(server.cloud(|c| c.blind_writes), 0);
 }
 
-/// Runs an emergency request of `role` by alice at `at`, approved by carol and dave, with her
-/// TOTP code; returns the activation id.
-fn emergency(dir: &Path, server: &ContractServer, role: &str, at: &str) -> String {
+/// The demo keys and TOTP secrets of the quickstart's cast (the same people), into `dir`.
+fn demo_secrets(dir: &Path) -> std::path::PathBuf {
     let quickstart_keys = root().join("examples/quickstart/keys");
     for person in ["alice", "carol", "dave"] {
         let key = format!("{person}.key");
         fs_err::copy(quickstart_keys.join(&key), dir.join("keys").join(&key))
             .expect("copy a demo key");
     }
-    let secrets = quickstart_keys.join("totp-secrets.demo.json");
+    quickstart_keys.join("totp-secrets.demo.json")
+}
+
+/// `request.json` approved by carol and dave at `at` and applied in an emergency with alice's
+/// TOTP code.
+fn approve_and_apply(dir: &Path, server: &ContractServer, at: &str) {
+    let secrets = demo_secrets(dir);
     let run =
         || gcp(dir, server).env("BREAKGLASS_TEST_NOW", at).env("BREAKGLASS_TOTP_SECRETS", &secrets);
-    run()
-        .args([
-            "request",
-            role,
-            "--duration",
-            "1h",
-            "--justification",
-            "INC-77: payments database failover",
-        ])
-        .args(["--as", "alice", "--key", "keys/alice.key", "--out", "request.json"])
-        .run()
-        .expect_code(0);
     let token = |person: &str| {
         run()
             .args([
@@ -199,6 +193,26 @@ fn emergency(dir: &Path, server: &ContractServer, role: &str, at: &str) -> Strin
         .run()
         .expect_code(0);
     assert!(applied.stdout.contains("approved by carol, dave"), "{}", applied.stdout);
+}
+
+/// Runs an emergency request of `role` by alice at `at` for an hour, approved and applied;
+/// returns the activation id.
+fn emergency(dir: &Path, server: &ContractServer, role: &str, at: &str) -> String {
+    demo_secrets(dir);
+    gcp(dir, server)
+        .env("BREAKGLASS_TEST_NOW", at)
+        .args([
+            "request",
+            role,
+            "--duration",
+            "1h",
+            "--justification",
+            "INC-77: payments database failover",
+        ])
+        .args(["--as", "alice", "--key", "keys/alice.key", "--out", "request.json"])
+        .run()
+        .expect_code(0);
+    approve_and_apply(dir, server, at);
     let state: Value =
         serde_json::from_str(&read(dir.join(".breakglass/state.json"))).expect("state");
     let ids: Vec<String> = state["activations"]
@@ -213,9 +227,8 @@ fn emergency(dir: &Path, server: &ContractServer, role: &str, at: &str) -> Strin
 }
 
 #[test]
-fn an_emergency_grant_is_approved_applied_and_reverted_even_when_reads_lag() {
+fn an_emergency_grant_is_approved_applied_extended_and_reverted_even_when_reads_lag() {
     const T: &str = "2031-05-01T10:00:00Z";
-    const END_PLUS_ONE: &str = "2031-05-01T11:00:01Z";
     let server = ContractServer::start(example_cloud());
     let dir = example_copy("gcp");
     gcp(dir.path(), &server)
@@ -233,6 +246,41 @@ fn an_emergency_grant_is_approved_applied_and_reverted_even_when_reads_lag() {
         condition["expression"], "request.time < timestamp(\"2031-05-01T11:00:00Z\")",
         "Google itself ends the grant at the activation's end"
     );
+
+    // Extended by half an hour, approved like the request: the condition on Google's side is
+    // rewritten, not doubled.
+    const LATER: &str = "2031-05-01T10:30:00Z";
+    gcp(dir.path(), &server)
+        .env("BREAKGLASS_TEST_NOW", LATER)
+        .args([
+            "extend",
+            &activation,
+            "--duration",
+            "30m",
+            "--justification",
+            "INC-77: failover still running",
+        ])
+        .args(["--as", "alice", "--key", "keys/alice.key", "--out", "request.json"])
+        .run()
+        .expect_code(0);
+    approve_and_apply(dir.path(), &server, LATER);
+    for role in ["roles/cloudsql.admin", "roles/logging.viewer"] {
+        let conditions: Vec<Value> = server.cloud(|cloud| {
+            cloud
+                .bindings(PROJECT)
+                .into_iter()
+                .filter(|b| b.role == role && b.members.contains(&ALICE.to_owned()))
+                .filter_map(|b| b.condition)
+                .collect()
+        });
+        assert_eq!(conditions.len(), 1, "{role}: {conditions:?}");
+        assert_eq!(
+            conditions[0]["expression"], "request.time < timestamp(\"2031-05-01T11:30:00Z\")",
+            "{role}"
+        );
+        assert!(server.cloud(|c| c.has_access(PROJECT, ALICE, role, "2031-05-01T11:15:00Z")));
+    }
+    const END_PLUS_ONE: &str = "2031-05-01T11:30:01Z";
 
     // Google's reads now lag: the two reads after each write still answer the policy from
     // before it. The revert's verification reads again until it sees its own write.

@@ -135,6 +135,8 @@ pub enum Fault {
     Unavailable,
     /// Someone else's change lands just before this write is handled: its etag is then old.
     ChangeFirst(Change),
+    /// The call is handled, then its answer is lost (a 503 reaches the client instead).
+    LostAnswer,
 }
 
 struct Injection {
@@ -666,6 +668,14 @@ fn resource_manager(
                 change(&mut bindings);
                 cloud.commit(&resource, bindings, None);
                 iam_method(cloud, &verb, &resource, &token.email, &json_body)
+            }
+            Some(Fault::LostAnswer) => {
+                iam_method(cloud, &verb, &resource, &token.email, &json_body);
+                Reply::google(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "UNAVAILABLE",
+                    "The service is currently unavailable.",
+                )
             }
             None => iam_method(cloud, &verb, &resource, &token.email, &json_body),
         },

@@ -383,6 +383,26 @@ async fn throttling_and_unavailability_are_retried_with_backoff() {
 }
 
 #[tokio::test]
+async fn a_write_whose_answer_was_lost_is_recognised_on_retry_not_made_twice() {
+    let server = ContractServer::start(example_cloud());
+    let provider = executor(&server).await;
+    server.inject(Fault::LostAnswer, "setIamPolicy", PROJECT, 1);
+    let live = create(&provider, &cloudsql(ALICE, Some(END)), grant("act_9")).await.unwrap();
+    assert_eq!(live["expires_at"], END);
+    // The write landed but its answer was lost; the retry carries the old etag and is refused;
+    // a fresh read shows the binding already there, so nothing more is written.
+    let statuses: Vec<u16> =
+        server.cloud(|c| c.calls("setIamPolicy", PROJECT).iter().map(|r| r.status).collect());
+    assert_eq!(statuses, [503, 409]);
+    let alice: Vec<Binding> = server
+        .cloud(|c| c.bindings(PROJECT))
+        .into_iter()
+        .filter(|b| b.members.contains(&ALICE.to_owned()))
+        .collect();
+    assert_eq!(alice.len(), 1, "{alice:?}");
+}
+
+#[tokio::test]
 async fn an_expired_token_is_replaced_and_the_call_goes_through() {
     let server = ContractServer::start(example_cloud());
     let provider = executor(&server).await;
