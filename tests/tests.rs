@@ -25,4 +25,5 @@ mod plan_apply;
 mod postgres;
 mod roles;
 mod schema;
+mod security;
 mod validate;
