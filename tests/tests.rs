@@ -18,6 +18,7 @@ mod docs;
 mod emergency;
 mod examples;
 mod fmt;
+mod gcp;
 mod help;
 mod litellm;
 mod openai;
