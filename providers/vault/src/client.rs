@@ -243,7 +243,12 @@ mod tests {
         let source = Source::Env("VAULT_TOKEN");
         let cases = [
             (403, r#"{"errors":["permission denied"]}"#, ErrorKind::Denied, "VAULT_TOKEN"),
-            (400, r#"{"errors":["1 error occurred:\n\t* bad policy\n\n"]}"#, ErrorKind::Invalid, "1 error occurred: * bad policy"),
+            (
+                400,
+                r#"{"errors":["1 error occurred:\n\t* bad policy\n\n"]}"#,
+                ErrorKind::Invalid,
+                "1 error occurred: * bad policy",
+            ),
             (404, r#"{"errors":[]}"#, ErrorKind::NotFound, "(no message)"),
             (405, r#"{"errors":["unsupported operation"]}"#, ErrorKind::Unsupported, "mounted"),
             (503, r#"{"errors":["Vault is sealed"]}"#, ErrorKind::Transient, "sealed"),

@@ -53,7 +53,11 @@ fn sorted_strings(value: &Value) -> Value {
 }
 
 /// Adds the rules `rules` for `path` to `normal`.
-fn add_rules(normal: &mut Normal, path: &str, rules: &Map<String, Value>) -> Result<(), ParseError> {
+fn add_rules(
+    normal: &mut Normal,
+    path: &str,
+    rules: &Map<String, Value>,
+) -> Result<(), ParseError> {
     let entry = normal.entry(path.to_owned()).or_default();
     let mut capabilities: BTreeSet<String> = entry
         .get("capabilities")
@@ -116,9 +120,9 @@ fn from_json(document: &Value) -> Result<Normal, ParseError> {
     let mut normal = Normal::new();
     let mut add_object = |paths: &Map<String, Value>| -> Result<(), ParseError> {
         for (path, rules) in paths {
-            let rules = rules.as_object().ok_or_else(|| {
-                ParseError(format!("path {path:?}: its rules must be an object"))
-            })?;
+            let rules = rules
+                .as_object()
+                .ok_or_else(|| ParseError(format!("path {path:?}: its rules must be an object")))?;
             add_rules(&mut normal, path, rules)?;
         }
         Ok(())

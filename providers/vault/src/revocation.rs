@@ -93,8 +93,9 @@ async fn accessors_with_entities(
     }
     let mut found = Vec::new();
     while let Some(joined) = lookups.join_next().await {
-        let looked_up = joined
-            .map_err(|error| ProviderError::protocol(format!("a token look-up failed: {error}")))??;
+        let looked_up = joined.map_err(|error| {
+            ProviderError::protocol(format!("a token look-up failed: {error}"))
+        })??;
         found.extend(looked_up);
     }
     found.sort();

@@ -90,9 +90,9 @@ pub fn schema() -> ProviderSchema {
         )
         .attribute(
             "policy",
-            string()
-                .required()
-                .describe("The policy document, in HCL or JSON (path \"…\" { capabilities = […] })."),
+            string().required().describe(
+                "The policy document, in HCL or JSON (path \"…\" { capabilities = […] }).",
+            ),
         )
         .attribute(
             "expiration",
@@ -108,10 +108,7 @@ pub fn schema() -> ProviderSchema {
             "An internal identity group and the policies its members get. Its members are \
              vault_identity_group_member objects, so the group never overwrites them.",
         )
-        .attribute(
-            "name",
-            string().required().forces_replacement().describe("The group's name."),
-        )
+        .attribute("name", string().required().forces_replacement().describe("The group's name."))
         .attribute("policies", strings().describe("Policies every member gets."))
         .attribute(
             "metadata",
@@ -127,15 +124,13 @@ pub fn schema() -> ProviderSchema {
              alone). Taking it back in a revert also revokes every token of the entity, and with \
              them every lease they hold.",
         )
-        .attribute(
-            "group",
-            string().required().forces_replacement().describe("The group's name."),
-        )
+        .attribute("group", string().required().forces_replacement().describe("The group's name."))
         .attribute(
             "entity",
-            string().required().forces_replacement().describe(
-                "The entity's name (a person's identities.vault, usually).",
-            ),
+            string()
+                .required()
+                .forces_replacement()
+                .describe("The entity's name (a person's identities.vault, usually)."),
         )
         .attribute("entity_id", string().computed().describe("The entity's id."))
         .with_list(),
@@ -147,14 +142,8 @@ pub fn schema() -> ProviderSchema {
              its tokens cannot outlive the grant's end (token_explicit_max_ttl), and the revert \
              revokes every token made with it.",
         )
-        .attribute(
-            "name",
-            string().required().forces_replacement().describe("The role's name."),
-        )
-        .attribute(
-            "allowed_policies",
-            strings().describe("Policies its tokens may carry."),
-        )
+        .attribute("name", string().required().forces_replacement().describe("The role's name."))
+        .attribute("allowed_policies", strings().describe("Policies its tokens may carry."))
         .attribute(
             "disallowed_policies",
             strings().describe("Policies its tokens may never carry."),

@@ -82,7 +82,11 @@ mod tests {
         ];
         for (version, openbao, expiration) in cases {
             let server = Server::from_version(version);
-            assert_eq!((server.openbao, server.policy_expiration), (openbao, expiration), "{version}");
+            assert_eq!(
+                (server.openbao, server.policy_expiration),
+                (openbao, expiration),
+                "{version}"
+            );
         }
         assert_eq!(Server::from_version("2.7.2").name(), "OpenBao 2.7.2");
     }

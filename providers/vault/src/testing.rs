@@ -62,7 +62,8 @@ impl Bao {
              a bao executable)",
             binary.display()
         );
-        let mut home = tempfile::Builder::new().prefix("bg-bao-").tempdir().expect("a temporary HOME");
+        let mut home =
+            tempfile::Builder::new().prefix("bg-bao-").tempdir().expect("a temporary HOME");
         let mut last_error = String::new();
         for _ in 0..5 {
             let port = free_port();
@@ -73,7 +74,13 @@ impl Bao {
                 .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
                 .env("HOME", home.path())
                 .stdin(Stdio::null())
-                .stdout(fs_err::File::create(&log).map(fs_err::File::into_parts).map(|(file, _)| file).map(Stdio::from).unwrap_or(Stdio::null()))
+                .stdout(
+                    fs_err::File::create(&log)
+                        .map(fs_err::File::into_parts)
+                        .map(|(file, _)| file)
+                        .map(Stdio::from)
+                        .unwrap_or(Stdio::null()),
+                )
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
@@ -129,7 +136,12 @@ impl Bao {
     }
 
     /// Calls `/v1/{path}` with the root token: the status and the JSON body (`Null` if none).
-    pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> std::io::Result<(u16, Value)> {
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> std::io::Result<(u16, Value)> {
         self.call_as(Self::ROOT_TOKEN, method, path, body)
     }
 
@@ -184,7 +196,11 @@ impl Bao {
             .as_str()
             .expect("the mount's accessor")
             .to_owned();
-        self.ok("POST", &format!("auth/userpass/users/{name}"), Some(json!({"password": password})));
+        self.ok(
+            "POST",
+            &format!("auth/userpass/users/{name}"),
+            Some(json!({"password": password})),
+        );
         self.ok("POST", "identity/entity", Some(json!({"name": name})));
         let id = self.ok("GET", &format!("identity/entity/name/{name}"), None)["data"]["id"]
             .as_str()

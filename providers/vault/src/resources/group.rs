@@ -60,7 +60,9 @@ pub async fn write(
     let policies = strings(attributes, GROUP, "policies")?;
     let metadata = match attributes.get("metadata") {
         None | Some(Value::Null) => json!({}),
-        Some(Value::Object(map)) if map.values().all(Value::is_string) => Value::Object(map.clone()),
+        Some(Value::Object(map)) if map.values().all(Value::is_string) => {
+            Value::Object(map.clone())
+        }
         Some(_) => {
             return Err(ProviderError::invalid(format!(
                 "{GROUP} {name}: `metadata` must be a map of strings"

@@ -40,9 +40,9 @@ pub fn id(attributes: &Attributes) -> Result<String, ProviderError> {
 
 /// `GROUP/ENTITY` split.
 pub fn split(id: &str) -> Result<(&str, &str), ProviderError> {
-    id.split_once('/')
-        .filter(|(group, entity)| !group.is_empty() && !entity.is_empty())
-        .ok_or_else(|| ProviderError::invalid(format!("{GROUP_MEMBER}: {id:?} is not GROUP/ENTITY")))
+    id.split_once('/').filter(|(group, entity)| !group.is_empty() && !entity.is_empty()).ok_or_else(
+        || ProviderError::invalid(format!("{GROUP_MEMBER}: {id:?} is not GROUP/ENTITY")),
+    )
 }
 
 fn attributes_of(group: &str, entity: &str, entity_id: &str) -> Attributes {
@@ -83,7 +83,8 @@ pub async fn read(
     let mut found = BTreeMap::new();
     for (group, entities) in by_group {
         let Some(data) = group::data(ctx, group).await? else { continue };
-        let members: BTreeSet<String> = json_strings(data.get("member_entity_ids")).into_iter().collect();
+        let members: BTreeSet<String> =
+            json_strings(data.get("member_entity_ids")).into_iter().collect();
         for entity in entities {
             if !entity_ids.contains_key(entity) {
                 entity_ids.insert(entity, entity_id(ctx.client, entity).await?);

@@ -32,9 +32,9 @@ pub fn required<'a>(
     resource_type: &str,
     name: &str,
 ) -> Result<&'a str, ProviderError> {
-    attributes.get(name).and_then(Value::as_str).filter(|s| !s.trim().is_empty()).ok_or_else(
-        || ProviderError::invalid(format!("{resource_type}: `{name}` must be set to a string")),
-    )
+    attributes.get(name).and_then(Value::as_str).filter(|s| !s.trim().is_empty()).ok_or_else(|| {
+        ProviderError::invalid(format!("{resource_type}: `{name}` must be set to a string"))
+    })
 }
 
 /// An optional string attribute.
@@ -48,7 +48,8 @@ pub fn strings(
     resource_type: &str,
     name: &str,
 ) -> Result<Vec<String>, ProviderError> {
-    let wrong = || ProviderError::invalid(format!("{resource_type}: `{name}` must be a list of strings"));
+    let wrong =
+        || ProviderError::invalid(format!("{resource_type}: `{name}` must be a list of strings"));
     match attributes.get(name) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => {

@@ -77,11 +77,12 @@ pub async fn write(
         }
         body["expiration"] = json!(end.to_string());
     }
-    ctx.client.write(&path(name), &body).await.map_err(|e| e.context(format!("{POLICY} {name}")))?;
+    ctx.client
+        .write(&path(name), &body)
+        .await
+        .map_err(|e| e.context(format!("{POLICY} {name}")))?;
     read(ctx, name).await?.ok_or_else(|| {
-        ProviderError::protocol(format!(
-            "{POLICY} {name}: written, but not found when read back"
-        ))
+        ProviderError::protocol(format!("{POLICY} {name}: written, but not found when read back"))
     })
 }
 
@@ -96,7 +97,8 @@ mod tests {
 
     #[test]
     fn names_are_lower_case_and_root_is_not_managed() {
-        let attrs = |name: &str| -> Attributes { serde_json::from_value(json!({ "name": name })).unwrap() };
+        let attrs =
+            |name: &str| -> Attributes { serde_json::from_value(json!({ "name": name })).unwrap() };
         assert_eq!(id(&attrs("breakglass-admin")).unwrap(), "breakglass-admin");
         assert!(id(&attrs("Admin")).unwrap_err().message().contains("write \"admin\""));
         assert!(id(&attrs("root")).unwrap_err().message().contains("built in"));

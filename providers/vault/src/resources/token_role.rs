@@ -15,7 +15,9 @@
 use breakglass_provider::{Attributes, ChangeContext, ProviderError, Value};
 use serde_json::json;
 
-use super::{Context, boolean, json_strings, number, optional, required, string_list, strings, timestamp};
+use super::{
+    Context, boolean, json_strings, number, optional, required, string_list, strings, timestamp,
+};
 use crate::client::segment;
 use crate::revocation::revoke_role_tokens;
 use crate::schema::TOKEN_ROLE;
@@ -133,9 +135,14 @@ pub async fn write(
     attributes: &Attributes,
 ) -> Result<Attributes, ProviderError> {
     let body = body(name, attributes)?;
-    ctx.client.write(&path(name), &body).await.map_err(|e| e.context(format!("{TOKEN_ROLE} {name}")))?;
+    ctx.client
+        .write(&path(name), &body)
+        .await
+        .map_err(|e| e.context(format!("{TOKEN_ROLE} {name}")))?;
     read(ctx, name).await?.ok_or_else(|| {
-        ProviderError::protocol(format!("{TOKEN_ROLE} {name}: written, but not found when read back"))
+        ProviderError::protocol(format!(
+            "{TOKEN_ROLE} {name}: written, but not found when read back"
+        ))
     })
 }
 
@@ -169,14 +176,22 @@ mod tests {
     fn bodies_compute_the_lifetime_and_refuse_contradictions() {
         let attrs = |value: Value| -> Attributes { serde_json::from_value(value).unwrap() };
         let in_an_hour = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(3600);
-        let body = body("r", &attrs(json!({"name": "r", "expires_at": in_an_hour.to_string()}))).unwrap();
+        let body =
+            body("r", &attrs(json!({"name": "r", "expires_at": in_an_hour.to_string()}))).unwrap();
         let ttl = body["token_explicit_max_ttl"].as_u64().unwrap();
         assert!((3590..=3600).contains(&ttl), "{ttl}");
         assert!(body["path_suffix"].as_str().unwrap().starts_with(SUFFIX_PREFIX));
-        let plain = super::body("r", &attrs(json!({"name": "r", "token_explicit_max_ttl": 60}))).unwrap();
-        assert_eq!((plain["token_explicit_max_ttl"].as_u64(), plain["path_suffix"].as_str()), (Some(60), Some("")));
+        let plain =
+            super::body("r", &attrs(json!({"name": "r", "token_explicit_max_ttl": 60}))).unwrap();
+        assert_eq!(
+            (plain["token_explicit_max_ttl"].as_u64(), plain["path_suffix"].as_str()),
+            (Some(60), Some(""))
+        );
         let cases = [
-            (json!({"expires_at": in_an_hour.to_string(), "token_explicit_max_ttl": 60}), "not both"),
+            (
+                json!({"expires_at": in_an_hour.to_string(), "token_explicit_max_ttl": 60}),
+                "not both",
+            ),
             (json!({"expires_at": "2001-01-01T00:00:00Z"}), "already passed"),
             (json!({"expires_at": "tomorrow"}), "RFC 3339"),
             (json!({"token_type": "forever"}), "`token_type` must be"),
