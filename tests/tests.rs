@@ -23,3 +23,4 @@ mod plan_apply;
 mod postgres;
 mod schema;
 mod validate;
+mod vault;

@@ -184,6 +184,14 @@ impl Bao {
         answer
     }
 
+    /// Calls with `token` and asserts a 2xx answer; returns the body.
+    #[track_caller]
+    pub fn ok_as(&self, token: &str, method: &str, path: &str) -> Value {
+        let (status, answer) = self.call_as(token, method, path, None).expect("the server answers");
+        assert!((200..300).contains(&status), "{method} {path} answered {status}: {answer}");
+        answer
+    }
+
     /// Enables userpass at `auth/userpass` (once) and makes `name` a user with `password`,
     /// an entity of the same name and its alias: a person as Vault knows them. Returns the
     /// entity's id.
