@@ -16,10 +16,10 @@ use crate::util::{Run, example_copy, read, root};
 const GROUP: &str = "breakglass-responders";
 
 /// `breakglass` in `dir` against `bao`, with the server and token from the environment only.
-fn vault(dir: &Path, bao: &Bao) -> Run {
+fn vault(dir: &Path, bao: &Bao, token: &str) -> Run {
     Run::new(dir)
         .env("VAULT_ADDR", &bao.url)
-        .env("VAULT_TOKEN", Bao::ROOT_TOKEN)
+        .env("VAULT_TOKEN", token)
         .env("BAO_ADDR", "")
         .env("BAO_TOKEN", "")
         .env("VAULT_NAMESPACE", "")
@@ -60,6 +60,21 @@ fn platform(bao: &Bao, cluster: &TestCluster) {
             "max_ttl": "24h",
         })),
     );
+}
+
+/// A token with exactly the minimal policy docs/providers/vault.md gives for the tool's own
+/// token, so that page stays complete.
+fn tool_token(bao: &Bao) -> String {
+    let doc = read(root().join("docs/providers/vault.md"));
+    let after = doc.split("<!-- minimal-policy -->").nth(1).expect("the marked policy");
+    let policy = after.split("```hcl").nth(1).and_then(|b| b.split("```").next()).unwrap();
+    bao.ok("POST", "sys/policies/acl/breakglass-tool", Some(json!({"policy": policy})));
+    let token = bao.ok(
+        "POST",
+        "auth/token/create",
+        Some(json!({"policies": ["breakglass-tool"], "no_default_policy": true})),
+    );
+    token["auth"]["client_token"].as_str().unwrap().to_owned()
 }
 
 fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
@@ -112,7 +127,8 @@ fn the_example_grants_in_an_emergency_and_its_revert_kills_the_database_credenti
     platform(&bao, &cluster);
     let dir = example_copy("vault");
     with_demo_keys(dir.path());
-    let run = || vault(dir.path(), &bao);
+    let token = tool_token(&bao);
+    let run = || vault(dir.path(), &bao, &token);
 
     let plan = run().args(["plan", "--detailed-exitcode"]).run().expect_code(2);
     snapshot!("vault_example_plan", plan.stdout);
@@ -234,7 +250,8 @@ fn a_responder_added_by_hand_is_privileged_drift_and_is_removed() {
         bao.person(person, "pw");
     }
     let dir = example_copy("vault");
-    let run = || vault(dir.path(), &bao);
+    let token = tool_token(&bao);
+    let run = || vault(dir.path(), &bao, &token);
     run().args(["apply", "--auto-approve"]).run().expect_code(0);
     let mallory = bao.ok("GET", "identity/entity/name/mallory", None)["data"]["id"].clone();
     bao.ok(
@@ -264,7 +281,7 @@ fn a_responder_added_by_hand_is_privileged_drift_and_is_removed() {
 fn a_wrong_token_is_refused_naming_where_it_came_from_and_nothing_changes() {
     let bao = Bao::start();
     let dir = example_copy("vault");
-    let outcome = vault(dir.path(), &bao)
+    let outcome = vault(dir.path(), &bao, "")
         .env("VAULT_TOKEN", "")
         .env("BAO_TOKEN", "s.wrong-token-0123456789")
         .args(["apply", "--auto-approve"])
