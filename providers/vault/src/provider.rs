@@ -658,6 +658,46 @@ mod tests {
         assert!(read(&p, POLICY, "x").await.is_none());
     }
 
+    #[tokio::test]
+    async fn a_tls_server_is_trusted_through_ca_cert_and_refused_without_it() {
+        let bao = Bao::start_tls();
+        assert!(bao.url.starts_with("https://"));
+        let mut p = VaultProvider::new();
+        let error = p
+            .configure_with_env(
+                &attrs(json!({"max_retries": 1})),
+                Path::new("."),
+                &env(&bao, Bao::ROOT_TOKEN),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Transient, "{error}");
+        assert!(error.message().contains("certificate"), "{error}");
+        let ca = bao.ca_cert().display().to_string();
+        p.configure_with_env(
+            &attrs(json!({"ca_cert": ca})),
+            Path::new("."),
+            &env(&bao, Bao::ROOT_TOKEN),
+        )
+        .await
+        .expect("trusted through ca_cert");
+        let policy = attrs(json!({"name": "over-tls", "policy": ADMIN}));
+        create(&p, POLICY, &policy, ChangeContext::baseline()).await;
+        assert!(read(&p, POLICY, "over-tls").await.is_some());
+
+        let bogus = bao.ca_cert().with_file_name("not-a-ca.pem");
+        fs_err::write(&bogus, "hello").unwrap();
+        let error = VaultProvider::new()
+            .configure_with_env(
+                &attrs(json!({"ca_cert": bogus.display().to_string()})),
+                Path::new("."),
+                &env(&bao, Bao::ROOT_TOKEN),
+            )
+            .await
+            .unwrap_err();
+        assert!(error.message().contains("holds no PEM certificate"), "{error}");
+    }
+
     /// The refresh target: a thousand group members in at most ten calls, against the real
     /// server (the figure is printed; `cargo test -p breakglass-provider-vault thousand -- --nocapture`).
     #[tokio::test]

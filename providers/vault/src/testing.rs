@@ -43,10 +43,11 @@ pub struct Bao {
     child: Child,
     watchdog: Option<Child>,
     _home: tempfile::TempDir,
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT` (`https://` with TLS).
     pub url: String,
     /// The port.
     pub port: u16,
+    tls: bool,
 }
 
 impl Bao {
@@ -55,6 +56,21 @@ impl Bao {
 
     /// Starts a server; panics, naming the install script, if it cannot.
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// Starts a server that speaks only TLS, with a certificate from a CA it generates
+    /// ([`Bao::ca_cert`]). The harness's own [`Bao::call`] speaks plain HTTP: use the provider.
+    pub fn start_tls() -> Self {
+        Self::start_with(true)
+    }
+
+    /// The PEM file of the CA a [`Bao::start_tls`] server's certificate comes from.
+    pub fn ca_cert(&self) -> PathBuf {
+        self._home.path().join("tls/vault-ca.pem")
+    }
+
+    fn start_with(tls: bool) -> Self {
         let binary = bao_binary();
         assert!(
             binary.exists(),
@@ -72,6 +88,14 @@ impl Bao {
                 .args(["server", "-dev", "-dev-no-store-token"])
                 .arg(format!("-dev-root-token-id={}", Self::ROOT_TOKEN))
                 .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
+                .args(if tls {
+                    vec![
+                        "-dev-tls".to_owned(),
+                        format!("-dev-tls-cert-dir={}", home.path().join("tls").display()),
+                    ]
+                } else {
+                    Vec::new()
+                })
                 .env("HOME", home.path())
                 .stdin(Stdio::null())
                 .stdout(
@@ -84,8 +108,12 @@ impl Bao {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-            let url = format!("http://127.0.0.1:{port}");
-            let mut bao = Self { child, watchdog: None, _home: home, url, port };
+            let scheme = if tls { "https" } else { "http" };
+            let url = format!("{scheme}://127.0.0.1:{port}");
+            if tls {
+                fs_err::create_dir_all(home.path().join("tls")).expect("a certificate directory");
+            }
+            let mut bao = Self { child, watchdog: None, _home: home, url, port, tls };
             if bao.wait_until_ready() {
                 bao.watchdog = bao.spawn_watchdog();
                 return bao;
@@ -106,7 +134,12 @@ impl Bao {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
             }
-            if let Ok((200, _)) = self.call("GET", "sys/health", None) {
+            let ready = if self.tls {
+                self.ca_cert().exists() && TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            } else {
+                matches!(self.call("GET", "sys/health", None), Ok((200, _)))
+            };
+            if ready {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(25));
