@@ -12,6 +12,7 @@ mod contract_litellm;
 mod anthropic;
 mod audit;
 mod aws;
+mod ci;
 mod docs;
 mod emergency;
 mod examples;

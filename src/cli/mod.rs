@@ -5,12 +5,14 @@ pub mod apply;
 pub mod approve;
 pub mod audit;
 mod audit_trail;
+pub mod completions;
 mod context;
 pub mod drill;
 pub mod exit;
 pub mod extend;
 pub mod fmt;
 pub mod keygen;
+pub mod man;
 pub mod output;
 pub mod plan;
 mod plan_view;
@@ -43,7 +45,7 @@ tokens, `apply --emergency` grants it for a bounded time, and it is reverted whe
 #[derive(Debug, Parser)]
 #[command(
     name = "breakglass",
-    version,
+    version = env!("BREAKGLASS_VERSION"),
     about = ABOUT,
     long_about = LONG_ABOUT,
     after_help = EXIT_CODES_HELP,
@@ -100,6 +102,10 @@ pub enum Command {
     Fmt(fmt::FmtArgs),
     /// Make an Ed25519 key pair.
     Keygen(keygen::KeygenArgs),
+    /// Print a shell completion script.
+    Completions(completions::CompletionsArgs),
+    /// Write manual pages.
+    Man(man::ManArgs),
 }
 
 /// Parses the command line, runs the command, and returns its exit status. Errors are printed
@@ -148,6 +154,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Totp(args) => totp::run(args, output),
         Command::Fmt(args) => fmt::run(args),
         Command::Keygen(args) => keygen::run(args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     };
     // Refusals (a failed check) have their own exit code, so scripts can tell them from failures.
     match result {
