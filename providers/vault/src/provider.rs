@@ -29,6 +29,8 @@ struct Configured {
     client: VaultClient,
     config: VaultConfig,
     server: Server,
+    /// The accessor of the token the tool acts with.
+    own_accessor: Option<String>,
 }
 
 fn unknown_type(resource_type: &str) -> ProviderError {
@@ -101,7 +103,11 @@ impl VaultProvider {
         if !response.is_success() {
             return Err(failure("GET", "auth/token/lookup-self", &response, &config.token_source));
         }
-        self.configured = Some(Configured { client, config, server });
+        let own_accessor = response
+            .json::<Value>()
+            .ok()
+            .and_then(|answer| answer["data"]["accessor"].as_str().map(str::to_owned));
+        self.configured = Some(Configured { client, config, server, own_accessor });
         Ok(())
     }
 
@@ -126,6 +132,7 @@ impl VaultProvider {
             client,
             config: &configured.config,
             server: &configured.server,
+            own_accessor: configured.own_accessor.as_deref(),
             member_edits: &self.member_edits,
         }
     }
@@ -696,6 +703,52 @@ mod tests {
             .await
             .unwrap_err();
         assert!(error.message().contains("holds no PEM certificate"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_revert_never_revokes_the_tools_own_token() {
+        let bao = Bao::start();
+        bao.person("alice", "alice-pw");
+        bao.ok("POST", "identity/group/name/responders", Some(json!({"policies": ["default"]})));
+        // The executor (wrongly) runs as alice, with a root-policy token of her entity.
+        bao.ok("POST", "sys/policies/acl/tool", Some(json!({"policy": "path \"*\" { capabilities = [\"create\", \"read\", \"update\", \"delete\", \"list\", \"sudo\"] }"})));
+        let alice_id = bao.ok("GET", "identity/entity/name/alice", None)["data"]["id"].clone();
+        bao.ok(
+            "POST",
+            "auth/userpass/users/alice",
+            Some(json!({"password": "alice-pw", "token_policies": ["tool"]})),
+        );
+        let own = bao.login("alice", "alice-pw");
+        let other = bao.login("alice", "alice-pw");
+        let mut p = VaultProvider::new();
+        p.configure_with_env(&Attributes::new(), Path::new("."), &env(&bao, &own)).await.unwrap();
+        let member = attrs(json!({"group": "responders", "entity": "alice"}));
+        let (id, live) =
+            create(&p, GROUP_MEMBER, &member, ChangeContext::grant(activation(30))).await;
+        assert_eq!(live["entity_id"], alice_id);
+        let notes =
+            delete(&p, GROUP_MEMBER, &id, ChangeContext::revert(Some(activation(30)))).await;
+        assert!(notes[0].contains("revoked 1 token(s) of entity alice"), "{notes:?}");
+        assert!(
+            notes[0].contains("the tool's own token belongs to this entity and was kept"),
+            "{notes:?}"
+        );
+        assert!(bao.token_is_valid(&own) && !bao.token_is_valid(&other));
+    }
+
+    #[tokio::test]
+    async fn every_call_is_made_in_the_configured_namespace() {
+        let bao = Bao::start();
+        bao.ok("POST", "sys/namespaces/team-a", Some(json!({})));
+        let mut p = VaultProvider::new();
+        let mut vars = env(&bao, Bao::ROOT_TOKEN);
+        vars.insert("VAULT_NAMESPACE".into(), "team-a/".into());
+        p.configure_with_env(&Attributes::new(), Path::new("."), &vars).await.unwrap();
+        let policy = attrs(json!({"name": "in-team-a", "policy": ADMIN}));
+        create(&p, POLICY, &policy, ChangeContext::baseline()).await;
+        let (inside, _) = bao.call("GET", "team-a/sys/policies/acl/in-team-a", None).unwrap();
+        let (root, _) = bao.call("GET", "sys/policies/acl/in-team-a", None).unwrap();
+        assert_eq!((inside, root), (200, 404), "written in team-a, not in the root namespace");
     }
 
     /// The refresh target: a thousand group members in at most ten calls, against the real

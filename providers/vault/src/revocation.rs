@@ -105,15 +105,28 @@ async fn accessors_with_entities(
 /// Revokes every token of entity `entity_id` (named `entity` in messages) and so every lease
 /// and child token they hold, then looks each one up again to confirm it is gone. Returns a
 /// note for the audit log.
+///
+/// The tool's own token (accessor `own`) is never revoked, even if it belongs to the entity:
+/// the run would cut the branch it sits on. The note says so.
 pub async fn revoke_entity_tokens(
     client: &VaultClient,
     entity_id: &str,
     entity: &str,
+    own: Option<&str>,
 ) -> Result<String, ProviderError> {
     let all = accessors_with_entities(client).await?;
     let scanned = all.len();
-    let theirs: Vec<String> =
-        all.into_iter().filter(|(_, e)| e == entity_id).map(|(accessor, _)| accessor).collect();
+    let mut kept_own = false;
+    let theirs: Vec<String> = all
+        .into_iter()
+        .filter(|(_, e)| e == entity_id)
+        .map(|(accessor, _)| accessor)
+        .filter(|accessor| {
+            let is_own = Some(accessor.as_str()) == own;
+            kept_own |= is_own;
+            !is_own
+        })
+        .collect();
     for accessor in &theirs {
         match client.write("auth/token/revoke-accessor", &json!({ "accessor": accessor })).await {
             Ok(_) => {}
@@ -131,7 +144,7 @@ pub async fn revoke_entity_tokens(
             )));
         }
     }
-    Ok(if theirs.is_empty() {
+    let mut note = if theirs.is_empty() {
         format!("no token of entity {entity} to revoke ({scanned} token accessor(s) looked up)")
     } else {
         format!(
@@ -139,5 +152,12 @@ pub async fn revoke_entity_tokens(
              ({scanned} token accessor(s) looked up)",
             theirs.len()
         )
-    })
+    };
+    if kept_own {
+        note.push_str(
+            "; the tool's own token belongs to this entity and was kept: give the executor an \
+             identity of its own",
+        );
+    }
+    Ok(note)
 }

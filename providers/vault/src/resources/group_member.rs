@@ -196,7 +196,7 @@ pub async fn delete(
     }
     let mut notes = Vec::new();
     if context.revert {
-        notes.push(revoke_entity_tokens(ctx.client, &member, entity).await?);
+        notes.push(revoke_entity_tokens(ctx.client, &member, entity, ctx.own_accessor).await?);
     }
     Ok(notes)
 }

@@ -21,6 +21,8 @@ pub struct Context<'a> {
     pub config: &'a VaultConfig,
     /// What the server is (Vault or OpenBao, which version).
     pub server: &'a Server,
+    /// The accessor of the tool's own token, which a revocation never revokes.
+    pub own_accessor: Option<&'a str>,
     /// Held while a group's member list is read, changed and written back: Vault replaces the
     /// whole list on every write, so two grants applied in parallel must not interleave.
     pub member_edits: &'a tokio::sync::Mutex<()>,
