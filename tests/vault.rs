@@ -202,12 +202,17 @@ fn the_example_grants_in_an_emergency_and_its_revert_kills_the_database_credenti
         preview.stdout
     );
     assert!(
-        preview.stdout.contains("also revokes every token of the member's entity"),
+        preview
+            .stdout
+            .contains("also revokes every token of entity alice (found by token accessor"),
         "{}",
         preview.stdout
     );
     assert!(
-        preview.stdout.contains("also revokes every token made with this role"),
+        preview.stdout.contains(
+            "also revokes every token made with token role bg-alice \
+             (sys/leases/revoke-prefix/auth/token/create/bg-alice)"
+        ),
         "{}",
         preview.stdout
     );
@@ -220,7 +225,8 @@ fn the_example_grants_in_an_emergency_and_its_revert_kills_the_database_credenti
         reverted.stdout
     );
     let log = read(dir.path().join(".breakglass/audit.jsonl"));
-    assert!(log.contains("revoked 1 token(s) of entity alice"), "{log}");
+    // Her login token, and the tool's token (its child) unless the role's revert got it first.
+    assert!(log.contains("token(s) of entity alice, with every lease"), "{log}");
     assert!(log.contains("revoked every token made with token role bg-alice"), "{log}");
     assert_eq!(members(&bao, GROUP), 0);
     assert!(!bao.token_is_valid(&alice), "alice's login token is revoked");

@@ -298,16 +298,36 @@ impl Provider for VaultProvider {
         match resource_type {
             GROUP_MEMBER => Some(
                 "also revokes every token of the member's entity (found by token accessor \
-                 look-ups), and with them every lease they hold: dynamic credentials issued \
-                 during the grant die with it"
+                 look-ups), and with them every lease they hold: credentials issued during the \
+                 grant die with it"
                     .to_owned(),
             ),
             TOKEN_ROLE => Some(
-                "also revokes every token made with this role (sys/leases/revoke-prefix \
+                "also revokes every token made with the role (sys/leases/revoke-prefix \
                  auth/token/create/ROLE), with their child tokens and leases"
                     .to_owned(),
             ),
             _ => None,
+        }
+    }
+
+    /// Names the entity whose tokens, or the role whose tokens, the revert revokes.
+    fn revert_note_for(&self, resource_type: &str, id: &str) -> Option<String> {
+        match resource_type {
+            GROUP_MEMBER => {
+                let (_, entity) = group_member::split(id).ok()?;
+                Some(format!(
+                    "also revokes every token of entity {entity} (found by token accessor \
+                     look-ups), and with them every lease they hold: credentials issued during \
+                     the grant die with it"
+                ))
+            }
+            TOKEN_ROLE => Some(format!(
+                "also revokes every token made with token role {id} \
+                 (sys/leases/revoke-prefix/{}), with their child tokens and leases",
+                crate::revocation::role_token_prefix(id)
+            )),
+            _ => self.revert_note(resource_type),
         }
     }
 }
