@@ -22,6 +22,7 @@ mod litellm;
 mod openai;
 mod plan_apply;
 mod postgres;
+mod roles;
 mod schema;
 mod validate;
 mod vault;
