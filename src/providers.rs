@@ -16,6 +16,7 @@ pub fn registry() -> BTreeMap<&'static str, ProviderFactory> {
     registry.insert("aws", breakglass_provider_aws::AwsProvider::boxed);
     registry.insert("azure", breakglass_provider_azure::AzureProvider::boxed);
     registry.insert("gcp", breakglass_provider_gcp::GcpProvider::boxed);
+    registry.insert("vault", breakglass_provider_vault::VaultProvider::boxed);
     registry
 }
 

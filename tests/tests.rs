@@ -28,3 +28,4 @@ mod roles;
 mod schema;
 mod security;
 mod validate;
+mod vault;

@@ -71,6 +71,13 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// The same for one object, `id`, so the note can name what exactly the revert also takes
+    /// back (which role's tokens, whose sessions). By default, the type's note.
+    fn revert_note_for(&self, resource_type: &str, id: &str) -> Option<String> {
+        let _ = id;
+        self.revert_note(resource_type)
+    }
+
     /// Whether the platform can end access of this type at a given time by itself.
     fn native_expiry(&self, resource_type: &str) -> bool {
         self.schema()
