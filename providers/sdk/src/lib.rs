@@ -28,7 +28,7 @@ pub use error::{ErrorKind, ProviderError};
 pub use provider::{Provider, ProviderFactory};
 pub use request::{
     ActivationContext, ChangeContext, ConfigureRequest, CreateRequest, CreateResponse,
-    DeleteRequest, DeleteResponse, IdRequest, ListRequest, ListResponse, ReadRequest, ReadResponse,
+    DeleteRequest, DeleteResponse, DryRunRequest, DryRunResponse, IdRequest, ListRequest, ListResponse, ReadRequest, ReadResponse,
     UpdateRequest, UpdateResponse,
 };
 pub use schema::{AttributeSchema, AttributeType, ProviderSchema, ResourceSchema};
