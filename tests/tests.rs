@@ -17,6 +17,7 @@ mod emergency;
 mod examples;
 mod fmt;
 mod help;
+mod kubernetes;
 mod litellm;
 mod openai;
 mod plan_apply;
