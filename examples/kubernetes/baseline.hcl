@@ -42,3 +42,14 @@ resource "kubernetes_role_binding" "payments_readers" {
   ]
   depends_on = [kubernetes_role.payments_reader]
 }
+
+# The SRE group can see (not change) everything, always. Declaring a ClusterRoleBinding here
+# also makes plan read every ClusterRoleBinding of the cluster, so a binding to cluster-admin
+# that nobody declared or granted shows up as drift.
+resource "kubernetes_cluster_role_binding" "sre_view" {
+  name = "sre-view"
+  role = "view"
+  subjects = [
+    { kind = "Group", name = "sre" },
+  ]
+}

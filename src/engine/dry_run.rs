@@ -30,8 +30,8 @@ pub struct Refusal {
     pub error: ProviderError,
 }
 
-/// Dry-runs the plan's creates and updates; adds the providers' notes to the changes and the
-/// calls to the refresh summary. Fails with every refusal when the platform refused any.
+/// Dry-runs the plan's creates and updates and adds the providers' notes to the changes.
+/// Fails with every refusal when the platform refused any.
 pub async fn dry_run(
     plan: &mut Plan,
     desired: &Desired,
@@ -75,10 +75,7 @@ pub async fn dry_run(
         let (index, address, outcome) = joined
             .map_err(|error| EngineError::Refused(format!("a dry-run task failed: {error}")))?;
         match outcome {
-            Ok(response) => {
-                plan.refresh.api_calls += response.api_calls;
-                plan.resource_changes[index].notes.extend(response.notes);
-            }
+            Ok(response) => plan.resource_changes[index].notes.extend(response.notes),
             Err(error) => refusals.push(Refusal { address, error }),
         }
     }

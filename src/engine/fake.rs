@@ -73,7 +73,7 @@ impl Provider for FakeProvider {
                 request.id
             )));
         }
-        Ok(DryRunResponse::new(vec!["the fake platform accepted it in a dry run".to_owned()], 1))
+        Ok(DryRunResponse::new(vec!["the fake platform accepted it in a dry run".to_owned()]))
     }
 
     async fn read(&self, request: ReadRequest) -> Result<ReadResponse, ProviderError> {

@@ -40,11 +40,11 @@ fn kubernetes_example_validates_plans_applies_grants_in_an_emergency_and_reverts
     let plan = run(path, &kubeconfig, BEFORE).args(["plan", "--detailed-exitcode"]).run().expect_code(2);
     snapshot!("kubernetes_example_plan", plan.stdout);
     let dry_runs = server.cluster(|c| c.received.iter().filter(|r| r.param("dryRun") == Some("All")).count());
-    assert_eq!(dry_runs, 2, "creates whose prerequisites exist are dry-run at plan time");
+    assert_eq!(dry_runs, 3, "creates whose prerequisites exist are dry-run at plan time");
     assert!(server.cluster(|c| c.names("clusterroles")) == ["cluster-admin"], "plan wrote nothing");
 
     let applied = run(path, &kubeconfig, BEFORE).args(["apply", "--auto-approve"]).run().expect_code(0);
-    assert!(applied.stdout.contains("3 added, 0 changed, 0 destroyed"), "{}", applied.stdout);
+    assert!(applied.stdout.contains("4 added, 0 changed, 0 destroyed"), "{}", applied.stdout);
     assert_eq!(server.cluster(|c| c.names("clusterroles")), ["breakglass-debug", "cluster-admin"]);
     assert_eq!(server.cluster(|c| c.names("rolebindings")), ["payments/payments-readers"]);
     run(path, &kubeconfig, BEFORE).args(["plan", "--detailed-exitcode"]).run().expect_code(0);
@@ -84,7 +84,7 @@ fn kubernetes_example_validates_plans_applies_grants_in_an_emergency_and_reverts
     assert!(reconciled.stdout.contains("breakglass-alice-cluster-admin"), "{}", reconciled.stdout);
     assert!(server.cluster(|c| c.object("clusterrolebindings", None, "breakglass-alice-cluster-admin").is_none()));
     assert_eq!(statuses(path), [serde_json::json!("reverted")]);
-    assert_eq!(server.cluster(|c| c.names("clusterrolebindings")), ["cluster-admin"], "the default is untouched");
+    assert_eq!(server.cluster(|c| c.names("clusterrolebindings")), ["cluster-admin", "sre-view"], "the default is untouched");
     run(path, &kubeconfig, END).args(["plan", "--detailed-exitcode"]).run().expect_code(0);
     assert_eq!(server.cluster(|c| c.unconditional_updates), 0);
 }
@@ -98,7 +98,7 @@ fn a_cluster_admin_binding_made_by_hand_is_reported_and_removed() {
     assert!(plan.stdout.contains("mallory-admin"), "{}", plan.stdout);
     assert!(!plan.stdout.contains("kubernetes_cluster_role_binding cluster-admin"), "{}", plan.stdout);
     run(path, &kubeconfig, BEFORE).args(["apply", "--auto-approve"]).run().expect_code(0);
-    assert_eq!(server.cluster(|c| c.names("clusterrolebindings")), ["cluster-admin"]);
+    assert_eq!(server.cluster(|c| c.names("clusterrolebindings")), ["cluster-admin", "sre-view"]);
     run(path, &kubeconfig, BEFORE).args(["plan", "--detailed-exitcode"]).run().expect_code(0);
 }
 
@@ -108,7 +108,7 @@ fn a_write_the_api_server_refuses_fails_the_plan_and_changes_nothing() {
     let (dir, kubeconfig) = example(&server, VIEWER_TOKEN);
     let outcome: Outcome = run(dir.path(), &kubeconfig, BEFORE).args(["plan"]).run();
     assert_eq!(outcome.code, 1, "{}\n{}", outcome.stdout, outcome.stderr);
-    assert!(outcome.stderr.contains("refused 2 planned change(s) in a dry run"), "{}", outcome.stderr);
+    assert!(outcome.stderr.contains("refused 3 planned change(s) in a dry run"), "{}", outcome.stderr);
     assert!(outcome.stderr.contains("kubernetes_cluster_role.debug"), "{}", outcome.stderr);
     assert!(outcome.stderr.contains("User \\\"viewer\\\" cannot create") || outcome.stderr.contains("User \"viewer\" cannot create"), "{}", outcome.stderr);
     assert!(!outcome.stderr.contains(VIEWER_TOKEN), "{}", outcome.stderr);

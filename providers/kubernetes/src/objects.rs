@@ -291,7 +291,7 @@ pub async fn dry_run<K: Kind>(
     let (namespace, name) = split_id::<K>(id)?;
     if before.is_none() {
         api.post::<K::Object, _>(&collection::<K>(namespace), &write_query(true), &desired).await?;
-        return Ok(DryRunResponse::new(accepted(), 1));
+        return Ok(DryRunResponse::new(accepted()));
     }
     let live = get::<K>(api, id).await?.ok_or_else(|| gone_meanwhile::<K>(id))?;
     if let Some(why) = K::immutable_change(&live, &desired) {
@@ -299,8 +299,8 @@ pub async fn dry_run<K: Kind>(
     }
     let next = merged::<K>(&live, &desired);
     if next == live {
-        return Ok(DryRunResponse::new(Vec::new(), 1));
+        return Ok(DryRunResponse::default());
     }
     api.put::<K::Object, _>(&item::<K>(namespace, name), &write_query(true), &next).await?;
-    Ok(DryRunResponse::new(accepted(), 2))
+    Ok(DryRunResponse::new(accepted()))
 }

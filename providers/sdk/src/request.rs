@@ -344,13 +344,11 @@ pub struct DryRunResponse {
     /// What a reviewer should know ("the API server accepted it in a dry run"), shown on the
     /// plan's change.
     pub notes: Vec<String>,
-    /// How many API calls the dry run took.
-    pub api_calls: u64,
 }
 
 impl DryRunResponse {
-    /// A response with `notes`, made in `api_calls` calls.
-    pub fn new(notes: Vec<String>, api_calls: u64) -> Self {
-        Self { notes, api_calls }
+    /// A response with `notes`.
+    pub fn new(notes: Vec<String>) -> Self {
+        Self { notes }
     }
 }
