@@ -5,12 +5,14 @@ pub mod apply;
 pub mod approve;
 pub mod audit;
 mod audit_trail;
+pub mod completions;
 mod context;
 pub mod drill;
 pub mod exit;
 pub mod extend;
 pub mod fmt;
 pub mod keygen;
+pub mod man;
 pub mod output;
 pub mod plan;
 mod plan_view;
@@ -18,6 +20,7 @@ mod progress;
 pub mod reconcile;
 pub mod request;
 pub mod revoke;
+pub mod roles;
 pub mod show;
 pub mod state;
 pub mod status;
@@ -43,7 +46,7 @@ tokens, `apply --emergency` grants it for a bounded time, and it is reverted whe
 #[derive(Debug, Parser)]
 #[command(
     name = "breakglass",
-    version,
+    version = env!("BREAKGLASS_VERSION"),
     about = ABOUT,
     long_about = LONG_ABOUT,
     after_help = EXIT_CODES_HELP,
@@ -82,6 +85,8 @@ pub enum Command {
     Extend(extend::ExtendArgs),
     /// List activations: who has what, why, until when.
     Status(status::StatusArgs),
+    /// List what can be requested, by whom, for how long, approved by whom.
+    Roles(roles::RolesArgs),
     /// End an activation early.
     Revoke(revoke::RevokeArgs),
     /// Revert what has ended (never grants).
@@ -100,6 +105,10 @@ pub enum Command {
     Fmt(fmt::FmtArgs),
     /// Make an Ed25519 key pair.
     Keygen(keygen::KeygenArgs),
+    /// Print a shell completion script.
+    Completions(completions::CompletionsArgs),
+    /// Write manual pages.
+    Man(man::ManArgs),
 }
 
 /// Parses the command line, runs the command, and returns its exit status. Errors are printed
@@ -141,6 +150,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Approve(args) => approve::run(args, output),
         Command::Extend(args) => runtime.block_on(extend::run(args, output)),
         Command::Status(args) => runtime.block_on(status::run(args, output)),
+        Command::Roles(args) => roles::run(args, output),
         Command::Revoke(args) => runtime.block_on(revoke::run(args, output)),
         Command::Reconcile(args) => runtime.block_on(reconcile::run(args, output)),
         Command::Watch(args) => runtime.block_on(watch::run(args, output)),
@@ -148,6 +158,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Totp(args) => totp::run(args, output),
         Command::Fmt(args) => fmt::run(args),
         Command::Keygen(args) => keygen::run(args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     };
     // Refusals (a failed check) have their own exit code, so scripts can tell them from failures.
     match result {

@@ -12,4 +12,6 @@ mod plan_file;
 pub use approval::{APPROVAL_PAYLOAD_TYPE, Approval, Decision, approval_of, read_token};
 pub use dsse::{Envelope, EnvelopeError, EnvelopeSignature};
 pub use keys::{KeyError, PrivateKey, generate_key_pair, key_id, public_key_path};
-pub use plan_file::{PLAN_PAYLOAD_TYPE, PlanFileError, SignedPlan, read_plan_file, sign_plan};
+pub use plan_file::{
+    PLAN_PAYLOAD_TYPE, PlanFileError, SignedPlan, read_plan_file, sign_plan, unsigned_plan,
+};
