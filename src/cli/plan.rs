@@ -149,8 +149,14 @@ pub async fn run(args: &PlanArgs, output: Output) -> anyhow::Result<ExitStatus> 
     .await?;
     if args.refresh {
         // The platform's own checks (a Kubernetes server-side dry run), before anyone applies.
-        dry_run(&mut planned.plan, &planned.desired, &planned.live, &providers, options.parallelism)
-            .await?;
+        dry_run(
+            &mut planned.plan,
+            &planned.desired,
+            &planned.live,
+            &providers,
+            options.parallelism,
+        )
+        .await?;
     }
     let plan = planned.plan;
     let audit = Audit::of(&policy);

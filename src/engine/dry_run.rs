@@ -138,10 +138,9 @@ resource "fake_user" "later" {
             make_plan(&policy, &state, &providers, &options(), None, Arc::new(Silent))
                 .await
                 .unwrap();
-        let error =
-            dry_run(&mut planned.plan, &planned.desired, &planned.live, &providers, 2)
-                .await
-                .unwrap_err();
+        let error = dry_run(&mut planned.plan, &planned.desired, &planned.live, &providers, 2)
+            .await
+            .unwrap_err();
         let EngineError::DryRun(refusals) = &error else { panic!("{error}") };
         assert_eq!(refusals.len(), 1, "{error}");
         assert_eq!(refusals[0].address.to_string(), "fake_user.refused");

@@ -5,8 +5,9 @@
 use async_trait::async_trait;
 use breakglass_provider::{
     AttributeSchema, AttributeType, Attributes, ConfigureRequest, CreateRequest, CreateResponse,
-    DeleteRequest, DeleteResponse, DryRunRequest, DryRunResponse, IdRequest, Provider, ProviderError, ProviderSchema, ReadRequest,
-    ReadResponse, ResourceSchema, UpdateRequest, UpdateResponse, Value,
+    DeleteRequest, DeleteResponse, DryRunRequest, DryRunResponse, IdRequest, Provider,
+    ProviderError, ProviderSchema, ReadRequest, ReadResponse, ResourceSchema, UpdateRequest,
+    UpdateResponse, Value,
 };
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -137,21 +137,34 @@ impl Cluster {
             violations: Vec::new(),
         };
         let defaults = json!({"kubernetes.io/bootstrapping": "rbac-defaults"});
-        cluster.put_object("clusterroles", None, json!({
-            "metadata": {"name": "cluster-admin", "labels": defaults},
-            "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
-                      {"nonResourceURLs": ["*"], "verbs": ["*"]}]
-        }));
-        cluster.put_object("clusterrolebindings", None, json!({
-            "metadata": {"name": "cluster-admin", "labels": defaults},
-            "roleRef": {"apiGroup": GROUP, "kind": "ClusterRole", "name": "cluster-admin"},
-            "subjects": [{"apiGroup": GROUP, "kind": "Group", "name": "system:masters"}]
-        }));
+        cluster.put_object(
+            "clusterroles",
+            None,
+            json!({
+                "metadata": {"name": "cluster-admin", "labels": defaults},
+                "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
+                          {"nonResourceURLs": ["*"], "verbs": ["*"]}]
+            }),
+        );
+        cluster.put_object(
+            "clusterrolebindings",
+            None,
+            json!({
+                "metadata": {"name": "cluster-admin", "labels": defaults},
+                "roleRef": {"apiGroup": GROUP, "kind": "ClusterRole", "name": "cluster-admin"},
+                "subjects": [{"apiGroup": GROUP, "kind": "Group", "name": "system:masters"}]
+            }),
+        );
         cluster
     }
 
     /// Stores an object as if written by someone else (a new uid and resourceVersion).
-    pub fn put_object(&mut self, resource: &str, namespace: Option<&str>, mut object: Value) -> Value {
+    pub fn put_object(
+        &mut self,
+        resource: &str,
+        namespace: Option<&str>,
+        mut object: Value,
+    ) -> Value {
         let name = object["metadata"]["name"].as_str().expect("a name").to_owned();
         let version = self.next_version();
         object["apiVersion"] = json!(format!("{GROUP}/v1"));
@@ -169,17 +182,25 @@ impl Cluster {
 
     /// Adds a ClusterRoleBinding of `role` to user `user`, made by hand.
     pub fn binding(mut self, name: &str, role: &str, user: &str) -> Self {
-        self.put_object("clusterrolebindings", None, json!({
-            "metadata": {"name": name},
-            "roleRef": {"apiGroup": GROUP, "kind": "ClusterRole", "name": role},
-            "subjects": [{"apiGroup": GROUP, "kind": "User", "name": user}]
-        }));
+        self.put_object(
+            "clusterrolebindings",
+            None,
+            json!({
+                "metadata": {"name": name},
+                "roleRef": {"apiGroup": GROUP, "kind": "ClusterRole", "name": role},
+                "subjects": [{"apiGroup": GROUP, "kind": "User", "name": user}]
+            }),
+        );
         self
     }
 
     /// The object, if it exists.
     pub fn object(&self, resource: &str, namespace: Option<&str>, name: &str) -> Option<&Value> {
-        self.objects.get(&(resource.to_owned(), namespace.unwrap_or("").to_owned(), name.to_owned()))
+        self.objects.get(&(
+            resource.to_owned(),
+            namespace.unwrap_or("").to_owned(),
+            name.to_owned(),
+        ))
     }
 
     /// Names of the objects of `resource`.
@@ -249,7 +270,12 @@ impl ContractServer {
             });
         });
         let address = ready_rx.recv().expect("the contract server started");
-        Self { url: format!("http://{address}"), cluster, shutdown: Some(shutdown_tx), thread: Some(thread) }
+        Self {
+            url: format!("http://{address}"),
+            cluster,
+            shutdown: Some(shutdown_tx),
+            thread: Some(thread),
+        }
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -283,7 +309,12 @@ impl ContractServer {
     pub fn inject(&self, fault: Fault, method: &str, path_suffix: &str, times: usize) {
         let method = Method::from_bytes(method.as_bytes()).expect("a method");
         self.cluster(|c| {
-            c.injections.push(Injection { fault, method, path_suffix: path_suffix.to_owned(), remaining: times })
+            c.injections.push(Injection {
+                fault,
+                method,
+                path_suffix: path_suffix.to_owned(),
+                remaining: times,
+            })
         });
     }
 
@@ -327,7 +358,12 @@ impl Reply {
     }
 
     /// A `Status` failure, as the API server writes it.
-    fn status(status: StatusCode, reason: &str, message: impl Into<String>, details: Value) -> Self {
+    fn status(
+        status: StatusCode,
+        reason: &str,
+        message: impl Into<String>,
+        details: Value,
+    ) -> Self {
         let mut body = json!({
             "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
             "message": message.into(), "reason": reason, "code": status.as_u16(),
@@ -393,7 +429,14 @@ async fn handle(State(cluster): State<Arc<Mutex<Cluster>>>, request: Request) ->
 
     let reply = {
         let mut cluster = cluster.lock().expect("cluster");
-        let reply = respond(&mut cluster, &method, &path, &query, authorization.as_deref(), json_body.as_ref());
+        let reply = respond(
+            &mut cluster,
+            &method,
+            &path,
+            &query,
+            authorization.as_deref(),
+            json_body.as_ref(),
+        );
         let text = reply.body.to_string();
         if let Some(operation) = operation {
             violations.extend(spec.check_response(
@@ -415,7 +458,9 @@ async fn handle(State(cluster): State<Arc<Mutex<Cluster>>>, request: Request) ->
     };
     let mut response = Response::new(Body::from(reply.body.to_string()));
     *response.status_mut() = reply.status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     for (name, value) in reply.headers {
         response.headers_mut().insert(name, HeaderValue::from_str(&value).expect("header"));
     }
@@ -432,13 +477,28 @@ fn respond(
     body: Option<&Value>,
 ) -> Reply {
     let Some(token) = authorization.and_then(|a| a.strip_prefix("Bearer ")) else {
-        return Reply::status(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized", Value::Null);
+        return Reply::status(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "Unauthorized",
+            Value::Null,
+        );
     };
     let Some((user, may_write)) = cluster.tokens.get(token).cloned() else {
-        return Reply::status(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized", Value::Null);
+        return Reply::status(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "Unauthorized",
+            Value::Null,
+        );
     };
     let Some(rest) = path.strip_prefix(PREFIX) else {
-        return Reply::status(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource", Value::Null);
+        return Reply::status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource",
+            Value::Null,
+        );
     };
     let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
     let (namespace, resource, name) = match segments.as_slice() {
@@ -446,10 +506,22 @@ fn respond(
         [resource, name] => (None, *resource, Some(*name)),
         ["namespaces", ns, resource] => (Some(*ns), *resource, None),
         ["namespaces", ns, resource, name] => (Some(*ns), *resource, Some(*name)),
-        _ => return Reply::status(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource", Value::Null),
+        _ => {
+            return Reply::status(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "the server could not find the requested resource",
+                Value::Null,
+            );
+        }
     };
     if !RESOURCES.contains(&resource) || (namespace.is_some() && !namespaced(resource)) {
-        return Reply::status(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource", Value::Null);
+        return Reply::status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource",
+            Value::Null,
+        );
     }
     let verb = match (method.as_str(), name) {
         ("GET", None) => "list",
@@ -458,7 +530,12 @@ fn respond(
         ("PUT", Some(_)) => "update",
         ("DELETE", Some(_)) => "delete",
         _ => {
-            return Reply::status(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", format!("the server does not allow this method on the requested resource"), Value::Null);
+            return Reply::status(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+                Value::Null,
+            );
         }
     };
     if !may_write && !matches!(verb, "get" | "list") {
@@ -470,7 +547,10 @@ fn respond(
         return Reply::status(
             StatusCode::FORBIDDEN,
             "Forbidden",
-            format!("{}{named} is forbidden: User \"{user}\" cannot {verb} resource \"{resource}\" in API group \"{GROUP}\" {scope}", resource_name(resource)),
+            format!(
+                "{}{named} is forbidden: User \"{user}\" cannot {verb} resource \"{resource}\" in API group \"{GROUP}\" {scope}",
+                resource_name(resource)
+            ),
             json!({"name": name.unwrap_or(""), "group": GROUP, "kind": resource}),
         );
     }
@@ -500,7 +580,8 @@ fn respond(
         }
         Some(Fault::ConcurrentWrite) => {
             if let Some(name) = name {
-                let key = (resource.to_owned(), namespace.unwrap_or("").to_owned(), name.to_owned());
+                let key =
+                    (resource.to_owned(), namespace.unwrap_or("").to_owned(), name.to_owned());
                 let version = cluster.next_version();
                 if let Some(object) = cluster.objects.get_mut(&key) {
                     object["metadata"]["resourceVersion"] = json!(version.to_string());
@@ -539,11 +620,21 @@ fn route(
     if let Some(dry_run) = param("dryRun")
         && dry_run != "All"
     {
-        return Reply::status(StatusCode::BAD_REQUEST, "BadRequest", format!("Invalid dry run value: {dry_run}"), Value::Null);
+        return Reply::status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!("Invalid dry run value: {dry_run}"),
+            Value::Null,
+        );
     }
     for unsupported in ["watch", "fieldSelector", "labelSelector", "resourceVersionMatch"] {
         if param(unsupported).is_some() {
-            return Reply::status(StatusCode::BAD_REQUEST, "BadRequest", format!("this contract server does not implement `{unsupported}`"), Value::Null);
+            return Reply::status(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                format!("this contract server does not implement `{unsupported}`"),
+                Value::Null,
+            );
         }
     }
     let dry = param("dryRun").is_some();
@@ -563,13 +654,25 @@ fn route(
     }
 }
 
-fn list(cluster: &mut Cluster, resource: &str, namespace: Option<&str>, query: &[(String, String)]) -> Reply {
+fn list(
+    cluster: &mut Cluster,
+    resource: &str,
+    namespace: Option<&str>,
+    query: &[(String, String)],
+) -> Reply {
     let param = |n: &str| query.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
     let limit: usize = match param("limit").map(|l| l.parse::<usize>()) {
         None => usize::MAX,
         Some(Ok(0)) => usize::MAX,
         Some(Ok(n)) => n,
-        Some(Err(_)) => return Reply::status(StatusCode::BAD_REQUEST, "BadRequest", "limit must be an integer", Value::Null),
+        Some(Err(_)) => {
+            return Reply::status(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "limit must be an integer",
+                Value::Null,
+            );
+        }
     };
     // The continue token: base64 of the last key of the previous page, as the API server's
     // own (base64 JSON with the key to start after).
@@ -582,7 +685,14 @@ fn list(cluster: &mut Cluster, resource: &str, namespace: Option<&str>, query: &
             .and_then(|v| v["start"].as_str().map(str::to_owned))
         {
             Some(start) => Some(start),
-            None => return Reply::status(StatusCode::BAD_REQUEST, "BadRequest", "continue key is not valid: illegal base64 data", Value::Null),
+            None => {
+                return Reply::status(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    "continue key is not valid: illegal base64 data",
+                    Value::Null,
+                );
+            }
         },
     };
     let matching: Vec<(String, Value)> = cluster
@@ -598,7 +708,8 @@ fn list(cluster: &mut Cluster, resource: &str, namespace: Option<&str>, query: &
     if remaining > 0 {
         let last = &page.last().expect("a page before the rest").0;
         let token = json!({"v": "meta.k8s.io/v1", "rv": cluster.resource_version, "start": last});
-        metadata["continue"] = json!(base64::engine::general_purpose::STANDARD.encode(token.to_string()));
+        metadata["continue"] =
+            json!(base64::engine::general_purpose::STANDARD.encode(token.to_string()));
         metadata["remainingItemCount"] = json!(remaining);
     }
     Reply::ok(
@@ -617,34 +728,58 @@ fn validate(resource: &str, object: &Value) -> Vec<(String, String)> {
     let mut causes = Vec::new();
     let name = object["metadata"]["name"].as_str().unwrap_or_default();
     if name.is_empty() {
-        causes.push(("metadata.name".into(), "Required value: name or generateName is required".into()));
+        causes.push((
+            "metadata.name".into(),
+            "Required value: name or generateName is required".into(),
+        ));
     } else if name == "." || name == ".." || name.contains('/') || name.contains('%') {
-        causes.push(("metadata.name".into(), format!("Invalid value: \"{name}\": may not be '.' or '..' nor contain '/' or '%'")));
+        causes.push((
+            "metadata.name".into(),
+            format!("Invalid value: \"{name}\": may not be '.' or '..' nor contain '/' or '%'"),
+        ));
     } else if name.len() > 253 {
-        causes.push(("metadata.name".into(), format!("Invalid value: \"{}…\": must be no more than 253 characters", &name[..20])));
+        causes.push((
+            "metadata.name".into(),
+            format!("Invalid value: \"{}…\": must be no more than 253 characters", &name[..20]),
+        ));
     }
     for (key, value) in object["metadata"]["labels"].as_object().into_iter().flatten() {
         let value = value.as_str().unwrap_or_default();
-        let ok = value.len() <= 63 && value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        let ok = value.len() <= 63
+            && value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
         if !ok {
-            causes.push((format!("metadata.labels"), format!("Invalid value: \"{value}\": a valid label must be 63 characters or less and consist of alphanumeric characters, '-', '_' or '.' (label {key})")));
+            causes.push(("metadata.labels".to_owned(), format!("Invalid value: \"{value}\": a valid label must be 63 characters or less and consist of alphanumeric characters, '-', '_' or '.' (label {key})")));
         }
     }
     if resource.ends_with("roles") {
         for (index, rule) in object["rules"].as_array().into_iter().flatten().enumerate() {
             if rule["verbs"].as_array().is_none_or(|v| v.is_empty()) {
-                causes.push((format!("rules[{index}].verbs"), "Required value: verbs must contain at least one value".into()));
+                causes.push((
+                    format!("rules[{index}].verbs"),
+                    "Required value: verbs must contain at least one value".into(),
+                ));
             }
         }
         return causes;
     }
     let role_ref = &object["roleRef"];
     if role_ref["apiGroup"] != GROUP {
-        causes.push(("roleRef.apiGroup".into(), format!("Unsupported value: {}: supported values: \"{GROUP}\"", role_ref["apiGroup"])));
+        causes.push((
+            "roleRef.apiGroup".into(),
+            format!("Unsupported value: {}: supported values: \"{GROUP}\"", role_ref["apiGroup"]),
+        ));
     }
-    let kinds: &[&str] = if resource == "rolebindings" { &["Role", "ClusterRole"] } else { &["ClusterRole"] };
+    let kinds: &[&str] =
+        if resource == "rolebindings" { &["Role", "ClusterRole"] } else { &["ClusterRole"] };
     if !role_ref["kind"].as_str().is_some_and(|k| kinds.contains(&k)) {
-        causes.push(("roleRef.kind".into(), format!("Unsupported value: {}: supported values: {}", role_ref["kind"], kinds.iter().map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", "))));
+        causes.push((
+            "roleRef.kind".into(),
+            format!(
+                "Unsupported value: {}: supported values: {}",
+                role_ref["kind"],
+                kinds.iter().map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", ")
+            ),
+        ));
     }
     if role_ref["name"].as_str().is_none_or(str::is_empty) {
         causes.push(("roleRef.name".into(), "Required value".into()));
@@ -673,13 +808,21 @@ fn validate(resource: &str, object: &Value) -> Vec<(String, String)> {
 }
 
 /// Sets the fields a write may not choose and the server fills in.
-fn complete(cluster: &mut Cluster, resource: &str, namespace: Option<&str>, object: &mut Value, uid: Option<Value>, created: Option<Value>) {
+fn complete(
+    cluster: &mut Cluster,
+    resource: &str,
+    namespace: Option<&str>,
+    object: &mut Value,
+    uid: Option<Value>,
+    created: Option<Value>,
+) {
     let version = cluster.next_version();
     object["apiVersion"] = json!(format!("{GROUP}/v1"));
     object["kind"] = json!(kind_of(resource));
     object["metadata"]["uid"] = uid.unwrap_or_else(|| json!(format!("uid-{version}")));
     object["metadata"]["resourceVersion"] = json!(version.to_string());
-    object["metadata"]["creationTimestamp"] = created.unwrap_or_else(|| json!("2026-12-01T10:00:00Z"));
+    object["metadata"]["creationTimestamp"] =
+        created.unwrap_or_else(|| json!("2026-12-01T10:00:00Z"));
     if let Some(namespace) = namespace {
         object["metadata"]["namespace"] = json!(namespace);
     }
@@ -707,9 +850,20 @@ fn namespace_mismatch(object: &Value, namespace: Option<&str>) -> Option<Reply> 
     }
 }
 
-fn create(cluster: &mut Cluster, resource: &str, namespace: Option<&str>, body: Option<&Value>, dry: bool) -> Reply {
+fn create(
+    cluster: &mut Cluster,
+    resource: &str,
+    namespace: Option<&str>,
+    body: Option<&Value>,
+    dry: bool,
+) -> Reply {
     let Some(mut object) = body.cloned().filter(Value::is_object) else {
-        return Reply::status(StatusCode::BAD_REQUEST, "BadRequest", "the body of the request was in an unknown format", Value::Null);
+        return Reply::status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "the body of the request was in an unknown format",
+            Value::Null,
+        );
     };
     if let Some(reply) = namespace_mismatch(&object, namespace) {
         return reply;
@@ -739,15 +893,32 @@ fn create(cluster: &mut Cluster, resource: &str, namespace: Option<&str>, body: 
     Reply::ok(StatusCode::CREATED, object)
 }
 
-fn update(cluster: &mut Cluster, resource: &str, namespace: Option<&str>, name: &str, body: Option<&Value>, dry: bool) -> Reply {
+fn update(
+    cluster: &mut Cluster,
+    resource: &str,
+    namespace: Option<&str>,
+    name: &str,
+    body: Option<&Value>,
+    dry: bool,
+) -> Reply {
     let Some(mut object) = body.cloned().filter(Value::is_object) else {
-        return Reply::status(StatusCode::BAD_REQUEST, "BadRequest", "the body of the request was in an unknown format", Value::Null);
+        return Reply::status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "the body of the request was in an unknown format",
+            Value::Null,
+        );
     };
     if let Some(reply) = namespace_mismatch(&object, namespace) {
         return reply;
     }
     if object["metadata"]["name"] != name {
-        return Reply::status(StatusCode::BAD_REQUEST, "BadRequest", "the name of the object does not match the name on the URL", Value::Null);
+        return Reply::status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "the name of the object does not match the name on the URL",
+            Value::Null,
+        );
     }
     let Some(current) = cluster.object(resource, namespace, name).cloned() else {
         return not_found(resource, name);
@@ -755,13 +926,20 @@ fn update(cluster: &mut Cluster, resource: &str, namespace: Option<&str>, name: 
     match object["metadata"]["resourceVersion"].as_str() {
         None | Some("") => cluster.unconditional_updates += 1,
         Some(version) if current["metadata"]["resourceVersion"] != version => {
-            return conflict(resource, name, "the object has been modified; please apply your changes to the latest version and try again");
+            return conflict(
+                resource,
+                name,
+                "the object has been modified; please apply your changes to the latest version and try again",
+            );
         }
         Some(_) => {}
     }
     let mut causes = validate(resource, &object);
     if resource.ends_with("bindings") && object["roleRef"] != current["roleRef"] {
-        causes.push(("roleRef".into(), format!("Invalid value: {}: cannot change roleRef", object["roleRef"])));
+        causes.push((
+            "roleRef".into(),
+            format!("Invalid value: {}: cannot change roleRef", object["roleRef"]),
+        ));
     }
     if !causes.is_empty() {
         return invalid(resource, name, causes);
@@ -776,7 +954,13 @@ fn update(cluster: &mut Cluster, resource: &str, namespace: Option<&str>, name: 
     Reply::ok(StatusCode::OK, object)
 }
 
-fn delete(cluster: &mut Cluster, resource: &str, namespace: Option<&str>, name: &str, body: Option<&Value>) -> Reply {
+fn delete(
+    cluster: &mut Cluster,
+    resource: &str,
+    namespace: Option<&str>,
+    name: &str,
+    body: Option<&Value>,
+) -> Reply {
     let key = (resource.to_owned(), namespace.unwrap_or("").to_owned(), name.to_owned());
     let Some(current) = cluster.objects.get(&key).cloned() else {
         return not_found(resource, name);
@@ -785,12 +969,26 @@ fn delete(cluster: &mut Cluster, resource: &str, namespace: Option<&str>, name: 
     if let Some(uid) = preconditions["uid"].as_str()
         && current["metadata"]["uid"] != uid
     {
-        return conflict(resource, name, &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", current["metadata"]["uid"].as_str().unwrap_or_default()));
+        return conflict(
+            resource,
+            name,
+            &format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                current["metadata"]["uid"].as_str().unwrap_or_default()
+            ),
+        );
     }
     if let Some(version) = preconditions["resourceVersion"].as_str()
         && current["metadata"]["resourceVersion"] != version
     {
-        return conflict(resource, name, &format!("Precondition failed: ResourceVersion in precondition: {version}, ResourceVersion in object meta: {}", current["metadata"]["resourceVersion"].as_str().unwrap_or_default()));
+        return conflict(
+            resource,
+            name,
+            &format!(
+                "Precondition failed: ResourceVersion in precondition: {version}, ResourceVersion in object meta: {}",
+                current["metadata"]["resourceVersion"].as_str().unwrap_or_default()
+            ),
+        );
     }
     cluster.objects.remove(&key);
     cluster.next_version();

@@ -15,7 +15,12 @@ use std::time::{Duration, Instant};
 use super::contract::{ADMIN_TOKEN, Cluster, ContractServer, Fault, VIEWER_TOKEN};
 
 /// A provider configured against `server` with `token`, and `extra` block attributes.
-async fn provider_as(server: &ContractServer, dir: &Path, token: &str, extra: Value) -> KubernetesProvider {
+async fn provider_as(
+    server: &ContractServer,
+    dir: &Path,
+    token: &str,
+    extra: Value,
+) -> KubernetesProvider {
     let kubeconfig = server.kubeconfig(dir, token);
     let mut config: Attributes = serde_json::from_value(extra).expect("attributes");
     config.insert("kubeconfig".into(), json!(kubeconfig.display().to_string()));
@@ -72,7 +77,10 @@ async fn refresh_of_1000_bindings_takes_at_most_ten_calls() {
     assert!(listed.api_calls <= 10, "{} calls", listed.api_calls);
     assert_eq!(listed.api_calls, 3, "1,001 objects at 500 a page");
     assert_eq!(server.cluster(|c| c.received.len()), 3, "the count is the server's too");
-    assert_eq!(listed.objects["team-0999"]["subjects"], json!([{"kind": "User", "name": "user-999"}]));
+    assert_eq!(
+        listed.objects["team-0999"]["subjects"],
+        json!([{"kind": "User", "name": "user-999"}])
+    );
     assert_eq!(listed.objects["team-0999"]["role"], "view");
 }
 
@@ -101,11 +109,17 @@ async fn a_grant_is_created_labelled_and_its_revert_deletes_exactly_that_binding
     let provider = provider(&server, dir.path()).await;
     let grant = ChangeContext::grant(activation("act_01JDQ4Z9XKTEST"));
     let created = provider
-        .create(CreateRequest::new(CLUSTER_ROLE_BINDING, "bg-alice", admin_binding("bg-alice", "alice@example.com"), grant))
+        .create(CreateRequest::new(
+            CLUSTER_ROLE_BINDING,
+            "bg-alice",
+            admin_binding("bg-alice", "alice@example.com"),
+            grant,
+        ))
         .await
         .unwrap();
     assert_eq!(created.attributes["activation"], "act_01JDQ4Z9XKTEST");
-    let stored = server.cluster(|c| c.object("clusterrolebindings", None, "bg-alice").cloned()).unwrap();
+    let stored =
+        server.cluster(|c| c.object("clusterrolebindings", None, "bg-alice").cloned()).unwrap();
     assert_eq!(stored["metadata"]["labels"]["breakglass.dev/activation"], "act_01JDQ4Z9XKTEST");
     assert_eq!(stored["metadata"]["labels"]["app.kubernetes.io/managed-by"], "breakglass");
     assert_eq!(stored["metadata"]["annotations"]["breakglass.dev/ends-at"], "2026-12-01T10:30:00Z");
@@ -113,17 +127,35 @@ async fn a_grant_is_created_labelled_and_its_revert_deletes_exactly_that_binding
 
     let revert = ChangeContext::revert(Some(activation("act_01JDQ4Z9XKTEST")));
     let deleted = provider
-        .delete(DeleteRequest::new(CLUSTER_ROLE_BINDING, "bg-alice", created.attributes.clone(), revert.clone()))
+        .delete(DeleteRequest::new(
+            CLUSTER_ROLE_BINDING,
+            "bg-alice",
+            created.attributes.clone(),
+            revert.clone(),
+        ))
         .await
         .unwrap();
-    assert!(deleted.notes[0].starts_with("deleted ClusterRoleBinding bg-alice (uid "), "{:?}", deleted.notes);
+    assert!(
+        deleted.notes[0].starts_with("deleted ClusterRoleBinding bg-alice (uid "),
+        "{:?}",
+        deleted.notes
+    );
     assert!(server.cluster(|c| c.object("clusterrolebindings", None, "bg-alice").is_none()));
-    let delete = server.cluster(|c| c.received_matching("DELETE", "/bg-alice")[0].body.clone()).unwrap();
-    assert_eq!(delete["preconditions"]["uid"], stored["metadata"]["uid"], "exactly the object read");
+    let delete =
+        server.cluster(|c| c.received_matching("DELETE", "/bg-alice")[0].body.clone()).unwrap();
+    assert_eq!(
+        delete["preconditions"]["uid"], stored["metadata"]["uid"],
+        "exactly the object read"
+    );
     assert_eq!(delete["preconditions"]["resourceVersion"], stored["metadata"]["resourceVersion"]);
     // Reverting again: already gone is success.
     provider
-        .delete(DeleteRequest::new(CLUSTER_ROLE_BINDING, "bg-alice", created.attributes, revert.clone()))
+        .delete(DeleteRequest::new(
+            CLUSTER_ROLE_BINDING,
+            "bg-alice",
+            created.attributes,
+            revert.clone(),
+        ))
         .await
         .unwrap();
 
@@ -140,16 +172,29 @@ async fn a_grant_is_created_labelled_and_its_revert_deletes_exactly_that_binding
         .await
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Invalid);
-    assert!(error.message().contains("is not the ClusterRoleBinding activation act_01JDQ4Z9XKTEST created"), "{error}");
+    assert!(
+        error
+            .message()
+            .contains("is not the ClusterRoleBinding activation act_01JDQ4Z9XKTEST created"),
+        "{error}"
+    );
     assert!(error.message().contains("it has no such label"), "{error}");
     assert!(server.cluster(|c| c.object("clusterrolebindings", None, "bg-alice").is_some()));
 
     // And a grant never takes over a binding it did not create.
     let error = provider
-        .create(CreateRequest::new(CLUSTER_ROLE_BINDING, "bg-alice", admin_binding("bg-alice", "alice@example.com"), ChangeContext::grant(activation("act_2"))))
+        .create(CreateRequest::new(
+            CLUSTER_ROLE_BINDING,
+            "bg-alice",
+            admin_binding("bg-alice", "alice@example.com"),
+            ChangeContext::grant(activation("act_2")),
+        ))
         .await
         .unwrap_err();
-    assert!(error.message().contains("already exists and activation act_2 did not create it"), "{error}");
+    assert!(
+        error.message().contains("already exists and activation act_2 did not create it"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -161,25 +206,46 @@ async fn a_conflicting_write_is_decided_again_from_a_fresh_read_never_overwritte
     let after = attributes(json!({"name": "oncall", "role": "view",
         "subjects": [{"kind": "User", "name": "bob"}, {"kind": "User", "name": "erin"}]}));
     let updated = provider
-        .update(UpdateRequest::new(CLUSTER_ROLE_BINDING, "oncall", Attributes::new(), after, ChangeContext::baseline()))
+        .update(UpdateRequest::new(
+            CLUSTER_ROLE_BINDING,
+            "oncall",
+            Attributes::new(),
+            after,
+            ChangeContext::baseline(),
+        ))
         .await
         .unwrap();
     assert_eq!(updated.attributes["subjects"].as_array().unwrap().len(), 2);
     let puts: Vec<(u16, Value)> = server.cluster(|c| {
-        c.received_matching("PUT", "/oncall").iter().map(|r| (r.status, r.body.clone().unwrap()["metadata"]["resourceVersion"].clone())).collect()
+        c.received_matching("PUT", "/oncall")
+            .iter()
+            .map(|r| (r.status, r.body.clone().unwrap()["metadata"]["resourceVersion"].clone()))
+            .collect()
     });
     assert_eq!(puts.len(), 2, "{puts:?}");
     assert_eq!(puts[0].0, 409);
     assert_eq!(puts[1].0, 200);
     assert_ne!(puts[0].1, puts[1].1, "the second write carries the version read again");
     assert_eq!(server.cluster(|c| c.unconditional_updates), 0, "never a blind overwrite");
-    let stored = server.cluster(|c| c.object("clusterrolebindings", None, "oncall").cloned()).unwrap();
-    assert_eq!(stored["metadata"]["annotations"]["touched-by"], "someone-else", "the other writer's change is kept");
+    let stored =
+        server.cluster(|c| c.object("clusterrolebindings", None, "oncall").cloned()).unwrap();
+    assert_eq!(
+        stored["metadata"]["annotations"]["touched-by"], "someone-else",
+        "the other writer's change is kept"
+    );
 
     // A roleRef cannot change in place: the error says to replace.
-    let other_role = attributes(json!({"name": "oncall", "role": "edit", "subjects": [{"kind": "User", "name": "bob"}]}));
+    let other_role = attributes(
+        json!({"name": "oncall", "role": "edit", "subjects": [{"kind": "User", "name": "bob"}]}),
+    );
     let error = provider
-        .update(UpdateRequest::new(CLUSTER_ROLE_BINDING, "oncall", Attributes::new(), other_role, ChangeContext::baseline()))
+        .update(UpdateRequest::new(
+            CLUSTER_ROLE_BINDING,
+            "oncall",
+            Attributes::new(),
+            other_role,
+            ChangeContext::baseline(),
+        ))
         .await
         .unwrap_err();
     assert!(error.message().contains("roleRef cannot change"), "{error}");
@@ -215,17 +281,30 @@ async fn status_errors_become_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let viewer = provider_as(&server, dir.path(), VIEWER_TOKEN, json!({})).await;
     let error = viewer
-        .create(CreateRequest::new(CLUSTER_ROLE_BINDING, "bg", admin_binding("bg", "alice"), ChangeContext::baseline()))
+        .create(CreateRequest::new(
+            CLUSTER_ROLE_BINDING,
+            "bg",
+            admin_binding("bg", "alice"),
+            ChangeContext::baseline(),
+        ))
         .await
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Denied);
-    assert!(error.message().contains("User \"viewer\" cannot create resource \"clusterrolebindings\""), "{error}");
+    assert!(
+        error.message().contains("User \"viewer\" cannot create resource \"clusterrolebindings\""),
+        "{error}"
+    );
     assert!(error.message().contains("docs/providers/kubernetes.md"), "{error}");
 
     let admin = provider(&server, dir.path()).await;
     let long = "x".repeat(300);
     let error = admin
-        .create(CreateRequest::new(CLUSTER_ROLE_BINDING, long.as_str(), admin_binding(&long, "alice"), ChangeContext::baseline()))
+        .create(CreateRequest::new(
+            CLUSTER_ROLE_BINDING,
+            long.as_str(),
+            admin_binding(&long, "alice"),
+            ChangeContext::baseline(),
+        ))
         .await
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Invalid);
@@ -244,7 +323,10 @@ async fn status_errors_become_clear_errors() {
     let bad_token = provider_as(&server, dir.path(), "wrong-token", json!({})).await;
     let error = bad_token.list(ListRequest::new(ROLE, vec![])).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Denied);
-    assert!(error.message().contains("did not accept the credentials of context \"contract\""), "{error}");
+    assert!(
+        error.message().contains("did not accept the credentials of context \"contract\""),
+        "{error}"
+    );
     assert!(!error.message().contains("wrong-token"), "{error}");
 }
 
@@ -253,24 +335,53 @@ async fn a_dry_run_checks_with_the_server_and_writes_nothing() {
     let server = ContractServer::start(Cluster::new().binding("oncall", "view", "bob"));
     let dir = tempfile::tempdir().unwrap();
     let provider = provider(&server, dir.path()).await;
-    let create = DryRunRequest::new(CLUSTER_ROLE_BINDING, "bg", None, admin_binding("bg", "alice"), ChangeContext::grant(activation("act_1")));
+    let create = DryRunRequest::new(
+        CLUSTER_ROLE_BINDING,
+        "bg",
+        None,
+        admin_binding("bg", "alice"),
+        ChangeContext::grant(activation("act_1")),
+    );
     let accepted = provider.dry_run(create).await.unwrap();
-    assert_eq!(accepted.notes, ["the API server accepted it in a server-side dry run (dryRun=All)"]);
-    assert!(server.cluster(|c| c.object("clusterrolebindings", None, "bg").is_none()), "nothing written");
-    let update = DryRunRequest::new(CLUSTER_ROLE_BINDING, "oncall", Some(Attributes::new()),
-        attributes(json!({"name": "oncall", "role": "view", "subjects": [{"kind": "Group", "name": "sre"}]})),
-        ChangeContext::baseline());
+    assert_eq!(
+        accepted.notes,
+        ["the API server accepted it in a server-side dry run (dryRun=All)"]
+    );
+    assert!(
+        server.cluster(|c| c.object("clusterrolebindings", None, "bg").is_none()),
+        "nothing written"
+    );
+    let update = DryRunRequest::new(
+        CLUSTER_ROLE_BINDING,
+        "oncall",
+        Some(Attributes::new()),
+        attributes(
+            json!({"name": "oncall", "role": "view", "subjects": [{"kind": "Group", "name": "sre"}]}),
+        ),
+        ChangeContext::baseline(),
+    );
     provider.dry_run(update).await.unwrap();
-    let stored = server.cluster(|c| c.object("clusterrolebindings", None, "oncall").cloned()).unwrap();
+    let stored =
+        server.cluster(|c| c.object("clusterrolebindings", None, "oncall").cloned()).unwrap();
     assert_eq!(stored["subjects"][0]["name"], "bob", "nothing written");
     let dry: Vec<Option<String>> = server.cluster(|c| {
-        c.received.iter().filter(|r| r.method != "GET").map(|r| r.param("dryRun").map(str::to_owned)).collect()
+        c.received
+            .iter()
+            .filter(|r| r.method != "GET")
+            .map(|r| r.param("dryRun").map(str::to_owned))
+            .collect()
     });
     assert_eq!(dry, [Some("All".to_owned()), Some("All".to_owned())]);
 
     let viewer = provider_as(&server, dir.path(), VIEWER_TOKEN, json!({})).await;
     let refused = viewer
-        .dry_run(DryRunRequest::new(CLUSTER_ROLE_BINDING, "bg", None, admin_binding("bg", "alice"), ChangeContext::baseline()))
+        .dry_run(DryRunRequest::new(
+            CLUSTER_ROLE_BINDING,
+            "bg",
+            None,
+            admin_binding("bg", "alice"),
+            ChangeContext::baseline(),
+        ))
         .await
         .unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::Denied, "{refused}");
@@ -284,11 +395,18 @@ async fn a_lost_answer_and_repeated_writes_are_idempotent() {
     server.inject(Fault::LostResponse, "POST", "/clusterrolebindings", 1);
     let grant = ChangeContext::grant(activation("act_lost"));
     let created = provider
-        .create(CreateRequest::new(CLUSTER_ROLE_BINDING, "bg", admin_binding("bg", "alice"), grant.clone()))
+        .create(CreateRequest::new(
+            CLUSTER_ROLE_BINDING,
+            "bg",
+            admin_binding("bg", "alice"),
+            grant.clone(),
+        ))
         .await
         .unwrap();
     assert_eq!(created.attributes["activation"], "act_lost");
-    let posts: Vec<u16> = server.cluster(|c| c.received_matching("POST", "/clusterrolebindings").iter().map(|r| r.status).collect());
+    let posts: Vec<u16> = server.cluster(|c| {
+        c.received_matching("POST", "/clusterrolebindings").iter().map(|r| r.status).collect()
+    });
     assert_eq!(posts, [500, 409], "the retry met its own object");
     // Again: nothing new, no error.
     provider
@@ -301,7 +419,9 @@ async fn a_lost_answer_and_repeated_writes_are_idempotent() {
 
 #[tokio::test]
 async fn privileged_bindings_are_marked_but_kubernetes_defaults_are_not() {
-    let mut cluster = Cluster::new().binding("mallory-admin", "cluster-admin", "mallory").binding("viewers", "view", "erin");
+    let mut cluster = Cluster::new()
+        .binding("mallory-admin", "cluster-admin", "mallory")
+        .binding("viewers", "view", "erin");
     cluster.put_object("rolebindings", Some("payments"), json!({
         "metadata": {"name": "ns-admin"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
@@ -322,19 +442,43 @@ async fn roles_are_created_read_and_updated_with_their_rules() {
     let server = ContractServer::start(Cluster::new());
     let dir = tempfile::tempdir().unwrap();
     let provider = provider(&server, dir.path()).await;
-    let declared = attributes(json!({"name": "reader", "namespace": "payments", "labels": {"team": "payments"},
-        "rules": [{"api_groups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list"]}]}));
-    provider.create(CreateRequest::new(ROLE, "payments/reader", declared, ChangeContext::baseline())).await.unwrap();
-    let read = provider.read(ReadRequest::new(ROLE, vec!["payments/reader".into(), "payments/none".into()])).await.unwrap();
+    let declared = attributes(
+        json!({"name": "reader", "namespace": "payments", "labels": {"team": "payments"},
+        "rules": [{"api_groups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list"]}]}),
+    );
+    provider
+        .create(CreateRequest::new(ROLE, "payments/reader", declared, ChangeContext::baseline()))
+        .await
+        .unwrap();
+    let read = provider
+        .read(ReadRequest::new(ROLE, vec!["payments/reader".into(), "payments/none".into()]))
+        .await
+        .unwrap();
     assert_eq!(read.objects.len(), 1);
     let live = &read.objects["payments/reader"];
-    assert_eq!(live["rules"], json!([{"api_groups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list"]}]));
-    assert_eq!(live["labels"], json!({"app.kubernetes.io/managed-by": "breakglass", "team": "payments"}));
+    assert_eq!(
+        live["rules"],
+        json!([{"api_groups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list"]}])
+    );
+    assert_eq!(
+        live["labels"],
+        json!({"app.kubernetes.io/managed-by": "breakglass", "team": "payments"})
+    );
     let wider = attributes(json!({"name": "reader", "namespace": "payments",
         "rules": [{"api_groups": [""], "resources": ["pods"], "verbs": ["*"]}]}));
-    let updated = provider.update(UpdateRequest::new(ROLE, "payments/reader", live.clone(), wider, ChangeContext::baseline())).await.unwrap();
+    let updated = provider
+        .update(UpdateRequest::new(
+            ROLE,
+            "payments/reader",
+            live.clone(),
+            wider,
+            ChangeContext::baseline(),
+        ))
+        .await
+        .unwrap();
     assert_eq!(updated.attributes["rules"][0]["verbs"], json!(["*"]));
-    let stored = server.cluster(|c| c.object("roles", Some("payments"), "reader").cloned()).unwrap();
+    let stored =
+        server.cluster(|c| c.object("roles", Some("payments"), "reader").cloned()).unwrap();
     assert_eq!(stored["metadata"]["labels"]["team"], "payments", "labels others set are kept");
 }
 
@@ -355,7 +499,10 @@ async fn an_exec_credential_plugin_supplies_the_token() {
     )).unwrap();
     let mut provider = KubernetesProvider::new();
     provider
-        .configure(ConfigureRequest::new(attributes(json!({"kubeconfig": kubeconfig.display().to_string()})), dir.path()))
+        .configure(ConfigureRequest::new(
+            attributes(json!({"kubeconfig": kubeconfig.display().to_string()})),
+            dir.path(),
+        ))
         .await
         .unwrap();
     let listed = provider.list(ListRequest::new(CLUSTER_ROLE, vec![])).await.unwrap();

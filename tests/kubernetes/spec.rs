@@ -20,6 +20,9 @@ use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+/// Name-value pairs: a query, or the parameters a path template matched.
+pub type Pairs = Vec<(String, String)>;
+
 /// The parsed description and compiled validators.
 pub struct Spec {
     document: Value,
@@ -80,10 +83,10 @@ impl Spec {
 
     /// The operation `method path` and its path parameters; literal segments win over
     /// parameters.
-    pub fn operation(&self, method: &str, path: &str) -> Option<(&Operation, Vec<(String, String)>)> {
+    pub fn operation(&self, method: &str, path: &str) -> Option<(&Operation, Pairs)> {
         let method = method.to_ascii_lowercase();
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        let mut best: Option<(&Operation, Vec<(String, String)>, usize)> = None;
+        let mut best: Option<(&Operation, Pairs, usize)> = None;
         for operation in self.operations.iter().filter(|o| o.method == method) {
             let template: Vec<&str> =
                 operation.template.trim_start_matches('/').split('/').collect();
@@ -131,8 +134,10 @@ impl Spec {
         // BearerToken: `authorization` header, `Bearer <token>`.
         let scheme = &self.document["components"]["securitySchemes"]["BearerToken"];
         assert_eq!(scheme["name"], "authorization", "the spec's security scheme changed");
-        if !authorization.is_some_and(|a| a.strip_prefix("Bearer ").is_some_and(|t| !t.is_empty()))
-        {
+        let bearer = authorization
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .is_some_and(|token| !token.is_empty());
+        if !bearer {
             violations.push(format!("{what}: no `authorization: Bearer` credential"));
         }
 
@@ -153,7 +158,9 @@ impl Spec {
         for (name, value) in query {
             match find("query", name) {
                 Some(parameter) => self.check_parameter(&what, parameter, value, &mut violations),
-                None => violations.push(format!("{what}: query parameter `{name}` is not declared")),
+                None => {
+                    violations.push(format!("{what}: query parameter `{name}` is not declared"))
+                }
             }
         }
         for parameter in &declared {
@@ -181,7 +188,9 @@ impl Spec {
                         .get("*/*")
                         .or_else(|| request_body["content"].get("application/json"));
                     match content {
-                        None => violations.push(format!("{what}: the operation takes no JSON body")),
+                        None => {
+                            violations.push(format!("{what}: the operation takes no JSON body"))
+                        }
                         Some(content) => self.check_json(
                             &what,
                             "request body",
@@ -217,7 +226,10 @@ impl Spec {
         let (key, schema) = match documented {
             Some(response) => match response.get("content") {
                 Some(content) => match content.get("application/json") {
-                    Some(json) => (format!("{}/responses/{status}", operation.pointer), json["schema"].clone()),
+                    Some(json) => (
+                        format!("{}/responses/{status}", operation.pointer),
+                        json["schema"].clone(),
+                    ),
                     None => {
                         violations.push(format!("{what}: the spec documents no JSON body"));
                         return violations;
@@ -247,7 +259,13 @@ impl Spec {
         violations
     }
 
-    fn check_parameter(&self, what: &str, parameter: &Value, value: &str, violations: &mut Vec<String>) {
+    fn check_parameter(
+        &self,
+        what: &str,
+        parameter: &Value,
+        value: &str,
+        violations: &mut Vec<String>,
+    ) {
         let name = parameter["name"].as_str().unwrap_or_default();
         let typed = match parameter["schema"]["type"].as_str() {
             Some("integer") => value.parse::<i64>().ok().map(Value::from),
@@ -356,22 +374,57 @@ fn the_validator_accepts_what_the_spec_allows_and_rejects_what_it_does_not() {
         "subjects": [{"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"}]}"#;
     let group = "/apis/rbac.authorization.k8s.io/v1";
     let good = [
-        ("GET", format!("{group}/clusterrolebindings"), q(&[("limit", "500"), ("continue", "abc")]), ""),
-        ("POST", format!("{group}/clusterrolebindings"), q(&[("dryRun", "All"), ("fieldManager", "breakglass")]), binding),
-        ("PUT", format!("{group}/clusterrolebindings/bg"), q(&[("fieldManager", "breakglass")]), binding),
-        ("DELETE", format!("{group}/namespaces/ns/rolebindings/bg"), q(&[]), r#"{"preconditions": {"uid": "u", "resourceVersion": "3"}}"#),
+        (
+            "GET",
+            format!("{group}/clusterrolebindings"),
+            q(&[("limit", "500"), ("continue", "abc")]),
+            "",
+        ),
+        (
+            "POST",
+            format!("{group}/clusterrolebindings"),
+            q(&[("dryRun", "All"), ("fieldManager", "breakglass")]),
+            binding,
+        ),
+        (
+            "PUT",
+            format!("{group}/clusterrolebindings/bg"),
+            q(&[("fieldManager", "breakglass")]),
+            binding,
+        ),
+        (
+            "DELETE",
+            format!("{group}/namespaces/ns/rolebindings/bg"),
+            q(&[]),
+            r#"{"preconditions": {"uid": "u", "resourceVersion": "3"}}"#,
+        ),
         ("GET", format!("{group}/rolebindings"), q(&[("limit", "2")]), ""),
     ];
     for (method, path, query, body) in good {
-        let (operation, violations) = spec.check_request(method, &path, &query, bearer, body.as_bytes());
+        let (operation, violations) =
+            spec.check_request(method, &path, &query, bearer, body.as_bytes());
         assert!(operation.is_some() && violations.is_empty(), "{method} {path}: {violations:?}");
     }
     let no_role_ref = r#"{"metadata": {"name": "bg"}, "subjects": []}"#;
     let bad_subject = r#"{"metadata": {"name": "bg"}, "roleRef": {"apiGroup": "x", "kind": "ClusterRole", "name": "a"}, "subjects": [{"kind": "User"}]}"#;
     let cases = [
         ("GET", format!("{group}/clusterrolebindings"), q(&[]), None, "", "Bearer"),
-        ("GET", format!("{group}/clusterrolebindings"), q(&[("limit", "many")]), bearer, "", "`limit`"),
-        ("GET", format!("{group}/clusterrolebindings"), q(&[("page", "2")]), bearer, "", "`page` is not declared"),
+        (
+            "GET",
+            format!("{group}/clusterrolebindings"),
+            q(&[("limit", "many")]),
+            bearer,
+            "",
+            "`limit`",
+        ),
+        (
+            "GET",
+            format!("{group}/clusterrolebindings"),
+            q(&[("page", "2")]),
+            bearer,
+            "",
+            "`page` is not declared",
+        ),
         ("POST", format!("{group}/clusterrolebindings"), q(&[]), bearer, no_role_ref, "roleRef"),
         ("POST", format!("{group}/clusterrolebindings"), q(&[]), bearer, bad_subject, "name"),
         ("POST", format!("{group}/clusterrolebindings"), q(&[]), bearer, "", "required body"),
@@ -379,7 +432,8 @@ fn the_validator_accepts_what_the_spec_allows_and_rejects_what_it_does_not() {
         ("GET", format!("{group}/pods"), q(&[]), bearer, "", "not an operation"),
     ];
     for (method, path, query, authorization, body, expected) in cases {
-        let (_, violations) = spec.check_request(method, &path, &query, authorization, body.as_bytes());
+        let (_, violations) =
+            spec.check_request(method, &path, &query, authorization, body.as_bytes());
         assert!(
             violations.iter().any(|v| v.contains(expected)),
             "{method} {path} {body}: expected a violation naming {expected}, got {violations:?}"
@@ -388,10 +442,16 @@ fn the_validator_accepts_what_the_spec_allows_and_rejects_what_it_does_not() {
     let (list, _) = spec.operation("GET", &format!("{group}/clusterrolebindings")).unwrap();
     let page = r#"{"kind": "ClusterRoleBindingList", "apiVersion": "rbac.authorization.k8s.io/v1",
         "metadata": {"resourceVersion": "9", "continue": "t"}, "items": []}"#;
-    assert_eq!(spec.check_response(list, 200, Some("application/json"), page.as_bytes()), Vec::<String>::new());
+    assert_eq!(
+        spec.check_response(list, 200, Some("application/json"), page.as_bytes()),
+        Vec::<String>::new()
+    );
     let gone = r#"{"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
         "message": "too old", "reason": "Expired", "code": 410}"#;
-    assert_eq!(spec.check_response(list, 410, Some("application/json"), gone.as_bytes()), Vec::<String>::new());
+    assert_eq!(
+        spec.check_response(list, 410, Some("application/json"), gone.as_bytes()),
+        Vec::<String>::new()
+    );
     let cases = [
         (200, r#"{"metadata": {}}"#, "items"),
         (200, r#"{"items": [{"metadata": {"name": 7}, "roleRef": {}}]}"#, "items"),
@@ -400,7 +460,8 @@ fn the_validator_accepts_what_the_spec_allows_and_rejects_what_it_does_not() {
         (204, "", "does not document"),
     ];
     for (status, body, expected) in cases {
-        let violations = spec.check_response(list, status, Some("application/json"), body.as_bytes());
+        let violations =
+            spec.check_response(list, status, Some("application/json"), body.as_bytes());
         assert!(violations.iter().any(|v| v.contains(expected)), "{status} {body}: {violations:?}");
     }
 }

@@ -19,7 +19,10 @@ pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 pub const SUBJECT_KINDS: [&str; 3] = ["User", "Group", "ServiceAccount"];
 
 /// The declared `rules`.
-pub fn rules(attributes: &Attributes, resource_type: &str) -> Result<Vec<PolicyRule>, ProviderError> {
+pub fn rules(
+    attributes: &Attributes,
+    resource_type: &str,
+) -> Result<Vec<PolicyRule>, ProviderError> {
     let wrong = |why: String| ProviderError::invalid(format!("{resource_type}: `rules` {why}"));
     let Some(Value::Array(items)) = attributes.get("rules") else {
         return Err(wrong("must be a list of rules ({ api_groups, resources, verbs, … })".into()));
@@ -116,7 +119,10 @@ pub fn same_rules(a: &Value, b: &Value) -> Option<bool> {
 }
 
 /// The declared `subjects`, with their API defaults filled in.
-pub fn subjects(attributes: &Attributes, resource_type: &str) -> Result<Vec<Subject>, ProviderError> {
+pub fn subjects(
+    attributes: &Attributes,
+    resource_type: &str,
+) -> Result<Vec<Subject>, ProviderError> {
     let wrong = |why: String| ProviderError::invalid(format!("{resource_type}: `subjects` {why}"));
     let Some(Value::Array(items)) = attributes.get("subjects") else {
         return Err(wrong("must be a list of subjects ({ kind, name })".into()));
@@ -150,9 +156,9 @@ pub fn subjects(attributes: &Attributes, resource_type: &str) -> Result<Vec<Subj
                     "[{index}].kind must be \"User\", \"Group\" or \"ServiceAccount\", got {kind:?}"
                 )));
             }
-            let name = field("name")?.filter(|n| !n.is_empty()).ok_or_else(|| {
-                wrong(format!("[{index}].name must be set (the {kind}'s name)"))
-            })?;
+            let name = field("name")?
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| wrong(format!("[{index}].name must be set (the {kind}'s name)")))?;
             let namespace = field("namespace")?.filter(|n| !n.is_empty());
             match (kind.as_str(), &namespace) {
                 ("ServiceAccount", None) => {
@@ -167,7 +173,8 @@ pub fn subjects(attributes: &Attributes, resource_type: &str) -> Result<Vec<Subj
                 }
                 _ => {}
             }
-            let api_group = field("api_group")?.unwrap_or_else(|| default_api_group(&kind).to_owned());
+            let api_group =
+                field("api_group")?.unwrap_or_else(|| default_api_group(&kind).to_owned());
             Ok(Subject { kind, name, namespace, api_group: Some(api_group) })
         })
         .collect()
@@ -193,7 +200,8 @@ pub fn subjects_value(subjects: &[Subject]) -> Value {
                 if let Some(namespace) = subject.namespace.as_ref().filter(|n| !n.is_empty()) {
                     object.insert("namespace".into(), json!(namespace));
                 }
-                let group = subject.api_group.as_deref().unwrap_or(default_api_group(&subject.kind));
+                let group =
+                    subject.api_group.as_deref().unwrap_or(default_api_group(&subject.kind));
                 if group != default_api_group(&subject.kind) {
                     object.insert("api_group".into(), json!(group));
                 }
@@ -236,7 +244,10 @@ mod tests {
         assert_eq!(same_rules(&declared, &wider), Some(false));
         let parsed = rules(&attributes(json!({"rules": declared})), "t").unwrap();
         assert_eq!(parsed[0].verbs, ["list", "get"]);
-        assert_eq!(rules_value(&parsed), rules_value(&parsed.iter().rev().cloned().collect::<Vec<_>>()));
+        assert_eq!(
+            rules_value(&parsed),
+            rules_value(&parsed.iter().rev().cloned().collect::<Vec<_>>())
+        );
     }
 
     #[test]
@@ -249,14 +260,20 @@ mod tests {
         let live = json!([{"kind": "ServiceAccount", "name": "ci", "namespace": "tools"},
                           {"kind": "User", "name": "alice", "api_group": RBAC_GROUP}]);
         assert_eq!(same_subjects(&declared, &live), Some(true));
-        assert_eq!(same_subjects(&declared, &json!([{"kind": "User", "name": "bob"}])), Some(false));
+        assert_eq!(
+            same_subjects(&declared, &json!([{"kind": "User", "name": "bob"}])),
+            Some(false)
+        );
     }
 
     #[test]
     fn bad_rules_and_subjects_say_what_would_be_right() {
         let cases = [
             (json!({"rules": [{"resources": ["pods"]}]}), "[0] needs `verbs`"),
-            (json!({"rules": [{"verbs": ["get"], "groups": [""]}]}), "no key `groups`; a rule has api_groups"),
+            (
+                json!({"rules": [{"verbs": ["get"], "groups": [""]}]}),
+                "no key `groups`; a rule has api_groups",
+            ),
             (json!({"rules": [{"verbs": "get"}]}), "[0].verbs must be a list of strings"),
             (json!({"rules": "all"}), "must be a list of rules"),
         ];
@@ -267,14 +284,24 @@ mod tests {
         }
         let cases = [
             (json!({"subjects": []}), "at least one"),
-            (json!({"subjects": [{"kind": "Robot", "name": "r"}]}), "must be \"User\", \"Group\" or \"ServiceAccount\", got \"Robot\""),
+            (
+                json!({"subjects": [{"kind": "Robot", "name": "r"}]}),
+                "must be \"User\", \"Group\" or \"ServiceAccount\", got \"Robot\"",
+            ),
             (json!({"subjects": [{"kind": "User"}]}), "[0].name must be set"),
-            (json!({"subjects": [{"kind": "ServiceAccount", "name": "ci"}]}), "needs its `namespace`"),
-            (json!({"subjects": [{"kind": "User", "name": "a", "namespace": "x"}]}), "has no namespace"),
+            (
+                json!({"subjects": [{"kind": "ServiceAccount", "name": "ci"}]}),
+                "needs its `namespace`",
+            ),
+            (
+                json!({"subjects": [{"kind": "User", "name": "a", "namespace": "x"}]}),
+                "has no namespace",
+            ),
             (json!({"subjects": [{"kind": "User", "name": "a", "email": "x"}]}), "no key `email`"),
         ];
         for (value, expected) in cases {
-            let error = subjects(&attributes(value.clone()), "kubernetes_role_binding").unwrap_err();
+            let error =
+                subjects(&attributes(value.clone()), "kubernetes_role_binding").unwrap_err();
             assert!(error.message().contains(expected), "{value}: {error}");
         }
     }

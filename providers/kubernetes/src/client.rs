@@ -96,7 +96,9 @@ impl Api {
         }
         if let Some(proxy) = &connection.proxy {
             builder = builder.proxy(reqwest::Proxy::all(proxy.clone()).map_err(|_| {
-                ProviderError::invalid("provider \"kubernetes\": the kubeconfig's proxy-url is unusable")
+                ProviderError::invalid(
+                    "provider \"kubernetes\": the kubeconfig's proxy-url is unusable",
+                )
             })?);
         }
         if !connection.ca.is_empty() {
@@ -213,7 +215,8 @@ impl Api {
             .transpose()
             .map_err(|error| ProviderError::invalid(format!("kubernetes: {what}: {error}")))?;
         let mut response = self.send(&method, &url, body.as_deref(), false).await?;
-        if response.status == StatusCode::UNAUTHORIZED && matches!(*self.credentials, Credentials::Exec(_))
+        if response.status == StatusCode::UNAUTHORIZED
+            && matches!(*self.credentials, Credentials::Exec(_))
         {
             // An exec token can be revoked or rotated before its stated expiry.
             response = self.send(&method, &url, body.as_deref(), true).await?;
@@ -222,7 +225,10 @@ impl Api {
             return Err(self.failure(&what, &response));
         }
         response.json().map_err(|error| {
-            Failure::from(ProviderError::protocol(format!("kubernetes: {what}: {}", error.message())))
+            Failure::from(ProviderError::protocol(format!(
+                "kubernetes: {what}: {}",
+                error.message()
+            )))
         })
     }
 
@@ -289,7 +295,9 @@ impl Api {
                 }
                 detail
             }
-            None => format!("the body is not a Kubernetes Status; it starts: {}", response.excerpt()),
+            None => {
+                format!("the body is not a Kubernetes Status; it starts: {}", response.excerpt())
+            }
         };
         let who = format!("context {:?} (user {:?})", self.context, self.user);
         let error = match status {
@@ -367,14 +375,53 @@ mod tests {
             let body = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
                               "message": message, "reason": reason, "code": code,
                               "details": {"causes": causes}});
-            HttpResponse::new(StatusCode::from_u16(code).unwrap(), HeaderMap::new(), body.to_string())
+            HttpResponse::new(
+                StatusCode::from_u16(code).unwrap(),
+                HeaderMap::new(),
+                body.to_string(),
+            )
         };
         let cases = [
-            (status(401, "Unauthorized", "Unauthorized", json!([])), ErrorKind::Denied, "did not accept the credentials of context \"ops\" (user \"ci\")"),
-            (status(403, "Forbidden", "clusterrolebindings.rbac.authorization.k8s.io is forbidden: User \"ci\" cannot create resource", json!([])), ErrorKind::Denied, "cannot create resource. The identity of context \"ops\""),
-            (status(404, "NotFound", "clusterrolebindings.rbac.authorization.k8s.io \"x\" not found", json!([])), ErrorKind::NotFound, "\"x\" not found"),
-            (status(422, "Invalid", "ClusterRoleBinding.rbac.authorization.k8s.io \"x\" is invalid", json!([{"field": "subjects[0].kind", "message": "Unsupported value: \"Robot\""}])), ErrorKind::Invalid, "is invalid (subjects[0].kind: Unsupported value: \"Robot\")"),
-            (status(409, "Conflict", "the object has been modified", json!([])), ErrorKind::Invalid, "(409 Conflict, Conflict): the object has been modified"),
+            (
+                status(401, "Unauthorized", "Unauthorized", json!([])),
+                ErrorKind::Denied,
+                "did not accept the credentials of context \"ops\" (user \"ci\")",
+            ),
+            (
+                status(
+                    403,
+                    "Forbidden",
+                    "clusterrolebindings.rbac.authorization.k8s.io is forbidden: User \"ci\" cannot create resource",
+                    json!([]),
+                ),
+                ErrorKind::Denied,
+                "cannot create resource. The identity of context \"ops\"",
+            ),
+            (
+                status(
+                    404,
+                    "NotFound",
+                    "clusterrolebindings.rbac.authorization.k8s.io \"x\" not found",
+                    json!([]),
+                ),
+                ErrorKind::NotFound,
+                "\"x\" not found",
+            ),
+            (
+                status(
+                    422,
+                    "Invalid",
+                    "ClusterRoleBinding.rbac.authorization.k8s.io \"x\" is invalid",
+                    json!([{"field": "subjects[0].kind", "message": "Unsupported value: \"Robot\""}]),
+                ),
+                ErrorKind::Invalid,
+                "is invalid (subjects[0].kind: Unsupported value: \"Robot\")",
+            ),
+            (
+                status(409, "Conflict", "the object has been modified", json!([])),
+                ErrorKind::Invalid,
+                "(409 Conflict, Conflict): the object has been modified",
+            ),
         ];
         for (response, kind, expected) in cases {
             let failure = api.failure("POST /apis/x", &response);
@@ -392,6 +439,10 @@ mod tests {
         let html = HttpResponse::new(StatusCode::BAD_GATEWAY, HeaderMap::new(), "<html>bad</html>");
         let failure = api.failure("GET /x", &html);
         assert_eq!(failure.error.kind(), ErrorKind::Protocol);
-        assert!(failure.error.message().contains("it starts: <html>bad</html>"), "{}", failure.error);
+        assert!(
+            failure.error.message().contains("it starts: <html>bad</html>"),
+            "{}",
+            failure.error
+        );
     }
 }

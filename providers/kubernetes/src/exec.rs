@@ -80,9 +80,7 @@ impl ExecPlugin {
     pub async fn token(&self, refresh: bool) -> Result<Secret, ProviderError> {
         let mut cached = self.cached.lock().await;
         if !refresh && let Some((token, expiry)) = cached.as_ref() {
-            let fresh = expiry.is_none_or(|at| {
-                Timestamp::now() + EXPIRY_MARGIN < at
-            });
+            let fresh = expiry.is_none_or(|at| Timestamp::now() + EXPIRY_MARGIN < at);
             if fresh {
                 return Ok(token.clone());
             }
@@ -146,10 +144,9 @@ impl ExecPlugin {
         let credential: ExecCredential = serde_json::from_slice(&output.stdout)
             .map_err(|_| self.error("did not print an ExecCredential (JSON)"))?;
         if credential.kind != "ExecCredential" {
-            return Err(self.error(format!(
-                "printed a {:?}, not an ExecCredential",
-                credential.kind
-            )));
+            return Err(
+                self.error(format!("printed a {:?}, not an ExecCredential", credential.kind))
+            );
         }
         let status = credential.status.ok_or_else(|| self.error("gave no status"))?;
         let Some(token) = status.token.filter(|t| !t.is_empty()) else {
@@ -177,7 +174,7 @@ mod tests {
     /// A plugin that is a shell script printing `body` and counting its runs in a file.
     fn plugin(dir: &std::path::Path, body: &str) -> ExecPlugin {
         let script = dir.join("plugin.sh");
-        std::fs::write(
+        fs_err::write(
             &script,
             format!(
                 "#!/bin/sh\necho run >> \"{}\"\necho \"$KUBERNETES_EXEC_INFO\" > \"{}\"\n{body}\n",
@@ -201,7 +198,7 @@ mod tests {
     }
 
     fn runs(dir: &std::path::Path) -> usize {
-        std::fs::read_to_string(dir.join("runs")).unwrap_or_default().lines().count()
+        fs_err::read_to_string(dir.join("runs")).unwrap_or_default().lines().count()
     }
 
     #[tokio::test]
@@ -221,7 +218,7 @@ mod tests {
         plugin.token(true).await.unwrap();
         assert_eq!(runs(dir.path()), 2, "fetched again when refused");
         let info: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.path().join("info")).unwrap())
+            serde_json::from_str(&fs_err::read_to_string(dir.path().join("info")).unwrap())
                 .unwrap();
         assert_eq!(info["kind"], "ExecCredential");
         assert_eq!(info["spec"]["interactive"], false);

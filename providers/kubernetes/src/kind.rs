@@ -62,8 +62,11 @@ pub trait Kind: Send + Sync + 'static {
 /// The declared metadata: name, namespace (namespaced types), labels.
 pub fn declared_meta<K: Kind>(attributes: &Attributes) -> Result<ObjectMeta, ProviderError> {
     let name = name_part(attributes, K::TYPE, "name")?;
-    let namespace =
-        if K::NAMESPACED { Some(name_part(attributes, K::TYPE, "namespace")?.to_owned()) } else { None };
+    let namespace = if K::NAMESPACED {
+        Some(name_part(attributes, K::TYPE, "namespace")?.to_owned())
+    } else {
+        None
+    };
     let labels = match attributes.get("labels") {
         None | Some(Value::Null) => BTreeMap::new(),
         Some(Value::Object(map)) => map
@@ -183,7 +186,8 @@ pub fn attributes<K: Kind>(object: &K::Object) -> Attributes {
     let mut attributes = Attributes::new();
     attributes.insert("name".into(), Value::from(meta.name.as_str()));
     if K::NAMESPACED {
-        attributes.insert("namespace".into(), Value::from(meta.namespace.clone().unwrap_or_default()));
+        attributes
+            .insert("namespace".into(), Value::from(meta.namespace.clone().unwrap_or_default()));
     }
     let labels: serde_json::Map<String, Value> = meta
         .labels

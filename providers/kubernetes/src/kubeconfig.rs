@@ -22,7 +22,7 @@ pub enum Credentials {
     /// A bearer token (from `token` or `tokenFile`).
     Token(Secret),
     /// A bearer token from an `exec` plugin, fetched again when it expires.
-    Exec(ExecPlugin),
+    Exec(Box<ExecPlugin>),
     /// The TLS client certificate alone.
     Certificate,
 }
@@ -76,7 +76,8 @@ impl Connection {
                 ),
             ));
         }
-        let options = KubeConfigOptions { context: Some(context_name.clone()), ..Default::default() };
+        let options =
+            KubeConfigOptions { context: Some(context_name.clone()), ..Default::default() };
         let config = Config::from_custom_kubeconfig(kubeconfig, &options)
             .await
             .map_err(|error| fail(paths, &format!("context {context_name:?}: {error}")))?;
@@ -117,9 +118,10 @@ impl Connection {
             ));
         }
         let auth = config.auth_info;
-        let impersonate = auth.impersonate.clone().map(|user| {
-            (user, auth.impersonate_groups.clone().unwrap_or_default())
-        });
+        let impersonate = auth
+            .impersonate
+            .clone()
+            .map(|user| (user, auth.impersonate_groups.clone().unwrap_or_default()));
         let identity = identity(&auth, paths, &context)?;
         let credentials = credentials(&auth, &config.cluster_url.to_string(), paths, &context)?;
         let credentials = match (credentials, &identity) {
@@ -192,7 +194,10 @@ fn shown(paths: &[PathBuf]) -> String {
 }
 
 fn fail(paths: &[PathBuf], why: &str) -> ProviderError {
-    ProviderError::invalid(format!("provider \"kubernetes\": the kubeconfig ({}) {why}", shown(paths)))
+    ProviderError::invalid(format!(
+        "provider \"kubernetes\": the kubeconfig ({}) {why}",
+        shown(paths)
+    ))
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -239,7 +244,9 @@ fn identity(
         }
         _ => Err(fail(
             paths,
-            &format!("context {context:?}: a client certificate needs both its certificate and key"),
+            &format!(
+                "context {context:?}: a client certificate needs both its certificate and key"
+            ),
         )),
     }
 }
@@ -260,8 +267,11 @@ fn data_or_file(
     }
     match file.filter(|f| !f.is_empty()) {
         None => Ok(None),
-        Some(file) => std::fs::read(Path::new(file)).map(Some).map_err(|error| {
-            fail(paths, &format!("context {context:?}: cannot read the {what} file {file}: {error}"))
+        Some(file) => fs_err::read(Path::new(file)).map(Some).map_err(|error| {
+            fail(
+                paths,
+                &format!("context {context:?}: cannot read the {what} file {file}: {error}"),
+            )
         }),
     }
 }
@@ -295,13 +305,15 @@ fn credentials(
         return Ok(Some(Credentials::Token(Secret::new(token.trim()))));
     }
     if let Some(file) = auth.token_file.as_deref().filter(|f| !f.is_empty()) {
-        let token = std::fs::read_to_string(file).map_err(|error| {
+        let token = fs_err::read_to_string(file).map_err(|error| {
             fail(paths, &format!("context {context:?}: cannot read the tokenFile {file}: {error}"))
         })?;
         return Ok(Some(Credentials::Token(Secret::new(token.trim()))));
     }
     match &auth.exec {
-        Some(exec) => Ok(Some(Credentials::Exec(ExecPlugin::new(exec.clone(), server, context)?))),
+        Some(exec) => {
+            Ok(Some(Credentials::Exec(Box::new(ExecPlugin::new(exec.clone(), server, context)?))))
+        }
         None => Ok(None),
     }
 }
@@ -313,7 +325,7 @@ mod tests {
 
     fn kubeconfig(dir: &Path, user: &str, cluster_extra: &str) -> PathBuf {
         let path = dir.join("config");
-        std::fs::write(
+        fs_err::write(
             &path,
             format!(
                 "apiVersion: v1\nkind: Config\ncurrent-context: ops\nclusters:\n- name: c\n  \
@@ -337,7 +349,9 @@ mod tests {
         let connection = load("    token: sekret-token\n", "").await.unwrap();
         assert_eq!(connection.server.as_str(), "https://k8s.example.com:6443/");
         assert_eq!((connection.context.as_str(), connection.user.as_str()), ("ops", "u"));
-        assert!(matches!(&connection.credentials, Credentials::Token(t) if t.expose() == "sekret-token"));
+        assert!(
+            matches!(&connection.credentials, Credentials::Token(t) if t.expose() == "sekret-token")
+        );
         assert!(!format!("{connection:?}").contains("sekret-token"));
     }
 
@@ -357,7 +371,7 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let path = kubeconfig(dir.path(), "    token: t\n", "");
-        let error = Connection::load(&[path.clone()], Some("prod")).await.unwrap_err();
+        let error = Connection::load(std::slice::from_ref(&path), Some("prod")).await.unwrap_err();
         assert!(error.message().contains("has no context \"prod\"; it has ops"), "{error}");
         let error = Connection::load(&[dir.path().join("missing")], None).await.unwrap_err();
         assert!(error.message().contains("no kubeconfig found"), "{error}");
@@ -368,7 +382,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config");
         for (server, ok) in [("http://127.0.0.1:8080", true), ("http://k8s.example.com", false)] {
-            std::fs::write(
+            fs_err::write(
                 &path,
                 format!(
                     "apiVersion: v1\nkind: Config\ncurrent-context: t\nclusters:\n- name: c\n  \
@@ -377,7 +391,7 @@ mod tests {
                 ),
             )
             .unwrap();
-            let outcome = Connection::load(&[path.clone()], None).await;
+            let outcome = Connection::load(std::slice::from_ref(&path), None).await;
             assert_eq!(outcome.is_ok(), ok, "{server}: {outcome:?}");
         }
     }

@@ -49,6 +49,4 @@ mod schema;
 pub use config::KUBECONFIG_VARIABLE;
 pub use kind::{ACTIVATION_KEY, MANAGED_BY_KEY};
 pub use provider::KubernetesProvider;
-pub use schema::{
-    CLUSTER_ROLE, CLUSTER_ROLE_BINDING, RESOURCE_TYPES, ROLE, ROLE_BINDING, schema,
-};
+pub use schema::{CLUSTER_ROLE, CLUSTER_ROLE_BINDING, RESOURCE_TYPES, ROLE, ROLE_BINDING, schema};

@@ -22,7 +22,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::api::{DeleteOptions, HasMeta, List};
 use crate::client::{Api, FIELD_MANAGER};
-use crate::kind::{Kind, attributes, created_for, id_of, is_default, split_id, stamp, ACTIVATION_KEY};
+use crate::kind::{
+    ACTIVATION_KEY, Kind, attributes, created_for, id_of, is_default, split_id, stamp,
+};
 use crate::pages::all_pages;
 
 /// Times a write is decided again after a `409 Conflict`.
@@ -160,7 +162,8 @@ async fn converge<K: Kind>(
         if next == live {
             return Ok(attributes::<K>(&live));
         }
-        match api.put::<K::Object, _>(&item::<K>(namespace, name), &write_query(false), &next).await {
+        match api.put::<K::Object, _>(&item::<K>(namespace, name), &write_query(false), &next).await
+        {
             Ok(written) => return Ok(attributes::<K>(&written)),
             Err(failure) if failure.is_conflict() => {
                 live = get::<K>(api, id).await?.ok_or_else(|| gone_meanwhile::<K>(id))?;
@@ -190,8 +193,9 @@ pub async fn create<K: Kind>(
     let desired = desired::<K>(id, declared, activation)?;
     let (namespace, _) = split_id::<K>(id)?;
     for _ in 0..MAX_CONFLICTS {
-        let created =
-            api.post::<K::Object, _>(&collection::<K>(namespace), &write_query(false), &desired).await;
+        let created = api
+            .post::<K::Object, _>(&collection::<K>(namespace), &write_query(false), &desired)
+            .await;
         match created {
             Ok(created) => return Ok(attributes::<K>(&created)),
             Err(failure) if failure.is_already_exists() => {
@@ -248,10 +252,10 @@ pub async fn delete<K: Kind>(
             && let Some(activation) = &context.activation
             && !created_for(meta, &activation.id)
         {
-            let label = meta
-                .labels
-                .get(ACTIVATION_KEY)
-                .map_or_else(|| "it has no such label".to_owned(), |l| format!("its label says {l}"));
+            let label = meta.labels.get(ACTIVATION_KEY).map_or_else(
+                || "it has no such label".to_owned(),
+                |l| format!("its label says {l}"),
+            );
             return Err(ProviderError::invalid(format!(
                 "{} {id} is not the {} activation {} created ({ACTIVATION_KEY}: {label}); it was \
                  left in place. Delete it by hand if that access must end too",
@@ -286,7 +290,8 @@ pub async fn dry_run<K: Kind>(
     declared: &Attributes,
     context: &ChangeContext,
 ) -> Result<DryRunResponse, ProviderError> {
-    let accepted = || vec!["the API server accepted it in a server-side dry run (dryRun=All)".to_owned()];
+    let accepted =
+        || vec!["the API server accepted it in a server-side dry run (dryRun=All)".to_owned()];
     let desired = desired::<K>(id, declared, granting(context))?;
     let (namespace, name) = split_id::<K>(id)?;
     if before.is_none() {

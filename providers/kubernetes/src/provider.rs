@@ -79,9 +79,10 @@ impl Provider for KubernetesProvider {
     }
 
     async fn configure(&mut self, request: ConfigureRequest) -> Result<(), ProviderError> {
-        let config = KubernetesConfig::from_attributes(&request.config, &request.base_dir, |name| {
-            std::env::var(name).ok()
-        })?;
+        let config =
+            KubernetesConfig::from_attributes(&request.config, &request.base_dir, |name| {
+                std::env::var(name).ok()
+            })?;
         let connection = Connection::load(&config.kubeconfig, config.context.as_deref()).await?;
         self.api = Some(Api::new(connection, &config)?);
         self.privileged_cluster_roles = config.privileged_cluster_roles;
@@ -94,7 +95,8 @@ impl Provider for KubernetesProvider {
 
     async fn read(&self, request: ReadRequest) -> Result<ReadResponse, ProviderError> {
         let api = self.api()?;
-        let (objects, calls) = by_type!(request.resource_type.as_str(), read(api, &request.ids).await)?;
+        let (objects, calls) =
+            by_type!(request.resource_type.as_str(), read(api, &request.ids).await)?;
         Ok(ReadResponse::new(objects, calls))
     }
 
@@ -114,8 +116,7 @@ impl Provider for KubernetesProvider {
     async fn create(&self, request: CreateRequest) -> Result<CreateResponse, ProviderError> {
         let api = self.api()?;
         let CreateRequest { resource_type, id, attributes, context, .. } = request;
-        let live =
-            by_type!(resource_type.as_str(), create(api, &id, &attributes, &context).await)?;
+        let live = by_type!(resource_type.as_str(), create(api, &id, &attributes, &context).await)?;
         Ok(CreateResponse::new(id, live))
     }
 
@@ -136,10 +137,7 @@ impl Provider for KubernetesProvider {
     async fn dry_run(&self, request: DryRunRequest) -> Result<DryRunResponse, ProviderError> {
         let api = self.api()?;
         let DryRunRequest { resource_type, id, before, after, context, .. } = request;
-        by_type!(
-            resource_type.as_str(),
-            dry_run(api, &id, before.as_ref(), &after, &context).await
-        )
+        by_type!(resource_type.as_str(), dry_run(api, &id, before.as_ref(), &after, &context).await)
     }
 
     fn attribute_equal(
@@ -192,25 +190,48 @@ mod tests {
         let rules = json!([{"verbs": ["get"], "resources": ["pods"], "api_groups": [""]}]);
         let subjects = json!([{"kind": "User", "name": "alice"}]);
         let cases = [
-            (ROLE, json!({"name": "reader", "namespace": "payments", "rules": rules}), "payments/reader"),
+            (
+                ROLE,
+                json!({"name": "reader", "namespace": "payments", "rules": rules}),
+                "payments/reader",
+            ),
             (CLUSTER_ROLE, json!({"name": "reader", "rules": rules}), "reader"),
-            (ROLE_BINDING, json!({"name": "b", "namespace": "payments", "role": "admin", "subjects": subjects}), "payments/b"),
-            (CLUSTER_ROLE_BINDING, json!({"name": "bg-alice", "role": "cluster-admin", "subjects": subjects}), "bg-alice"),
+            (
+                ROLE_BINDING,
+                json!({"name": "b", "namespace": "payments", "role": "admin", "subjects": subjects}),
+                "payments/b",
+            ),
+            (
+                CLUSTER_ROLE_BINDING,
+                json!({"name": "bg-alice", "role": "cluster-admin", "subjects": subjects}),
+                "bg-alice",
+            ),
         ];
         for (resource_type, declared, expected) in cases {
-            let id = provider.resource_id(IdRequest::new(resource_type, &attributes(declared))).unwrap();
+            let id =
+                provider.resource_id(IdRequest::new(resource_type, &attributes(declared))).unwrap();
             assert_eq!(id, expected, "{resource_type}");
         }
         let bad = [
             (ROLE, json!({"name": "r", "rules": rules}), "`namespace` must be set"),
             (CLUSTER_ROLE, json!({"name": "a/b", "rules": rules}), "is not a valid name"),
-            (ROLE_BINDING, json!({"name": "b", "namespace": "n", "role": "x", "role_kind": "Group", "subjects": subjects}), "`role_kind` must be"),
+            (
+                ROLE_BINDING,
+                json!({"name": "b", "namespace": "n", "role": "x", "role_kind": "Group", "subjects": subjects}),
+                "`role_kind` must be",
+            ),
             (CLUSTER_ROLE_BINDING, json!({"name": "b", "subjects": subjects}), "`role` must name"),
-            (CLUSTER_ROLE_BINDING, json!({"name": "b", "role": "x", "subjects": subjects, "labels": {"breakglass.dev/activation": "x"}}), "breakglass's own"),
+            (
+                CLUSTER_ROLE_BINDING,
+                json!({"name": "b", "role": "x", "subjects": subjects, "labels": {"breakglass.dev/activation": "x"}}),
+                "breakglass's own",
+            ),
             ("kubernetes_pod", json!({}), "it offers kubernetes_role"),
         ];
         for (resource_type, declared, expected) in bad {
-            let error = provider.resource_id(IdRequest::new(resource_type, &attributes(declared))).unwrap_err();
+            let error = provider
+                .resource_id(IdRequest::new(resource_type, &attributes(declared)))
+                .unwrap_err();
             assert_eq!(error.kind(), ErrorKind::Invalid);
             assert!(error.message().contains(expected), "{resource_type}: {error}");
         }

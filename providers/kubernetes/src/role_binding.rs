@@ -61,9 +61,15 @@ pub fn binding_object<K: Kind>(
     attributes: &Attributes,
     role_kind: &str,
 ) -> Result<BindingObject, ProviderError> {
-    let role = attributes.get("role").and_then(Value::as_str).filter(|r| !r.is_empty()).ok_or_else(
-        || ProviderError::invalid(format!("{}: `role` must name the {role_kind} to grant", K::TYPE)),
-    )?;
+    let role =
+        attributes.get("role").and_then(Value::as_str).filter(|r| !r.is_empty()).ok_or_else(
+            || {
+                ProviderError::invalid(format!(
+                    "{}: `role` must name the {role_kind} to grant",
+                    K::TYPE
+                ))
+            },
+        )?;
     Ok(BindingObject {
         api_version: API_VERSION.to_owned(),
         kind: K::KIND.to_owned(),
