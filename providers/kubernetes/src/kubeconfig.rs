@@ -59,13 +59,22 @@ impl Connection {
             .ok_or_else(|| {
                 fail(paths, "names no current-context; set `context` in the provider block")
             })?;
-        let user = kubeconfig
+        let context_entry = kubeconfig
             .contexts
             .iter()
             .find(|c| c.name == context_name)
-            .and_then(|c| c.context.as_ref())
-            .and_then(|c| c.user.clone())
-            .unwrap_or_default();
+            .and_then(|c| c.context.as_ref());
+        let user = context_entry.and_then(|c| c.user.clone()).unwrap_or_default();
+        // Whether the cluster names a CA: if it does, it must be one (never fall back on the
+        // system's roots because the data was unreadable).
+        let names_ca = context_entry
+            .and_then(|c| kubeconfig.clusters.iter().find(|n| n.name == c.cluster))
+            .and_then(|n| n.cluster.as_ref())
+            .is_some_and(|cluster| {
+                [&cluster.certificate_authority, &cluster.certificate_authority_data]
+                    .iter()
+                    .any(|value| value.as_deref().is_some_and(|v| !v.trim().is_empty()))
+            });
         if !kubeconfig.contexts.iter().any(|c| c.name == context_name) {
             let known: Vec<&str> = kubeconfig.contexts.iter().map(|c| c.name.as_str()).collect();
             return Err(fail(
@@ -81,6 +90,15 @@ impl Connection {
         let config = Config::from_custom_kubeconfig(kubeconfig, &options)
             .await
             .map_err(|error| fail(paths, &format!("context {context_name:?}: {error}")))?;
+        if names_ca && config.root_cert.as_ref().is_none_or(Vec::is_empty) {
+            return Err(fail(
+                paths,
+                &format!(
+                    "context {context_name:?}: the cluster's certificate-authority holds no PEM \
+                     certificate"
+                ),
+            ));
+        }
         Self::from_config(config, paths, context_name, user)
     }
 
@@ -394,5 +412,41 @@ mod tests {
             let outcome = Connection::load(std::slice::from_ref(&path), None).await;
             assert_eq!(outcome.is_ok(), ok, "{server}: {outcome:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn certificate_data_and_files_reach_the_tls_stack() {
+        use base64::Engine;
+        let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+        let cert = fs_err::read(testdata.join("client-cert.pem")).unwrap();
+        let encode = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let user = format!(
+            "    client-certificate-data: {}\n    client-key: {}\n",
+            encode(&cert),
+            testdata.join("client-key.pem").display()
+        );
+        let ca = format!("    certificate-authority-data: {}\n", encode(&cert));
+        let connection = load(&user, &ca).await.unwrap();
+        assert_eq!(connection.ca.len(), 1, "the CA, as DER");
+        assert!(matches!(connection.credentials, Credentials::Certificate));
+        let pem = connection.identity.as_ref().unwrap().expose().to_owned();
+        assert!(pem.contains("BEGIN CERTIFICATE") && pem.contains("BEGIN PRIVATE KEY"));
+        assert!(!format!("{connection:?}").contains("PRIVATE KEY"), "the key never prints");
+        let config = crate::config::KubernetesConfig {
+            kubeconfig: vec![],
+            context: None,
+            privileged_cluster_roles: vec![],
+            page_size: 500,
+            max_attempts: 1,
+            timeout: std::time::Duration::from_secs(1),
+        };
+        crate::client::Api::new(connection, &config).expect("reqwest takes the CA and identity");
+
+        let error =
+            load(&user, "    certificate-authority-data: bm90IGEgY2VydA==\n").await.unwrap_err();
+        assert!(
+            error.message().contains("certificate-authority holds no PEM certificate"),
+            "{error}"
+        );
     }
 }

@@ -168,7 +168,9 @@ impl Provider for KubernetesProvider {
     fn revert_note(&self, resource_type: &str) -> Option<String> {
         matches!(resource_type, ROLE_BINDING | CLUSTER_ROLE_BINDING).then(|| {
             "Kubernetes cannot expire a binding: breakglass deletes it, and only if it still \
-             carries this activation's breakglass.dev/activation label"
+             carries this activation's breakglass.dev/activation label. Exec and port-forward \
+             streams opened during the grant are authorized when they open: end them by hand \
+             if they must not outlive it"
                 .to_owned()
         })
     }
