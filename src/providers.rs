@@ -15,6 +15,7 @@ pub fn registry() -> BTreeMap<&'static str, ProviderFactory> {
     registry.insert("openai", breakglass_provider_openai::OpenAiProvider::boxed);
     registry.insert("aws", breakglass_provider_aws::AwsProvider::boxed);
     registry.insert("kubernetes", breakglass_provider_kubernetes::KubernetesProvider::boxed);
+    registry.insert("azure", breakglass_provider_azure::AzureProvider::boxed);
     registry
 }
 
