@@ -20,6 +20,7 @@ mod examples;
 mod fmt;
 mod gcp;
 mod help;
+mod kubernetes;
 mod litellm;
 mod openai;
 mod plan_apply;

@@ -4,8 +4,9 @@ use async_trait::async_trait;
 
 use crate::error::ProviderError;
 use crate::request::{
-    ConfigureRequest, CreateRequest, CreateResponse, DeleteRequest, DeleteResponse, IdRequest,
-    ListRequest, ListResponse, ReadRequest, ReadResponse, UpdateRequest, UpdateResponse,
+    ConfigureRequest, CreateRequest, CreateResponse, DeleteRequest, DeleteResponse, DryRunRequest,
+    DryRunResponse, IdRequest, ListRequest, ListResponse, ReadRequest, ReadResponse, UpdateRequest,
+    UpdateResponse,
 };
 use crate::schema::ProviderSchema;
 
@@ -48,6 +49,17 @@ pub trait Provider: Send + Sync {
 
     /// Deletes an object (or finds it already gone).
     async fn delete(&self, request: DeleteRequest) -> Result<DeleteResponse, ProviderError>;
+
+    /// Checks, changing nothing, that the platform would accept a create or an update as
+    /// planned (a Kubernetes server-side dry run: validation, admission, RBAC escalation
+    /// checks). `plan` asks for every create and update it proposes, so a write the platform
+    /// would refuse fails the plan with the platform's reason instead of failing half-way
+    /// through an apply. Return an error of the kind the real write would get. The default
+    /// checks nothing: most platforms offer no dry run.
+    async fn dry_run(&self, request: DryRunRequest) -> Result<DryRunResponse, ProviderError> {
+        let _ = request;
+        Ok(DryRunResponse::default())
+    }
 
     /// Whether a desired and a live value of one attribute mean the same. The engine has
     /// already treated `null` and absent as equal and compared JSON documents as JSON; override
