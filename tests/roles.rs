@@ -32,7 +32,8 @@ fn roles_json_carries_the_rules() {
     assert_eq!(prod_admin["authentication"]["totp"], true);
     let read_logs = roles.iter().find(|r| r["name"] == "read_logs").expect("read_logs");
     assert_eq!(read_logs["approval"]["auto_approved_by"], serde_json::json!(["leads"]));
-    let carol = Run::new(dir.path()).args(["roles", "--as", "carol", "--json"]).run().expect_code(0);
+    let carol =
+        Run::new(dir.path()).args(["roles", "--as", "carol", "--json"]).run().expect_code(0);
     assert_eq!(carol.json()["roles"], serde_json::json!([]));
     assert_eq!(carol.json()["not_requestable"].as_array().unwrap().len(), 3);
 }

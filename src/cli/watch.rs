@@ -181,7 +181,7 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
             // A drift scan reads everything; a revert reads only what the ended activations
             // touch.
             let options = ReconcileOptions {
-                at: now,
+                at: None,
                 dry_run: false,
                 apply_grants: args.apply_grants,
                 parallelism: policy.settings.parallelism as usize,

@@ -54,6 +54,9 @@ pub enum EngineError {
     /// A signature did not verify.
     #[error("refused: {0}")]
     Signature(#[from] EnvelopeError),
+    /// The platform refused planned writes in a dry run; nothing was changed.
+    #[error("{}", dry_run_message(.0))]
+    DryRun(Vec<super::dry_run::Refusal>),
     /// A dependency cycle among resources.
     #[error("dependency cycle: {0}")]
     Cycle(String),
@@ -64,4 +67,26 @@ impl EngineError {
     pub fn is_refusal(&self) -> bool {
         matches!(self, EngineError::Refused(_) | EngineError::Stale(_) | EngineError::Signature(_))
     }
+
+    /// What went wrong, without the leading "refused: " of a refusal (for sentences that say
+    /// who would refuse).
+    pub fn reason(&self) -> String {
+        match self {
+            EngineError::Refused(reason) => reason.clone(),
+            EngineError::Stale(reason) => format!("it is stale: {reason}"),
+            EngineError::Signature(error) => error.to_string(),
+            other => other.to_string(),
+        }
+    }
+}
+
+fn dry_run_message(refusals: &[super::dry_run::Refusal]) -> String {
+    let mut message = format!(
+        "the platform refused {} planned change(s) in a dry run; nothing was changed:",
+        refusals.len()
+    );
+    for refusal in refusals {
+        message.push_str(&format!("\n  {}: {}", refusal.address, refusal.error));
+    }
+    message
 }

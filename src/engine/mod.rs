@@ -8,8 +8,10 @@
 //! is no longer desired, so the next diff takes it back.
 
 pub mod apply;
+pub mod claims;
 pub mod compile;
 pub mod diff;
+pub mod dry_run;
 pub mod emergency;
 mod error;
 #[cfg(test)]
@@ -24,6 +26,7 @@ mod sorted;
 
 pub use apply::{ApplyMode, ApplyReport, ChangeOutcome, apply};
 pub use compile::{CompileOptions, Desired, DesiredResource, compile, compile_with};
+pub use dry_run::dry_run;
 pub use error::EngineError;
 pub use planner::{PlanOptions, Planned, check_still_holds, make_plan};
 pub use progress::{Progress, Silent};

@@ -119,8 +119,9 @@ pub struct Scope {
     pub started: Vec<Started>,
 }
 
-/// Activations that started at or after `since`, of one requester or with one of some names
-/// (all of them when neither is given).
+/// Activations that started at or after `since` or end after it (a superset of what a limit
+/// counts in a window starting at `since`), of one requester or with one of some names (all of
+/// them when neither is given).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Started {
     /// The earliest start.

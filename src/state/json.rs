@@ -32,11 +32,11 @@ impl JsonState {
     /// Reads the document straight into the typed model (no intermediate tree); a missing file
     /// is an empty state. A document of a newer format is refused by name.
     pub fn read(&self) -> Result<State, StateError> {
-        let bytes = match fs_err::read(&self.path) {
-            Ok(bytes) => bytes,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(State::new()),
-            Err(error) => return Err(error.into()),
+        // Never through a link someone may have planted.
+        let Some(text) = crate::files::read_private(&self.path)? else {
+            return Ok(State::new());
         };
+        let bytes = text.into_bytes();
         let corrupt = |error: serde_json::Error| StateError::Corrupt {
             path: self.path.clone(),
             reason: error.to_string(),

@@ -559,7 +559,8 @@ async fn read_scope(client: &mut Client, scope: &Scope) -> Result<State, StateEr
             (Some(requester), _) => {
                 activations_where(
                     &transaction,
-                    "WHERE requester = $1 AND start_at >= ($2::text)::timestamptz",
+                    "WHERE requester = $1 AND (start_at >= ($2::text)::timestamptz \
+                     OR end_at > ($2::text)::timestamptz)",
                     &[requester, &since],
                 )
                 .await?
@@ -568,13 +569,14 @@ async fn read_scope(client: &mut Client, scope: &Scope) -> Result<State, StateEr
                 let names: Vec<&String> = names.iter().collect();
                 activations_where(
                     &transaction,
-                    "WHERE name = ANY($1) AND start_at >= ($2::text)::timestamptz",
+                    "WHERE name = ANY($1) AND (start_at >= ($2::text)::timestamptz \
+                     OR end_at > ($2::text)::timestamptz)",
                     &[&names, &since],
                 )
                 .await?
             }
             (None, None) => {
-                activations_where(&transaction, "WHERE start_at >= ($1::text)::timestamptz", &[&since])
+                activations_where(&transaction, "WHERE start_at >= ($1::text)::timestamptz OR end_at > ($1::text)::timestamptz", &[&since])
                     .await?
             }
         };

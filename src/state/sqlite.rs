@@ -151,10 +151,12 @@ impl LocalStore {
     fn open(&self, create: bool) -> Result<Option<Connection>, StateError> {
         match self.path.symlink_metadata() {
             Ok(metadata) if metadata.file_type().is_symlink() => {
-                return Err(self.error(
-                    "refusing to open",
-                    "it is a symbolic link; state is kept only in a regular file",
-                ));
+                return Err(StateError::Io(std::io::Error::other(format!(
+                    "{} is a symbolic link; breakglass does not follow links for the files it \
+                     keeps (someone may have planted it to redirect a write): remove it, or set \
+                     the path to the real file",
+                    self.path.display()
+                ))));
             }
             Ok(_) => {}
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
@@ -248,55 +250,24 @@ impl LocalStore {
     }
 }
 
-/// Creates `path` as a directory only its owner can enter, if it is not there.
+/// Creates `path` as a folder only its owner can enter (0700), if it is not there.
 fn create_private_dir(path: &Path) -> Result<(), StateError> {
-    if path.symlink_metadata().is_ok() {
-        return Ok(());
-    }
-    fs_err::create_dir_all(path)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs_err::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
-    }
+    Ok(crate::files::create_private_dir(path)?)
+}
+
+/// Creates `path` as a file only its owner can read (0600, whatever the umask), never through a
+/// link; an existing file is left as it is.
+fn create_private_file(path: &Path) -> Result<(), StateError> {
+    crate::files::open_private(path, std::fs::OpenOptions::new().write(true).create(true))?;
     Ok(())
 }
 
-/// Creates `path` as a new file only its owner can read (never through a link: `create_new`
-/// fails on any existing name, a dangling link included).
-fn create_private_file(path: &Path) -> Result<(), StateError> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    match options.open(path) {
-        Ok(file) => {
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-            }
-            Ok(())
-        }
-        // Another process created it meanwhile.
-        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(error) => Err(error.into()),
-    }
-}
-
-/// Opens (creating if needed) a private file for reading and writing, not through a link.
+/// Opens (creating if needed) a private file for reading and writing, never through a link.
 fn open_private(path: &Path) -> Result<File, StateError> {
-    if path.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) {
-        return Err(StateError::Io(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("{} is a symbolic link; refusing to follow it", path.display()),
-        )));
-    }
-    create_private_file(path)?;
-    Ok(fs_err::OpenOptions::new().read(true).write(true).open(path)?.into_parts().0)
+    Ok(crate::files::open_private(
+        path,
+        std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false),
+    )?)
 }
 
 fn json_error(error: serde_json::Error) -> rusqlite::Error {
@@ -426,7 +397,7 @@ fn read_scope(connection: &Connection, scope: &Scope) -> rusqlite::Result<State>
         let found = match (&started.requester, &started.names) {
             (Some(requester), _) => select_activations(
                 &transaction,
-                "SELECT record FROM activations WHERE requester = ?1 AND start_ns >= ?2",
+                "SELECT record FROM activations WHERE requester = ?1 AND (start_ns >= ?2 OR end_ns > ?2)",
                 params![requester, since],
             )?,
             (None, Some(names)) => {
@@ -434,7 +405,7 @@ fn read_scope(connection: &Connection, scope: &Scope) -> rusqlite::Result<State>
                 for name in names {
                     all.extend(select_activations(
                         &transaction,
-                        "SELECT record FROM activations WHERE name = ?1 AND start_ns >= ?2",
+                        "SELECT record FROM activations WHERE name = ?1 AND (start_ns >= ?2 OR end_ns > ?2)",
                         params![name, since],
                     )?);
                 }
@@ -442,7 +413,7 @@ fn read_scope(connection: &Connection, scope: &Scope) -> rusqlite::Result<State>
             }
             (None, None) => select_activations(
                 &transaction,
-                "SELECT record FROM activations WHERE start_ns >= ?1",
+                "SELECT record FROM activations WHERE start_ns >= ?1 OR end_ns > ?1",
                 [since],
             )?,
         };
