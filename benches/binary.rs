@@ -147,10 +147,8 @@ fn write_app_document(path: &Path, objects: &breakglass::engine::refresh::LiveOb
             }
             _ => {
                 let key = attributes.get("key").and_then(|v| v.as_str()).unwrap_or_default();
-                settings.insert(
-                    key.to_owned(),
-                    attributes.get("value").cloned().unwrap_or_default(),
-                );
+                settings
+                    .insert(key.to_owned(), attributes.get("value").cloned().unwrap_or_default());
             }
         }
     }
@@ -193,7 +191,8 @@ fn audit_lines(state: &State, count: usize) -> Vec<String> {
             }));
         }
         if action == "apply.change" {
-            event = event.addresses([format!("role.{}[\"x\"].local_access.grant", activation.name)])
+            event = event
+                .addresses([format!("role.{}[\"x\"].local_access.grant", activation.name)])
                 .details(serde_json::json!({
                     "action": "create", "provider": "local", "type": "local_access",
                     "id": format!("{}/{}", activation.requester, activation.name),
@@ -242,7 +241,13 @@ struct Scale {
     state_json_mb: f64,
 }
 
-fn build_scale(root: &Path, roles: usize, events: usize, runs: usize, emergency_runs: usize) -> Scale {
+fn build_scale(
+    root: &Path,
+    roles: usize,
+    events: usize,
+    runs: usize,
+    emergency_runs: usize,
+) -> Scale {
     let spec = Spec::scaled(roles);
     let now = jiff::Timestamp::now();
     let world_dir = root.join(format!("plan-{roles}"));
@@ -344,9 +349,7 @@ fn build_scale(root: &Path, roles: usize, events: usize, runs: usize, emergency_
             for _ in 0..runs {
                 scale.status.push(measure(&dir, &["status"], &[]));
                 scale.verify.push(measure(&dir, &["audit", "verify"], &[]));
-                scale
-                    .report
-                    .push(measure(&dir, &["audit", "report", "--format", "json"], &[]));
+                scale.report.push(measure(&dir, &["audit", "report", "--format", "json"], &[]));
             }
         }
         if full_platform {
@@ -425,7 +428,9 @@ fn main() {
             summary(&s.report)
         );
     }
-    println!("\n| live activations | apply --emergency (provider document: its own grants) | (provider document: every live object) |");
+    println!(
+        "\n| live activations | apply --emergency (provider document: its own grants) | (provider document: every live object) |"
+    );
     println!("| --- | --- | --- |");
     for s in &results {
         println!(

@@ -76,8 +76,7 @@ fn guard_name() -> String {
 }
 
 fn activation_status(dir: &Path, id: &str) -> String {
-    let state: Value =
-        crate::util::state(dir);
+    let state: Value = crate::util::state(dir);
     state["activations"][id]["status"].as_str().unwrap_or_default().to_owned()
 }
 
@@ -323,9 +322,7 @@ fn a_wrong_secret_is_refused_naming_where_it_came_from_and_nothing_changes() {
         outcome.stderr
     );
     assert!(!outcome.stderr.contains(wrong) && !outcome.stdout.contains(wrong));
-    assert!(
-        !crate::util::state_text(dir.path()).contains("breakglass-admin")
-    );
+    assert!(!crate::util::state_text(dir.path()).contains("breakglass-admin"));
 
     // The same key from a profile: the message names the profile and its file.
     let credentials = dir.path().join("credentials");

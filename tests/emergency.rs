@@ -165,9 +165,7 @@ fn request_two_approvals_apply_status_and_revert_at_the_end() {
     ] {
         assert!(log.contains(&format!("\"action\":{action}")), "audit has {action}:\n{log}");
     }
-    assert!(
-        at(path, T0).args(["audit", "verify"]).run().code == 0
-    );
+    assert!(at(path, T0).args(["audit", "verify"]).run().code == 0);
 }
 
 #[test]
@@ -913,10 +911,7 @@ fn a_drill_rehearses_every_step_and_changes_nothing() {
         assert!(drill.stdout.contains(step), "{step}:\n{}", drill.stdout);
     }
     assert!(drill.stdout.contains("+ role.prod_admin[\"alice:act_"), "{}", drill.stdout);
-    assert_eq!(
-        before,
-        (crate::util::state_text(path), read(path.join("app/access.json")))
-    );
+    assert_eq!(before, (crate::util::state_text(path), read(path.join("app/access.json"))));
     assert_eq!(last_event(path)["action"], "drill");
     // A drill also finds what would stop a real request.
     let refused = at(path, T0).args(["drill", "prod_admin", "--as", "carol"]).run();

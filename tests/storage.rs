@@ -52,7 +52,11 @@ fn a_json_state_of_an_earlier_version_is_refused_then_migrated_with_its_log() {
         .run()
         .expect_code(0);
     assert!(
-        migrated.stdout.contains(&format!("the audit log ({} event(s), head {}", lines.len(), head.trim())),
+        migrated.stdout.contains(&format!(
+            "the audit log ({} event(s), head {}",
+            lines.len(),
+            head.trim()
+        )),
         "{}",
         migrated.stdout
     );
@@ -94,7 +98,11 @@ fn a_policy_naming_the_old_state_json_path_keeps_working_on_the_database_beside_
     assert!(text.contains("breakglass {"), "{text}");
     fs_err::write(
         &main,
-        text.replacen("breakglass {", "breakglass {\n  state {\n    path = \".breakglass/state.json\"\n  }\n", 1),
+        text.replacen(
+            "breakglass {",
+            "breakglass {\n  state {\n    path = \".breakglass/state.json\"\n  }\n",
+            1,
+        ),
     )
     .unwrap();
     at(path, T0).args(["apply", "--auto-approve"]).run().expect_code(0);

@@ -245,7 +245,8 @@ pub fn set_audit_lines(dir: &Path, lines: &[String]) {
     connection.execute("DELETE FROM audit_events", []).unwrap();
     for (index, line) in lines.iter().enumerate() {
         let event: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
-        let text = |pointer: &str| event.pointer(pointer).and_then(|v| v.as_str()).map(str::to_owned);
+        let text =
+            |pointer: &str| event.pointer(pointer).and_then(|v| v.as_str()).map(str::to_owned);
         connection
             .execute(
                 "INSERT INTO audit_events (seq, time_ns, action, activation, plan_digest, hash, line) \

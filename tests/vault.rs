@@ -168,8 +168,7 @@ fn the_example_grants_in_an_emergency_and_its_revert_kills_the_database_credenti
         .run()
         .expect_code(0);
     assert!(granted.stdout.contains("approved by carol, dave"), "{}", granted.stdout);
-    let state: Value =
-        crate::util::state(dir.path());
+    let state: Value = crate::util::state(dir.path());
     let (id, record) = state["activations"].as_object().unwrap().iter().next().unwrap();
     assert_eq!(record["status"], "active");
     let end = record["end"].as_str().unwrap().to_owned();

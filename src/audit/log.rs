@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-pub use crate::event::{GENESIS, line_hash};
 use crate::event::{Chain, Event, Stamped, stamp};
+pub use crate::event::{GENESIS, line_hash};
 
 /// Problems with the audit log.
 #[derive(Debug, thiserror::Error)]

@@ -69,7 +69,10 @@ fn check(chain: &mut Chain, event: &StoredEvent, broken: &mut Option<ChainError>
 
 fn parse(event: StoredEvent) -> Option<(usize, Stamped)> {
     let parsed: Event = serde_json::from_str(&event.line).ok()?;
-    Some((usize::try_from(event.seq).unwrap_or(usize::MAX), Stamped { event: parsed, hash: event.hash }))
+    Some((
+        usize::try_from(event.seq).unwrap_or(usize::MAX),
+        Stamped { event: parsed, hash: event.hash },
+    ))
 }
 
 /// The state's activation records, by id, without resources.
@@ -205,7 +208,8 @@ pub async fn report(
             if let Some((id, events)) = current {
                 group(&id, events, &mut builder);
             }
-            let rest: Vec<(String, Vec<(usize, Stamped)>)> = std::mem::take(&mut attached).into_iter().collect();
+            let rest: Vec<(String, Vec<(usize, Stamped)>)> =
+                std::mem::take(&mut attached).into_iter().collect();
             for (id, events) in rest {
                 let borrowed: Vec<&(usize, Stamped)> = events.iter().collect();
                 builder.activation(&id, state.activations.get(&id).map(|a| &**a), &borrowed);

@@ -22,9 +22,9 @@ use jiff::Timestamp;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::event::{EventResult, Stamped, action};
 use super::summary::summarize;
 use crate::activation::{Activation, ActivationSource, ActivationStatus};
+use crate::event::{EventResult, Stamped, action};
 use crate::policy::Policy;
 use crate::policy::blocks::{LimitAction, LimitScope, WorkingHours};
 use crate::state::State;
@@ -504,10 +504,9 @@ impl<'a> ReportBuilder<'a> {
             activation_report(id, record, events, self.policy, &self.hours, self.options.now);
         if let Some(report) = built.filter(|report| {
             self.options.since.is_none_or(|since| last_activity(report) >= since)
-                && self
-                    .options
-                    .until
-                    .is_none_or(|until| report.requested_at.or(report.start).is_none_or(|t| t < until))
+                && self.options.until.is_none_or(|until| {
+                    report.requested_at.or(report.start).is_none_or(|t| t < until)
+                })
         }) {
             self.activations.push(report);
         }

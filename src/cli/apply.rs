@@ -242,40 +242,40 @@ async fn emergency(
     // transaction as the write-ahead record, before any provider call.
     let record_decision =
         |activation: &crate::activation::Activation| -> Result<Vec<Event>, String> {
-        let kind = if activation.extensions.iter().any(|e| e.plan_digest == signed.digest) {
-            "extension"
-        } else {
-            "emergency"
-        };
-        let approvals = match activation.extensions.iter().find(|e| e.plan_digest == signed.digest)
-        {
-            Some(extension) => &extension.approvals,
-            None => &activation.approvals,
-        };
-        let mut events = Vec::new();
-        for approval in approvals {
-            events.push(
+            let kind = if activation.extensions.iter().any(|e| e.plan_digest == signed.digest) {
+                "extension"
+            } else {
+                "emergency"
+            };
+            let approvals =
+                match activation.extensions.iter().find(|e| e.plan_digest == signed.digest) {
+                    Some(extension) => &extension.approvals,
+                    None => &activation.approvals,
+                };
+            let mut events = Vec::new();
+            for approval in approvals {
+                events.push(
                 Event::new(&approval.approver, "approval.accepted", EventResult::Ok)
                     .activation(&activation.id)
                     .plan(&signed.digest)
                     .details(serde_json::json!({ "comment": approval.comment, "nonce": approval.nonce })),
             );
-        }
-        events.push(
-            Event::new(&activation.requester, "apply.emergency", EventResult::Ok)
-                .activation(&activation.id)
-                .plan(&signed.digest)
-                .reason(activation.justification.clone())
-                .details(serde_json::json!({
-                    "kind": kind,
-                    "executor": executor(),
-                    "auto_approved": activation.auto_approved,
-                    "authentication": activation.authentication,
-                    "end": activation.end,
-                })),
-        );
-        Ok(events)
-    };
+            }
+            events.push(
+                Event::new(&activation.requester, "apply.emergency", EventResult::Ok)
+                    .activation(&activation.id)
+                    .plan(&signed.digest)
+                    .reason(activation.justification.clone())
+                    .details(serde_json::json!({
+                        "kind": kind,
+                        "executor": executor(),
+                        "auto_approved": activation.auto_approved,
+                        "authentication": activation.authentication,
+                        "end": activation.end,
+                    })),
+            );
+            Ok(events)
+        };
     let input = EmergencyInput {
         policy,
         providers: &providers,
@@ -318,17 +318,18 @@ async fn emergency(
         }
         Err(error) => {
             let refused = error.is_refusal();
-            audit.record_or_warn(
-                Event::new(
-                    &requester,
-                    if refused { "refusal" } else { "apply.failed" },
-                    if refused { EventResult::Refused } else { EventResult::Failed },
+            audit
+                .record_or_warn(
+                    Event::new(
+                        &requester,
+                        if refused { "refusal" } else { "apply.failed" },
+                        if refused { EventResult::Refused } else { EventResult::Failed },
+                    )
+                    .plan(&signed.digest)
+                    .reason(error.to_string())
+                    .details(serde_json::json!({ "command": "apply --emergency" })),
                 )
-                .plan(&signed.digest)
-                .reason(error.to_string())
-                .details(serde_json::json!({ "command": "apply --emergency" })),
-            )
-            .await;
+                .await;
             Err(error.into())
         }
     }

@@ -156,8 +156,13 @@ async fn review_and_sign(
         comment: args.comment.clone(),
     };
     let token = approval.sign(&key);
-    audit.record_or_warn(
-        Event::new(&args.person, if args.deny { "denial" } else { "approval" }, EventResult::Ok)
+    audit
+        .record_or_warn(
+            Event::new(
+                &args.person,
+                if args.deny { "denial" } else { "approval" },
+                EventResult::Ok,
+            )
             .activation(&activation.id)
             .plan(&signed.digest)
             .details(serde_json::json!({
@@ -165,8 +170,8 @@ async fn review_and_sign(
                 "expires_at": approval.expires_at,
                 "nonce": approval.nonce,
             })),
-    )
-    .await;
+        )
+        .await;
     println!("{token}");
     eprintln!(
         "{verb}d {} for {} ({}): token valid until {}, once.",

@@ -170,15 +170,13 @@ impl Source {
     async fn verify(&self, anchor: Option<&str>) -> Result<Verified, AuditError> {
         match self {
             Source::File(log, _) => log.verify(anchor),
-            Source::Store(store, name) => {
-                read::verify(store.as_ref(), anchor, true).await?.map_err(|error| {
-                    AuditError::Broken {
-                        path: name.into(),
-                        line: usize::try_from(error.line).unwrap_or(usize::MAX),
-                        problem: error.problem,
-                    }
-                })
-            }
+            Source::Store(store, name) => read::verify(store.as_ref(), anchor, true)
+                .await?
+                .map_err(|error| AuditError::Broken {
+                    path: name.into(),
+                    line: usize::try_from(error.line).unwrap_or(usize::MAX),
+                    problem: error.problem,
+                }),
         }
     }
 
@@ -343,7 +341,10 @@ async fn export(
     store
         .scan_events(&filter, &mut |event| {
             let Ok(parsed) = serde_json::from_str::<crate::audit::Event>(&event.line) else {
-                eprintln!("warning: event {} of the audit log is not an event; it is left out", event.seq);
+                eprintln!(
+                    "warning: event {} of the audit log is not an event; it is left out",
+                    event.seq
+                );
                 return true;
             };
             let stamped = Stamped { event: parsed, hash: event.hash };

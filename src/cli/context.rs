@@ -5,13 +5,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::audit_trail::Publishing;
 use super::output::Output;
 use super::progress::CliProgress;
 use crate::diagnostics::render_text;
 use crate::engine::Providers;
 use crate::policy::Policy;
 use crate::policy::blocks::StateBackend;
-use super::audit_trail::Publishing;
 use crate::state::{LocalStore, PostgresStore, StateError, StateGuard, StateStore};
 use crate::{clock, policy, providers};
 

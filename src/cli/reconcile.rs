@@ -104,9 +104,7 @@ pub async fn run(args: &ReconcileArgs, output: Output) -> anyhow::Result<ExitSta
         only: None,
     };
     let (reconciled, status) =
-        match reconcile_once(&policy, &store, &options, args.lock_timeout, output, false)
-            .await
-        {
+        match reconcile_once(&policy, &store, &options, args.lock_timeout, output, false).await {
             Ok(done) => done,
             Err(error)
                 if matches!(
@@ -118,7 +116,9 @@ pub async fn run(args: &ReconcileArgs, output: Output) -> anyhow::Result<ExitSta
                 return Ok(ExitStatus::Locked);
             }
             Err(error) => {
-                Audit::in_store(store.clone()).record_refusal(&executor(), "reconcile", &error).await;
+                Audit::in_store(store.clone())
+                    .record_refusal(&executor(), "reconcile", &error)
+                    .await;
                 return Err(error);
             }
         };

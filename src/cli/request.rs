@@ -142,20 +142,21 @@ async fn build(
     let envelope = sign_plan(&planned.plan, &key);
     let digest = envelope.digest()?;
     fs_err::write(&args.out, envelope.to_json() + "\n")?;
-    audit.record(
-        Event::new(&args.person, "request", EventResult::Ok)
-            .activation(&activation.id)
-            .plan(&digest)
-            .reason(activation.justification.clone())
-            .details(serde_json::json!({
-                "kind": activation.kind.as_str(),
-                "name": activation.name,
-                "start": activation.start,
-                "end": activation.end,
-                "warnings": warnings,
-            })),
-    )
-    .await?;
+    audit
+        .record(
+            Event::new(&args.person, "request", EventResult::Ok)
+                .activation(&activation.id)
+                .plan(&digest)
+                .reason(activation.justification.clone())
+                .details(serde_json::json!({
+                    "kind": activation.kind.as_str(),
+                    "name": activation.name,
+                    "start": activation.start,
+                    "end": activation.end,
+                    "warnings": warnings,
+                })),
+        )
+        .await?;
     print!("{}", plan_view::render_text(&planned.plan, output.color));
     println!(
         "\nRequest {} saved to {}: {} {} for {} until {}.",

@@ -170,9 +170,7 @@ async fn migrate(
         })?;
     }
     let source_head = chain.head().to_owned();
-    let count = destination
-        .import(&state, &mut lines.into_iter().map(Ok))
-        .await?;
+    let count = destination.import(&state, &mut lines.into_iter().map(Ok)).await?;
     let copied = destination.read().await?;
     if copied != state {
         bail!(

@@ -13,8 +13,8 @@ use super::context::{load_policy, lock_timeout, open_store};
 use super::exit::ExitStatus;
 use super::output::Output;
 use super::reconcile::reconcile_once;
-use crate::activation::ActivationStatus;
 use crate::activation::Activation;
+use crate::activation::ActivationStatus;
 use crate::audit::{Event, EventResult};
 use crate::engine::reconcile::ReconcileOptions;
 use crate::state::{ActivationFilter, Leadership, StateStore};
@@ -187,9 +187,7 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
                 parallelism: policy.settings.parallelism as usize,
                 only: (!whole).then(|| due_now.iter().cloned().collect()),
             };
-            match reconcile_once(&policy, &store, &options, args.lock_timeout, output, true)
-                .await
-            {
+            match reconcile_once(&policy, &store, &options, args.lock_timeout, output, true).await {
                 Ok((_, ExitStatus::Success)) => failures = 0,
                 Ok((_, status)) => {
                     failures += 1;

@@ -23,9 +23,9 @@ use super::providers::Providers;
 use super::refresh::Live;
 use crate::activation::{ActivationKind, ActivationStatus};
 use crate::address::Address;
+use crate::event::Event;
 use crate::graph::ChangeGraph;
 use crate::plan::{Action, ResourceChange};
-use crate::event::Event;
 use crate::state::{Change, ResourceState, State, StateGuard};
 
 /// How one change ended.
@@ -279,7 +279,9 @@ pub async fn apply(
         .activations
         .values()
         .filter(|a| a.is_live_at(desired.at) && mode.may_start(&a.id))
-        .filter(|a| state.activations.get(&a.id).is_some_and(|r| r.status == ActivationStatus::Applying))
+        .filter(|a| {
+            state.activations.get(&a.id).is_some_and(|r| r.status == ActivationStatus::Applying)
+        })
         .map(|a| a.id.as_str())
         .collect();
     for address in write_ahead_records(state, desired, live, providers, changes, &starting, now) {
@@ -447,7 +449,9 @@ fn held_by(state: &State, ids: &[String]) -> HashMap<String, Held> {
             let priors = a
                 .priors
                 .keys()
-                .filter_map(|address| Some((address.clone(), state.resources.get(address)?.clone())))
+                .filter_map(|address| {
+                    Some((address.clone(), state.resources.get(address)?.clone()))
+                })
                 .collect();
             (a.id.clone(), Held { activation: a.clone(), resources: Vec::new(), priors })
         })

@@ -329,7 +329,10 @@ fn scoped_baseline(
         wanted.extend(activation.priors.keys().map(|address| address.resource.clone()));
         for change in policy.overrides.get(&activation.name).into_iter().flat_map(|o| &o.changes) {
             if let ReferenceKind::Resource(resource_type) = &change.resource.kind {
-                wanted.insert(ResourceAddress::new(resource_type.clone(), change.resource.name.clone()));
+                wanted.insert(ResourceAddress::new(
+                    resource_type.clone(),
+                    change.resource.name.clone(),
+                ));
             }
         }
     }

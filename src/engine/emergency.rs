@@ -19,10 +19,10 @@ use super::planner::{PlanOptions, Planned, make_plan};
 use super::progress::Progress;
 use super::providers::Providers;
 use super::scope::{add_check_rows, scope_of};
-use crate::event::Event;
 use crate::activation::{
     Activation, ActivationKind, ActivationSource, ActivationStatus, ApprovalRecord, Extension,
 };
+use crate::event::Event;
 use crate::plan::{Action, EmergencyRequest, Plan, ResourceChange};
 use crate::policy::blocks::{AccessRules, LimitAction, LimitScope};
 use crate::policy::{Duration, Policy, Reference, ReferenceKind};

@@ -96,9 +96,8 @@ pub async fn reconcile(
     let mut state = match &options.only {
         None => guard.read().await?,
         Some(ids) => {
-            let records = guard
-                .read_scope(&Scope { activations: ids.clone(), ..Scope::default() })
-                .await?;
+            let records =
+                guard.read_scope(&Scope { activations: ids.clone(), ..Scope::default() }).await?;
             let activations: Vec<&crate::activation::Activation> =
                 records.activations.values().map(|a| &**a).collect();
             guard.read_scope(&scope_of(policy, providers, &activations, at)?).await?

@@ -109,11 +109,9 @@ pub fn add_check_rows(
     for limit in policy.limits.values() {
         let since = now.checked_sub(limit.window.to_signed()).unwrap_or(Timestamp::MIN);
         scope.started.push(match limit.per {
-            LimitScope::Person => Started {
-                since,
-                requester: Some(activation.requester.clone()),
-                names: None,
-            },
+            LimitScope::Person => {
+                Started { since, requester: Some(activation.requester.clone()), names: None }
+            }
             LimitScope::Everyone => {
                 let mut names: BTreeSet<String> =
                     limit.roles.iter().map(|r| r.name.clone()).collect();

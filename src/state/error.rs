@@ -84,7 +84,9 @@ pub enum StateError {
         what: String,
     },
     /// The audit log to import does not verify.
-    #[error("the audit log to import does not verify: line {line}: {problem}; nothing was migrated")]
+    #[error(
+        "the audit log to import does not verify: line {line}: {problem}; nothing was migrated"
+    )]
     BrokenLog {
         /// The first line that does not verify.
         line: u64,

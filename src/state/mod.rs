@@ -18,9 +18,7 @@ mod postgres;
 mod sqlite;
 mod store;
 
-pub use change::{
-    ActivationFilter, AuditHead, Change, EventFilter, Scope, Started, StoredEvent,
-};
+pub use change::{ActivationFilter, AuditHead, Change, EventFilter, Scope, Started, StoredEvent};
 pub use error::StateError;
 pub use json::JsonState;
 pub use model::{ResourceState, STATE_FORMAT_VERSION, State, UsedNonce, UsedTotp};

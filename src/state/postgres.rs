@@ -73,9 +73,9 @@ const LEADER_CLASS: i32 = 0x6267_6C64;
 /// The schema's migrations, in order. Append only; never edit one that has shipped.
 const MIGRATIONS: &[(i32, &str, &str)] = &[
     (
-    1,
-    "state document, activations, write history, lock holder",
-    "CREATE TABLE breakglass.state (
+        1,
+        "state document, activations, write history, lock holder",
+        "CREATE TABLE breakglass.state (
          id boolean PRIMARY KEY DEFAULT true CHECK (id),
          format_version integer NOT NULL,
          lineage text NOT NULL,
@@ -403,7 +403,9 @@ async fn migrate(client: &Client) -> Result<(), StateError> {
 }
 
 fn corrupt(what: &str, error: impl std::fmt::Display) -> StateError {
-    StateError::Postgres(format!("{what} in the state database is not a breakglass record: {error}"))
+    StateError::Postgres(format!(
+        "{what} in the state database is not a breakglass record: {error}"
+    ))
 }
 
 fn decode<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, StateError> {
@@ -544,42 +546,52 @@ async fn read_scope(client: &mut Client, scope: &Scope) -> Result<State, StateEr
     };
     let ids: Vec<&String> = scope.activations.iter().collect();
     if !ids.is_empty() {
-        add(activations_where(&transaction, "WHERE id = ANY($1)", &[&ids]).await?, &mut activations);
+        add(
+            activations_where(&transaction, "WHERE id = ANY($1)", &[&ids]).await?,
+            &mut activations,
+        );
     }
     if scope.live_overrides {
         add(
-            activations_where(&transaction, "WHERE kind = 'override' AND status <> 'reverted'", &[])
-                .await?,
+            activations_where(
+                &transaction,
+                "WHERE kind = 'override' AND status <> 'reverted'",
+                &[],
+            )
+            .await?,
             &mut activations,
         );
     }
     for started in &scope.started {
         let since = timestamp_text(started.since);
-        let found = match (&started.requester, &started.names) {
-            (Some(requester), _) => {
-                activations_where(
-                    &transaction,
-                    "WHERE requester = $1 AND (start_at >= ($2::text)::timestamptz \
+        let found =
+            match (&started.requester, &started.names) {
+                (Some(requester), _) => {
+                    activations_where(
+                        &transaction,
+                        "WHERE requester = $1 AND (start_at >= ($2::text)::timestamptz \
                      OR end_at > ($2::text)::timestamptz)",
-                    &[requester, &since],
-                )
-                .await?
-            }
-            (None, Some(names)) => {
-                let names: Vec<&String> = names.iter().collect();
-                activations_where(
-                    &transaction,
-                    "WHERE name = ANY($1) AND (start_at >= ($2::text)::timestamptz \
-                     OR end_at > ($2::text)::timestamptz)",
-                    &[&names, &since],
-                )
-                .await?
-            }
-            (None, None) => {
-                activations_where(&transaction, "WHERE start_at >= ($1::text)::timestamptz OR end_at > ($1::text)::timestamptz", &[&since])
+                        &[requester, &since],
+                    )
                     .await?
-            }
-        };
+                }
+                (None, Some(names)) => {
+                    let names: Vec<&String> = names.iter().collect();
+                    activations_where(
+                        &transaction,
+                        "WHERE name = ANY($1) AND (start_at >= ($2::text)::timestamptz \
+                     OR end_at > ($2::text)::timestamptz)",
+                        &[&names, &since],
+                    )
+                    .await?
+                }
+                (None, None) => activations_where(
+                    &transaction,
+                    "WHERE start_at >= ($1::text)::timestamptz OR end_at > ($1::text)::timestamptz",
+                    &[&since],
+                )
+                .await?,
+            };
         add(found, &mut activations);
     }
     let mut resources = BTreeMap::new();
@@ -600,7 +612,8 @@ async fn read_scope(client: &mut Client, scope: &Scope) -> Result<State, StateEr
         .await?;
     }
     if scope.resources_of_activations && !ids.is_empty() {
-        resources_where(&transaction, "WHERE activation = ANY($1)", &[&ids], &mut resources).await?;
+        resources_where(&transaction, "WHERE activation = ANY($1)", &[&ids], &mut resources)
+            .await?;
     }
     let holders: Vec<String> = resources
         .values()
@@ -610,7 +623,10 @@ async fn read_scope(client: &mut Client, scope: &Scope) -> Result<State, StateEr
         .into_iter()
         .collect();
     if !holders.is_empty() {
-        add(activations_where(&transaction, "WHERE id = ANY($1)", &[&holders]).await?, &mut activations);
+        add(
+            activations_where(&transaction, "WHERE id = ANY($1)", &[&holders]).await?,
+            &mut activations,
+        );
     }
     state.activations = activations;
     state.resources = resources;
@@ -728,10 +744,8 @@ async fn write_rows(
     }
     for chunk in change.used_nonces.chunks(BATCH) {
         let nonces: Vec<&String> = chunk.iter().map(|(nonce, _)| nonce).collect();
-        let records: Vec<String> = chunk
-            .iter()
-            .map(|(_, used)| serde_json::to_string(used).unwrap_or_default())
-            .collect();
+        let records: Vec<String> =
+            chunk.iter().map(|(_, used)| serde_json::to_string(used).unwrap_or_default()).collect();
         transaction
             .execute(
                 "INSERT INTO breakglass.used_nonces (nonce, record) \
@@ -774,8 +788,15 @@ async fn append(
         .map_err(|error| database_error("reading the audit log head", &error))?
         .map_or((0_i64, GENESIS.to_owned()), |row| (row.get(0), row.get(1)));
     let mut stamped = Vec::with_capacity(events.len());
-    let mut columns: (Vec<i64>, Vec<i64>, Vec<String>, Vec<Option<String>>, Vec<Option<String>>, Vec<String>, Vec<String>) =
-        Default::default();
+    let mut columns: (
+        Vec<i64>,
+        Vec<i64>,
+        Vec<String>,
+        Vec<Option<String>>,
+        Vec<Option<String>>,
+        Vec<String>,
+        Vec<String>,
+    ) = Default::default();
     for mut event in events {
         let (line, hash) = stamp(&mut event, &prev);
         seq += 1;
@@ -797,7 +818,15 @@ async fn append(
     Ok(stamped)
 }
 
-type EventColumns = (Vec<i64>, Vec<i64>, Vec<String>, Vec<Option<String>>, Vec<Option<String>>, Vec<String>, Vec<String>);
+type EventColumns = (
+    Vec<i64>,
+    Vec<i64>,
+    Vec<String>,
+    Vec<Option<String>>,
+    Vec<Option<String>>,
+    Vec<String>,
+    Vec<String>,
+);
 
 async fn insert_events(
     transaction: &tokio_postgres::Transaction<'_>,
@@ -975,7 +1004,11 @@ impl StateStore for PostgresStore {
         let client = self.connect().await?;
         let (clause, values) = event_conditions(filter);
         let mut sql = format!("SELECT seq, line, hash FROM breakglass.audit_events{clause}");
-        sql.push_str(if filter.by_activation { " ORDER BY activation, seq" } else { " ORDER BY seq" });
+        sql.push_str(if filter.by_activation {
+            " ORDER BY activation, seq"
+        } else {
+            " ORDER BY seq"
+        });
         let rows = client
             .query_raw(&sql, values.iter().map(|v| &**v as &(dyn ToSql + Sync)))
             .await
@@ -1071,8 +1104,10 @@ impl StateStore for PostgresStore {
             chain
                 .push(&line)
                 .map_err(|e| StateError::BrokenLog { line: e.line, problem: e.problem })?;
-            let event: Event = serde_json::from_str(&line)
-                .map_err(|e| StateError::BrokenLog { line: chain.lines(), problem: e.to_string() })?;
+            let event: Event = serde_json::from_str(&line).map_err(|e| StateError::BrokenLog {
+                line: chain.lines(),
+                problem: e.to_string(),
+            })?;
             columns.0.push(chain.lines().cast_signed());
             columns.1.push(nanos(event.time));
             columns.2.push(event.action);
@@ -1488,8 +1523,7 @@ mod tests {
             prev = hash;
             lines.push(line);
         }
-        let imported =
-            store.import(&state, &mut lines.clone().into_iter().map(Ok)).await.unwrap();
+        let imported = store.import(&state, &mut lines.clone().into_iter().map(Ok)).await.unwrap();
         assert_eq!(imported, 3);
         let read = store.read().await.unwrap();
         assert_eq!((read.lineage.as_str(), read.serial), ("01jlineage", 41));

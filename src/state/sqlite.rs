@@ -29,14 +29,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::change::{
-    ActivationFilter, AuditHead, Change, EventFilter, Scope, StoredEvent, nanos,
-};
+use super::change::{ActivationFilter, AuditHead, Change, EventFilter, Scope, StoredEvent, nanos};
 use super::error::StateError;
 use super::model::{ResourceState, STATE_FORMAT_VERSION, State, UsedNonce, UsedTotp, new_lineage};
 use super::store::{
-    Leadership, LockInfo, StateGuard, StateHead, StateStore, host_name, lock_backoff,
-    new_lock_id, process_alive,
+    Leadership, LockInfo, StateGuard, StateHead, StateStore, host_name, lock_backoff, new_lock_id,
+    process_alive,
 };
 use crate::activation::Activation;
 use crate::address::Address;
@@ -161,8 +159,7 @@ impl LocalStore {
             Ok(_) => {}
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 let legacy = self.legacy_path();
-                if !self.ignore_legacy && legacy != self.path && legacy.symlink_metadata().is_ok()
-                {
+                if !self.ignore_legacy && legacy != self.path && legacy.symlink_metadata().is_ok() {
                     return Err(StateError::LegacyJson { legacy, database: self.path.clone() });
                 }
                 if !create {
@@ -355,7 +352,11 @@ fn select_resources(
     let mut rows = statement.query(parameters)?;
     while let Some(row) = rows.next()? {
         let address: Address = row.get_ref(0)?.as_str()?.parse().map_err(|error| {
-            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(error))
+            rusqlite::Error::FromSqlConversionFailure(
+                0,
+                rusqlite::types::Type::Text,
+                Box::new(error),
+            )
         })?;
         if !into.contains_key(&address) {
             into.insert(address, decode(row.get_ref(1)?.as_str()?)?);
@@ -843,8 +844,8 @@ impl StateStore for LocalStore {
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.error("cannot append to the audit log", e))?;
-        let stamped =
-            append(&transaction, events).map_err(|e| self.error("cannot append to the audit log", e))?;
+        let stamped = append(&transaction, events)
+            .map_err(|e| self.error("cannot append to the audit log", e))?;
         transaction.commit().map_err(|e| self.error("cannot append to the audit log", e))?;
         Ok(stamped)
     }
@@ -944,8 +945,10 @@ impl StateStore for LocalStore {
             chain
                 .push(&line)
                 .map_err(|e| StateError::BrokenLog { line: e.line, problem: e.problem })?;
-            let event: Event = serde_json::from_str(&line)
-                .map_err(|e| StateError::BrokenLog { line: chain.lines(), problem: e.to_string() })?;
+            let event: Event = serde_json::from_str(&line).map_err(|e| StateError::BrokenLog {
+                line: chain.lines(),
+                problem: e.to_string(),
+            })?;
             statement
                 .execute(params![
                     chain.lines().cast_signed(),
@@ -1012,7 +1015,8 @@ impl StateGuard for LocalGuard {
     }
 
     async fn read_scope(&mut self, scope: &Scope) -> Result<State, StateError> {
-        read_scope(&self.connection, scope).map_err(|e| self.store.error("cannot read the state", e))
+        read_scope(&self.connection, scope)
+            .map_err(|e| self.store.error("cannot read the state", e))
     }
 
     async fn commit(&mut self, change: Change) -> Result<Vec<Stamped>, StateError> {
@@ -1189,7 +1193,11 @@ mod tests {
         change.resources.push((address("a2"), Some(resource("bob/dba", "act_2"))));
         change.used_nonces.push((
             "n1".into(),
-            UsedNonce { approver: "carol".into(), activation: "act_1".into(), used_at: jiff::Timestamp::UNIX_EPOCH },
+            UsedNonce {
+                approver: "carol".into(),
+                activation: "act_1".into(),
+                used_at: jiff::Timestamp::UNIX_EPOCH,
+            },
         ));
         change.used_totp.push(UsedTotp { person: "alice".into(), step: 10 });
         guard.commit(change).await.unwrap();

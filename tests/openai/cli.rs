@@ -445,8 +445,7 @@ fn the_examples_lift_requested_in_an_emergency_is_reverted_at_its_end() {
     assert_eq!(limits(&server, "gpt-4o")["max_tokens_per_1_minute"], 456_789);
     assert_eq!(limits(&server, "gpt-4o-mini")["max_requests_per_1_minute"], 3_500);
     assert_eq!(limits(&server, "gpt-4o-mini")["max_tokens_per_1_minute"], 987_654);
-    let state: serde_json::Value =
-        crate::util::state(path);
+    let state: serde_json::Value = crate::util::state(path);
     let statuses: Vec<&serde_json::Value> = state["activations"]
         .as_object()
         .expect("activations")
@@ -497,8 +496,7 @@ fn a_limit_changed_by_hand_during_the_lift_is_left_as_is_and_reported() {
         [Some(serde_json::json!({"max_tokens_per_1_minute": 456_789}))],
         "the revert writes only what it restores"
     );
-    let state: serde_json::Value =
-        crate::util::state(path);
+    let state: serde_json::Value = crate::util::state(path);
     let record = &state["activations"]["grant_inc_47"];
     let flags = record["flags"].to_string();
     assert!(
