@@ -29,7 +29,7 @@ use crate::policy::{Duration, Policy, Reference, ReferenceKind};
 use crate::sign::{
     APPROVAL_PAYLOAD_TYPE, Approval, PLAN_PAYLOAD_TYPE, SignedPlan, approval_of, read_token,
 };
-use crate::state::{Change, State, StateGuard, UsedNonce, UsedTotp};
+use crate::state::{Change, Scope, State, StateGuard, UsedNonce, UsedTotp};
 
 fn refused(message: impl Into<String>) -> EngineError {
     EngineError::Refused(message.into())
@@ -652,10 +652,10 @@ pub async fn apply_emergency(
     let clock = Clock::of(policy, now);
     // 1. Signed by the requester it names.
     let (saved, request) = verify_request_signature(policy, signed)?;
-    let mut scope = scope_of(policy, providers, &[&request.activation], now)?;
-    add_check_rows(&mut scope, policy, &request.activation, tokens, now);
-    let state = guard.read_scope(&scope).await?;
     let id = request.activation.id.clone();
+    // Its own record first (an indexed lookup): a request applied already, or a run to resume.
+    let own = Scope { activations: [id.clone()].into(), ..Scope::default() };
+    let state = guard.read_scope(&own).await?;
     let extension = request.extends.is_some();
     if let Some(existing) = state.activations.get(&id) {
         let resuming = !extension
@@ -672,12 +672,15 @@ pub async fn apply_emergency(
         }
         if resuming {
             // A run died after recording it: finish the grant, checks were passed then.
+            let existing = (**existing).clone();
+            let scope = scope_of(policy, providers, &[&existing], now)?;
+            let state = guard.read_scope(&scope).await?;
             return finish(
                 policy,
                 providers,
                 guard,
-                state.clone(),
-                (**existing).clone(),
+                state,
+                existing,
                 parallelism,
                 progress,
                 now,
@@ -689,6 +692,10 @@ pub async fn apply_emergency(
     // 2. The requester may request it — before anything is computed from the request.
     // 3. Its times hold by the executor's clock, and its window fits the role.
     let (reference, rules) = check_request(policy, &saved, &request, &clock)?;
+    // Then the rows the activation and its checks need, now that it may be compiled.
+    let mut scope = scope_of(policy, providers, &[&request.activation], now)?;
+    add_check_rows(&mut scope, policy, &request.activation, tokens, now);
+    let state = guard.read_scope(&scope).await?;
     let activation = if extension {
         let current = state.activations.get(&id).ok_or_else(|| {
             refused(format!(

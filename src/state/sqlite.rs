@@ -181,8 +181,27 @@ impl LocalStore {
             .busy_timeout(Duration::from_secs(30))
             .map_err(|e| self.error("cannot set up", e))?;
         connection
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+            .execute_batch("PRAGMA synchronous = FULL;")
             .map_err(|e| self.error("cannot set up", e))?;
+        // WAL is a property of the file, set once by whoever creates it. Switching needs the
+        // file to itself, and SQLite answers "busy" without waiting when a second first run
+        // races for it: try again for a while.
+        let mut attempt = 0;
+        loop {
+            let mode: rusqlite::Result<String> =
+                connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0));
+            match mode {
+                Ok(mode) if mode.eq_ignore_ascii_case("wal") => break,
+                Ok(_) | Err(_) if attempt < 100 => {
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(20 + 10 * attempt.min(10)));
+                }
+                Ok(mode) => {
+                    return Err(self.error("cannot set up", format!("journal mode {mode}")));
+                }
+                Err(error) => return Err(self.error("cannot set up", error)),
+            }
+        }
         self.migrate(&connection)?;
         Ok(Some(connection))
     }
