@@ -788,15 +788,7 @@ async fn append(
         .map_err(|error| database_error("reading the audit log head", &error))?
         .map_or((0_i64, GENESIS.to_owned()), |row| (row.get(0), row.get(1)));
     let mut stamped = Vec::with_capacity(events.len());
-    let mut columns: (
-        Vec<i64>,
-        Vec<i64>,
-        Vec<String>,
-        Vec<Option<String>>,
-        Vec<Option<String>>,
-        Vec<String>,
-        Vec<String>,
-    ) = Default::default();
+    let mut columns = EventColumns::default();
     for mut event in events {
         let (line, hash) = stamp(&mut event, &prev);
         seq += 1;

@@ -377,8 +377,8 @@ fn select_resources(
                 Box::new(error),
             )
         })?;
-        if !into.contains_key(&address) {
-            into.insert(address, decode(row.get_ref(1)?.as_str()?)?);
+        if let std::collections::btree_map::Entry::Vacant(entry) = into.entry(address) {
+            entry.insert(decode(row.get_ref(1)?.as_str()?)?);
         }
     }
     Ok(())
