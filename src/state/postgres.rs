@@ -1365,6 +1365,60 @@ mod tests {
         .unwrap()
     }
 
+    /// A database an earlier version wrote (schema 1: the state as one JSONB document) is
+    /// migrated in place into rows, losing nothing.
+    #[tokio::test]
+    async fn a_schema_1_document_becomes_rows_on_first_connect() {
+        let cluster = TestCluster::shared();
+        cluster.create_database("state_schema_one").await;
+        let admin = cluster.connect("state_schema_one").await;
+        let (_, _, first) = MIGRATIONS[0];
+        admin
+            .batch_execute(&format!(
+                "CREATE SCHEMA breakglass; \
+                 CREATE TABLE breakglass.schema_migrations (version integer PRIMARY KEY, \
+                     description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now()); \
+                 {first}; \
+                 INSERT INTO breakglass.schema_migrations (version, description) VALUES (1, 'v1')"
+            ))
+            .await
+            .unwrap();
+        let document = serde_json::json!({
+            "format_version": 1, "lineage": "01jold", "serial": 7,
+            "resources": {
+                "local_setting.flag": {
+                    "provider": "local", "resource_type": "local_setting", "id": "flag",
+                    "attributes": {"key": "flag", "value": "on"},
+                    "updated_at": "2031-01-15T09:00:00Z"
+                }
+            },
+            "used_nonces": {
+                "n1": {"approver": "carol", "activation": "act_1", "used_at": "2031-01-15T09:00:00Z"}
+            },
+            "used_totp": [{"person": "alice", "step": 42}, {"person": "bob", "step": 7}]
+        });
+        admin
+            .execute(
+                "INSERT INTO breakglass.state (id, format_version, lineage, serial, document) \
+                 VALUES (true, 1, '01jold', 7, $1)",
+                &[&document],
+            )
+            .await
+            .unwrap();
+        let store = PostgresStore::from_connection_string(
+            &cluster.connection_string("postgres", TestCluster::PASSWORD, "state_schema_one"),
+            "TEST_CONNECTION",
+        )
+        .unwrap();
+        let state = store.read().await.unwrap();
+        let mut expected: State = serde_json::from_value(document).unwrap();
+        expected.activations.clear();
+        assert_eq!(state, expected, "every record survives the move into rows");
+        let left: serde_json::Value =
+            admin.query_one("SELECT document FROM breakglass.state", &[]).await.unwrap().get(0);
+        assert_eq!(left, serde_json::json!({}));
+    }
+
     #[tokio::test]
     async fn a_new_database_gets_its_tables_and_an_empty_state() {
         let store = store("state_empty").await;
