@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::log::{AuditError, Verified};
 use super::ocsf::Context;
-use super::report::{Facts, Integrity, Report, ReportBuilder, ReportOptions};
+use super::report::{Facts, Integrity, Report, ReportBuilder, ReportOptions, Sink};
 use crate::activation::Activation;
 use crate::event::{Chain, ChainError, Event, Stamped, action};
 use crate::policy::Policy;
@@ -89,11 +89,13 @@ pub async fn activation_records(
 
 /// The report on the log kept in `store`, built one activation at a time: the chain is
 /// verified in one pass; each activation's events are read together (grouped by the index on
-/// activation) and only its report is kept.
+/// activation), parsed once, and its report handed to `sink` as soon as it is built; only its
+/// summary is kept.
 pub async fn report(
     store: &dyn StateStore,
     policy: Option<&Policy>,
     options: &ReportOptions,
+    sink: &mut Sink<'_>,
 ) -> Result<Report, AuditError> {
     let integrity = match verify(store, None, false).await? {
         Ok(verified) => Integrity {
@@ -136,7 +138,7 @@ pub async fn report(
         })
         .await?;
 
-    let mut builder = ReportBuilder::new(policy, options);
+    let mut builder = ReportBuilder::new(policy, options, sink);
     // Which activations to read: one, those with events in the period, or all.
     let wanted: Option<BTreeSet<String>> = match (&options.activation, options.since) {
         (Some(id), _) => Some([id.clone()].into()),
@@ -159,7 +161,7 @@ pub async fn report(
         }
         (None, None) => None,
     };
-    let mut group = |id: &str, events: Vec<(usize, Stamped)>, builder: &mut ReportBuilder<'_>| {
+    let mut group = |id: &str, events: Vec<(usize, Stamped)>, builder: &mut ReportBuilder<'_, '_>| {
         let mut events = events;
         if let Some(extra) = attached.remove(id) {
             events.extend(extra);

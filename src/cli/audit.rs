@@ -2,6 +2,7 @@
 //! write the post-event audit, and feed a SIEM.
 
 mod render;
+mod sections;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
@@ -12,9 +13,10 @@ use std::sync::Arc;
 use super::context::{load_policy, open_store, parse_at};
 use super::exit::ExitStatus;
 use super::output::Output;
+use sections::SectionStore;
 use crate::audit::ocsf::event_to_ocsf;
 use crate::audit::read;
-use crate::audit::report::ReportOptions;
+use crate::audit::report::{ActivationReport, ReportOptions};
 use crate::audit::{AuditError, AuditLog, Stamped, Verified};
 use crate::state::{EventFilter, Scope, StateStore};
 
@@ -306,17 +308,22 @@ async fn report(
         }
     }
     let options = ReportOptions { since, until, activation, now: crate::clock::now() };
-    let report = read::report(store.as_ref(), Some(&policy), &options).await?;
+    // Each activation's section is rendered as soon as it is built; the report is written
+    // around them in its order once every activation is known.
+    let mut store_sections = SectionStore::new();
+    let mut sink = |activation: &ActivationReport| {
+        store_sections.push(&render::section(format, activation));
+    };
+    let report = read::report(store.as_ref(), Some(&policy), &options, &mut sink).await?;
+    let mut sections = store_sections
+        .finish()
+        .context("cannot keep the report's sections in a temporary file")?;
     let verified = report.log.verified;
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    match format {
-        ReportFormat::Text => out.write_all(render::text(&report).as_bytes())?,
-        ReportFormat::Markdown => out.write_all(render::markdown(&report).as_bytes())?,
-        ReportFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &report)?;
-            writeln!(out)?;
-        }
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    render::write(format, &report, &mut |n, out| sections.copy(n, out), &mut out)?;
+    if format == ReportFormat::Json {
+        writeln!(out)?;
     }
     out.flush()?;
     if !verified {

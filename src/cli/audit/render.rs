@@ -1,24 +1,116 @@
-//! Rendering of `audit report`: text for a terminal, markdown for an incident ticket. Both say
-//! the same things in the same order: the log's integrity, a summary line per activation, then
-//! each activation's story, refusals, use per person and role, limits, and anomalies.
+//! Rendering of `audit report`: text for a terminal, markdown for an incident ticket, JSON for
+//! tools. Text and markdown say the same things in the same order: the log's integrity, a
+//! summary line per activation, then each activation's story, refusals, use per person and
+//! role, limits, and anomalies.
+//!
+//! Each activation's section is rendered on its own ([`section`]) as soon as its report is
+//! built, and the whole report is written around those sections ([`write`]): a report on
+//! 60,000 activations never holds them all.
 
 use std::fmt::Write as _;
+use std::io;
 
+use super::ReportFormat;
 use crate::audit::EventResult;
-use crate::audit::report::{ActivationReport, Approval, ExtensionEntry, Outcome, Report};
+use crate::audit::report::{
+    ActivationReport, ActivationSummary, Approval, ExtensionEntry, Outcome, Report,
+};
 use crate::policy::Duration;
+
+/// Writes section number `n` (as [`section`] made it) to `out`.
+pub type Sections<'a> = dyn FnMut(usize, &mut dyn io::Write) -> io::Result<()> + 'a;
+
+/// One activation's section of the report in `format`, exactly as the whole report holds it.
+pub fn section(format: ReportFormat, activation: &ActivationReport) -> String {
+    match format {
+        ReportFormat::Text => text_section(activation),
+        ReportFormat::Markdown => markdown_section(activation),
+        ReportFormat::Json => json_section(activation),
+    }
+}
+
+/// Writes the whole report in `format`: its head, each activation's section in the report's
+/// order (from `sections`), its tail.
+pub fn write(
+    format: ReportFormat,
+    report: &Report,
+    sections: &mut Sections<'_>,
+    out: &mut dyn io::Write,
+) -> io::Result<()> {
+    match format {
+        ReportFormat::Text => {
+            out.write_all(text_head(report).as_bytes())?;
+            for activation in &report.activations {
+                sections(activation.section, out)?;
+            }
+            out.write_all(text_tail(report).as_bytes())
+        }
+        ReportFormat::Markdown => {
+            out.write_all(markdown_head(report).as_bytes())?;
+            for activation in &report.activations {
+                sections(activation.section, out)?;
+            }
+            out.write_all(markdown_tail(report).as_bytes())
+        }
+        ReportFormat::Json => json(report, sections, out),
+    }
+}
+
+/// `value` as pretty JSON, its lines after the first indented by `indent` more spaces: what
+/// `serde_json::to_writer_pretty` writes for it `indent / 2` levels deep.
+fn nested_json<T: serde::Serialize + ?Sized>(value: &T, indent: usize) -> String {
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    // JSON strings hold no raw line breaks, so every one is between tokens.
+    text.replace('\n', &format!("\n{:indent$}", ""))
+}
+
+fn json_section(activation: &ActivationReport) -> String {
+    nested_json(activation, 4)
+}
+
+/// The report as one JSON document, as `serde_json::to_writer_pretty` writes the model: the
+/// fields in order, the activations as the array of their sections.
+fn json(report: &Report, sections: &mut Sections<'_>, out: &mut dyn io::Write) -> io::Result<()> {
+    let field = |out: &mut dyn io::Write, name: &str, value: String| {
+        write!(out, ",\n  \"{name}\": {value}")
+    };
+    write!(out, "{{\n  \"generated_at\": {}", nested_json(&report.generated_at, 2))?;
+    if let Some(since) = &report.since {
+        field(out, "since", nested_json(since, 2))?;
+    }
+    field(out, "log", nested_json(&report.log, 2))?;
+    field(out, "working_hours", nested_json(&report.working_hours, 2))?;
+    if report.activations.is_empty() {
+        field(out, "activations", "[]".to_owned())?;
+    } else {
+        out.write_all(b",\n  \"activations\": [")?;
+        for (index, activation) in report.activations.iter().enumerate() {
+            out.write_all(if index == 0 { b"\n    " } else { b",\n    " })?;
+            sections(activation.section, out)?;
+        }
+        out.write_all(b"\n  ]")?;
+    }
+    field(out, "refusals", nested_json(&report.refusals, 2))?;
+    field(out, "usage", nested_json(&report.usage, 2))?;
+    field(out, "limits", nested_json(&report.limits, 2))?;
+    field(out, "anomalies", nested_json(&report.anomalies, 2))?;
+    out.write_all(b"\n}")
+}
 
 fn duration(seconds: i64) -> String {
     Duration::from_secs(u64::try_from(seconds).unwrap_or(0)).to_string()
 }
 
-fn what(activation: &ActivationReport) -> String {
-    format!(
-        "{} {}{}",
-        activation.kind,
-        activation.name,
-        activation.risk.as_ref().map_or_else(String::new, |r| format!(" ({r} risk)"))
-    )
+fn what(kind: &str, name: &str, risk: Option<&str>) -> String {
+    format!("{kind} {name}{}", risk.map_or_else(String::new, |r| format!(" ({r} risk)")))
+}
+
+fn what_of(activation: &ActivationReport) -> String {
+    what(&activation.kind, &activation.name, activation.risk.as_deref())
+}
+
+fn what_summary(activation: &ActivationSummary) -> String {
+    what(&activation.kind, &activation.name, activation.risk.as_deref())
 }
 
 fn status_word(outcome: &Outcome) -> &'static str {
@@ -118,8 +210,8 @@ fn hours(report: &Report) -> String {
     }
 }
 
-/// The report for a terminal.
-pub fn text(report: &Report) -> String {
+/// The report for a terminal, up to the activations' sections.
+fn text_head(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Break-glass audit report, {}", report.generated_at);
     if let Some(since) = report.since {
@@ -134,21 +226,27 @@ pub fn text(report: &Report) -> String {
             "  {}  {:<14} {} for {}{}",
             activation.id,
             status_word(&activation.outcome),
-            what(activation),
+            what_summary(activation),
             activation.requester,
-            match activation.anomalies.len() {
+            match activation.anomalies {
                 0 => String::new(),
                 n => format!("  [{n} anomal{}]", if n == 1 { "y" } else { "ies" }),
             }
         );
     }
-    for activation in &report.activations {
+    out
+}
+
+/// One activation's story, for a terminal.
+fn text_section(activation: &ActivationReport) -> String {
+    let mut out = String::new();
+    {
         let _ = writeln!(
             out,
             "\n{} {}: {} for {}",
             "=".repeat(3),
             activation.id,
-            what(activation),
+            what_of(activation),
             activation.requester
         );
         let row = |out: &mut String, label: &str, value: &str| {
@@ -222,6 +320,12 @@ pub fn text(report: &Report) -> String {
             );
         }
     }
+    out
+}
+
+/// The report for a terminal, after the activations' sections.
+fn text_tail(report: &Report) -> String {
+    let mut out = String::new();
     if !report.refusals.is_empty() {
         let _ = writeln!(out, "\nRefusals:");
         for refusal in &report.refusals {
@@ -274,8 +378,9 @@ fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
-/// The report as markdown, ready to paste into an incident ticket.
-pub fn markdown(report: &Report) -> String {
+/// The report as markdown, ready to paste into an incident ticket, up to the activations'
+/// sections.
+fn markdown_head(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Break-glass audit report\n");
     let _ = writeln!(out, "- **Generated:** {}", report.generated_at);
@@ -314,19 +419,25 @@ pub fn markdown(report: &Report) -> String {
                 out,
                 "| `{}` | {} | {} | {} | {} |",
                 activation.id,
-                cell(&what(activation)),
+                cell(&what_summary(activation)),
                 cell(&activation.requester),
                 status_word(&activation.outcome),
-                activation.anomalies.len()
+                activation.anomalies
             );
         }
     }
-    for activation in &report.activations {
+    out
+}
+
+/// One activation's story, in markdown.
+fn markdown_section(activation: &ActivationReport) -> String {
+    let mut out = String::new();
+    {
         let _ = writeln!(
             out,
             "\n## `{}`: {} for {}\n",
             activation.id,
-            what(activation),
+            what_of(activation),
             activation.requester
         );
         let _ = writeln!(out, "| | |\n|---|---|");
@@ -411,6 +522,12 @@ pub fn markdown(report: &Report) -> String {
             );
         }
     }
+    out
+}
+
+/// The report as markdown, after the activations' sections.
+fn markdown_tail(report: &Report) -> String {
+    let mut out = String::new();
     if !report.refusals.is_empty() {
         let _ = writeln!(out, "\n## Refusals\n");
         let _ = writeln!(out, "| Time | Who | Command | Reason |");
