@@ -15,6 +15,7 @@ mod aws;
 mod ci;
 mod docs;
 mod emergency;
+mod errors;
 mod examples;
 mod fmt;
 mod help;

@@ -14,12 +14,12 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     /// The file could not be read or written.
-    #[error("audit log {path}: {source}")]
+    #[error("audit log {path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// What failed.
-        source: std::io::Error,
+        /// What failed (named in the message, so not also the source).
+        error: std::io::Error,
     },
     /// The chain is broken.
     #[error("audit log {path}: line {line}: {problem}")]
@@ -116,8 +116,8 @@ impl AuditLog {
         &self.path
     }
 
-    fn io(&self, source: std::io::Error) -> AuditError {
-        AuditError::Io { path: self.path.clone(), source }
+    fn io(&self, error: std::io::Error) -> AuditError {
+        AuditError::Io { path: self.path.clone(), error }
     }
 
     fn lock_path(&self) -> PathBuf {

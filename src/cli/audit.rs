@@ -1,6 +1,7 @@
 //! `breakglass audit verify|head|report|export`: prove the log is intact, record its head,
 //! write the post-event audit, and feed a SIEM.
 
+use super::output::{errln, out, outln};
 mod render;
 
 use anyhow::Context as _;
@@ -156,12 +157,12 @@ pub async fn run(args: &AuditArgs, output: Output) -> anyhow::Result<ExitStatus>
             let (log, _) = open_log(log.as_ref(), output)?;
             match log.verify(None) {
                 Ok(verified) => {
-                    println!("{}", verified.head);
+                    outln!("{}", verified.head)?;
                     Ok(ExitStatus::Success)
                 }
                 Err(error @ AuditError::Broken { .. }) => {
-                    eprintln!("error: {error}");
-                    eprintln!("The chain is broken, so it has no trustworthy head.");
+                    errln!("error: {error}");
+                    errln!("The chain is broken, so it has no trustworthy head.");
                     Ok(ExitStatus::Failure)
                 }
                 Err(error) => Err(error.into()),
@@ -192,28 +193,29 @@ fn verify(
                 if let (Some(anchor), Some(line)) = (anchor, verified.anchor_line) {
                     result["anchor"] = serde_json::json!({ "hash": anchor, "line": line });
                 }
-                println!("{}", serde_json::to_string_pretty(&result)?);
+                outln!("{}", serde_json::to_string_pretty(&result)?)?;
             } else {
-                println!(
+                outln!(
                     "The audit log {path} verifies: {} event(s), head {}.",
-                    verified.lines, verified.head
-                );
+                    verified.lines,
+                    verified.head
+                )?;
                 if let Some(line) = verified.anchor_line {
-                    println!(
+                    outln!(
                         "The anchor is {}, so nothing recorded up to it was removed.",
                         if line == 0 {
                             "the start of the log".to_owned()
                         } else {
                             format!("line {line}")
                         }
-                    );
+                    )?;
                 }
             }
             Ok(ExitStatus::Success)
         }
         Err(AuditError::Broken { line, problem, .. }) => {
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::json!({
                         "path": path,
@@ -221,9 +223,9 @@ fn verify(
                         "line": line,
                         "problem": problem,
                     }))?
-                );
+                )?;
             }
-            eprintln!("error: the audit log {path} does NOT verify: line {line}: {problem}");
+            errln!("error: the audit log {path} does NOT verify: line {line}: {problem}");
             Ok(ExitStatus::Failure)
         }
         Err(error) => Err(error.into()),
@@ -276,11 +278,9 @@ async fn report(
         ReportFormat::Markdown => render::markdown(&report),
         ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
     };
-    print!("{rendered}");
+    out!("{rendered}")?;
     if !verified {
-        eprintln!(
-            "error: the audit log does NOT verify; run `breakglass audit verify` for details"
-        );
+        errln!("error: the audit log does NOT verify; run `breakglass audit verify` for details");
         return Ok(ExitStatus::Failure);
     }
     Ok(ExitStatus::Success)
@@ -295,15 +295,14 @@ async fn export(
     let log = AuditLog::new(policy.dir.join(&policy.settings.audit.path));
     let entries = log.entries()?;
     for line in &entries.unreadable {
-        eprintln!("warning: line {line} of the audit log is not an event; it is left out");
+        errln!("warning: line {line} of the audit log is not an event; it is left out");
     }
     let state = open_store(&policy)?.read().await?;
     let context = Context {
         facts: activation_facts(&entries.events, &state),
         by_digest: digest_index(&entries.events),
     };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut out = std::io::BufWriter::new(super::output::Stdout);
     let wanted = |stamped: &&Stamped| since.is_none_or(|since| stamped.event.time >= since);
     for stamped in entries.events.iter().map(|(_, s)| s).filter(wanted) {
         let line = match format {
@@ -314,7 +313,7 @@ async fn export(
     }
     out.flush().context("cannot write the export")?;
     if let Err((line, problem)) = verify_lines(&log.read()?, None) {
-        eprintln!(
+        errln!(
             "error: the audit log does NOT verify (line {line}: {problem}); what was exported \
              from that line on may have been tampered with"
         );

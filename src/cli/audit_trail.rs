@@ -8,6 +8,7 @@
 //! out of `Audit`'s constructor means the code shared between commands (`reconcile_once`) needs
 //! no extra parameter to be heard in real time.
 
+use super::output::errln;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use clap::ValueEnum;
@@ -58,7 +59,7 @@ impl Streaming {
             &policy.settings.audit,
             stream,
             &|name| std::env::var(name).ok(),
-            Arc::new(|problem| eprintln!("warning: {problem}")),
+            Arc::new(|problem| errln!("warning: {problem}")),
         );
         if sinks.is_empty() {
             return Self { sinks: None };
@@ -112,7 +113,7 @@ impl Audit {
     pub fn record_or_warn(&self, event: Event) {
         match self.log.append(event) {
             Ok(stamped) => publish(&stamped),
-            Err(error) => eprintln!("warning: could not write the audit log: {error}"),
+            Err(error) => errln!("warning: could not write the audit log: {error}"),
         }
     }
 

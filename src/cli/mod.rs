@@ -1,6 +1,7 @@
 //! The command line: one file per command, each holding its arguments, its logic and its
 //! rendering; exit codes are decided in [`exit`].
 
+use output::errln;
 pub mod apply;
 pub mod approve;
 pub mod audit;
@@ -52,7 +53,9 @@ tokens, `apply --emergency` grants it for a bounded time, and it is reverted whe
     propagate_version = true
 )]
 pub struct Cli {
-    /// Run as if breakglass was started in DIR (the policy directory).
+    /// Run as if breakglass was started in DIR, the policy directory. Without it: the
+    /// directory BREAKGLASS_DIR names, else the nearest directory with *.hcl files from the
+    /// current one upwards.
     #[arg(short = 'C', global = true, value_name = "DIR")]
     pub directory: Option<PathBuf>,
 
@@ -122,7 +125,7 @@ pub fn main() -> ExitStatus {
     match run(cli) {
         Ok(status) => status,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            errln!("error: {error:#}");
             ExitStatus::Failure
         }
     }
@@ -134,6 +137,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             anyhow::anyhow!("cannot change to directory {}: {error}", directory.display())
         })?;
     }
+    context::find_policy_dir(cli.directory.is_some());
     let output = Output::detect(cli.no_color);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = match &cli.command {
@@ -164,7 +168,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 .downcast_ref::<crate::engine::EngineError>()
                 .is_some_and(|e| e.is_refusal()) =>
         {
-            eprintln!("error: {error:#}");
+            errln!("error: {error:#}");
             Ok(ExitStatus::Refused)
         }
         other => other,

@@ -1,6 +1,7 @@
 //! `breakglass reconcile`: revert what has ended, put back drift that widened access — and
 //! nothing that grants.
 
+use super::output::{errln, out, outln};
 use clap::Args;
 use std::sync::Arc;
 
@@ -117,7 +118,7 @@ pub async fn reconcile_once(
             {
                 ExitStatus::Success
             } else {
-                print_report(report)
+                print_report(report)?
             }
         }
     };
@@ -146,7 +147,7 @@ pub async fn run(args: &ReconcileArgs, output: Output) -> anyhow::Result<ExitSta
                     Some(StateError::Locked { .. })
                 ) =>
             {
-                eprintln!("error: {error}");
+                errln!("error: {error}");
                 return Ok(ExitStatus::Locked);
             }
             Err(error) => {
@@ -155,15 +156,15 @@ pub async fn run(args: &ReconcileArgs, output: Output) -> anyhow::Result<ExitSta
             }
         };
     if args.dry_run {
-        print!("{}", plan_view::render_text(&reconciled.plan, output.color));
+        out!("{}", plan_view::render_text(&reconciled.plan, output.color))?;
     }
     if !reconciled.held_back.is_empty() {
-        println!(
+        outln!(
             "Left for a reviewed apply ({} change(s) that would grant or are not marked drift = \"revert\"):",
             reconciled.held_back.len()
-        );
+        )?;
         for change in &reconciled.held_back {
-            println!("  {} {} ({})", change.action.symbol(), change.address, change.reason);
+            outln!("  {} {} ({})", change.action.symbol(), change.address, change.reason)?;
         }
     }
     Ok(status)

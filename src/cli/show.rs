@@ -1,5 +1,6 @@
 //! `breakglass show`: render a saved plan, and say who signed it.
 
+use super::output::errln;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -63,6 +64,6 @@ pub fn run(args: &ShowArgs, output: Output) -> anyhow::Result<ExitStatus> {
             Err(_) => "signature not checked: the policy here could not be loaded".to_owned(),
         }
     };
-    eprintln!("Plan {}: {trust}; expires {}.", signed.digest, plan.expires_at);
+    errln!("Plan {}: {trust}; expires {}.", signed.digest, plan.expires_at);
     Ok(exit_status(&plan, args.detailed_exitcode))
 }

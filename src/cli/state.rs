@@ -1,5 +1,6 @@
 //! `breakglass state list|show|pull|unlock|migrate`: look at, repair and move state.
 
+use super::output::outln;
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand, ValueEnum};
 
@@ -122,7 +123,7 @@ async fn migrate(
         );
     }
     // Issue 5: the audit log moves here too, its hash chain checked after the copy.
-    println!(
+    outln!(
         "Migrated the state (lineage {}, serial {}): {} managed object(s), {} activation(s), {} \
          used approval nonce(s), from {} to {}.",
         state.lineage,
@@ -132,15 +133,15 @@ async fn migrate(
         state.used_nonces.len(),
         name(from),
         name(to)
-    );
+    )?;
     let word = match to {
         BackendName::Local => "local",
         BackendName::Postgres => "postgres",
     };
-    println!(
+    outln!(
         "Now set `backend = \"{word}\"` in the policy's `breakglass {{ state {{ … }} }}` block; \
          keep the source as a backup, unused."
-    );
+    )?;
     drop(guard);
     Ok(())
 }
@@ -153,7 +154,7 @@ pub async fn run(args: &StateArgs, output: Output) -> anyhow::Result<ExitStatus>
         StateCommand::List => {
             let state = store.read().await?;
             for (address, resource) in &state.resources {
-                println!("{address}\t{}", resource.id);
+                outln!("{address}\t{}", resource.id)?;
             }
         }
         StateCommand::Show { address } => {
@@ -163,11 +164,11 @@ pub async fn run(args: &StateArgs, output: Output) -> anyhow::Result<ExitStatus>
                     "{address} is not in the state; `breakglass state list` shows what is"
                 );
             };
-            println!("{}", serde_json::to_string_pretty(resource)?);
+            outln!("{}", serde_json::to_string_pretty(resource)?)?;
         }
         StateCommand::Pull => {
             let state = store.read().await?;
-            println!("{}", serde_json::to_string_pretty(&state).context("encoding the state")?);
+            outln!("{}", serde_json::to_string_pretty(&state).context("encoding the state")?)?;
         }
         StateCommand::Migrate { from, to, lock_timeout } => {
             migrate(&policy, *from, *to, *lock_timeout).await?;
@@ -185,7 +186,7 @@ pub async fn run(args: &StateArgs, output: Output) -> anyhow::Result<ExitStatus>
                         "since": info.created_at,
                     })),
             )?;
-            println!("Removed the lock held by {info}.");
+            outln!("Removed the lock held by {info}.")?;
         }
     }
     Ok(ExitStatus::Success)

@@ -1,5 +1,6 @@
 //! `breakglass totp enroll|code`: manage the executor's TOTP secrets.
 
+use super::output::{errln, outln};
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use std::collections::BTreeMap;
@@ -69,7 +70,7 @@ pub fn run(args: &TotpArgs, output: Output) -> anyhow::Result<ExitStatus> {
         TotpCommand::Code { person, secrets } => {
             let path = location(secrets)?;
             let code = TotpSecrets::load(&path)?.code(person, crate::clock::now())?;
-            println!("{code}");
+            outln!("{code}")?;
         }
         TotpCommand::Enroll { person, secrets, force } => {
             if !policy.persons.contains_key(person) {
@@ -109,13 +110,13 @@ pub fn run(args: &TotpArgs, output: Output) -> anyhow::Result<ExitStatus> {
             file.sync_all()?;
             drop(file);
             fs_err::rename(&temporary, &path)?;
-            eprintln!(
+            errln!(
                 "Added {person}'s secret to {}. Give {person} this URI (a QR code of it) for their authenticator app, over a private channel:",
                 path.display()
             );
-            println!(
+            outln!(
                 "otpauth://totp/breakglass:{person}?secret={secret}&issuer=breakglass&algorithm=SHA1&digits=6&period=30"
-            );
+            )?;
         }
     }
     Ok(ExitStatus::Success)

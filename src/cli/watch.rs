@@ -1,5 +1,6 @@
 //! `breakglass watch`: a long-lived process that reverts every activation the moment it ends.
 
+use super::output::errln;
 use clap::Args;
 use jiff::Timestamp;
 use std::sync::Arc;
@@ -96,7 +97,7 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
             "apply_grants": args.apply_grants,
         }),
     ));
-    eprintln!(
+    errln!(
         "Watching {} (drift re-scan every {}s). Stop with Ctrl-C or SIGTERM.",
         policy.dir.display(),
         args.interval.as_secs()
@@ -112,16 +113,14 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
         match &leader {
             Some(current) if current.still_leading().await => {}
             Some(_) => {
-                eprintln!(
-                    "warning: lost the lead (the state's database session ended); standing by"
-                );
+                errln!("warning: lost the lead (the state's database session ended); standing by");
                 leader = None;
                 continue;
             }
             None => match store.try_lead("watch").await {
                 Ok(Some(won)) => {
                     if standing_by {
-                        eprintln!("Taking over: the watch that led is gone.");
+                        errln!("Taking over: the watch that led is gone.");
                     }
                     audit.record_or_warn(Event::new(&actor, "watch.lead", EventResult::Ok));
                     leader = Some(won);
@@ -130,14 +129,14 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
                 }
                 Ok(None) => {
                     if !standing_by {
-                        eprintln!("Standing by: another watch leads; taking over if it stops.");
+                        errln!("Standing by: another watch leads; taking over if it stops.");
                         standing_by = true;
                     }
                     sleep_or_stop(StdDuration::from_millis(500), &wake).await;
                     continue;
                 }
                 Err(error) => {
-                    eprintln!("error: cannot take part in the leader election: {error}; retrying");
+                    errln!("error: cannot take part in the leader election: {error}; retrying");
                     sleep_or_stop(StdDuration::from_secs(1), &wake).await;
                     continue;
                 }
@@ -146,7 +145,7 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
         let state = match store.read().await {
             Ok(state) => state,
             Err(error) => {
-                eprintln!("error: cannot read state: {error}; retrying");
+                errln!("error: cannot read state: {error}; retrying");
                 failures += 1;
                 sleep_or_stop(StdDuration::from_secs(1 << failures.min(5)), &wake).await;
                 continue;
@@ -172,14 +171,14 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
                 Ok((_, ExitStatus::Success)) => failures = 0,
                 Ok((_, status)) => {
                     failures += 1;
-                    eprintln!(
+                    errln!(
                         "warning: reconcile ended with exit code {}; retrying with backoff",
                         status.code()
                     );
                 }
                 Err(error) => {
                     failures += 1;
-                    eprintln!("error: {error:#}; retrying with backoff");
+                    errln!("error: {error:#}; retrying with backoff");
                 }
             }
             last_scan = Some(now);
@@ -203,7 +202,7 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
         sleep_or_stop(until(next).min(StdDuration::from_millis(500)), &wake).await;
     }
     audit.record_or_warn(Event::new(&actor, "watch.stop", EventResult::Ok));
-    eprintln!("Stopped.");
+    errln!("Stopped.");
     Ok(ExitStatus::Success)
 }
 

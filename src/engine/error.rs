@@ -23,13 +23,14 @@ pub enum EngineError {
     /// The policy uses a provider this build does not include.
     #[error("provider \"{0}\" is not built into this breakglass")]
     UnknownProvider(String),
-    /// A provider call failed.
-    #[error("{context}: {source}")]
+    /// A provider call failed. (Its message names the provider's error, so that error is not
+    /// also given as the source: a cause is printed once.)
+    #[error("{context}: {error}")]
     Provider {
         /// What the call was about.
         context: String,
         /// The provider's error.
-        source: ProviderError,
+        error: ProviderError,
     },
     /// A role template could not be evaluated for an activation.
     #[error("{address}: {message}")]
@@ -51,12 +52,18 @@ pub enum EngineError {
     /// The plan no longer matches the state, the policy or the live objects.
     #[error("refused: the plan is stale: {0}; run plan again")]
     Stale(String),
-    /// A signature did not verify.
+    /// A signature did not verify. (Named in the message, not given as the source.)
     #[error("refused: {0}")]
-    Signature(#[from] EnvelopeError),
+    Signature(EnvelopeError),
     /// A dependency cycle among resources.
     #[error("dependency cycle: {0}")]
     Cycle(String),
+}
+
+impl From<EnvelopeError> for EngineError {
+    fn from(error: EnvelopeError) -> Self {
+        EngineError::Signature(error)
+    }
 }
 
 impl EngineError {

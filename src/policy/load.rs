@@ -193,7 +193,10 @@ fn policy_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, Diagnostic> {
     let entries = fs_err::read_dir(dir).map_err(|error| {
         Diagnostic::error(
             format!("cannot read the policy directory {}", dir.display()),
-            format!("{error}; run breakglass in the policy directory or pass -C DIR"),
+            format!(
+                "{error}; run breakglass in the policy directory (or below it), pass -C DIR, or \
+                 set BREAKGLASS_DIR"
+            ),
         )
     })?;
     let mut files = Vec::new();
@@ -216,8 +219,8 @@ fn policy_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, Diagnostic> {
                 "no policy files in {}",
                 std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()).display()
             ),
-            "a policy is every *.hcl file in one directory; run breakglass there or pass -C DIR \
-             (try -C examples/quickstart)",
+            "a policy is every *.hcl file in one directory; run breakglass there (or below it), \
+             pass -C DIR or set BREAKGLASS_DIR (try -C examples/quickstart)",
         ));
     }
     files.sort();

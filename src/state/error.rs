@@ -8,7 +8,7 @@ use super::store::LockInfo;
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     /// A file could not be read or written.
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     /// The state file is not a state document.
     #[error("{path} is not a breakglass state file: {reason}")]

@@ -1,0 +1,239 @@
+//! Errors read clearly: each cause printed once. Every provider's authentication failure —
+//! anthropic, openai and litellm against their contract servers, aws against moto with a wrong
+//! secret, postgres with a wrong password — and the file errors every command can meet, each
+//! checked for an error line that repeats its own text, and the lines a person reads kept in a
+//! snapshot.
+
+use breakglass_provider_aws::testing::{Moto, client, iam_call};
+use breakglass_provider_postgres::testing::TestCluster;
+use std::path::Path;
+
+use crate::util::{Outcome, Run, example_copy};
+
+/// The shortest repetition that counts: shorter ones are words and paths a message may
+/// rightly name twice.
+const REPEAT: usize = 24;
+
+/// The first stretch of at least [`REPEAT`] characters that appears twice in `line` without
+/// overlapping itself, if any.
+fn repeated_text(line: &str) -> Option<&str> {
+    let starts: Vec<usize> = line.char_indices().map(|(at, _)| at).collect();
+    for (i, &start) in starts.iter().enumerate() {
+        let Some(&end) = starts.get(i + REPEAT) else { break };
+        let piece = &line[start..end];
+        if line[end..].contains(piece) {
+            return Some(piece);
+        }
+    }
+    None
+}
+
+/// Fails when an error line of `outcome` repeats its own text; returns the error lines.
+#[track_caller]
+fn error_lines(what: &str, outcome: &Outcome) -> Vec<String> {
+    assert_ne!(outcome.code, 0, "{what} fails:\n{}\n{}", outcome.stdout, outcome.stderr);
+    let lines: Vec<String> = outcome
+        .stderr
+        .lines()
+        .filter(|line| line.starts_with("error"))
+        .map(str::to_owned)
+        .collect();
+    assert!(!lines.is_empty(), "{what}: no error line:\n{}", outcome.stderr);
+    for line in &lines {
+        if let Some(piece) = repeated_text(line) {
+            panic!("{what}: the error repeats its own text ({piece:?}):\n{line}");
+        }
+    }
+    lines
+}
+
+#[test]
+fn the_repeat_detector_finds_a_cause_printed_twice() {
+    let twice = "error: failed to open file `x.key`: No such file or directory (os error 2): \
+                 failed to open file `x.key`: No such file or directory (os error 2)";
+    assert!(repeated_text(twice).is_some());
+    let once = "error: failed to open file `x.key`: No such file or directory (os error 2)";
+    assert_eq!(repeated_text(once), None);
+}
+
+/// A copy of examples/ai-platform with only `keep` of its platform files.
+fn ai_platform_with(keep: &str) -> tempfile::TempDir {
+    let dir = example_copy("ai-platform");
+    for entry in fs_err::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".hcl") && name != "main.hcl" && name != keep {
+            fs_err::remove_file(&path).unwrap();
+        }
+    }
+    dir
+}
+
+fn anthropic_refused() -> Outcome {
+    let server = crate::contract_anthropic::AnthropicServer::start();
+    server.add_workspace("wrkspc_01MLPlatform", "ml-platform");
+    let dir = ai_platform_with("anthropic.hcl");
+    Run::new(dir.path())
+        .env("ANTHROPIC_BASE_URL", &server.url)
+        .env("ANTHROPIC_ADMIN_KEY", "sk-ant-admin01-not-the-key")
+        .args(["plan"])
+        .run()
+}
+
+fn openai_refused() -> Outcome {
+    let server = crate::openai::contract::ContractServer::start(
+        crate::openai::contract::Org::new().project("proj_support_bot", "Support bot"),
+    );
+    let dir = ai_platform_with("openai.hcl");
+    Run::new(dir.path())
+        .env("OPENAI_BASE_URL", server.base_url())
+        .env("OPENAI_ADMIN_KEY", "sk-admin-not-the-key")
+        .args(["plan"])
+        .run()
+}
+
+fn litellm_refused() -> Outcome {
+    let server = crate::contract_litellm::LiteLlmServer::start();
+    server.add_team("team-chatbot", "chatbot");
+    let dir = ai_platform_with("litellm.hcl");
+    Run::new(dir.path())
+        .env("LITELLM_BASE_URL", &server.url)
+        .env("LITELLM_MASTER_KEY", "sk-not-the-master-key")
+        .args(["plan"])
+        .run()
+}
+
+fn aws_refused() -> Outcome {
+    // Three unauthenticated calls make a user with a key; moto checks signatures after that.
+    let moto = Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "3")]);
+    let iam = client(&moto.url);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    #[derive(serde::Deserialize, Default)]
+    #[serde(rename_all = "PascalCase")]
+    struct Created {
+        access_key: Key,
+    }
+    #[derive(serde::Deserialize, Default)]
+    #[serde(rename_all = "PascalCase")]
+    struct Key {
+        access_key_id: String,
+    }
+    let created: Created = runtime.block_on(async {
+        iam_call(&iam, "CreateUser", &[("UserName", "executor")]).await;
+        iam.query(
+            breakglass_provider_aws::client::Service::Iam,
+            "CreateAccessKey",
+            &[("UserName", "executor".to_owned())],
+        )
+        .await
+        .unwrap()
+    });
+    let key_id = created.access_key.access_key_id;
+    let dir = example_copy("aws");
+    Run::new(dir.path())
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_ACCESS_KEY_ID", key_id)
+        .env("AWS_SECRET_ACCESS_KEY", "wrong-secret-0123456789")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_PROFILE", "")
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("no-credentials"))
+        .env("AWS_CONFIG_FILE", dir.path().join("no-config"))
+        .args(["plan"])
+        .run()
+}
+
+fn postgres_refused() -> Outcome {
+    let cluster = TestCluster::start();
+    let dir = example_copy("postgres");
+    let mut run = Run::new(dir.path());
+    for (key, value) in cluster.env("postgres") {
+        run = run.env(key, value);
+    }
+    run.env("PGPASSWORD", "definitely-wrong-pw").args(["plan"]).run()
+}
+
+/// Errors from files: a missing key, plan, request or policy folder.
+fn file_errors(dir: &Path) -> Vec<(&'static str, Outcome)> {
+    let run = |args: &[&str]| Run::new(dir).args(args).run();
+    vec![
+        ("plan --sign-key missing", run(&["plan", "--out", "p.json", "--sign-key", "no.key"])),
+        ("apply missing plan", run(&["apply", "no-plan.json"])),
+        ("show missing plan", run(&["show", "no-plan.json"])),
+        (
+            "approve missing request",
+            run(&["approve", "no.json", "--as", "carol", "--key", "keys/carol.key", "--yes"]),
+        ),
+        (
+            "approve missing key",
+            run(&["approve", "no.json", "--as", "carol", "--key", "no.key", "--yes"]),
+        ),
+        (
+            "request missing key",
+            run(&[
+                "request",
+                "read_logs",
+                "--duration",
+                "1h",
+                "--justification",
+                "x",
+                "--as",
+                "alice",
+                "--key",
+                "no.key",
+                "--out",
+                "r.json",
+            ]),
+        ),
+        ("fmt missing file", run(&["fmt", "no.hcl"])),
+        ("-C missing folder", run(&["-C", "no-such-folder", "plan"])),
+    ]
+}
+
+#[test]
+fn every_providers_authentication_failure_prints_each_cause_once() {
+    let mut shown = String::new();
+    let cases: [(&str, fn() -> Outcome); 5] = [
+        ("anthropic", anthropic_refused),
+        ("openai", openai_refused),
+        ("litellm", litellm_refused),
+        ("aws", aws_refused),
+        ("postgres", postgres_refused),
+    ];
+    for (provider, refused) in cases {
+        let outcome = refused();
+        for line in error_lines(provider, &outcome) {
+            shown.push_str(&format!("{provider}: {line}\n"));
+        }
+    }
+    let ports = regex_free_ports(&shown);
+    snapshot!("errors_provider_authentication", ports);
+}
+
+#[test]
+fn file_errors_print_each_cause_once() {
+    let dir = example_copy("quickstart");
+    let mut shown = String::new();
+    for (what, outcome) in file_errors(dir.path()) {
+        for line in error_lines(what, &outcome) {
+            shown.push_str(&format!("{what}: {line}\n"));
+        }
+    }
+    snapshot!("errors_files", shown);
+}
+
+/// `text` with every `127.0.0.1:PORT` written `127.0.0.1:[PORT]`.
+fn regex_free_ports(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("127.0.0.1:") {
+        out.push_str(&rest[..at + "127.0.0.1:".len()]);
+        rest = &rest[at + "127.0.0.1:".len()..];
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        if digits > 0 {
+            out.push_str("[PORT]");
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
+}
