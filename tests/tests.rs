@@ -21,6 +21,7 @@ mod fmt;
 mod help;
 mod litellm;
 mod openai;
+mod output;
 mod plan_apply;
 mod postgres;
 mod schema;

@@ -61,11 +61,18 @@ pub enum AuditCommand {
         log: Option<PathBuf>,
     },
     /// Print the hash of the last line (after verifying the chain).
-    #[command(after_help = "Example:\n  breakglass audit head >> ci-audit-heads.txt")]
+    #[command(after_help = "Exit codes: 0 printed; 1 the chain is broken, so there is no \
+                            trustworthy head.\n\n\
+                            Examples:\n  breakglass audit head >> ci-audit-heads.txt\n  \
+                            breakglass audit head --json")]
     Head {
         /// Read this file instead of the policy's log (no policy needed).
         #[arg(long, value_name = "FILE")]
         log: Option<PathBuf>,
+        /// Print the head as JSON: {path, verified, lines, head}; a broken chain gives
+        /// {path, verified: false, line, problem}, as `verify --json` does.
+        #[arg(long)]
+        json: bool,
     },
     /// The post-event audit of each activation: who, why, approvals, authentication, every
     /// change, how it ended, anomalies; then refusals and use per person and role.
@@ -153,12 +160,33 @@ pub async fn run(args: &AuditArgs, output: Output) -> anyhow::Result<ExitStatus>
             let (log, name) = open_log(log.as_ref(), output)?;
             verify(&log, &name, anchor.as_deref(), *json)
         }
-        AuditCommand::Head { log } => {
-            let (log, _) = open_log(log.as_ref(), output)?;
+        AuditCommand::Head { log, json } => {
+            let (log, name) = open_log(log.as_ref(), output)?;
             match log.verify(None) {
+                Ok(verified) if *json => {
+                    let head = serde_json::json!({
+                        "path": name,
+                        "verified": true,
+                        "lines": verified.lines,
+                        "head": verified.head,
+                    });
+                    outln!("{}", serde_json::to_string_pretty(&head)?)?;
+                    Ok(ExitStatus::Success)
+                }
                 Ok(verified) => {
                     outln!("{}", verified.head)?;
                     Ok(ExitStatus::Success)
+                }
+                Err(AuditError::Broken { line, problem, .. }) if *json => {
+                    let broken = serde_json::json!({
+                        "path": name,
+                        "verified": false,
+                        "line": line,
+                        "problem": problem,
+                    });
+                    outln!("{}", serde_json::to_string_pretty(&broken)?)?;
+                    errln!("error: the audit log {name} does NOT verify: line {line}: {problem}");
+                    Ok(ExitStatus::Failure)
                 }
                 Err(error @ AuditError::Broken { .. }) => {
                     errln!("error: {error}");

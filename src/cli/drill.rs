@@ -34,8 +34,7 @@ use crate::state::State;
                   the grant, and prints each step with its time. No provider is written to and \
                   state is not changed; the drill is recorded in the audit log.",
     after_help = "Examples:\n  breakglass drill prod_admin\n  breakglass drill chatbot_kill_switch --as bob --refresh=false\n  \
-                  breakglass drill prod_admin --json   # {target, requester, approvers, steps[], \
-                  would_grant[], reverts_at, would_revert[], passed, error, milliseconds}"
+                  breakglass drill prod_admin --json"
 )]
 pub struct DrillArgs {
     /// The role or override.
@@ -54,7 +53,9 @@ pub struct DrillArgs {
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub refresh: bool,
 
-    /// Print the drill as JSON when it ends (passed or not), instead of each step as it runs.
+    /// Print the drill as JSON when it ends, passed or not, instead of each step as it runs:
+    /// {target, requester, approvers, steps, would_grant, reverts_at, would_revert, passed,
+    /// error, milliseconds} (docs/cli.md).
     #[arg(long)]
     pub json: bool,
 }

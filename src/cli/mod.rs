@@ -53,9 +53,7 @@ tokens, `apply --emergency` grants it for a bounded time, and it is reverted whe
     propagate_version = true
 )]
 pub struct Cli {
-    /// Run as if breakglass was started in DIR, the policy directory. Without it: the
-    /// directory BREAKGLASS_DIR names, else the nearest directory with *.hcl files from the
-    /// current one upwards.
+    /// Run in DIR, the policy directory (default: BREAKGLASS_DIR, else found upwards from here).
     #[arg(short = 'C', global = true, value_name = "DIR")]
     pub directory: Option<PathBuf>,
 

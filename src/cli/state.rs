@@ -30,9 +30,14 @@ pub struct StateArgs {
 /// `state` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
-    /// List managed objects' addresses.
-    #[command(after_help = "Example:\n  breakglass state list")]
-    List,
+    /// List managed objects: address and id.
+    #[command(after_help = "Examples:\n  breakglass state list\n  breakglass state list --json")]
+    List {
+        /// Print the list as JSON: {lineage, serial, resources: [{address, provider, type, id,
+        /// activation, updated_at}]} (docs/cli.md).
+        #[arg(long)]
+        json: bool,
+    },
     /// Show one managed object as JSON.
     #[command(after_help = "Example:\n  breakglass state show local_access.oncall_viewer")]
     Show {
@@ -151,10 +156,33 @@ pub async fn run(args: &StateArgs, output: Output) -> anyhow::Result<ExitStatus>
     let policy = load_policy(output)?;
     let store = open_store(&policy)?;
     match &args.command {
-        StateCommand::List => {
+        StateCommand::List { json } => {
             let state = store.read().await?;
-            for (address, resource) in &state.resources {
-                outln!("{address}\t{}", resource.id)?;
+            if *json {
+                let resources: Vec<serde_json::Value> = state
+                    .resources
+                    .iter()
+                    .map(|(address, resource)| {
+                        serde_json::json!({
+                            "address": address.to_string(),
+                            "provider": resource.provider,
+                            "type": resource.resource_type,
+                            "id": resource.id,
+                            "activation": resource.activation,
+                            "updated_at": resource.updated_at,
+                        })
+                    })
+                    .collect();
+                let list = serde_json::json!({
+                    "lineage": state.lineage,
+                    "serial": state.serial,
+                    "resources": resources,
+                });
+                outln!("{}", serde_json::to_string_pretty(&list)?)?;
+            } else {
+                for (address, resource) in &state.resources {
+                    outln!("{address}\t{}", resource.id)?;
+                }
             }
         }
         StateCommand::Show { address } => {

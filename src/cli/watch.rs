@@ -27,7 +27,8 @@ use crate::state::{Leadership, State};
                   activations are seen at once), then reconciles: reverts what ended, retries \
                   reverts that are not yet confirmed, with backoff, and reports every failure. \
                   Every --interval it also re-scans for drift. On SIGTERM or SIGINT it finishes \
-                  the change in flight and exits 0.",
+                  the change in flight and exits 0. Every line it prints starts with the time \
+                  (RFC 3339, UTC, to the millisecond).",
     after_help = "Examples:\n  breakglass watch\n  breakglass watch --interval 5m --apply-grants"
 )]
 pub struct WatchArgs {
@@ -73,6 +74,8 @@ fn until(at: Timestamp) -> StdDuration {
 
 /// Runs `watch` until SIGTERM or SIGINT.
 pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus> {
+    // A long-lived process's lines are a log: each starts with the time.
+    super::output::stamp_lines();
     let policy = load_policy(output)?;
     let _streaming = Streaming::start(&policy, args.events);
     let store = open_store(&policy)?;
