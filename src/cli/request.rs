@@ -69,7 +69,7 @@ pub fn load_own_key(
     path: &std::path::Path,
 ) -> anyhow::Result<PrivateKey> {
     let Some(declared) = policy.persons.get(person) else {
-        bail!(EngineError::Refused(format!("{person} is not a person in the policy")));
+        bail!(EngineError::Refused(policy.unknown_person(person)));
     };
     let key = PrivateKey::load(path)?;
     if key.public_key() != declared.public_key.key {

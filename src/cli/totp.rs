@@ -74,7 +74,7 @@ pub fn run(args: &TotpArgs, output: Output) -> anyhow::Result<ExitStatus> {
         }
         TotpCommand::Enroll { person, secrets, force } => {
             if !policy.persons.contains_key(person) {
-                bail!("{person} is not a person in the policy");
+                bail!(policy.unknown_person(person));
             }
             let path = location(secrets)?;
             let mut entries: BTreeMap<String, serde_json::Value> =
