@@ -632,7 +632,7 @@ fn a_revert_reports_a_conflict_instead_of_clobbering_a_role_changed_meanwhile() 
         "{}",
         plan.stdout
     );
-    platforms.at(end).args(["reconcile"]).run().expect_code(0);
+    platforms.at(end).args(["reconcile"]).run().expect_code(8);
     assert_eq!(alice(&platforms).as_deref(), Some("workspace_user"), "left as the admin set it");
     let record = &platforms.state()["activations"][&id];
     assert_eq!(record["status"], "reverted");

@@ -73,6 +73,19 @@ fn anthropic_refused() -> Outcome {
     let server = crate::contract_anthropic::AnthropicServer::start();
     server.add_workspace("wrkspc_01MLPlatform", "ml-platform");
     let dir = ai_platform_with("anthropic.hcl");
+    // One object, so which read fails first (they run at once) is not left to chance.
+    let only_the_workspace = r#"
+provider "anthropic" {
+  admin_key = env("ANTHROPIC_ADMIN_KEY")
+  base_url  = env("ANTHROPIC_BASE_URL")
+}
+
+resource "anthropic_workspace" "ml" {
+  workspace_id = "wrkspc_01MLPlatform"
+  name         = "ML Platform"
+}
+"#;
+    fs_err::write(dir.path().join("anthropic.hcl"), only_the_workspace).unwrap();
     Run::new(dir.path())
         .env("ANTHROPIC_BASE_URL", &server.url)
         .env("ANTHROPIC_ADMIN_KEY", "sk-ant-admin01-not-the-key")
@@ -96,6 +109,19 @@ fn litellm_refused() -> Outcome {
     let server = crate::contract_litellm::LiteLlmServer::start();
     server.add_team("team-chatbot", "chatbot");
     let dir = ai_platform_with("litellm.hcl");
+    // One object, so which read fails first (they run at once) is not left to chance.
+    let only_the_team = r#"
+provider "litellm" {
+  base_url   = env("LITELLM_BASE_URL")
+  master_key = env("LITELLM_MASTER_KEY")
+}
+
+resource "litellm_team" "chatbot" {
+  team_id = "team-chatbot"
+  blocked = false
+}
+"#;
+    fs_err::write(dir.path().join("litellm.hcl"), only_the_team).unwrap();
     Run::new(dir.path())
         .env("LITELLM_BASE_URL", &server.url)
         .env("LITELLM_MASTER_KEY", "sk-not-the-master-key")
@@ -129,7 +155,20 @@ fn aws_refused() -> Outcome {
         .unwrap()
     });
     let key_id = created.access_key.access_key_id;
-    let dir = example_copy("aws");
+    // One object, so which read fails first (they run at once) is not left to chance.
+    let dir = tempfile::tempdir().unwrap();
+    let policy = r#"
+provider "aws" {
+  region = "us-east-1"
+}
+
+resource "aws_iam_policy" "guardrails" {
+  name   = "breakglass-guardrails"
+  path   = "/breakglass/"
+  policy = jsonencode({ Version = "2012-10-17", Statement = [] })
+}
+"#;
+    fs_err::write(dir.path().join("main.hcl"), policy).unwrap();
     Run::new(dir.path())
         .env("AWS_ENDPOINT_URL", &moto.url)
         .env("AWS_ACCESS_KEY_ID", key_id)

@@ -9,8 +9,6 @@ use std::process::Stdio;
 
 use crate::util::{Outcome, Run, example_copy, read};
 
-const T0: &str = "2026-11-28T12:00:00Z";
-
 /// A quickstart copy with the baseline applied and bob's read_logs live.
 fn quickstart_with_a_grant() -> tempfile::TempDir {
     let dir = example_copy("quickstart");

@@ -13,6 +13,7 @@ mod anthropic;
 mod audit;
 mod aws;
 mod ci;
+mod conflicts;
 mod docs;
 mod emergency;
 mod errors;

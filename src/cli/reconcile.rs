@@ -27,7 +27,9 @@ use crate::state::{StateError, StateStore};
                   reverts of ended, revoked or interrupted activations, and drift that widened \
                   access where the policy says drift = \"revert\". Everything else is listed as \
                   left for a reviewed apply. A revert counts only when re-reading the live objects \
-                  confirms it; until then the activation stays `reverting` and the exit code is 7.",
+                  confirms it; until then the activation stays `reverting` and the exit code is 7. \
+                  Something an activation held that a person changed by hand is a conflict: left \
+                  as they set it, listed, and the exit code is 8, so a cron job notices.",
     after_help = "Examples:\n  breakglass reconcile\n  breakglass reconcile --dry-run\n  \
                   breakglass reconcile --at +1h     # end what will have expired in an hour, now"
 )]
@@ -77,7 +79,8 @@ pub async fn reconcile_once(
     let reconciled = reconcile(policy, &providers, guard.as_mut(), options, progress).await?;
     audit.record_drift(&actor, &reconciled.plan.drift);
     let status = match &reconciled.report {
-        None => ExitStatus::Success,
+        None if reconciled.conflicts.is_empty() => ExitStatus::Success,
+        None => ExitStatus::Conflict,
         Some(report) => {
             // Record why each activation ended, once.
             for (id, activation) in &guard.state().activations {
@@ -111,7 +114,7 @@ pub async fn reconcile_once(
                 }
             }
             audit.record_report(&actor, None, report);
-            if quiet
+            let status = if quiet
                 && !report.has_failures()
                 && report.reverting.is_empty()
                 && report.changes.is_empty()
@@ -119,6 +122,11 @@ pub async fn reconcile_once(
                 ExitStatus::Success
             } else {
                 print_report(report)?
+            };
+            // A failure or an unconfirmed revert says more; otherwise a conflict decides.
+            match status {
+                ExitStatus::Success if !reconciled.conflicts.is_empty() => ExitStatus::Conflict,
+                other => other,
             }
         }
     };
@@ -165,6 +173,16 @@ pub async fn run(args: &ReconcileArgs, output: Output) -> anyhow::Result<ExitSta
         )?;
         for change in &reconciled.held_back {
             outln!("  {} {} ({})", change.action.symbol(), change.address, change.reason)?;
+        }
+    }
+    if !reconciled.conflicts.is_empty() {
+        outln!(
+            "Left as a person set it ({} conflict(s); exit code 8): review, then settle it in the \
+             policy or on the platform:",
+            reconciled.conflicts.len()
+        )?;
+        for conflict in &reconciled.conflicts {
+            outln!("  {conflict}")?;
         }
     }
     Ok(status)

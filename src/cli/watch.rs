@@ -108,6 +108,7 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
     let mut last_scan: Option<Timestamp> = None;
     let mut last_serial = None;
     let mut failures: u32 = 0;
+    let mut conflicts_seen: Vec<String> = Vec::new();
     // Several watches may share one state (on PostgreSQL, across machines): one leads and
     // reverts; the others stand by and take over within a second if the leader dies.
     let mut leader: Option<Box<dyn Leadership>> = None;
@@ -171,7 +172,16 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
             match reconcile_once(&policy, store.as_ref(), &options, args.lock_timeout, output, true)
                 .await
             {
-                Ok((_, ExitStatus::Success)) => failures = 0,
+                Ok((reconciled, ExitStatus::Success | ExitStatus::Conflict)) => {
+                    failures = 0;
+                    // Each conflict once, when it appears (a live grant's lasts as long as it).
+                    for conflict in &reconciled.conflicts {
+                        if !conflicts_seen.contains(conflict) {
+                            errln!("warning: {conflict}");
+                        }
+                    }
+                    conflicts_seen = reconciled.conflicts;
+                }
                 Ok((_, status)) => {
                     failures += 1;
                     errln!(

@@ -477,6 +477,16 @@ async fn settle_activations(
         .filter(|(_, outcome)| *outcome != ChangeOutcome::Applied)
         .filter_map(|(change, _)| change.reason.activation())
         .collect();
+    // A live grant's object changed by hand: flagged on the activation once, for its report.
+    let held = desired.conflicts.iter().filter(|c| c.kind == ActivationKind::Role);
+    for conflict in held.filter(|c| mode.may_settle(&c.activation)) {
+        let flag = conflict.describe();
+        if let Some(record) = state.activations.get_mut(&conflict.activation)
+            && !record.flags.contains(&flag)
+        {
+            Arc::make_mut(record).flags.push(flag);
+        }
+    }
     let ids: Vec<String> = state.activations.keys().cloned().collect();
     for id in ids {
         if !mode.may_settle(&id) {
@@ -505,15 +515,7 @@ async fn settle_activations(
                     record.reverted_at = Some(now);
                     record.last_error = None;
                     for conflict in desired.conflicts.iter().filter(|c| c.activation == id) {
-                        record.flags.push(format!(
-                            "conflict: {}.{} was changed to {} outside breakglass while the \
-                             override held {}; left as is instead of restoring {}",
-                            conflict.address,
-                            conflict.attribute,
-                            conflict.live,
-                            conflict.overridden,
-                            conflict.prior
-                        ));
+                        record.flags.push(conflict.describe());
                     }
                     report.reverted.push(id.clone());
                 }
@@ -607,10 +609,15 @@ async fn leftover_access(
 
 /// Forgets objects that are neither desired nor live any more (deleted, or gone by
 /// themselves, as native expiry does), records handed over to another address, and objects
-/// that predate their activation once they are put back as they were.
+/// that predate their activation once they are put back as they were. A live grant's object
+/// a person removed is remembered: the record is what keeps it a conflict, not granted again,
+/// until the grant ends.
 fn prune(state: &mut State, desired: &Desired, live: &Live, failed: &BTreeSet<Address>) {
     state.resources.retain(|address, recorded| {
         if desired.resources.contains_key(address) || failed.contains(address) {
+            return true;
+        }
+        if desired.conflicts.iter().any(|c| &c.address == address) {
             return true;
         }
         if claimed(live, &recorded.resource_type, &recorded.id, address)

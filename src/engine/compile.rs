@@ -105,22 +105,79 @@ pub struct Restore {
     pub prior: Attributes,
 }
 
-/// A revert that would overwrite a value someone changed outside breakglass while the override
-/// was live: left as it is, and reported.
+/// An object someone changed outside breakglass while an activation held it. breakglass does
+/// not fight a person over it: the object is left as it is, and the conflict is reported (by
+/// plan, by reconcile's exit code, in the activation's flags).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conflict {
-    /// The override's activation.
+    /// The activation that held it.
     pub activation: String,
+    /// Whether that is a role's grant or an override.
+    pub kind: ActivationKind,
     /// The object.
     pub address: Address,
-    /// The attribute.
-    pub attribute: String,
-    /// What the override set.
-    pub overridden: Value,
-    /// What is there now.
-    pub live: Value,
-    /// What the revert would have written back.
-    pub prior: Value,
+    /// What was changed.
+    pub change: HandChange,
+}
+
+/// What a person changed on an object an activation held.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HandChange {
+    /// An ended override's value was changed while it was live: its revert would overwrite it.
+    Overridden {
+        /// The attribute.
+        attribute: String,
+        /// What the override set.
+        overridden: Value,
+        /// What is there now.
+        live: Value,
+        /// What the revert would have written back.
+        prior: Value,
+    },
+    /// Attributes of an object a live grant created were changed (a role lowered, say):
+    /// granting them again would undo the person's decision.
+    Changed {
+        /// Each attribute: what the grant set, what is there now.
+        attributes: Vec<(String, Value, Value)>,
+    },
+    /// An object a live grant created was removed: creating it again would undo the removal.
+    Removed,
+}
+
+impl Conflict {
+    /// One line for an activation's flags and reconcile's report.
+    pub fn describe(&self) -> String {
+        let show = |value: &Value| match value {
+            Value::String(text) => format!("{text:?}"),
+            other => other.to_string(),
+        };
+        match &self.change {
+            HandChange::Overridden { attribute, overridden, live, prior } => format!(
+                "conflict: {}.{attribute} was changed to {} outside breakglass while the override \
+                 held {}; left as is instead of restoring {}",
+                self.address,
+                show(live),
+                show(overridden),
+                show(prior)
+            ),
+            HandChange::Changed { attributes } => format!(
+                "conflict: {} was changed outside breakglass while activation {} held it ({}); \
+                 left as is, not granted again",
+                self.address,
+                self.activation,
+                attributes
+                    .iter()
+                    .map(|(name, held, live)| format!("{name} {} -> {}", show(held), show(live)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            HandChange::Removed => format!(
+                "conflict: {} was removed outside breakglass while activation {} held it; left \
+                 removed, not granted again",
+                self.address, self.activation
+            ),
+        }
+    }
 }
 
 /// The desired state at one time.
@@ -606,35 +663,119 @@ pub fn respect_preexisting(
     }
 }
 
-/// Once live values are known: an ended override's revert must not overwrite a value that
-/// someone changed outside breakglass while it was live. Such values are left as they are (the
-/// desired value becomes the live one) and recorded as conflicts.
-pub fn resolve_conflicts(desired: &mut Desired, live: &super::refresh::Live) {
+/// Once live values are known, what people changed by hand on objects an activation held:
+///
+/// - an ended override's revert must not overwrite a value someone changed while it was live;
+/// - a live grant must not be granted again where someone lowered or removed it meanwhile
+///   (taking access away by hand is a decision, not drift to put back).
+///
+/// Such objects are left as they are — the desired value becomes the live one, a removed
+/// object is no longer desired — and recorded as conflicts.
+pub fn resolve_conflicts(
+    desired: &mut Desired,
+    live: &super::refresh::Live,
+    state: &State,
+    providers: &Providers,
+) {
     let mut conflicts = Vec::new();
+    let mut removed = Vec::new();
     for (address, resource) in desired.resources.iter_mut() {
-        let Some(restore) = &resource.restore else { continue };
-        let Some(current) = live.object(address, &resource.provider, &resource.resource_type)
-        else {
-            continue;
-        };
-        for (name, overridden) in &restore.overridden {
-            let now = current.get(name).cloned().unwrap_or(Value::Null);
-            let prior = restore.prior.get(name).cloned().unwrap_or(Value::Null);
-            if now == *overridden || now == prior {
+        if let Some(restore) = &resource.restore {
+            let Some(current) = live.object(address, &resource.provider, &resource.resource_type)
+            else {
                 continue;
+            };
+            for (name, overridden) in &restore.overridden {
+                let now = current.get(name).cloned().unwrap_or(Value::Null);
+                let prior = restore.prior.get(name).cloned().unwrap_or(Value::Null);
+                if now == *overridden || now == prior {
+                    continue;
+                }
+                conflicts.push(Conflict {
+                    activation: restore.activation.clone(),
+                    kind: ActivationKind::Override,
+                    address: address.clone(),
+                    change: HandChange::Overridden {
+                        attribute: name.to_string(),
+                        overridden: overridden.clone(),
+                        live: now.clone(),
+                        prior,
+                    },
+                });
+                resource.attributes.insert(name.clone(), now);
+            }
+            continue;
+        }
+        if let Some(change) = changed_by_hand(address, resource, live, state, providers) {
+            let activation = resource.activation().unwrap_or_default().to_owned();
+            match &change {
+                HandChange::Removed => removed.push(address.clone()),
+                HandChange::Changed { attributes } => {
+                    for (name, _, now) in attributes {
+                        resource.attributes.insert(name.as_str().into(), now.clone());
+                    }
+                }
+                HandChange::Overridden { .. } => {}
             }
             conflicts.push(Conflict {
-                activation: restore.activation.clone(),
+                activation,
+                kind: ActivationKind::Role,
                 address: address.clone(),
-                attribute: name.to_string(),
-                overridden: overridden.clone(),
-                live: now.clone(),
-                prior,
+                change,
             });
-            resource.attributes.insert(name.clone(), now);
         }
     }
+    for address in removed {
+        desired.resources.remove(&address);
+    }
     desired.conflicts = conflicts;
+}
+
+/// What a person changed on `resource`, an object of a live, applied role grant, since
+/// breakglass wrote it (as state records it); `None` when nothing.
+fn changed_by_hand(
+    address: &Address,
+    resource: &DesiredResource,
+    live: &super::refresh::Live,
+    state: &State,
+    providers: &Providers,
+) -> Option<HandChange> {
+    let Cause::Grant(activation) = &resource.cause else { return None };
+    if !live.refreshed || activation.kind != ActivationKind::Role || !address.is_in_activation() {
+        return None;
+    }
+    // Only what this grant wrote and confirmed: an apply in flight or interrupted is finished
+    // by the next apply, not second-guessed.
+    let recorded = state.resources.get(address)?;
+    let applied = state.activations.get(&activation.id)?.status == ActivationStatus::Active;
+    if !applied || recorded.activation.as_deref() != Some(activation.id.as_str()) {
+        return None;
+    }
+    let Some(current) = live.object(address, &resource.provider, &resource.resource_type) else {
+        return Some(HandChange::Removed);
+    };
+    let schema = providers.resource_schema(&resource.provider, &resource.resource_type);
+    let attributes: Vec<(String, Value, Value)> = recorded
+        .attributes
+        .iter()
+        .filter(|(name, held)| {
+            let attribute = schema.and_then(|s| s.attributes.get(name.as_str()));
+            !attribute.is_some_and(|a| a.sensitive || a.computed)
+                && !super::diff::equal(
+                    providers,
+                    &resource.provider,
+                    &resource.resource_type,
+                    name,
+                    attribute,
+                    Some(held),
+                    current.get(*name),
+                )
+        })
+        .map(|(name, held)| {
+            (name.to_string(), held.clone(), current.get(name).cloned().unwrap_or(Value::Null))
+        })
+        .collect();
+    (!attributes.is_empty()).then_some(HandChange::Changed { attributes })
 }
 
 fn template_dependencies(

@@ -127,6 +127,7 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
                             recorded: Some(recorded.attributes.clone()),
                             live: None,
                             privileged: false,
+                            held_by: None,
                         });
                         if resource.is_baseline() { Reason::Drift } else { resource.reason() }
                     } else {
@@ -192,6 +193,7 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
                             recorded: Some(recorded.attributes.clone()),
                             live: Some(redact(schema, current)),
                             privileged: false,
+                            held_by: None,
                         });
                     }
                 }
@@ -350,6 +352,7 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
             recorded: None,
             live: Some(redact(schema, attributes)),
             privileged,
+            held_by: None,
         });
         // Access nobody granted, where the policy asks for such drift to be put back.
         if privileged && desired.revert_unmanaged.contains(provider) {

@@ -69,6 +69,9 @@ pub struct Reconciled {
     pub held_back: Vec<ResourceChange>,
     /// What was applied; `None` for a dry run.
     pub report: Option<ApplyReport>,
+    /// Objects a person changed while an activation held them, left as they are: one line
+    /// each, for the report and the exit code (a cron job must notice).
+    pub conflicts: Vec<String>,
 }
 
 /// Reconciles under the lock held by `guard`.
@@ -111,8 +114,9 @@ pub async fn reconcile(
     if !options.apply_grants {
         plan.activations.clear();
     }
+    let conflicts = planned.desired.conflicts.iter().map(|c| c.describe()).collect();
     if options.dry_run {
-        return Ok(Reconciled { plan, held_back, report: None });
+        return Ok(Reconciled { plan, held_back, report: None, conflicts });
     }
     let mode = if options.apply_grants { ApplyMode::Full } else { ApplyMode::RevertOnly };
     let report = apply(
@@ -126,5 +130,5 @@ pub async fn reconcile(
         progress,
     )
     .await?;
-    Ok(Reconciled { plan, held_back, report: Some(report) })
+    Ok(Reconciled { plan, held_back, report: Some(report), conflicts })
 }
