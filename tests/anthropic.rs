@@ -106,6 +106,20 @@ async fn throttling_server_errors_and_overload_are_retried() {
 }
 
 #[tokio::test]
+async fn an_api_that_stays_overloaded_is_named_overloaded_not_an_unknown_status() {
+    let server = workspace_of(3);
+    let provider = provider(&server, 100).await;
+    server.fail_next(std::iter::repeat_n(Fault::Overloaded, 5));
+    let error = provider.list(members_scope()).await.expect_err("overloaded five times");
+    assert_eq!(error.kind(), ErrorKind::Transient, "{error}");
+    let message = error.message();
+    assert!(message.contains("answered 529 Overloaded after 5 attempts"), "{message}");
+    assert!(message.contains("overloaded_error"), "{message}");
+    assert!(!message.contains("unknown status"), "{message}");
+    assert_eq!(server.seen().len(), 5);
+}
+
+#[tokio::test]
 async fn a_refused_admin_key_is_a_clear_error_naming_the_variable() {
     let server = workspace_of(3);
     let mut provider = AnthropicProvider::new();
