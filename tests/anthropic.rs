@@ -534,16 +534,10 @@ fn a_wrong_admin_key_fails_the_plan_clearly_and_changes_nothing() {
 impl Platforms {
     /// The example's baseline applied at `time`, and the demo private keys of the quickstart
     /// (whose public halves the example's keys/ holds) next to it, so people can sign.
+    /// Started, with the baseline applied at `time`. The requests and approvals use the
+    /// example's own demo keys (`examples/ai-platform/keys`).
     pub fn ready(time: &str) -> Self {
         let platforms = Self::start();
-        for person in ["alice", "bob", "carol", "dave"] {
-            let key = format!("keys/{person}.key");
-            fs_err::copy(
-                crate::util::root().join("examples/quickstart").join(&key),
-                platforms.dir.path().join(&key),
-            )
-            .expect("a demo key");
-        }
         platforms.at(time).args(["apply", "--auto-approve"]).run().expect_code(0);
         platforms
     }
@@ -587,6 +581,41 @@ impl Platforms {
             .expect("an emergency activation")
             .clone()
     }
+}
+
+#[test]
+fn the_examples_readme_incident_runs_as_written_with_the_examples_own_keys() {
+    let platforms = Platforms::ready("2026-11-28T12:00:00Z");
+    let readme = read(crate::util::root().join("examples/ai-platform/README.md"));
+    let incident = readme.split("An incident, from this folder").nth(1).expect("an incident");
+    let script = incident.split("```sh\n").nth(1).and_then(|s| s.split("```").next()).unwrap();
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_breakglass"));
+    let output = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .current_dir(platforms.dir.path())
+        .env(
+            "PATH",
+            format!("{}:{}", binary.parent().unwrap().display(), std::env::var("PATH").unwrap()),
+        )
+        .env("BREAKGLASS_TEST_NOW", "2026-11-28T12:00:00Z")
+        .env("ANTHROPIC_BASE_URL", &platforms.anthropic.url)
+        .env("ANTHROPIC_ADMIN_KEY", ADMIN_KEY)
+        .env("LITELLM_BASE_URL", &platforms.litellm.url)
+        .env("LITELLM_MASTER_KEY", crate::contract_litellm::MASTER_KEY)
+        .env_remove("BREAKGLASS_AS")
+        .env_remove("BREAKGLASS_KEY")
+        .output()
+        .expect("bash runs");
+    assert!(
+        output.status.success(),
+        "{script}\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        platforms.anthropic.api_key_status("apikey_01ChatbotProd").as_deref(),
+        Some("inactive")
+    );
 }
 
 #[test]
