@@ -304,7 +304,7 @@ fn validate_page(fences: &[&Fence]) -> Option<String> {
         files.iter().map(|(name, text)| (name.as_str(), text.as_str())).collect();
     let dir = crate::util::policy_dir(&borrowed);
     let outcome = crate::util::Run::new(dir.path()).args(["validate"]).run();
-    (outcome.code != 0).then(|| outcome.stdout)
+    (outcome.code != 0).then_some(outcome.stdout)
 }
 
 #[test]

@@ -231,7 +231,8 @@ fn file_errors(dir: &Path) -> Vec<(&'static str, Outcome)> {
 #[test]
 fn every_providers_authentication_failure_prints_each_cause_once() {
     let mut shown = String::new();
-    let cases: [(&str, fn() -> Outcome); 5] = [
+    type Refused = fn() -> Outcome;
+    let cases: [(&str, Refused); 5] = [
         ("anthropic", anthropic_refused),
         ("openai", openai_refused),
         ("litellm", litellm_refused),

@@ -56,7 +56,7 @@ Exit codes:
   1  error: invalid policy, failed provider call, bad input
   2  plan --detailed-exitcode: changes to apply
   3  fmt --check: files need formatting
-  4  plan --detailed-exitcode: drift reported, nothing to apply
+  4  plan --detailed-exitcode: drift or conflicts reported, nothing to apply
   5  refused: a signature, approval, authentication, staleness or limit check failed
   6  the state is locked by another process
   7  a revert could not be verified; access may still be live

@@ -124,16 +124,7 @@ pub struct Conflict {
 #[derive(Debug, Clone, PartialEq)]
 pub enum HandChange {
     /// An ended override's value was changed while it was live: its revert would overwrite it.
-    Overridden {
-        /// The attribute.
-        attribute: String,
-        /// What the override set.
-        overridden: Value,
-        /// What is there now.
-        live: Value,
-        /// What the revert would have written back.
-        prior: Value,
-    },
+    Overridden(Box<OverriddenValue>),
     /// Attributes of an object a live grant created were changed (a role lowered, say):
     /// granting them again would undo the person's decision.
     Changed {
@@ -144,6 +135,19 @@ pub enum HandChange {
     Removed,
 }
 
+/// An overridden value a person changed while the override held it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OverriddenValue {
+    /// The attribute.
+    pub attribute: String,
+    /// What the override set.
+    pub overridden: Value,
+    /// What is there now.
+    pub live: Value,
+    /// What the revert would have written back.
+    pub prior: Value,
+}
+
 impl Conflict {
     /// One line for an activation's flags and reconcile's report.
     pub fn describe(&self) -> String {
@@ -152,13 +156,14 @@ impl Conflict {
             other => other.to_string(),
         };
         match &self.change {
-            HandChange::Overridden { attribute, overridden, live, prior } => format!(
+            HandChange::Overridden(value) => format!(
                 "conflict: {}.{attribute} was changed to {} outside breakglass while the override \
                  held {}; left as is instead of restoring {}",
                 self.address,
-                show(live),
-                show(overridden),
-                show(prior)
+                show(&value.live),
+                show(&value.overridden),
+                show(&value.prior),
+                attribute = value.attribute,
             ),
             HandChange::Changed { attributes } => format!(
                 "conflict: {} was changed outside breakglass while activation {} held it ({}); \
@@ -695,12 +700,12 @@ pub fn resolve_conflicts(
                     activation: restore.activation.clone(),
                     kind: ActivationKind::Override,
                     address: address.clone(),
-                    change: HandChange::Overridden {
+                    change: HandChange::Overridden(Box::new(OverriddenValue {
                         attribute: name.to_string(),
                         overridden: overridden.clone(),
                         live: now.clone(),
                         prior,
-                    },
+                    })),
                 });
                 resource.attributes.insert(name.clone(), now);
             }
@@ -715,7 +720,7 @@ pub fn resolve_conflicts(
                         resource.attributes.insert(name.as_str().into(), now.clone());
                     }
                 }
-                HandChange::Overridden { .. } => {}
+                HandChange::Overridden(_) => {}
             }
             conflicts.push(Conflict {
                 activation,

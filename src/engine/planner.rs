@@ -87,10 +87,10 @@ fn add_conflicts(drift: &mut Vec<Drift>, desired: &Desired, live: &Live, state: 
         let provider = crate::address::provider_of(conflict.address.resource_type()).to_owned();
         let (recorded, now, explained): (Attributes, Option<Attributes>, Vec<String>) =
             match &conflict.change {
-                HandChange::Overridden { attribute, overridden, live, .. } => (
-                    [(attribute.clone(), overridden.clone())].into_iter().collect(),
-                    Some([(attribute.clone(), live.clone())].into_iter().collect()),
-                    vec![attribute.clone()],
+                HandChange::Overridden(value) => (
+                    [(value.attribute.clone(), value.overridden.clone())].into_iter().collect(),
+                    Some([(value.attribute.clone(), value.live.clone())].into_iter().collect()),
+                    vec![value.attribute.clone()],
                 ),
                 HandChange::Changed { attributes } => (
                     attributes.iter().map(|(n, held, _)| (n.clone(), held.clone())).collect(),

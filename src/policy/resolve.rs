@@ -197,6 +197,9 @@ pub fn resolve_resources(
     check_overrides(policy, schemas, diagnostics);
 }
 
+/// Attributes of baseline resources (address, attribute) whose expressions were reported.
+type Reported = BTreeSet<(ResourceAddress, String)>;
+
 /// Reports every reference in `expression` to a block the policy does not declare — a person,
 /// a team, an authentication rule, a baseline resource — once each, in the words `validate`
 /// uses for one written in an attribute ("did you mean", what is declared). Returns whether
@@ -238,7 +241,7 @@ fn dependency_order(
     policy: &mut Policy,
     resource_types: &BTreeSet<String>,
     diagnostics: &mut Diagnostics,
-) -> (Vec<(ResourceAddress, bool)>, BTreeSet<(ResourceAddress, String)>) {
+) -> (Vec<(ResourceAddress, bool)>, Reported) {
     let mut graph: DiGraph<ResourceAddress, ()> = DiGraph::new();
     let nodes: BTreeMap<ResourceAddress, NodeIndex> = policy
         .resources
@@ -361,7 +364,7 @@ fn evaluate_baseline(
     policy: &mut Policy,
     schemas: &ProviderSchemas,
     order: &[(ResourceAddress, bool)],
-    reported: &BTreeSet<(ResourceAddress, String)>,
+    reported: &Reported,
     diagnostics: &mut Diagnostics,
 ) {
     let base = context::people_context(policy);
