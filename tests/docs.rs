@@ -254,11 +254,11 @@ const CAST: &[(&str, &str)] = &[
     ("breakglass", "breakglass {\n  plan_signers = [person.ci]\n}\n"),
     (
         "person \"alice\"",
-        "person \"alice\" {\n  public_key = file(\"keys/alice.pub\")\n  identities = {\n    local     = \"alice\"\n    aws       = \"arn:aws:iam::123456789012:user/alice\"\n    aws_sso   = \"alice@example.com\"\n    postgres  = \"alice\"\n    anthropic = \"user_01AliceMartin\"\n    openai    = \"user-alice\"\n  }\n}\n",
+        "person \"alice\" {\n  public_key = file(\"keys/alice.pub\")\n  identities = {\n    local     = \"alice\"\n    aws       = \"arn:aws:iam::123456789012:user/alice\"\n    aws_sso   = \"alice@example.com\"\n    postgres  = \"alice\"\n    anthropic = \"user_01AliceMartin\"\n    openai    = \"user-alice\"\n    azure     = \"3f2b8c1e-5d4a-4e6b-9c7d-0a1b2c3d4e5f\"\n    gcp       = \"user:alice@example.com\"\n  }\n}\n",
     ),
     (
         "person \"bob\"",
-        "person \"bob\" {\n  public_key = file(\"keys/bob.pub\")\n  identities = {\n    local     = \"bob\"\n    aws       = \"arn:aws:iam::123456789012:user/bob\"\n    aws_sso   = \"bob@example.com\"\n    postgres  = \"bob\"\n    anthropic = \"user_01BobChen\"\n    openai    = \"user-bob\"\n  }\n}\n",
+        "person \"bob\" {\n  public_key = file(\"keys/bob.pub\")\n  identities = {\n    local     = \"bob\"\n    aws       = \"arn:aws:iam::123456789012:user/bob\"\n    aws_sso   = \"bob@example.com\"\n    postgres  = \"bob\"\n    anthropic = \"user_01BobChen\"\n    openai    = \"user-bob\"\n    azure     = \"7d1e9a2b-4c6f-4b8a-9e0d-2f3a4b5c6d7e\"\n    gcp       = \"user:bob@example.com\"\n  }\n}\n",
     ),
     ("person \"carol\"", "person \"carol\" {\n  public_key = file(\"keys/carol.pub\")\n}\n"),
     ("person \"dave\"", "person \"dave\" {\n  public_key = file(\"keys/dave.pub\")\n}\n"),
@@ -592,5 +592,33 @@ fn the_readme_tour_runs_as_written_in_a_scratch_copy() {
         walk(&checkout.path().join("examples/quickstart")),
         before,
         "the tour wrote nothing into examples/quickstart"
+    );
+}
+
+/// The property names of `schema` (one level).
+fn property_names(schema: &Value) -> Vec<String> {
+    schema["properties"].as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default()
+}
+
+#[test]
+fn the_security_model_says_what_becomes_of_every_field_of_a_request_and_a_token() {
+    let plan: Value = serde_json::from_str(
+        &breakglass::schemas::all().into_iter().find(|(f, _)| *f == "plan.schema.json").unwrap().1,
+    )
+    .unwrap();
+    let approval = serde_json::to_value(schemars::schema_for!(breakglass::sign::Approval)).unwrap();
+    let mut fields = property_names(&plan);
+    fields.extend(property_names(&plan["$defs"]["EmergencyRequest"]));
+    fields.extend(property_names(&plan["$defs"]["Activation"]));
+    fields.extend(property_names(&approval));
+    assert!(fields.len() > 40, "too few fields found: {fields:?}");
+    let doc = fs_err::read_to_string(root().join("docs/security.md")).unwrap();
+    let missing: Vec<&String> = fields
+        .iter()
+        .filter(|name| !doc.contains(&format!("`{name}`")) && !doc.contains(&format!(".{name}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/security.md does not say what becomes of these fields of a request or token: {missing:?}"
     );
 }

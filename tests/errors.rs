@@ -1,6 +1,7 @@
 //! Errors read clearly: each cause printed once. Every provider's authentication failure —
-//! anthropic, openai and litellm against their contract servers, aws against moto with a wrong
-//! secret, postgres with a wrong password — and the file errors every command can meet, each
+//! anthropic, openai, litellm, azure and gcp against their contract servers, aws against moto
+//! with a wrong secret, postgres with a wrong password — and the file errors every command can
+//! meet, each
 //! checked for an error line that repeats its own text, and the lines a person reads kept in a
 //! snapshot.
 
@@ -181,6 +182,59 @@ resource "aws_iam_policy" "guardrails" {
         .run()
 }
 
+fn azure_refused() -> Outcome {
+    use crate::azure::contract::{CLIENT_ID, ContractServer, TENANT_ID, Tenant};
+    let server = ContractServer::start(Tenant::new("2026-12-01T09:00:00Z".parse().unwrap()));
+    // One object, so which read fails first (they run at once) is not left to chance.
+    let dir = tempfile::tempdir().unwrap();
+    let policy = r#"
+provider "azure" {}
+
+resource "azure_role_assignment" "oncall_reader" {
+  scope              = "/subscriptions/5f0c1e2d-8b7a-4c3e-9d2f-1a2b3c4d5e6f"
+  role_definition_id = "/subscriptions/5f0c1e2d-8b7a-4c3e-9d2f-1a2b3c4d5e6f/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7"
+  principal_id       = "c4a8e2f6-1b3d-4e5f-8a9b-0c1d2e3f4a5b"
+  principal_type     = "Group"
+}
+"#;
+    fs_err::write(dir.path().join("main.hcl"), policy).unwrap();
+    Run::new(dir.path())
+        .env("BREAKGLASS_TEST_NOW", "2026-12-01T09:00:00Z")
+        .env("AZURE_TENANT_ID", TENANT_ID)
+        .env("AZURE_CLIENT_ID", CLIENT_ID)
+        .env("AZURE_CLIENT_SECRET", "not~the~right~one~5678")
+        .env("AZURE_AUTHORITY_HOST", server.url())
+        .env("AZURE_RESOURCE_MANAGER_ENDPOINT", server.url())
+        .args(["plan"])
+        .run()
+}
+
+fn gcp_refused() -> Outcome {
+    use crate::gcp::contract::ContractServer;
+    let server = ContractServer::start(crate::gcp::example_cloud());
+    let dir = tempfile::tempdir().unwrap();
+    let policy = r#"
+provider "gcp" {}
+
+resource "gcp_project_iam_member" "platform_owners" {
+  project = "payments-prod"
+  role    = "roles/owner"
+  member  = "group:platform-admins@example.com"
+}
+"#;
+    fs_err::write(dir.path().join("main.hcl"), policy).unwrap();
+    // A key Google does not know: the token endpoint refuses it.
+    let key = dir.path().join("executor-key.json");
+    let stranger = crate::gcp::new_key();
+    fs_err::write(&key, crate::gcp::key_file(&stranger, &server.token_uri())).unwrap();
+    Run::new(dir.path())
+        .env("GOOGLE_APPLICATION_CREDENTIALS", &key)
+        .env("GOOGLE_OAUTH_ACCESS_TOKEN", "")
+        .env("CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER", server.endpoint())
+        .args(["plan"])
+        .run()
+}
+
 fn postgres_refused() -> Outcome {
     let cluster = TestCluster::start();
     let dir = example_copy("postgres");
@@ -232,12 +286,14 @@ fn file_errors(dir: &Path) -> Vec<(&'static str, Outcome)> {
 fn every_providers_authentication_failure_prints_each_cause_once() {
     let mut shown = String::new();
     type Refused = fn() -> Outcome;
-    let cases: [(&str, Refused); 5] = [
+    let cases: [(&str, Refused); 7] = [
         ("anthropic", anthropic_refused),
         ("openai", openai_refused),
         ("litellm", litellm_refused),
         ("aws", aws_refused),
         ("postgres", postgres_refused),
+        ("azure", azure_refused),
+        ("gcp", gcp_refused),
     ];
     for (provider, refused) in cases {
         let outcome = refused();

@@ -21,6 +21,7 @@ mod progress;
 pub mod reconcile;
 pub mod request;
 pub mod revoke;
+pub mod roles;
 pub mod show;
 pub mod state;
 pub mod status;
@@ -85,6 +86,8 @@ pub enum Command {
     Extend(extend::ExtendArgs),
     /// List activations: who has what, why, until when.
     Status(status::StatusArgs),
+    /// List what can be requested, by whom, for how long, approved by whom.
+    Roles(roles::RolesArgs),
     /// End an activation early.
     Revoke(revoke::RevokeArgs),
     /// Revert what has ended (never grants).
@@ -149,6 +152,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Approve(args) => approve::run(args, output),
         Command::Extend(args) => runtime.block_on(extend::run(args, output)),
         Command::Status(args) => runtime.block_on(status::run(args, output)),
+        Command::Roles(args) => roles::run(args, output),
         Command::Revoke(args) => runtime.block_on(revoke::run(args, output)),
         Command::Reconcile(args) => runtime.block_on(reconcile::run(args, output)),
         Command::Watch(args) => runtime.block_on(watch::run(args, output)),

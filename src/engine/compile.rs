@@ -684,6 +684,7 @@ pub fn resolve_conflicts(
 ) {
     let mut conflicts = Vec::new();
     let mut removed = Vec::new();
+    let holders = std::cell::OnceCell::new();
     for (address, resource) in desired.resources.iter_mut() {
         if let Some(restore) = &resource.restore {
             let Some(current) = live.object(address, &resource.provider, &resource.resource_type)
@@ -711,7 +712,7 @@ pub fn resolve_conflicts(
             }
             continue;
         }
-        if let Some(change) = changed_by_hand(address, resource, live, state, providers) {
+        if let Some(change) = changed_by_hand(address, resource, live, state, providers, &holders) {
             let activation = resource.activation().unwrap_or_default().to_owned();
             match &change {
                 HandChange::Removed => removed.push(address.clone()),
@@ -736,14 +737,23 @@ pub fn resolve_conflicts(
     desired.conflicts = conflicts;
 }
 
+/// The records of granted objects, by type and id (see [`super::diff::holders_of_objects`]).
+type Holders<'s> = HashMap<
+    (&'s str, &'s str),
+    Vec<(&'s Address, &'s crate::state::ResourceState)>,
+    foldhash::fast::RandomState,
+>;
+
 /// What a person changed on `resource`, an object of a live, applied role grant, since
-/// breakglass wrote it (as state records it); `None` when nothing.
-fn changed_by_hand(
+/// breakglass wrote it (as state records it); `None` when nothing. A value another grant of
+/// the same object wrote (overlapping grants) is breakglass's own, not a person's.
+fn changed_by_hand<'s>(
     address: &Address,
     resource: &DesiredResource,
     live: &super::refresh::Live,
-    state: &State,
+    state: &'s State,
     providers: &Providers,
+    holders: &std::cell::OnceCell<Holders<'s>>,
 ) -> Option<HandChange> {
     let Cause::Grant(activation) = &resource.cause else { return None };
     if !live.refreshed || activation.kind != ActivationKind::Role || !address.is_in_activation() {
@@ -760,21 +770,36 @@ fn changed_by_hand(
         return Some(HandChange::Removed);
     };
     let schema = providers.resource_schema(&resource.provider, &resource.resource_type);
+    let equal = |name: &str, held: Option<&Value>| {
+        let attribute = schema.and_then(|s| s.attributes.get(name));
+        super::diff::equal(
+            providers,
+            &resource.provider,
+            &resource.resource_type,
+            name,
+            attribute,
+            held,
+            current.get(name),
+        )
+    };
+    let written_by_another_grant = |name: &str| {
+        let holders = holders.get_or_init(|| super::diff::holders_of_objects(state));
+        holders.get(&(recorded.resource_type.as_str(), recorded.id.as_str())).is_some_and(
+            |others| {
+                others.iter().any(|(other, record)| {
+                    *other != address && equal(name, record.attributes.get(name))
+                })
+            },
+        )
+    };
     let attributes: Vec<(String, Value, Value)> = recorded
         .attributes
         .iter()
         .filter(|(name, held)| {
             let attribute = schema.and_then(|s| s.attributes.get(name.as_str()));
             !attribute.is_some_and(|a| a.sensitive || a.computed)
-                && !super::diff::equal(
-                    providers,
-                    &resource.provider,
-                    &resource.resource_type,
-                    name,
-                    attribute,
-                    Some(held),
-                    current.get(*name),
-                )
+                && !equal(name, Some(held))
+                && !written_by_another_grant(name)
         })
         .map(|(name, held)| {
             (name.to_string(), held.clone(), current.get(name).cloned().unwrap_or(Value::Null))
