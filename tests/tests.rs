@@ -27,6 +27,7 @@ mod openai;
 mod output;
 mod plan_apply;
 mod postgres;
+mod refusals;
 mod roles;
 mod schema;
 mod security;

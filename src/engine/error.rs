@@ -2,6 +2,7 @@
 
 use breakglass_provider::ProviderError;
 
+use super::missing::Missing;
 use crate::address::Address;
 use crate::sign::{EnvelopeError, PlanFileError};
 use crate::state::StateError;
@@ -52,6 +53,10 @@ pub enum EngineError {
     /// The plan no longer matches the state, the policy or the live objects.
     #[error("refused: the plan is stale: {0}; run plan again")]
     Stale(String),
+    /// An emergency request lacks approvals or the TOTP code: everything missing, with the
+    /// next steps. A refusal; nothing was changed.
+    #[error("refused: {0}")]
+    Incomplete(Box<Missing>),
     /// A signature did not verify. (Named in the message, not given as the source.)
     #[error("refused: {0}")]
     Signature(EnvelopeError),
@@ -69,7 +74,13 @@ impl From<EnvelopeError> for EngineError {
 impl EngineError {
     /// Whether the error is a refusal (a failed check) rather than a failure.
     pub fn is_refusal(&self) -> bool {
-        matches!(self, EngineError::Refused(_) | EngineError::Stale(_) | EngineError::Signature(_))
+        matches!(
+            self,
+            EngineError::Refused(_)
+                | EngineError::Stale(_)
+                | EngineError::Signature(_)
+                | EngineError::Incomplete(_)
+        )
     }
 
     /// What went wrong, without the leading "refused: " of a refusal (for sentences that say
@@ -79,6 +90,7 @@ impl EngineError {
             EngineError::Refused(reason) => reason.clone(),
             EngineError::Stale(reason) => format!("it is stale: {reason}"),
             EngineError::Signature(error) => error.to_string(),
+            EngineError::Incomplete(missing) => missing.to_string(),
             other => other.to_string(),
         }
     }
