@@ -12,7 +12,7 @@ use super::exit::ExitStatus;
 use super::output::Output;
 use super::plan_view::{self, MarkdownBudget};
 use crate::address::Address;
-use crate::engine::{PlanOptions, make_plan};
+use crate::engine::{PlanOptions, dry_run, make_plan};
 use crate::plan::Plan;
 use crate::sign::{PrivateKey, sign_plan, unsigned_plan};
 
@@ -139,7 +139,7 @@ pub async fn run(args: &PlanArgs, output: Output) -> anyhow::Result<ExitStatus> 
         parallelism: args.parallelism.unwrap_or(policy.settings.parallelism as usize),
         revert_interrupted: false,
     };
-    let planned = make_plan(
+    let mut planned = make_plan(
         &policy,
         &state,
         &providers,
@@ -148,6 +148,17 @@ pub async fn run(args: &PlanArgs, output: Output) -> anyhow::Result<ExitStatus> 
         progress(output, format != Format::Text),
     )
     .await?;
+    if args.refresh {
+        // The platform's own checks (a Kubernetes server-side dry run), before anyone applies.
+        dry_run(
+            &mut planned.plan,
+            &planned.desired,
+            &planned.live,
+            &providers,
+            options.parallelism,
+        )
+        .await?;
+    }
     let plan = planned.plan;
     let audit = Audit::of(&policy);
     if args.refresh {

@@ -13,7 +13,7 @@ use crate::state::{LocalStore, StateStore};
 
 const NOW: &str = "2026-11-28T12:00:00Z";
 
-fn policy(dir: &std::path::Path, body: &str) -> Policy {
+pub(super) fn policy(dir: &std::path::Path, body: &str) -> Policy {
     fs_err::write(dir.join("main.hcl"), body).unwrap();
     let schemas = [("fake".to_owned(), fake_schema())].into_iter().collect();
     let loaded = load(dir, &schemas, NOW.parse().unwrap(), Strictness::Operate);
