@@ -1,7 +1,7 @@
 //! Errors read clearly: each cause printed once. Every provider's authentication failure —
-//! anthropic, openai, litellm, azure and gcp against their contract servers, aws against moto
-//! with a wrong secret, postgres with a wrong password — and the file errors every command can
-//! meet, each
+//! anthropic, openai, litellm, azure, gcp and kubernetes against their contract servers, aws
+//! against moto with a wrong secret, postgres with a wrong password, vault against OpenBao with
+//! a wrong token — and the file errors every command can meet, each
 //! checked for an error line that repeats its own text, and the lines a person reads kept in a
 //! snapshot.
 
@@ -235,6 +235,52 @@ resource "gcp_project_iam_member" "platform_owners" {
         .run()
 }
 
+fn kubernetes_refused() -> Outcome {
+    use crate::kubernetes::contract::{Cluster, ContractServer};
+    let server = ContractServer::start(Cluster::new());
+    let dir = tempfile::tempdir().unwrap();
+    let policy = r#"
+provider "kubernetes" {}
+
+resource "kubernetes_cluster_role" "debug" {
+  name = "breakglass-debug"
+  rules = [
+    {
+      api_groups = [""]
+      resources  = ["pods"]
+      verbs      = ["get"]
+    },
+  ]
+}
+"#;
+    fs_err::write(dir.path().join("main.hcl"), policy).unwrap();
+    let kubeconfig = server.kubeconfig(dir.path(), "not-the-right-token-5678");
+    Run::new(dir.path()).env("KUBECONFIG", kubeconfig).args(["plan"]).run()
+}
+
+fn vault_refused() -> Outcome {
+    let bao = breakglass_provider_vault::testing::Bao::start();
+    let dir = tempfile::tempdir().unwrap();
+    let policy = r#"
+provider "vault" {}
+
+resource "vault_policy" "responder" {
+  name   = "breakglass-responder"
+  policy = "path \"secret/data/*\" { capabilities = [\"read\"] }"
+}
+"#;
+    fs_err::write(dir.path().join("main.hcl"), policy).unwrap();
+    Run::new(dir.path())
+        .env("VAULT_ADDR", &bao.url)
+        .env("VAULT_TOKEN", "s.wrong-token-0123456789")
+        .env("BAO_ADDR", "")
+        .env("BAO_TOKEN", "")
+        .env("VAULT_NAMESPACE", "")
+        .env("VAULT_CACERT", "")
+        .args(["plan"])
+        .run()
+}
+
 fn postgres_refused() -> Outcome {
     let cluster = TestCluster::start();
     let dir = example_copy("postgres");
@@ -286,7 +332,7 @@ fn file_errors(dir: &Path) -> Vec<(&'static str, Outcome)> {
 fn every_providers_authentication_failure_prints_each_cause_once() {
     let mut shown = String::new();
     type Refused = fn() -> Outcome;
-    let cases: [(&str, Refused); 7] = [
+    let cases: [(&str, Refused); 9] = [
         ("anthropic", anthropic_refused),
         ("openai", openai_refused),
         ("litellm", litellm_refused),
@@ -294,6 +340,8 @@ fn every_providers_authentication_failure_prints_each_cause_once() {
         ("postgres", postgres_refused),
         ("azure", azure_refused),
         ("gcp", gcp_refused),
+        ("kubernetes", kubernetes_refused),
+        ("vault", vault_refused),
     ];
     for (provider, refused) in cases {
         let outcome = refused();
