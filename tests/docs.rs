@@ -185,7 +185,9 @@ fn markdown_links(text: &str) -> Vec<String> {
 // --- Fenced examples ----------------------------------------------------------------------
 
 /// A fenced block of a markdown page: its language, whether it is marked an excerpt
-/// (`hcl fragment`), its text, and where it starts.
+/// (`hcl fragment`) or checked by a test of its own (an HTML comment on the line above names
+/// it, as `<!-- minimal-policy -->` does for the Vault policy tests/vault.rs loads), its
+/// text, and where it starts.
 #[derive(Debug)]
 struct Fence {
     page: String,
@@ -199,7 +201,9 @@ struct Fence {
 fn fences(page: &str, text: &str) -> Vec<Fence> {
     let mut found = Vec::new();
     let mut open: Option<Fence> = None;
+    let mut previous = "";
     for (index, line) in text.lines().enumerate() {
+        let above = std::mem::replace(&mut previous, line);
         let Some(info) = line.strip_prefix("```") else {
             if let Some(fence) = &mut open {
                 fence.text.push_str(line);
@@ -215,7 +219,9 @@ fn fences(page: &str, text: &str) -> Vec<Fence> {
                     page: page.to_owned(),
                     line: index + 1,
                     language: words.next().unwrap_or_default().to_owned(),
-                    fragment: words.any(|word| word == "fragment"),
+                    fragment: words.any(|word| word == "fragment")
+                        || (above.trim_start().starts_with("<!--")
+                            && above.trim_end().ends_with("-->")),
                     text: String::new(),
                 });
             }
@@ -254,11 +260,11 @@ const CAST: &[(&str, &str)] = &[
     ("breakglass", "breakglass {\n  plan_signers = [person.ci]\n}\n"),
     (
         "person \"alice\"",
-        "person \"alice\" {\n  public_key = file(\"keys/alice.pub\")\n  identities = {\n    local     = \"alice\"\n    aws       = \"arn:aws:iam::123456789012:user/alice\"\n    aws_sso   = \"alice@example.com\"\n    postgres  = \"alice\"\n    anthropic = \"user_01AliceMartin\"\n    openai    = \"user-alice\"\n    azure     = \"3f2b8c1e-5d4a-4e6b-9c7d-0a1b2c3d4e5f\"\n    gcp       = \"user:alice@example.com\"\n  }\n}\n",
+        "person \"alice\" {\n  public_key = file(\"keys/alice.pub\")\n  identities = {\n    local     = \"alice\"\n    aws       = \"arn:aws:iam::123456789012:user/alice\"\n    aws_sso   = \"alice@example.com\"\n    postgres  = \"alice\"\n    anthropic = \"user_01AliceMartin\"\n    openai    = \"user-alice\"\n    kubernetes = \"alice@example.com\"\n    vault     = \"alice\"\n    azure     = \"3f2b8c1e-5d4a-4e6b-9c7d-0a1b2c3d4e5f\"\n    gcp       = \"user:alice@example.com\"\n  }\n}\n",
     ),
     (
         "person \"bob\"",
-        "person \"bob\" {\n  public_key = file(\"keys/bob.pub\")\n  identities = {\n    local     = \"bob\"\n    aws       = \"arn:aws:iam::123456789012:user/bob\"\n    aws_sso   = \"bob@example.com\"\n    postgres  = \"bob\"\n    anthropic = \"user_01BobChen\"\n    openai    = \"user-bob\"\n    azure     = \"7d1e9a2b-4c6f-4b8a-9e0d-2f3a4b5c6d7e\"\n    gcp       = \"user:bob@example.com\"\n  }\n}\n",
+        "person \"bob\" {\n  public_key = file(\"keys/bob.pub\")\n  identities = {\n    local     = \"bob\"\n    aws       = \"arn:aws:iam::123456789012:user/bob\"\n    aws_sso   = \"bob@example.com\"\n    postgres  = \"bob\"\n    anthropic = \"user_01BobChen\"\n    openai    = \"user-bob\"\n    kubernetes = \"bob@example.com\"\n    vault     = \"bob\"\n    azure     = \"7d1e9a2b-4c6f-4b8a-9e0d-2f3a4b5c6d7e\"\n    gcp       = \"user:bob@example.com\"\n  }\n}\n",
     ),
     ("person \"carol\"", "person \"carol\" {\n  public_key = file(\"keys/carol.pub\")\n}\n"),
     ("person \"dave\"", "person \"dave\" {\n  public_key = file(\"keys/dave.pub\")\n}\n"),
