@@ -336,7 +336,7 @@ impl Platforms {
     }
 
     pub fn state(&self) -> Value {
-        serde_json::from_str(&read(self.dir.path().join(".breakglass/state.json"))).expect("state")
+        crate::util::state(self.dir.path())
     }
 }
 

@@ -33,8 +33,7 @@ fn steady(text: &str) -> String {
 }
 
 fn activation(dir: &Path) -> (String, Value) {
-    let state: Value =
-        serde_json::from_str(&read(dir.join(".breakglass/state.json"))).expect("state");
+    let state: Value = crate::util::state(dir);
     let (id, record) = state["activations"]
         .as_object()
         .expect("activations")

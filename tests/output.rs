@@ -7,7 +7,10 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Stdio;
 
-use crate::util::{Outcome, Run, example_copy, read};
+use crate::util::{
+    Outcome, Run, audit_lines, audit_text, example_copy, read, set_audit_lines, state_db,
+    state_text,
+};
 
 /// A quickstart copy with the baseline applied and bob's read_logs live.
 fn quickstart_with_a_grant() -> tempfile::TempDir {
@@ -172,8 +175,10 @@ fn state_list_drill_and_audit_head_print_documented_json() {
     snapshot!("audit_head_json", pretty(&shown));
 
     // A broken chain: the same shape as `audit verify --json`, and exit 1.
-    let log = path.join(".breakglass/audit.jsonl");
-    fs_err::write(&log, read(&log).replacen("\"bob\"", "\"mallory\"", 1)).unwrap();
+    let mut lines = audit_lines(path);
+    let edited = lines.iter().position(|l| l.contains("\"bob\"")).expect("an event of bob's");
+    lines[edited] = lines[edited].replacen("\"bob\"", "\"mallory\"", 1);
+    set_audit_lines(path, &lines);
     let broken = Run::new(path).args(["audit", "head", "--json"]).run().expect_code(1);
     let broken = broken.json();
     assert_eq!(broken["verified"], false);
@@ -207,12 +212,12 @@ fn a_drill_right_after_a_real_apply_does_not_meet_the_persons_used_totp_code() {
         .args(["--totp", code.trim()])
         .run()
         .expect_code(0);
-    let used = read(path.join(".breakglass/state.json"));
+    let used = state_text(path);
     // The same 30-second step (the test clock stands still): the drill is not refused.
     let drill = Run::new(path).args(["drill", "prod_admin", "--as", "alice"]).run();
     assert_eq!(drill.code, 0, "{}\n{}", drill.stdout, drill.stderr);
     assert!(drill.stdout.contains("check 12: TOTP code verified"), "{}", drill.stdout);
-    assert_eq!(read(path.join(".breakglass/state.json")), used, "the drill consumed nothing");
+    assert_eq!(state_text(path), used, "the drill consumed nothing");
 }
 
 #[test]
@@ -229,7 +234,7 @@ fn watch_lines_start_with_the_time() {
     Run::new(path).real_clock().args(["apply", "--emergency", "req.json"]).run().expect_code(0);
     let watch = Run::new(path).real_clock().args(["watch", "--interval", "1h"]).spawn();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while !read(path.join(".breakglass/state.json")).contains("\"reverted\"") {
+    while !state_text(path).contains("\"reverted\"") {
         assert!(std::time::Instant::now() < deadline, "watch did not revert in time");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
@@ -257,7 +262,7 @@ fn the_policy_folder_is_found_from_below_it_and_from_breakglass_dir() {
     assert!(from_keys.stdout.contains("Success!"), "{}", from_keys.stdout);
     // State lands in the policy folder, not where the command ran.
     Run::new(path.join("keys")).args(["apply", "--auto-approve"]).run().expect_code(0);
-    assert!(path.join(".breakglass/state.json").exists());
+    assert!(state_db(path).exists());
     assert!(!path.join("keys/.breakglass").exists());
 
     let elsewhere = tempfile::tempdir().unwrap();
@@ -307,7 +312,7 @@ fn approve_off_a_terminal_without_yes_signs_nothing() {
     assert_eq!(outcome.stdout, "", "no token");
     let error = outcome.stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_default();
     snapshot!("approve_without_yes_off_a_terminal", error);
-    let log = read(path.join(".breakglass/audit.jsonl"));
+    let log = audit_text(path);
     assert!(!log.contains("\"action\":\"approval\""), "no approval recorded");
 }
 
@@ -318,5 +323,6 @@ fn plan_out_without_a_signing_key_fails_before_planning() {
     assert_eq!(outcome.stdout, "", "no plan printed before the failure");
     assert!(!outcome.stderr.contains("Read "), "nothing read: {}", outcome.stderr);
     assert!(!dir.path().join("plan.json").exists());
-    assert!(!dir.path().join(".breakglass/audit.jsonl").exists(), "nothing recorded");
+    let db = state_db(dir.path());
+    assert!(!db.exists() || audit_lines(dir.path()).is_empty(), "nothing recorded");
 }

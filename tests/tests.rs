@@ -32,5 +32,6 @@ mod refusals;
 mod roles;
 mod schema;
 mod security;
+mod storage;
 mod validate;
 mod vault;

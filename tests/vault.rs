@@ -168,8 +168,7 @@ fn the_example_grants_in_an_emergency_and_its_revert_kills_the_database_credenti
         .run()
         .expect_code(0);
     assert!(granted.stdout.contains("approved by carol, dave"), "{}", granted.stdout);
-    let state: Value =
-        serde_json::from_str(&read(dir.path().join(".breakglass/state.json"))).unwrap();
+    let state: Value = crate::util::state(dir.path());
     let (id, record) = state["activations"].as_object().unwrap().iter().next().unwrap();
     assert_eq!(record["status"], "active");
     let end = record["end"].as_str().unwrap().to_owned();
@@ -224,7 +223,7 @@ fn the_example_grants_in_an_emergency_and_its_revert_kills_the_database_credenti
         "{}",
         reverted.stdout
     );
-    let log = read(dir.path().join(".breakglass/audit.jsonl"));
+    let log = crate::util::audit_text(dir.path());
     // Her login token, and the tool's token (its child) unless the role's revert got it first.
     assert!(log.contains("token(s) of entity alice, with every lease"), "{log}");
     assert!(log.contains("revoked every token made with token role bg-alice"), "{log}");

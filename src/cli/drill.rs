@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::audit_trail::Audit;
-use super::context::{load_policy, open_store, progress};
+use super::context::{load_policy, progress, read_scoped};
 use super::exit::ExitStatus;
 use super::output::{Output, outln};
 use crate::audit::{Event, EventResult};
@@ -233,7 +233,8 @@ pub async fn run(args: &DrillArgs, output: Output) -> anyhow::Result<ExitStatus>
                 "changes": report.would_grant.len(),
                 "milliseconds": report.milliseconds,
             })),
-    );
+    )
+    .await;
     Ok(ExitStatus::Success)
 }
 
@@ -255,7 +256,6 @@ async fn rehearse(
     let keys = with_throwaway_keys(&mut policy, &cast)?;
     steps.done("throwaway keys for the requester and approvers")?;
 
-    let state = open_store(real)?.read().await?;
     let now = crate::clock::now();
     let duration = args.duration.unwrap_or(rules.max_duration.value);
     let spec = RequestSpec {
@@ -266,6 +266,7 @@ async fn rehearse(
         now,
     };
     let activation = new_activation(&policy, &spec)?;
+    let state = read_scoped(real, &activation, now).await?;
     let warnings = check_limits(&policy, &state, &activation, now)?;
     steps.done(&format!("request checked: may request, {duration} within max_duration, limits"))?;
 
@@ -280,6 +281,7 @@ async fn rehearse(
         targets: Vec::new(),
         parallelism: real.settings.parallelism as usize,
         revert_interrupted: false,
+        scoped: true,
     };
     let planned = request_plan(
         &policy,

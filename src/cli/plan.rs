@@ -138,6 +138,7 @@ pub async fn run(args: &PlanArgs, output: Output) -> anyhow::Result<ExitStatus> 
         targets: args.target.clone(),
         parallelism: args.parallelism.unwrap_or(policy.settings.parallelism as usize),
         revert_interrupted: false,
+        scoped: false,
     };
     let mut planned = make_plan(
         &policy,
@@ -160,21 +161,23 @@ pub async fn run(args: &PlanArgs, output: Output) -> anyhow::Result<ExitStatus> 
         .await?;
     }
     let plan = planned.plan;
-    let audit = Audit::of(&policy);
+    let audit = Audit::in_store(store);
     if args.refresh {
-        audit.record_drift(&executor(), &plan.drift);
+        audit.record_drift(&executor(), &plan.drift).await;
     }
     print_plan(&plan, format, &args.markdown.budget(), output)?;
     if let Some(out) = &args.out {
         match &signing {
             Some(key) => {
                 let digest = save_signed(&plan, out, key)?;
-                audit.record_plan_signed(
-                    &signer_name(&policy, &key.public_key()),
-                    &plan,
-                    &digest,
-                    out,
-                )?;
+                audit
+                    .record_plan_signed(
+                        &signer_name(&policy, &key.public_key()),
+                        &plan,
+                        &digest,
+                        out,
+                    )
+                    .await?;
             }
             None => save_unsigned(&plan, out)?,
         }

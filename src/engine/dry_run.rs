@@ -112,6 +112,7 @@ mod tests {
             targets: Vec::new(),
             parallelism: 4,
             revert_interrupted: false,
+            scoped: false,
         }
     }
 

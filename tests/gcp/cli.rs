@@ -10,7 +10,7 @@ use std::path::Path;
 
 use super::contract::{Binding, ContractServer};
 use super::{FOLDER, ORGANIZATION, PROJECT, example_cloud, key_file, key_pair};
-use crate::util::{Run, example_copy, read, root};
+use crate::util::{Run, example_copy, root};
 
 /// Inside the example's grant `chg_2031` (2031-03-01 22:00 to 2031-03-02 01:00 UTC).
 const IN_WINDOW: &str = "2031-03-01T23:00:00Z";
@@ -32,8 +32,7 @@ fn gcp(dir: &Path, server: &ContractServer) -> Run {
 }
 
 fn activation_status(dir: &Path, id: &str) -> String {
-    let state: Value =
-        serde_json::from_str(&read(dir.join(".breakglass/state.json"))).expect("state");
+    let state: Value = crate::util::state(dir);
     state["activations"][id]["status"].as_str().unwrap_or_default().to_owned()
 }
 
@@ -213,8 +212,7 @@ fn emergency(dir: &Path, server: &ContractServer, role: &str, at: &str) -> Strin
         .run()
         .expect_code(0);
     approve_and_apply(dir, server, at);
-    let state: Value =
-        serde_json::from_str(&read(dir.join(".breakglass/state.json"))).expect("state");
+    let state: Value = crate::util::state(dir);
     let ids: Vec<String> = state["activations"]
         .as_object()
         .expect("activations")

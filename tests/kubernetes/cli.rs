@@ -25,8 +25,7 @@ fn run(dir: &Path, kubeconfig: &Path, at: &str) -> Run {
 }
 
 fn statuses(dir: &Path) -> Vec<serde_json::Value> {
-    let state: serde_json::Value =
-        serde_json::from_str(&read(dir.join(".breakglass/state.json"))).expect("state");
+    let state: serde_json::Value = crate::util::state(dir);
     state["activations"]
         .as_object()
         .map_or_else(Vec::new, |a| a.values().map(|a| a["status"].clone()).collect())
