@@ -396,7 +396,8 @@ async fn export(
         errln!(
             "error: the audit log does NOT verify (event {}: {}); what was exported from that \
              event on may have been tampered with",
-            error.line, error.problem
+            error.line,
+            error.problem
         );
         return Ok(ExitStatus::Failure);
     }

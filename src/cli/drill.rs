@@ -225,16 +225,17 @@ pub async fn run(args: &DrillArgs, output: Output) -> anyhow::Result<ExitStatus>
             report.milliseconds
         )?;
     }
-    Audit::of(&real).record_or_warn(
-        Event::new(&requester, "drill", EventResult::Ok)
-            .reason(format!("rehearsal of {reference}"))
-            .details(serde_json::json!({
-                "approvers": approvers,
-                "changes": report.would_grant.len(),
-                "milliseconds": report.milliseconds,
-            })),
-    )
-    .await;
+    Audit::of(&real)
+        .record_or_warn(
+            Event::new(&requester, "drill", EventResult::Ok)
+                .reason(format!("rehearsal of {reference}"))
+                .details(serde_json::json!({
+                    "approvers": approvers,
+                    "changes": report.would_grant.len(),
+                    "milliseconds": report.milliseconds,
+                })),
+        )
+        .await;
     Ok(ExitStatus::Success)
 }
 
