@@ -60,6 +60,9 @@ fn every_command_into_a_closed_pipe_exits_as_it_would_have_without_a_panic() {
         &["validate", "--json"],
         &["status"],
         &["status", "--all"],
+        &["status", "--all", "--json"],
+        &["roles"],
+        &["roles", "--json"],
         &["state", "list"],
         &["state", "list", "--json"],
         &["state", "pull"],
@@ -150,8 +153,12 @@ fn state_list_drill_and_audit_head_print_documented_json() {
     let list = Run::new(path).args(["state", "list", "--json"]).run().expect_code(0).json();
     let text = Run::new(path).args(["state", "list"]).run().expect_code(0).stdout;
     assert_eq!(list["resources"].as_array().unwrap().len(), text.lines().count(), "{text}");
+    let pulled = Run::new(path).args(["state", "pull"]).run().expect_code(0).json();
+    assert_eq!(list["serial"], pulled["serial"], "the serial of the state read");
+    assert!(list["serial"].as_u64().is_some_and(|serial| serial > 0), "{list}");
     let mut shown = steady(list);
     shown["lineage"] = Value::from("[LINEAGE]");
+    shown["serial"] = Value::from("[SERIAL]");
     snapshot!("state_list_json", pretty(&shown));
 
     let drill = Run::new(path).args(["drill", "prod_admin", "--json"]).run().expect_code(0).json();
