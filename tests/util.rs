@@ -38,6 +38,9 @@ impl Run {
             .env("BREAKGLASS_TEST_NOW", TEST_NOW)
             .env("NO_COLOR", "1")
             .env_remove("BREAKGLASS_SIGN_KEY")
+            .env_remove("BREAKGLASS_KEY")
+            .env_remove("BREAKGLASS_AS")
+            .env_remove("BREAKGLASS_DIR")
             .env_remove("BREAKGLASS_TOTP_SECRETS");
         Self { command }
     }

@@ -1,5 +1,6 @@
 //! `breakglass apply`: carry out a saved, signed plan, or plan and ask.
 
+use super::output::{errln, out, outln};
 use anyhow::{Context as _, bail};
 use clap::Args;
 use ed25519_dalek::VerifyingKey;
@@ -137,7 +138,7 @@ async fn plan_and_apply(
                 ))
                 .into());
             }
-            eprintln!("Plan signed by {signer}, a trusted plan signer.");
+            errln!("Plan signed by {signer}, a trusted plan signer.");
             Some(plan)
         }
         None => None,
@@ -147,7 +148,7 @@ async fn plan_and_apply(
     let mut guard = match lock(store.as_ref(), "apply", args.lock_timeout).await {
         Ok(guard) => guard,
         Err(error @ StateError::Locked { .. }) => {
-            eprintln!("error: {error}");
+            errln!("error: {error}");
             return Ok(ExitStatus::Locked);
         }
         Err(error) => return Err(error.into()),
@@ -170,9 +171,9 @@ async fn plan_and_apply(
     match &saved {
         Some(saved) => check_still_holds(saved, policy, &state, &planned.plan)?,
         None => {
-            print!("{}", plan_view::render_text(&planned.plan, output.color));
+            out!("{}", plan_view::render_text(&planned.plan, output.color))?;
             if planned.plan.has_changes() && !args.auto_approve && !confirm()? {
-                println!("Apply cancelled.");
+                outln!("Apply cancelled.")?;
                 return Ok(ExitStatus::Success);
             }
         }
@@ -194,7 +195,7 @@ async fn plan_and_apply(
         progress,
     )
     .await?;
-    let status = print_report(&report);
+    let status = print_report(&report)?;
     audit.record_or_warn(finish_event(&actor, &report, status)).await;
     Ok(status)
 }
@@ -231,7 +232,7 @@ async fn emergency(
     let mut guard = match lock(store.as_ref(), "apply --emergency", args.lock_timeout).await {
         Ok(guard) => guard,
         Err(error @ StateError::Locked { .. }) => {
-            eprintln!("error: {error}");
+            errln!("error: {error}");
             return Ok(ExitStatus::Locked);
         }
         Err(error) => return Err(error.into()),
@@ -261,8 +262,8 @@ async fn emergency(
     match apply_emergency(input, guard.as_mut(), progress).await {
         Ok(outcome) => {
             let activation = &outcome.activation;
-            let status = print_report(&outcome.report);
-            println!(
+            let status = print_report(&outcome.report)?;
+            outln!(
                 "{} {} {} for {}: {} until {} ({}).",
                 activation.id,
                 activation.kind.as_str(),
@@ -283,7 +284,7 @@ async fn emergency(
                             .join(", ")
                     )
                 }
-            );
+            )?;
             audit
                 .record_or_warn(finish_event(&activation.requester, &outcome.report, status))
                 .await;
@@ -400,7 +401,7 @@ fn confirm() -> anyhow::Result<bool> {
              or --auto-approve"
         );
     }
-    print!("\nDo you want to perform these actions? Only 'yes' will be accepted: ");
+    out!("\nDo you want to perform these actions? Only 'yes' will be accepted: ")?;
     std::io::stdout().flush()?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
@@ -408,7 +409,7 @@ fn confirm() -> anyhow::Result<bool> {
 }
 
 /// Prints what an apply did and decides the exit status.
-pub fn print_report(report: &ApplyReport) -> ExitStatus {
+pub fn print_report(report: &ApplyReport) -> std::io::Result<ExitStatus> {
     let count = |actions: &[Action]| {
         report
             .changes
@@ -418,24 +419,24 @@ pub fn print_report(report: &ApplyReport) -> ExitStatus {
     };
     for (change, outcome) in &report.changes {
         match outcome {
-            ChangeOutcome::Failed(error) => eprintln!("error: {}: {error}", change.address),
+            ChangeOutcome::Failed(error) => errln!("error: {}: {error}", change.address),
             ChangeOutcome::Skipped => {
-                eprintln!("skipped: {} (something it depends on failed)", change.address)
+                errln!("skipped: {} (something it depends on failed)", change.address)
             }
             ChangeOutcome::Applied => {}
         }
     }
     for note in &report.notes {
-        println!("note: {note}");
+        outln!("note: {note}")?;
     }
     for id in &report.activated {
-        println!("Activation {id} is active.");
+        outln!("Activation {id} is active.")?;
     }
     for id in &report.reverted {
-        println!("Activation {id} is reverted (confirmed by reading the live objects).");
+        outln!("Activation {id} is reverted (confirmed by reading the live objects).")?;
     }
     for (id, why) in &report.reverting {
-        eprintln!("warning: activation {id} is NOT confirmed reverted: {why}; it will be retried");
+        errln!("warning: activation {id} is NOT confirmed reverted: {why}; it will be retried");
     }
     let summary = format!(
         "Resources: {} added, {} changed, {} destroyed.",
@@ -444,15 +445,13 @@ pub fn print_report(report: &ApplyReport) -> ExitStatus {
         count(&[Action::Delete, Action::Replace])
     );
     if report.has_failures() {
-        println!(
-            "Apply failed. {summary} What succeeded is recorded; run apply again to converge."
-        );
-        ExitStatus::Failure
+        outln!("Apply failed. {summary} What succeeded is recorded; run apply again to converge.")?;
+        Ok(ExitStatus::Failure)
     } else if !report.reverting.is_empty() {
-        println!("Apply complete, but a revert is unconfirmed. {summary}");
-        ExitStatus::RevertPending
+        outln!("Apply complete, but a revert is unconfirmed. {summary}")?;
+        Ok(ExitStatus::RevertPending)
     } else {
-        println!("Apply complete! {summary}");
-        ExitStatus::Success
+        outln!("Apply complete! {summary}")?;
+        Ok(ExitStatus::Success)
     }
 }

@@ -1,6 +1,7 @@
 //! The command line: one file per command, each holding its arguments, its logic and its
 //! rendering; exit codes are decided in [`exit`].
 
+use output::errln;
 pub mod apply;
 pub mod approve;
 pub mod audit;
@@ -53,7 +54,7 @@ tokens, `apply --emergency` grants it for a bounded time, and it is reverted whe
     propagate_version = true
 )]
 pub struct Cli {
-    /// Run as if breakglass was started in DIR (the policy directory).
+    /// Run in DIR, the policy directory (default: BREAKGLASS_DIR, else found upwards from here).
     #[arg(short = 'C', global = true, value_name = "DIR")]
     pub directory: Option<PathBuf>,
 
@@ -125,7 +126,7 @@ pub fn main() -> ExitStatus {
     match run(cli) {
         Ok(status) => status,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            errln!("error: {error:#}");
             ExitStatus::Failure
         }
     }
@@ -137,6 +138,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             anyhow::anyhow!("cannot change to directory {}: {error}", directory.display())
         })?;
     }
+    context::find_policy_dir(cli.directory.is_some());
     let output = Output::detect(cli.no_color);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = match &cli.command {
@@ -168,7 +170,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 .downcast_ref::<crate::engine::EngineError>()
                 .is_some_and(|e| e.is_refusal()) =>
         {
-            eprintln!("error: {error:#}");
+            errln!("error: {error:#}");
             Ok(ExitStatus::Refused)
         }
         other => other,

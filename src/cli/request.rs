@@ -1,5 +1,6 @@
 //! `breakglass request`: a responder asks for a role or an override, signing the request plan.
 
+use super::output::{errln, out, outln};
 use anyhow::bail;
 use clap::Args;
 use std::path::PathBuf;
@@ -45,7 +46,7 @@ pub struct RequestArgs {
     pub justification: String,
 
     /// Who you are: a person in the policy.
-    #[arg(long = "as", value_name = "PERSON")]
+    #[arg(long = "as", value_name = "PERSON", env = "BREAKGLASS_AS")]
     pub person: String,
 
     /// Your private key.
@@ -68,7 +69,7 @@ pub fn load_own_key(
     path: &std::path::Path,
 ) -> anyhow::Result<PrivateKey> {
     let Some(declared) = policy.persons.get(person) else {
-        bail!(EngineError::Refused(format!("{person} is not a person in the policy")));
+        bail!(EngineError::Refused(policy.unknown_person(person)));
     };
     let key = PrivateKey::load(path)?;
     if key.public_key() != declared.public_key.key {
@@ -157,8 +158,8 @@ async fn build(
                 })),
         )
         .await?;
-    print!("{}", plan_view::render_text(&planned.plan, output.color));
-    println!(
+    out!("{}", plan_view::render_text(&planned.plan, output.color))?;
+    outln!(
         "\nRequest {} saved to {}: {} {} for {} until {}.",
         activation.id,
         args.out.display(),
@@ -166,31 +167,32 @@ async fn build(
         activation.name,
         activation.requester,
         activation.end
-    );
+    )?;
     for warning in &warnings {
-        println!("warning: {warning}");
+        outln!("warning: {warning}")?;
     }
     let (reference, rules) = target(policy, &args.name)?;
     if activation.auto_approved {
-        println!(
+        outln!(
             "{reference} is auto-approved. Next: breakglass apply --emergency {}",
             args.out.display()
-        );
+        )?;
     } else if let Some(group) = rules.approvers.as_ref().and_then(|g| policy.approvers.get(&g.name))
     {
         let quorum = rules.quorum.as_ref().map_or(group.quorum.value, |q| q.value);
         let members = policy.expand_persons(group.members.iter().map(|m| &m.value));
-        println!(
+        outln!(
             "Next: {quorum} approval(s) from approvers.{} ({}): breakglass approve {} --as NAME --key KEY",
             group.name,
             members.into_iter().collect::<Vec<_>>().join(", "),
             args.out.display()
-        );
-        println!("Then: breakglass apply --emergency {} --approval TOKEN …", args.out.display());
+        )?;
+        outln!("Then: breakglass apply --emergency {} --approval TOKEN …", args.out.display())?;
     }
-    eprintln!(
+    errln!(
         "The request expires at {} (request_lifetime {}).",
-        planned.plan.expires_at, policy.settings.request_lifetime
+        planned.plan.expires_at,
+        policy.settings.request_lifetime
     );
     Ok(ExitStatus::Success)
 }

@@ -15,6 +15,7 @@ use super::claims::{
     limit_covers, trusted_activation,
 };
 use super::error::EngineError;
+use super::missing::{Missing, MissingApprovals, MissingTotp};
 use super::planner::{PlanOptions, Planned, make_plan};
 use super::progress::Progress;
 use super::providers::Providers;
@@ -52,8 +53,10 @@ pub fn target<'a>(
             let known: Vec<&str> =
                 policy.roles.keys().chain(policy.overrides.keys()).map(String::as_str).collect();
             Err(refused(format!(
-                "there is no role or override called {name}; the policy has: {}",
-                known.join(", ")
+                "there is no role or override called {name}; the policy has: {}.{} \
+                 `breakglass roles` lists what you may request",
+                known.join(", "),
+                crate::policy::suggest::did_you_mean(name, known.iter().copied())
             )))
         }
     }
@@ -86,7 +89,7 @@ pub fn check_requester(
     person: &str,
 ) -> Result<(), EngineError> {
     if !policy.persons.contains_key(person) {
-        return Err(refused(format!("{person} is not a person in the policy")));
+        return Err(refused(policy.unknown_person(person)));
     }
     if !policy.allowed_requesters(rules).contains(person) {
         return Err(refused(format!(
@@ -493,21 +496,26 @@ pub fn verify_approvals(
     }
     let quorum = group.quorum;
     if counted.len() < quorum {
-        let who = if counted.is_empty() {
-            "none".to_owned()
-        } else {
-            counted.iter().cloned().collect::<Vec<_>>().join(", ")
-        };
-        let twice = if repeated.is_empty() {
-            String::new()
-        } else {
-            format!("; {} approved more than once, counted once", repeated.join(", "))
-        };
-        return Err(refused(format!(
-            "quorum not met: {} of {quorum} approvals from {} ({who}){twice}",
-            counted.len(),
-            group.tokens.group
-        )));
+        // Short of the quorum: missing, not wrong; said with who can still approve.
+        let can_approve = group
+            .members
+            .iter()
+            .filter(|m| !counted.contains(**m))
+            .filter(|m| group.tokens.allow_self_approval || **m != activation.requester)
+            .map(|m| (*m).to_owned())
+            .collect();
+        return Err(EngineError::Incomplete(Box::new(Missing {
+            request: String::new(),
+            approvals: Some(MissingApprovals {
+                target: reference.to_string(),
+                group: group.tokens.group.clone(),
+                quorum,
+                counted: counted.into_iter().collect(),
+                repeated,
+                can_approve,
+            }),
+            totp: None,
+        })));
     }
     Ok(approvals)
 }
@@ -722,12 +730,21 @@ pub async fn apply_emergency(
         make_plan(policy, &state, providers, &options, Some(&activation), progress.clone()).await?;
     let fresh_changes = changes_of(&fresh.plan.resource_changes, &id);
     check_request_not_stale(&saved, &fresh_changes)?;
-    // 5–11. Approvals, unless auto-approved.
+    // 5–11. Approvals, unless auto-approved. Approvals short of the quorum and a TOTP code
+    // not given are both missing things: gathered, and refused together below.
+    let mut missing = Missing { request: signed.path.clone(), ..Missing::default() };
     let auto = !policy.auto_approvers_of(&reference).is_empty();
     let approvals = if auto && tokens.is_empty() {
         Approvals::default()
     } else {
-        verify_approvals(policy, &request, &signed.digest, tokens, &state, now)?
+        match verify_approvals(policy, &request, &signed.digest, tokens, &state, now) {
+            Ok(approvals) => approvals,
+            Err(EngineError::Incomplete(lacking)) => {
+                missing.approvals = lacking.approvals;
+                Approvals::default()
+            }
+            Err(other) => return Err(other),
+        }
     };
     // 12. Authentication.
     let mut factors = vec!["signed request".to_owned()];
@@ -738,8 +755,21 @@ pub async fn apply_emergency(
             refused("this request needs a TOTP check but the executor has no secrets file: set BREAKGLASS_TOTP_SECRETS or breakglass { totp_secrets_file }")
         })?;
         let secrets = TotpSecrets::load(&location)?;
-        totp_step = Some(verify_totp(&secrets, &activation.requester, totp_code, &state, now)?);
+        let given = totp_code.is_some_and(|code| !code.trim().is_empty());
+        match verify_totp(&secrets, &activation.requester, totp_code, &state, now) {
+            Ok(step) => totp_step = Some(step),
+            Err(error) if !given || missing.approvals.is_some() => {
+                missing.totp = Some(MissingTotp {
+                    person: activation.requester.clone(),
+                    problem: given.then(|| error.reason()),
+                });
+            }
+            Err(error) => return Err(error),
+        }
         factors.push("totp".to_owned());
+    }
+    if !missing.is_empty() {
+        return Err(EngineError::Incomplete(Box::new(missing)));
     }
 
     // Write-ahead: the record, the used nonces and code, before any provider call, in one
