@@ -7,6 +7,7 @@
 //!
 //! Layers go one way (a module never imports one further along):
 //! [`diagnostics`] and [`address`] (leaves) → [`policy`] (HCL loading and validation) →
+//! `console` (the web console: a view and a mailbox that reads state and the audit log) →
 //! `cli` (commands and rendering). Providers live in their own crates behind
 //! the `breakglass-provider` trait; [`providers`] registers them by name.
 
@@ -15,6 +16,7 @@ pub mod address;
 pub mod audit;
 pub mod cli;
 pub mod clock;
+pub mod console;
 pub mod diagnostics;
 pub mod engine;
 pub mod graph;

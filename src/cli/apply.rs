@@ -1,6 +1,6 @@
 //! `breakglass apply`: carry out a saved, signed plan, or plan and ask.
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use clap::Args;
 use ed25519_dalek::VerifyingKey;
 use std::io::{BufRead, IsTerminal, Write};
@@ -53,12 +53,24 @@ pub struct ApplyArgs {
     pub plan: Option<PathBuf>,
 
     /// Apply an emergency request, with approval tokens and authentication.
-    #[arg(long, requires = "plan")]
+    #[arg(long)]
     pub emergency: bool,
 
-    /// An approval token from `breakglass approve` (repeat for each approver).
+    /// With --emergency: take the request, and the approvals and passkey presence made for it
+    /// in the console, from the request inbox kept beside the state (`breakglass serve`). Each
+    /// is verified here, exactly as if it were passed with --approval / --passkey.
+    #[arg(long = "request", value_name = "ID", requires = "emergency", conflicts_with = "plan")]
+    pub request: Option<String>,
+
+    /// An approval token from `breakglass approve`, or a passkey approval from the console
+    /// (repeat for each approver).
     #[arg(long = "approval", value_name = "TOKEN", requires = "emergency")]
     pub approvals: Vec<String>,
+
+    /// The requester's passkey proof of presence (from the request's page in the console), when
+    /// the authentication rule asks for `methods = ["passkey"]`.
+    #[arg(long, value_name = "TOKEN", requires = "emergency")]
+    pub passkey: Option<String>,
 
     /// The requester's current TOTP code, when the authentication rule asks for one.
     #[arg(long, value_name = "CODE", requires = "emergency")]
@@ -208,9 +220,22 @@ async fn emergency(
     output: Output,
     policy: &Policy,
 ) -> anyhow::Result<ExitStatus> {
-    let path = args.plan.as_ref().context("apply --emergency needs the request file")?;
     let audit = Audit::of(policy);
-    let signed = read_plan_file(path)?;
+    let mut tokens = args.approvals.clone();
+    let mut presence = args.passkey.clone();
+    let signed = match (&args.plan, &args.request) {
+        (Some(path), _) => read_plan_file(path)?,
+        (None, Some(id)) => {
+            let inbox = crate::console::Inbox::beside_state(policy)?;
+            let stored = inbox.get(id)?;
+            tokens.extend(stored.approval_tokens());
+            presence = presence.or(stored.presence.clone().map(|p| p.token));
+            stored.signed()?
+        }
+        (None, None) => bail!(
+            "apply --emergency needs the request file, or --request ID from the console's inbox"
+        ),
+    };
     let requester = signed
         .plan()
         .ok()
@@ -271,8 +296,9 @@ async fn emergency(
         policy,
         providers: &providers,
         signed: &signed,
-        tokens: &args.approvals,
+        tokens: &tokens,
         totp_code: args.totp.as_deref(),
+        presence: presence.as_deref(),
         parallelism: args.parallelism.unwrap_or(policy.settings.parallelism as usize),
         on_authorized: &record_decision,
     };

@@ -12,12 +12,14 @@ pub mod extend;
 pub mod fmt;
 pub mod keygen;
 pub mod output;
+pub mod passkey;
 pub mod plan;
 mod plan_view;
 mod progress;
 pub mod reconcile;
 pub mod request;
 pub mod revoke;
+pub mod serve;
 pub mod show;
 pub mod state;
 pub mod status;
@@ -100,6 +102,10 @@ pub enum Command {
     Fmt(fmt::FmtArgs),
     /// Make an Ed25519 key pair.
     Keygen(keygen::KeygenArgs),
+    /// Serve the web console: live dashboard, approval inbox, passkey approvals.
+    Serve(serve::ServeArgs),
+    /// Enrol a passkey for a person.
+    Passkey(passkey::PasskeyArgs),
 }
 
 /// Parses the command line, runs the command, and returns its exit status. Errors are printed
@@ -148,6 +154,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Totp(args) => totp::run(args, output),
         Command::Fmt(args) => fmt::run(args),
         Command::Keygen(args) => keygen::run(args),
+        Command::Serve(args) => runtime.block_on(serve::run(args, output)),
+        Command::Passkey(args) => runtime.block_on(passkey::run(args, output)),
     };
     // Refusals (a failed check) have their own exit code, so scripts can tell them from failures.
     match result {

@@ -20,9 +20,10 @@ use crate::activation::{
 use crate::plan::{Action, EmergencyRequest, Plan, ResourceChange};
 use crate::policy::blocks::{AccessRules, LimitAction, LimitScope};
 use crate::policy::{Duration, Policy, Reference, ReferenceKind};
+use crate::sign::passkey::{counter_advances, is_passkey_token};
 use crate::sign::{
-    APPROVAL_PAYLOAD_TYPE, Approval, Decision, PLAN_PAYLOAD_TYPE, SignedPlan, approval_of,
-    read_token,
+    APPROVAL_PAYLOAD_TYPE, Approval, Decision, PASSKEY_APPROVAL_TYPE, PASSKEY_PRESENCE_TYPE,
+    PLAN_PAYLOAD_TYPE, PasskeyToken, Presence, RelyingParty, SignedPlan, approval_of, read_token,
 };
 use crate::state::{State, StateGuard, UsedNonce, UsedTotp};
 
@@ -398,6 +399,44 @@ pub struct Approvals {
     pub records: Vec<ApprovalRecord>,
     /// Nonces to record as used, with who signed them.
     pub nonces: Vec<(String, String)>,
+    /// Passkey signature counters to record (credential id, counter).
+    pub counters: Vec<(String, u32)>,
+}
+
+/// The relying party passkeys are checked against: the policy's console.
+pub fn relying_party(policy: &Policy) -> Result<RelyingParty, EngineError> {
+    let console = policy.settings.console.as_ref().ok_or_else(|| {
+        refused(
+            "a passkey token was given but the policy declares no console, whose origin and \
+             rp_id passkeys are checked against",
+        )
+    })?;
+    Ok(RelyingParty { origin: console.origin(), rp_id: console.rp_id.clone() })
+}
+
+/// Checks a passkey's signature counter against state and those already taken in this run;
+/// returns the counter to record.
+fn check_counter(
+    state: &State,
+    taken: &[(String, u32)],
+    credential_id: &str,
+    counter: u32,
+    what: &str,
+) -> Result<(), EngineError> {
+    let previous = taken
+        .iter()
+        .filter(|(id, _)| id == credential_id)
+        .map(|(_, c)| *c)
+        .max()
+        .or_else(|| state.passkey_counters.get(credential_id).copied());
+    if !counter_advances(previous, counter) {
+        return Err(refused(format!(
+            "{what}: the passkey's signature counter ({counter}) did not go up from the {} \
+             recorded; the assertion is replayed or the authenticator was cloned",
+            previous.unwrap_or(0)
+        )));
+    }
+    Ok(())
 }
 
 /// Steps 4–10: every token, then the quorum.
@@ -431,20 +470,37 @@ pub fn verify_approvals(
     let mut approvals = Approvals::default();
     let mut counted: BTreeSet<String> = BTreeSet::new();
     let mut repeated: Vec<String> = Vec::new();
+    let not_an_approver = |number: usize, why: String| {
+        refused(format!(
+            "approval token #{number} is not signed by an approver of {reference} ({}: {}){why}",
+            group_ref.value,
+            members.iter().copied().collect::<Vec<_>>().join(", ")
+        ))
+    };
     for (index, token) in tokens.iter().enumerate() {
         let number = index + 1;
-        let envelope = read_token(token).map_err(|error| {
-            refused(format!("approval token #{number} is not an approval token: {error}"))
-        })?;
-        let (signer, payload) = envelope
-            .verify(APPROVAL_PAYLOAD_TYPE, keys.iter().map(|(n, k)| (*n, *k)))
-            .map_err(|_| {
-                refused(format!(
-                    "approval token #{number} is not signed by an approver of {reference} ({}: {})",
-                    group_ref.value,
-                    members.iter().copied().collect::<Vec<_>>().join(", ")
-                ))
+        let (signer, payload, counter) = if is_passkey_token(token) {
+            // A passkey approval: the same payload, signed by a WebAuthn assertion instead of
+            // an Ed25519 key; every check below applies to it unchanged.
+            let passkey = PasskeyToken::from_token(token)
+                .map_err(|error| refused(format!("approval token #{number}: {error}")))?;
+            let rp = relying_party(policy)?;
+            let persons = members.iter().filter_map(|name| policy.persons.get(*name));
+            let verified = passkey
+                .verify(PASSKEY_APPROVAL_TYPE, persons, &rp)
+                .map_err(|error| not_an_approver(number, format!(": {error}")))?;
+            let counter = (verified.credential_id, verified.counter);
+            (verified.person, verified.payload, Some(counter))
+        } else {
+            let envelope = read_token(token).map_err(|error| {
+                refused(format!("approval token #{number} is not an approval token: {error}"))
             })?;
+            let (signer, payload) = envelope
+                .verify(APPROVAL_PAYLOAD_TYPE, keys.iter().map(|(n, k)| (*n, *k)))
+                .map_err(|_| not_an_approver(number, String::new()))?;
+            (signer.to_owned(), payload, None)
+        };
+        let signer = signer.as_str();
         let approval: Approval = approval_of(&payload)?;
         if approval.approver != signer {
             return Err(refused(format!(
@@ -478,6 +534,11 @@ pub fn verify_approvals(
                 "approval token #{number} (by {signer}) was already used at {} (for {}); each token works once",
                 used.used_at, used.activation
             )));
+        }
+        if let Some((credential_id, counter)) = counter {
+            let what = format!("approval token #{number} (by {signer})");
+            check_counter(state, &approvals.counters, &credential_id, counter, &what)?;
+            approvals.counters.push((credential_id, counter));
         }
         if signer == activation.requester && !group.allow_self_approval.value {
             return Err(refused(format!(
@@ -605,6 +666,81 @@ pub fn verify_totp(
     Ok(step)
 }
 
+/// A requester's passkey presence, checked, to record.
+#[derive(Debug)]
+struct PresenceUsed {
+    nonce: String,
+    credential_id: String,
+    counter: u32,
+}
+
+/// Step 11 (passkey): the requester proved presence with one of their passkeys on this very
+/// request, once.
+#[allow(clippy::too_many_arguments)]
+fn verify_presence(
+    policy: &Policy,
+    requester: &str,
+    token: Option<&str>,
+    plan_digest: &str,
+    activation: &str,
+    plan: &Plan,
+    state: &State,
+    approvals: &Approvals,
+    now: Timestamp,
+) -> Result<PresenceUsed, EngineError> {
+    let Some(token) = token.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Err(refused(format!(
+            "this request needs {requester} to prove presence with their passkey: sign it on the \
+             request's page in the console and pass --passkey TOKEN"
+        )));
+    };
+    let rp = relying_party(policy)?;
+    let person = policy
+        .persons
+        .get(requester)
+        .ok_or_else(|| refused(format!("{requester} is not a person in the policy")))?;
+    let verified = PasskeyToken::from_token(token)
+        .and_then(|t| t.verify(PASSKEY_PRESENCE_TYPE, [person], &rp))
+        .map_err(|error| {
+            refused(format!("the passkey presence of {requester} is refused: {error}"))
+        })?;
+    let presence: Presence = serde_json::from_slice(&verified.payload)
+        .map_err(|error| refused(format!("the passkey presence is not a presence: {error}")))?;
+    if presence.person != requester
+        || presence.plan_digest != plan_digest
+        || presence.activation != activation
+    {
+        return Err(refused(format!(
+            "the passkey presence is for another request ({} by {}), not this one ({plan_digest})",
+            presence.plan_digest, presence.person
+        )));
+    }
+    if presence.issued_at < plan.created_at || presence.issued_at > now {
+        return Err(refused(format!(
+            "the passkey presence says it was made at {}, outside the request's life ({} to now)",
+            presence.issued_at, plan.created_at
+        )));
+    }
+    if let Some(used) = state.used_nonces.get(&presence.nonce) {
+        return Err(refused(format!(
+            "the passkey presence was already used at {} (for {}); each works once",
+            used.used_at, used.activation
+        )));
+    }
+    check_counter(
+        state,
+        &approvals.counters,
+        &verified.credential_id,
+        verified.counter,
+        "the passkey presence",
+    )?;
+    Ok(PresenceUsed {
+        nonce: presence.nonce,
+        credential_id: verified.credential_id,
+        counter: verified.counter,
+    })
+}
+
 /// What `apply --emergency` is given.
 pub struct EmergencyInput<'a> {
     /// The policy.
@@ -617,6 +753,8 @@ pub struct EmergencyInput<'a> {
     pub tokens: &'a [String],
     /// The requester's TOTP code.
     pub totp_code: Option<&'a str>,
+    /// The requester's passkey proof of presence on the request (a passkey token).
+    pub presence: Option<&'a str>,
     /// Provider calls in flight at once.
     pub parallelism: usize,
     /// Called once every check has passed, before the write-ahead record and any provider
@@ -654,8 +792,16 @@ pub async fn apply_emergency(
     guard: &mut dyn StateGuard,
     progress: Arc<dyn Progress>,
 ) -> Result<EmergencyOutcome, EngineError> {
-    let EmergencyInput { policy, providers, signed, tokens, totp_code, parallelism, on_authorized } =
-        input;
+    let EmergencyInput {
+        policy,
+        providers,
+        signed,
+        tokens,
+        totp_code,
+        presence,
+        parallelism,
+        on_authorized,
+    } = input;
     let now = crate::clock::now();
     // 1. Signed by the requester it names.
     let (saved, request) = verify_request_signature(policy, signed)?;
@@ -744,6 +890,21 @@ pub async fn apply_emergency(
         totp_step = Some(verify_totp(&secrets, &activation.requester, totp_code, &state, now)?);
         factors.push("totp".to_owned());
     }
+    let mut presence_used = None;
+    if rule.is_some_and(|r| r.passkey) {
+        presence_used = Some(verify_presence(
+            policy,
+            &activation.requester,
+            presence,
+            &signed.digest,
+            &id,
+            &saved,
+            &state,
+            &approvals,
+            now,
+        )?);
+        factors.push("passkey".to_owned());
+    }
 
     // Write-ahead: the record, the used nonces and code, before any provider call.
     let mut next = state.clone();
@@ -752,6 +913,20 @@ pub async fn apply_emergency(
             nonce.clone(),
             UsedNonce { approver: approver.clone(), activation: id.clone(), used_at: now },
         );
+    }
+    for (credential_id, counter) in &approvals.counters {
+        next.passkey_counters.insert(credential_id.clone(), *counter);
+    }
+    if let Some(used) = presence_used {
+        next.used_nonces.insert(
+            used.nonce,
+            UsedNonce {
+                approver: activation.requester.clone(),
+                activation: id.clone(),
+                used_at: now,
+            },
+        );
+        next.passkey_counters.insert(used.credential_id, used.counter);
     }
     if let Some(step) = totp_step {
         next.used_totp.push(UsedTotp { person: activation.requester.clone(), step });
