@@ -398,37 +398,28 @@ pub mod software {
 mod tests {
     use super::software::Authenticator;
     use super::*;
-    use crate::policy::blocks::PasskeyAlgorithm;
-    use std::collections::BTreeMap;
 
     fn rp() -> RelyingParty {
         RelyingParty { origin: "http://localhost:8080".to_owned(), rp_id: "localhost".to_owned() }
     }
 
-    fn person(name: &str, authenticator: &Authenticator) -> Person {
-        let cose = URL_SAFE_NO_PAD.decode(authenticator.public_key_b64()).unwrap();
-        let key = PasskeyKey::from_cose(&cose, PasskeyAlgorithm::Es256).unwrap();
-        let passkey = Passkey {
-            name: "laptop".to_owned(),
-            credential_id: authenticator.credential_id.clone(),
-            public_key_cose: cose,
-            algorithm: PasskeyAlgorithm::Es256,
-            key,
-            range: Default::default(),
-        };
-        let pem = crate::sign::generate_key_pair().1;
-        Person {
-            name: name.to_owned(),
-            display_name: None,
-            email: None,
-            public_key: crate::policy::Spanned::new(
-                crate::policy::blocks::PublicKey::from_pem(&pem).unwrap(),
-                Default::default(),
-            ),
-            identities: BTreeMap::new(),
-            passkeys: BTreeMap::from([("laptop".to_owned(), passkey)]),
-            range: Default::default(),
-        }
+    /// A policy with carol, whose passkey is `authenticator`'s, read from HCL as users write it.
+    fn policy(authenticator: &Authenticator) -> (tempfile::TempDir, crate::policy::Policy) {
+        let dir = tempfile::tempdir().unwrap();
+        crate::sign::generate_key_pair(&dir.path().join("carol.key")).unwrap();
+        let text = format!(
+            "breakglass {{\n  console {{\n    url = \"http://localhost:8080\"\n  }}\n}}\nperson \"carol\" {{\n  public_key = file(\"carol.pub\")\n  {}\n}}\n",
+            authenticator.hcl("laptop")
+        );
+        fs_err::write(dir.path().join("main.hcl"), text).unwrap();
+        let loaded = crate::policy::load(
+            dir.path(),
+            &Default::default(),
+            jiff::Timestamp::UNIX_EPOCH,
+            crate::policy::Strictness::Operate,
+        );
+        assert!(!loaded.diagnostics.has_errors(), "{:?}", loaded.diagnostics);
+        (dir, loaded.policy.unwrap())
     }
 
     fn token(authenticator: &mut Authenticator, payload: &[u8]) -> PasskeyToken {
@@ -439,9 +430,10 @@ mod tests {
     #[test]
     fn a_good_assertion_verifies_and_reports_its_counter() {
         let mut carol = Authenticator::new(3);
-        let persons = [person("carol", &carol)];
+        let (_dir, policy) = policy(&carol);
+        let persons = [&policy.persons["carol"]];
         let token = PasskeyToken::from_token(&token(&mut carol, b"payload").to_token()).unwrap();
-        let verified = token.verify(PASSKEY_PRESENCE_TYPE, &persons, &rp()).unwrap();
+        let verified = token.verify(PASSKEY_PRESENCE_TYPE, persons, &rp()).unwrap();
         assert_eq!(verified.person, "carol");
         assert_eq!(verified.payload, b"payload");
         assert_eq!(verified.counter, 1);
@@ -450,10 +442,11 @@ mod tests {
     #[test]
     fn every_tampering_is_refused() {
         let mut carol = Authenticator::new(3);
-        let persons = [person("carol", &carol)];
+        let (_dir, policy) = policy(&carol);
+        let persons = [&policy.persons["carol"]];
         let good = token(&mut carol, b"payload");
         let refused = |token: &PasskeyToken, rp: &RelyingParty| {
-            token.verify(PASSKEY_PRESENCE_TYPE, &persons, rp).unwrap_err()
+            token.verify(PASSKEY_PRESENCE_TYPE, persons, rp).unwrap_err()
         };
         // Another payload: the challenge no longer matches.
         let mut other = good.clone();
@@ -491,7 +484,7 @@ mod tests {
         assert!(matches!(refused(&forged, &rp()), PasskeyError::Signature { .. }));
         // Another payload type.
         assert!(matches!(
-            good.verify(PASSKEY_APPROVAL_TYPE, &persons, &rp()).unwrap_err(),
+            good.verify(PASSKEY_APPROVAL_TYPE, persons, &rp()).unwrap_err(),
             PasskeyError::Malformed(_)
         ));
     }
