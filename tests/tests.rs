@@ -12,6 +12,8 @@ mod contract_litellm;
 mod anthropic;
 mod audit;
 mod aws;
+mod browser;
+mod console;
 mod docs;
 mod emergency;
 mod examples;
