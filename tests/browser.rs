@@ -52,7 +52,7 @@ impl Browser {
         let port_file = profile.path().join("DevToolsActivePort");
         let deadline = Instant::now() + Duration::from_secs(30);
         let url = loop {
-            if let Ok(text) = std::fs::read_to_string(&port_file) {
+            if let Ok(text) = fs_err::read_to_string(&port_file) {
                 let mut lines = text.lines();
                 if let (Some(port), Some(path)) = (lines.next(), lines.next()) {
                     break format!("ws://127.0.0.1:{port}{path}");
@@ -64,7 +64,8 @@ impl Browser {
         let (socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
         let mut browser =
             Self { child, _profile: profile, socket, session: String::new(), next_id: 0 };
-        let target = browser.call_browser("Target.createTarget", json!({ "url": "about:blank" })).await;
+        let target =
+            browser.call_browser("Target.createTarget", json!({ "url": "about:blank" })).await;
         let attached = browser
             .call_browser(
                 "Target.attachToTarget",
@@ -133,7 +134,8 @@ impl Browser {
     /// Navigates and waits for the page to load.
     pub async fn goto(&mut self, url: &str) {
         self.call("Page.navigate", json!({ "url": url })).await;
-        self.wait_for("document.readyState === 'complete' && location.href !== 'about:blank'").await;
+        self.wait_for("document.readyState === 'complete' && location.href !== 'about:blank'")
+            .await;
     }
 
     /// Evaluates `expression` (awaiting promises) and returns its value.
@@ -153,7 +155,10 @@ impl Browser {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let result = self
-                .call("Runtime.evaluate", json!({ "expression": format!("!!({condition})"), "returnByValue": true }))
+                .call(
+                    "Runtime.evaluate",
+                    json!({ "expression": format!("!!({condition})"), "returnByValue": true }),
+                )
                 .await;
             if result["result"]["value"] == json!(true) {
                 return;
@@ -167,7 +172,10 @@ impl Browser {
     pub async fn screenshot(&mut self) -> Vec<u8> {
         use base64::Engine as _;
         let shot = self
-            .call("Page.captureScreenshot", json!({ "format": "png", "captureBeyondViewport": false }))
+            .call(
+                "Page.captureScreenshot",
+                json!({ "format": "png", "captureBeyondViewport": false }),
+            )
             .await;
         base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().unwrap()).unwrap()
     }

@@ -69,27 +69,50 @@ fn policy(port: u16, alice_software: &Authenticator) -> tempfile::TempDir {
         ),
         1,
     );
-    std::fs::write(dir.path().join("main.hcl"), main).unwrap();
+    fs_err::write(dir.path().join("main.hcl"), main).unwrap();
     let people = read(dir.path().join("people.hcl"))
-        .replacen("members             = [person.carol, person.dave]", "members             = [person.carol, person.dave, person.alice]", 1)
-        .replacen("person \"alice\" {", &format!("person \"alice\" {{\n  {}", alice_software.hcl("script")), 1);
-    std::fs::write(dir.path().join("people.hcl"), people).unwrap();
+        .replacen(
+            "members             = [person.carol, person.dave]",
+            "members             = [person.carol, person.dave, person.alice]",
+            1,
+        )
+        .replacen(
+            "person \"alice\" {",
+            &format!("person \"alice\" {{\n  {}", alice_software.hcl("script")),
+            1,
+        );
+    fs_err::write(dir.path().join("people.hcl"), people).unwrap();
     dir
 }
 
 async fn enroll(browser: &mut Browser, dir: &Path, port: u16, person: &str) {
     let mut child = run(dir)
-        .args(["passkey", "enroll", person, "--name", "laptop", "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "passkey",
+            "enroll",
+            person,
+            "--name",
+            "laptop",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
         .spawn();
     wait_listening(port);
     browser.goto(&format!("http://localhost:{port}/")).await;
     browser.eval("document.querySelector('#enroll button').click()").await;
     let snippet = tokio::task::spawn_blocking(move || wait_exit(&mut child)).await.unwrap();
-    assert!(snippet.contains("credential_id") && snippet.contains("algorithm     = \"ES256\""), "{snippet}");
+    assert!(
+        snippet.contains("credential_id") && snippet.contains("algorithm     = \"ES256\""),
+        "{snippet}"
+    );
     let people = read(dir.join("people.hcl"));
     let indented = snippet.trim_end().replace('\n', "\n  ");
-    let people = people.replacen(&format!("person \"{person}\" {{"), &format!("person \"{person}\" {{\n  {indented}"), 1);
-    std::fs::write(dir.join("people.hcl"), people).unwrap();
+    let people = people.replacen(
+        &format!("person \"{person}\" {{"),
+        &format!("person \"{person}\" {{\n  {indented}"),
+        1,
+    );
+    fs_err::write(dir.join("people.hcl"), people).unwrap();
 }
 
 async fn sign_in(browser: &mut Browser, port: u16, person: &str) {
@@ -118,7 +141,14 @@ async fn approve(browser: &mut Browser, port: u16, id: &str, person: &str) {
 
 fn request(dir: &Path, name: &str, person: &str, out: &str, port: u16) -> String {
     let outcome = run(dir)
-        .args(["request", name, "--duration", "30m", "--justification", "INC-4711: payments API down"])
+        .args([
+            "request",
+            name,
+            "--duration",
+            "30m",
+            "--justification",
+            "INC-4711: payments API down",
+        ])
         .args(["--as", person, "--key", &format!("keys/{person}.key"), "--out", out])
         .args(["--submit", &format!("http://localhost:{port}")])
         .run()
@@ -128,7 +158,8 @@ fn request(dir: &Path, name: &str, person: &str, out: &str, port: u16) -> String
 }
 
 fn inbox_token(dir: &Path, id: &str, approver: &str) -> String {
-    let stored: Value = serde_json::from_str(&read(dir.join(format!(".breakglass/requests/{id}.json")))).unwrap();
+    let stored: Value =
+        serde_json::from_str(&read(dir.join(format!(".breakglass/requests/{id}.json")))).unwrap();
     stored["approvals"].as_array().unwrap().iter().find(|a| a["approver"] == approver).unwrap()["token"]
         .as_str()
         .unwrap()
@@ -165,7 +196,9 @@ fn event_ms(dir: &Path, action: &str, id: &str) -> i64 {
 }
 
 async fn update_ms(browser: &mut Browser, id: &str, present: bool) -> i64 {
-    let condition = if present { "u.activations.includes(ID)" } else { "!u.activations.includes(ID)" }.replace("ID", &format!("'{id}'"));
+    let condition =
+        if present { "u.activations.includes(ID)" } else { "!u.activations.includes(ID)" }
+            .replace("ID", &format!("'{id}'"));
     browser
         .wait_for(&format!("window.breakglassUpdates.some(u => u.at > window.mark && {condition})"))
         .await;
@@ -178,8 +211,8 @@ async fn update_ms(browser: &mut Browser, id: &str, present: bool) -> i64 {
 
 fn shot(name: &str, png: &[u8]) {
     if let Some(dir) = std::env::var_os("BREAKGLASS_SCREENSHOTS") {
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(Path::new(&dir).join(name), png).unwrap();
+        fs_err::create_dir_all(&dir).unwrap();
+        fs_err::write(Path::new(&dir).join(name), png).unwrap();
     }
     assert!(png.starts_with(b"\x89PNG"), "{name} is not a PNG");
 }
@@ -216,7 +249,10 @@ async fn passkey_approvals_in_a_real_browser_and_a_live_dashboard() {
     sign_out(&mut browser).await;
     sign_in(&mut browser, port, "alice").await;
     browser.goto(&format!("http://localhost:{port}/requests/{id}")).await;
-    assert_eq!(browser.eval("document.querySelector('#approve') === null").await, Value::Bool(true));
+    assert_eq!(
+        browser.eval("document.querySelector('#approve') === null").await,
+        Value::Bool(true)
+    );
     let status = browser
         .eval(&format!("fetch('/requests/{id}/begin', {{method: 'POST', headers: {{'content-type': 'application/json', 'x-csrf-token': document.querySelector('header input[name=csrf]').value}}, body: JSON.stringify({{action: 'approve'}})}}).then(r => r.status)"))
         .await;
@@ -233,8 +269,10 @@ async fn passkey_approvals_in_a_real_browser_and_a_live_dashboard() {
     let mut tampered = PasskeyToken::from_token(&carol).unwrap();
     let payload = tampered.payload_bytes().unwrap();
     let mut approval: Approval = serde_json::from_slice(&payload).unwrap();
-    approval.expires_at = approval.expires_at.checked_add(jiff::SignedDuration::from_hours(8)).unwrap();
-    tampered.payload = base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&approval).unwrap());
+    approval.expires_at =
+        approval.expires_at.checked_add(jiff::SignedDuration::from_hours(8)).unwrap();
+    tampered.payload =
+        base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&approval).unwrap());
     refused(path, &[&tampered.to_token(), &dave], "approval token #1 is not signed by an approver");
     // One for another request.
     refused(path, &[&carol, &dave_other], "approval token #2 (by dave) is for another plan");
@@ -246,12 +284,15 @@ async fn passkey_approvals_in_a_real_browser_and_a_live_dashboard() {
         plan_digest: digest,
         activation: id.clone(),
         issued_at: jiff::Timestamp::now(),
-        expires_at: jiff::Timestamp::now().checked_add(jiff::SignedDuration::from_mins(10)).unwrap(),
+        expires_at: jiff::Timestamp::now()
+            .checked_add(jiff::SignedDuration::from_mins(10))
+            .unwrap(),
         nonce: Approval::new_nonce(),
         comment: None,
     };
     let own_payload = serde_json::to_vec(&own).unwrap();
-    let rp = RelyingParty { origin: format!("http://localhost:{port}"), rp_id: "localhost".to_owned() };
+    let rp =
+        RelyingParty { origin: format!("http://localhost:{port}"), rp_id: "localhost".to_owned() };
     let mut alice_key = alice_software.clone();
     let assertion = alice_key.assert(PASSKEY_APPROVAL_TYPE, &own_payload, &rp);
     let own_token = PasskeyToken::new(PASSKEY_APPROVAL_TYPE, &own_payload, assertion).to_token();
@@ -262,19 +303,31 @@ async fn passkey_approvals_in_a_real_browser_and_a_live_dashboard() {
     browser.goto(&format!("http://localhost:{port}/")).await;
     browser.wait_for("window.breakglassUpdates.length > 0").await;
     browser.eval("window.mark = Date.now()").await;
-    run(path).args(["apply", "--emergency", "--request", &id, "--totp", &totp(path)]).run().expect_code(0);
+    run(path)
+        .args(["apply", "--emergency", "--request", &id, "--totp", &totp(path)])
+        .run()
+        .expect_code(0);
     let shown = update_ms(&mut browser, &id, true).await;
     let applied = event_ms(path, "activation.active", &id);
     let delay_in = shown - applied;
     assert!(delay_in < 1000, "the dashboard showed the activation {delay_in} ms after the apply");
     let state: Value = serde_json::from_str(&read(path.join(".breakglass/state.json"))).unwrap();
-    let approvers: Vec<&str> =
-        state["activations"][&id]["approvals"].as_array().unwrap().iter().map(|a| a["approver"].as_str().unwrap()).collect();
+    let approvers: Vec<&str> = state["activations"][&id]["approvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["approver"].as_str().unwrap())
+        .collect();
     assert_eq!(approvers, ["carol", "dave"]);
     let carol_credential = URL_SAFE_NO_PAD.encode(
-        URL_SAFE_NO_PAD.decode(PasskeyToken::from_token(&carol).unwrap().webauthn.credential_id).unwrap(),
+        URL_SAFE_NO_PAD
+            .decode(PasskeyToken::from_token(&carol).unwrap().webauthn.credential_id)
+            .unwrap(),
     );
-    assert!(state["passkey_counters"][&carol_credential].as_u64().is_some(), "carol's counter is recorded");
+    assert!(
+        state["passkey_counters"][&carol_credential].as_u64().is_some(),
+        "carol's counter is recorded"
+    );
 
     // Replayed: the used tokens again, on the applied request and on bob's.
     refused(path, &[&carol, &dave], "this request was already applied");
@@ -293,10 +346,18 @@ async fn passkey_approvals_in_a_real_browser_and_a_live_dashboard() {
 
     // The revoke, from another process: gone from the dashboard within a second.
     browser.eval("window.mark = Date.now()").await;
-    run(path).args(["revoke", &id, "--reason", "incident closed", "--as", "carol"]).run().expect_code(0);
+    run(path)
+        .args(["revoke", &id, "--reason", "incident closed", "--as", "carol"])
+        .run()
+        .expect_code(0);
     let gone = update_ms(&mut browser, &id, false).await;
     let revoked = event_ms(path, "activation.revoked", &id);
     let delay_out = gone - revoked;
-    assert!(delay_out < 1000, "the dashboard dropped the activation {delay_out} ms after the revoke");
-    eprintln!("console: activation shown {delay_in} ms after apply, dropped {delay_out} ms after revoke");
+    assert!(
+        delay_out < 1000,
+        "the dashboard dropped the activation {delay_out} ms after the revoke"
+    );
+    eprintln!(
+        "console: activation shown {delay_in} ms after apply, dropped {delay_out} ms after revoke"
+    );
 }

@@ -192,7 +192,7 @@ impl Inbox {
                 requests.push(self.get(id)?);
             }
         }
-        requests.sort_by(|a, b| b.submitted_at.cmp(&a.submitted_at));
+        requests.sort_by_key(|r| std::cmp::Reverse(r.submitted_at));
         Ok(requests)
     }
 

@@ -177,10 +177,10 @@ impl Console {
                 (live.head, live.dashboard.active.iter().map(|a| a.end).min())
             };
             let due = next_end.is_some_and(|end| crate::clock::now() >= end);
-            if self.feed.head() != head || due {
-                if let Err(error) = self.refresh().await {
-                    eprintln!("warning: the console could not refresh: {error}");
-                }
+            if (self.feed.head() != head || due)
+                && let Err(error) = self.refresh().await
+            {
+                eprintln!("warning: the console could not refresh: {error}");
             }
         }
     }

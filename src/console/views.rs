@@ -256,7 +256,7 @@ pub fn dashboard(
             justification: g.justification.clone(),
         })
         .collect();
-    planned.sort_by(|a, b| a.start.cmp(&b.start));
+    planned.sort_by_key(|p| p.start);
     Dashboard {
         now,
         active,

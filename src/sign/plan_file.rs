@@ -80,7 +80,7 @@ impl SignedPlan {
     }
 
     fn parse(text: &str, shown: String) -> Result<Self, PlanFileError> {
-        let envelope = Envelope::from_json(&text)
+        let envelope = Envelope::from_json(text)
             .map_err(|source| PlanFileError::Envelope { path: shown.clone(), source })?;
         if envelope.payload_type != PLAN_PAYLOAD_TYPE {
             return Err(PlanFileError::Envelope {
