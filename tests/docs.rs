@@ -82,3 +82,102 @@ fn every_block_kind_has_a_section() {
         missing.join(", ")
     );
 }
+
+/// Every tracked file of the repository (git's list; the repository must stand alone).
+fn tracked_files() -> Vec<std::path::PathBuf> {
+    let output = std::process::Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(root())
+        .output()
+        .expect("git runs");
+    assert!(output.status.success(), "git ls-files: {}", String::from_utf8_lossy(&output.stderr));
+    output
+        .stdout
+        .split(|b| *b == 0)
+        .filter(|name| !name.is_empty())
+        .map(|name| root().join(String::from_utf8_lossy(name).as_ref()))
+        .collect()
+}
+
+#[test]
+fn no_file_names_a_path_outside_the_repository() {
+    let files = tracked_files();
+    assert!(files.len() > 100, "git lists the repository's files: {}", files.len());
+    // Spelt in pieces so this file does not name it either.
+    let outside = [concat!("..", "/shared"), concat!("..", "\\shared")];
+    let offenders: Vec<String> = files
+        .iter()
+        .filter_map(|path| {
+            let text = fs_err::read(path).ok()?;
+            let text = String::from_utf8_lossy(&text);
+            outside.iter().any(|o| text.contains(o)).then(|| path.display().to_string())
+        })
+        .collect();
+    assert!(offenders.is_empty(), "files that reach outside the repository: {offenders:?}");
+}
+
+#[test]
+fn relative_links_in_the_docs_lead_somewhere() {
+    let mut pages = vec![root().join("README.md")];
+    for entry in walk(&root().join("docs")).into_iter().chain(walk(&root().join("examples"))) {
+        if entry.extension().is_some_and(|e| e == "md") {
+            pages.push(entry);
+        }
+    }
+    let mut broken = Vec::new();
+    for page in &pages {
+        let text = fs_err::read_to_string(page).unwrap();
+        for target in markdown_links(&text) {
+            if target.contains("://") || target.starts_with('#') || target.starts_with("mailto:") {
+                continue;
+            }
+            let path = target.split('#').next().unwrap();
+            if !page.parent().unwrap().join(path).exists() {
+                broken.push(format!("{} → {target}", page.display()));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "links to nothing: {broken:#?}");
+}
+
+#[test]
+fn the_architecture_names_every_provider_crate() {
+    let doc = fs_err::read_to_string(root().join("docs/architecture.md")).unwrap();
+    for entry in fs_err::read_dir(root().join("providers")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            doc.contains(&format!("`providers/{name}`")),
+            "docs/architecture.md does not describe providers/{name}"
+        );
+    }
+}
+
+/// Every file under `dir`, recursively.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in fs_err::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// The targets of markdown links `[text](target)` in a page.
+fn markdown_links(text: &str) -> Vec<String> {
+    let mut targets = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("](") {
+        rest = &rest[at + 2..];
+        let Some(end) = rest.find(')') else { break };
+        let target = &rest[..end];
+        if !target.is_empty() && !target.contains(char::is_whitespace) {
+            targets.push(target.to_owned());
+        }
+        rest = &rest[end..];
+    }
+    targets
+}

@@ -35,12 +35,6 @@ fn every_command_has_help_with_an_example() {
 }
 
 #[test]
-fn version_is_printed() {
-    let outcome = Run::new(root()).args(["--version"]).run().expect_code(0);
-    assert_eq!(outcome.stdout.trim(), format!("breakglass {}", env!("CARGO_PKG_VERSION")));
-}
-
-#[test]
 fn a_wrong_flag_is_a_usage_error() {
     let outcome = Run::new(root()).args(["validate", "--jsn"]).run();
     assert_eq!(outcome.code, 1, "usage errors exit 1 (2 means changes): {}", outcome.stderr);

@@ -122,3 +122,33 @@ fn a_grant_becomes_invalid_once_it_has_ended() {
     assert!(after.stdout.contains("grant \"chg_1234\" ended in the past"), "{}", after.stdout);
     assert!(after.stdout.contains("access.hcl:"), "{}", after.stdout);
 }
+
+#[test]
+fn a_file_that_is_not_utf8_is_reported_at_its_first_bad_byte() {
+    let dir = policy_dir(&[]);
+    // "café" in Latin-1 on line 3: é is the single byte 0xE9.
+    let mut bytes = b"# Latin-1, not UTF-8\nperson \"alice\" {\n  display_name = \"Caf".to_vec();
+    bytes.extend([0xE9, b'"', b'\n', b'}', b'\n']);
+    fs_err::write(dir.path().join("people.hcl"), &bytes).unwrap();
+
+    let json = Run::new(dir.path()).args(["validate", "--json"]).run().expect_code(1);
+    let report = json.json();
+    let errors = report["diagnostics"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{}", json.stdout);
+    assert_eq!(errors[0]["summary"], "policy file is not UTF-8");
+    assert_eq!(errors[0]["range"]["filename"], "people.hcl");
+    assert_eq!(errors[0]["range"]["start"]["line"], 3);
+    assert_eq!(errors[0]["range"]["start"]["column"], 22);
+    assert!(errors[0]["detail"].as_str().unwrap().contains("byte 0xE9"), "{}", json.stdout);
+
+    let text = Run::new(dir.path()).args(["validate"]).run().expect_code(1);
+    snapshot!("validate_not_utf8", text.stdout);
+
+    let fmt = Run::new(dir.path()).args(["fmt", "--check"]).run().expect_code(1);
+    assert!(
+        fmt.stderr.contains("people.hcl:3:22: the file is not UTF-8 text: byte 0xE9"),
+        "{}",
+        fmt.stderr
+    );
+    assert_eq!(fs_err::read(dir.path().join("people.hcl")).unwrap(), bytes, "fmt left it alone");
+}

@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::exit::ExitStatus;
+use crate::diagnostics::SourceFile;
 use crate::policy::format::format_source;
 
 /// Arguments of `fmt`.
@@ -51,7 +52,14 @@ pub fn run(args: &FmtArgs) -> anyhow::Result<ExitStatus> {
     let mut unformatted = 0;
     let mut broken = 0;
     for file in &files {
-        let source = fs_err::read_to_string(file)?;
+        let (source, not_utf8) =
+            SourceFile::from_bytes(file.display().to_string(), fs_err::read(file)?);
+        if let Some(not_utf8) = not_utf8 {
+            eprintln!("error: {not_utf8}; re-save it as UTF-8");
+            broken += 1;
+            continue;
+        }
+        let source = source.text().to_owned();
         let formatted = match format_source(&source) {
             Ok(formatted) => formatted,
             Err(error) => {

@@ -5,12 +5,14 @@ pub mod apply;
 pub mod approve;
 pub mod audit;
 mod audit_trail;
+pub mod completions;
 mod context;
 pub mod drill;
 pub mod exit;
 pub mod extend;
 pub mod fmt;
 pub mod keygen;
+pub mod man;
 pub mod output;
 pub mod passkey;
 pub mod plan;
@@ -19,6 +21,7 @@ mod progress;
 pub mod reconcile;
 pub mod request;
 pub mod revoke;
+pub mod roles;
 pub mod serve;
 pub mod show;
 pub mod state;
@@ -45,7 +48,7 @@ tokens, `apply --emergency` grants it for a bounded time, and it is reverted whe
 #[derive(Debug, Parser)]
 #[command(
     name = "breakglass",
-    version,
+    version = env!("BREAKGLASS_VERSION"),
     about = ABOUT,
     long_about = LONG_ABOUT,
     after_help = EXIT_CODES_HELP,
@@ -84,6 +87,8 @@ pub enum Command {
     Extend(extend::ExtendArgs),
     /// List activations: who has what, why, until when.
     Status(status::StatusArgs),
+    /// List what can be requested, by whom, for how long, approved by whom.
+    Roles(roles::RolesArgs),
     /// End an activation early.
     Revoke(revoke::RevokeArgs),
     /// Revert what has ended (never grants).
@@ -106,6 +111,10 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Enrol a passkey for a person.
     Passkey(passkey::PasskeyArgs),
+    /// Print a shell completion script.
+    Completions(completions::CompletionsArgs),
+    /// Write manual pages.
+    Man(man::ManArgs),
 }
 
 /// Parses the command line, runs the command, and returns its exit status. Errors are printed
@@ -147,6 +156,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Approve(args) => approve::run(args, output),
         Command::Extend(args) => runtime.block_on(extend::run(args, output)),
         Command::Status(args) => runtime.block_on(status::run(args, output)),
+        Command::Roles(args) => roles::run(args, output),
         Command::Revoke(args) => runtime.block_on(revoke::run(args, output)),
         Command::Reconcile(args) => runtime.block_on(reconcile::run(args, output)),
         Command::Watch(args) => runtime.block_on(watch::run(args, output)),
@@ -156,6 +166,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Keygen(args) => keygen::run(args),
         Command::Serve(args) => runtime.block_on(serve::run(args, output)),
         Command::Passkey(args) => runtime.block_on(passkey::run(args, output)),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     };
     // Refusals (a failed check) have their own exit code, so scripts can tell them from failures.
     match result {

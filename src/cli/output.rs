@@ -21,3 +21,14 @@ impl Output {
         }
     }
 }
+
+/// Writes `bytes` to standard output. A reader that went away (`breakglass … | head`) is not
+/// an error: there is nobody left to tell.
+pub fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}

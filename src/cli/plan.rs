@@ -9,11 +9,11 @@ use super::audit_trail::{Audit, signer_name};
 use super::context::{configure_providers, load_policy, open_store, parse_at, progress};
 use super::exit::ExitStatus;
 use super::output::Output;
-use super::plan_view;
+use super::plan_view::{self, MarkdownBudget};
 use crate::address::Address;
 use crate::engine::{PlanOptions, make_plan};
 use crate::plan::Plan;
-use crate::sign::{PrivateKey, sign_plan};
+use crate::sign::{PrivateKey, sign_plan, unsigned_plan};
 
 /// Output formats of `plan` and `show`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -49,6 +49,11 @@ pub struct PlanArgs {
     #[arg(long, value_name = "FILE", env = "BREAKGLASS_SIGN_KEY")]
     pub sign_key: Option<PathBuf>,
 
+    /// Save the plan unsigned, for review only: `show` renders it, `apply` refuses it. For
+    /// pull-request checks, which hold no signing key.
+    #[arg(long, requires = "out", conflicts_with = "sign_key")]
+    pub no_sign: bool,
+
     /// Print the plan as JSON (same as --format json).
     #[arg(long)]
     pub json: bool,
@@ -77,11 +82,50 @@ pub struct PlanArgs {
     /// Provider calls in flight at once (default: the policy's parallelism, 10).
     #[arg(long, value_name = "N")]
     pub parallelism: Option<usize>,
+
+    #[command(flatten)]
+    pub markdown: MarkdownArgs,
+}
+
+/// How a markdown plan fits a pull-request comment (`plan` and `show`).
+#[derive(Debug, Args)]
+pub struct MarkdownArgs {
+    /// With --format markdown: stay under CHARS characters (GitHub refuses comments over
+    /// 65,536); changes that do not fit are left out and a note says how many. 0: no limit.
+    #[arg(long, value_name = "CHARS", default_value_t = MarkdownBudget::GITHUB_COMMENT)]
+    pub max_chars: usize,
+
+    /// With --format markdown: where the whole plan can be read (a job summary or artifact
+    /// URL), named in the note when changes are left out.
+    #[arg(long, value_name = "WHERE")]
+    pub full_plan: Option<String>,
+}
+
+impl MarkdownArgs {
+    /// The budget these flags set.
+    pub fn budget(&self) -> MarkdownBudget {
+        MarkdownBudget {
+            max_chars: (self.max_chars > 0).then_some(self.max_chars),
+            full_plan: self.full_plan.clone(),
+        }
+    }
 }
 
 /// Runs `plan`.
 pub async fn run(args: &PlanArgs, output: Output) -> anyhow::Result<ExitStatus> {
     let format = if args.json { Format::Json } else { args.format };
+    // What --out needs is checked before any work, not after the plan is printed.
+    let signing = match (&args.out, &args.sign_key, args.no_sign) {
+        (None, _, _) | (Some(_), _, true) => None,
+        (Some(_), Some(key), false) => Some(PrivateKey::load(key)?),
+        (Some(_), None, false) => bail!(
+            "saving a plan needs a key to sign it: pass --sign-key FILE or set \
+             BREAKGLASS_SIGN_KEY (or --no-sign to save it for review only)"
+        ),
+    };
+    if args.out.is_some() && args.at.is_some() {
+        bail!("a plan made with --at shows another time and cannot be applied; drop --out or --at");
+    }
     let policy = load_policy(output)?;
     let store = open_store(&policy)?;
     let state = store.read().await?;
@@ -108,41 +152,42 @@ pub async fn run(args: &PlanArgs, output: Output) -> anyhow::Result<ExitStatus> 
     if args.refresh {
         audit.record_drift(&executor(), &plan.drift);
     }
-    print_plan(&plan, format, output)?;
+    print_plan(&plan, format, &args.markdown.budget(), output)?;
     if let Some(out) = &args.out {
-        let (digest, key) = save(&plan, out, args.sign_key.as_ref(), args.at.is_some())?;
-        audit.record_plan_signed(&signer_name(&policy, &key), &plan, &digest, out)?;
+        match &signing {
+            Some(key) => {
+                let digest = save_signed(&plan, out, key)?;
+                audit.record_plan_signed(
+                    &signer_name(&policy, &key.public_key()),
+                    &plan,
+                    &digest,
+                    out,
+                )?;
+            }
+            None => save_unsigned(&plan, out)?,
+        }
     }
     Ok(exit_status(&plan, args.detailed_exitcode))
 }
 
 /// Prints a plan in `format`.
-pub fn print_plan(plan: &Plan, format: Format, output: Output) -> anyhow::Result<()> {
+pub fn print_plan(
+    plan: &Plan,
+    format: Format,
+    budget: &MarkdownBudget,
+    output: Output,
+) -> anyhow::Result<()> {
     match format {
         Format::Text => print!("{}", plan_view::render_text(plan, output.color)),
         Format::Json => println!("{}", serde_json::to_string_pretty(plan)?),
-        Format::Markdown => print!("{}", plan_view::render_markdown(plan)),
+        Format::Markdown => print!("{}", plan_view::render_markdown(plan, budget)),
     }
     Ok(())
 }
 
-/// Signs and saves `plan`; returns the envelope's digest and the signer's public key.
-fn save(
-    plan: &Plan,
-    out: &PathBuf,
-    key: Option<&PathBuf>,
-    at_other_time: bool,
-) -> anyhow::Result<(String, ed25519_dalek::VerifyingKey)> {
-    if at_other_time {
-        bail!("a plan made with --at shows another time and cannot be applied; drop --out or --at");
-    }
-    let Some(key) = key else {
-        bail!(
-            "saving a plan needs a key to sign it: pass --sign-key FILE or set BREAKGLASS_SIGN_KEY"
-        );
-    };
-    let key = PrivateKey::load(key)?;
-    let envelope = sign_plan(plan, &key);
+/// Signs and saves `plan`; returns the envelope's digest.
+fn save_signed(plan: &Plan, out: &PathBuf, key: &PrivateKey) -> anyhow::Result<String> {
+    let envelope = sign_plan(plan, key);
     fs_err::write(out, envelope.to_json() + "\n")
         .with_context(|| format!("cannot save the plan to {}", out.display()))?;
     eprintln!(
@@ -151,7 +196,20 @@ fn save(
         crate::sign::key_id(&key.public_key()),
         out.display()
     );
-    Ok((envelope.digest()?, key.public_key()))
+    Ok(envelope.digest()?)
+}
+
+/// Saves `plan` with no signature, for review: `show` renders it, `apply` refuses it.
+fn save_unsigned(plan: &Plan, out: &PathBuf) -> anyhow::Result<()> {
+    let envelope = unsigned_plan(plan);
+    fs_err::write(out, envelope.to_json() + "\n")
+        .with_context(|| format!("cannot save the plan to {}", out.display()))?;
+    eprintln!(
+        "Saved the plan to {}, unsigned (for review: `breakglass show {}`; apply refuses it).",
+        out.display(),
+        out.display()
+    );
+    Ok(())
 }
 
 /// The exit status `--detailed-exitcode` asks for.

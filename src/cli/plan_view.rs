@@ -250,52 +250,149 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
     out
 }
 
+/// How much room a markdown plan may take, and where the whole plan is when it does not fit.
+#[derive(Debug, Clone)]
+pub struct MarkdownBudget {
+    /// The most characters the rendering may have; `None` for no limit. GitHub refuses
+    /// comments over 65,536 characters.
+    pub max_chars: Option<usize>,
+    /// Where a reader finds the whole plan (a job summary, an artifact), named in the note
+    /// that says what was left out.
+    pub full_plan: Option<String>,
+}
+
+impl MarkdownBudget {
+    /// GitHub's limit on one pull-request comment, in characters.
+    pub const GITHUB_COMMENT: usize = 65_536;
+
+    /// No limit.
+    pub fn unlimited() -> Self {
+        Self { max_chars: None, full_plan: None }
+    }
+}
+
+/// Room kept for the note that says what was left out.
+const NOTE_ROOM: usize = 600;
+
 /// The plan as markdown for a pull-request comment: a summary table, then each change in a
-/// collapsible section.
-pub fn render_markdown(plan: &Plan) -> String {
-    let mut out = String::new();
+/// collapsible section, then drift. When the whole does not fit `budget`, changes and drift are
+/// kept in order until the next would not, and a closing note says how many are not shown and
+/// where the whole plan is; the summary table always counts everything.
+pub fn render_markdown(plan: &Plan, budget: &MarkdownBudget) -> String {
+    let mut head = String::new();
     let s = &plan.summary;
-    let _ = writeln!(out, "### breakglass plan\n");
+    let _ = writeln!(head, "### breakglass plan\n");
     let _ = writeln!(
-        out,
+        head,
         "| | Create | Update | Replace | Delete | Drift |\n|---|---:|---:|---:|---:|---:|"
     );
     let _ = writeln!(
-        out,
+        head,
         "| **objects** | {} | {} | {} | {} | {} |\n",
         s.create, s.update, s.replace, s.delete, s.drift
     );
-    let _ = writeln!(out, "**{}**\n", summary_line(plan));
+    let _ = writeln!(head, "**{}**\n", summary_line(plan));
     let _ = writeln!(
-        out,
+        head,
         "Desired state as of `{}`; policy `{}`; state serial {}.\n",
         plan.evaluated_at,
         short(&plan.policy_digest),
         plan.state.serial
     );
-    for change in plan.resource_changes.iter().filter(|c| c.action != Action::NoOp) {
-        let mut body = String::new();
-        attribute_lines(&mut body, change, false);
-        let _ = writeln!(
-            out,
-            "<details><summary><code>{} {}</code> — {}</summary>\n\n```diff\n{}```\n</details>\n",
-            change.action.symbol(),
-            change.address,
-            escape(&change.reason.to_string()),
-            body.lines().map(|l| format!("{}\n", l.trim_start())).collect::<String>()
-        );
-    }
-    if !plan.drift.is_empty() {
-        let _ = writeln!(out, "#### Drift (changed outside breakglass)\n");
-        for drift in &plan.drift {
+    let changes: Vec<String> = plan
+        .resource_changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .map(|change| {
+            let mut body = String::new();
+            attribute_lines(&mut body, change, false);
+            format!(
+                "<details><summary><code>{} {}</code> — {}</summary>\n\n```diff\n{}```\n</details>\n\n",
+                change.action.symbol(),
+                change.address,
+                escape(&change.reason.to_string()),
+                body.lines().map(|l| format!("{}\n", l.trim_start())).collect::<String>()
+            )
+        })
+        .collect();
+    let drift: Vec<String> = plan
+        .drift
+        .iter()
+        .map(|drift| {
             let what = drift.address.as_ref().map_or_else(
                 || format!("{} `{}`", drift.resource_type, drift.id),
                 |a| format!("`{a}`"),
             );
-            let _ = writeln!(out, "- {what}: {:?}", drift.kind);
+            format!("- {what}: {:?}\n", drift.kind)
+        })
+        .collect();
+    const DRIFT_HEADING: &str = "#### Drift (changed outside breakglass)\n\n";
+
+    let length = |text: &str| text.chars().count();
+    let whole = length(&head)
+        + changes.iter().map(|c| length(c)).sum::<usize>()
+        + if drift.is_empty() { 0 } else { length(DRIFT_HEADING) }
+        + drift.iter().map(|d| length(d)).sum::<usize>();
+    let room = match budget.max_chars {
+        Some(max) if whole > max => max.saturating_sub(NOTE_ROOM),
+        _ => usize::MAX,
+    };
+
+    let mut out = head;
+    let mut used = length(&out);
+    let shown_changes = take_while_room(&changes, &mut used, room);
+    for change in &changes[..shown_changes] {
+        out.push_str(change);
+    }
+    let mut shown_drift = 0;
+    if !drift.is_empty() && shown_changes == changes.len() && used + length(DRIFT_HEADING) <= room {
+        used += length(DRIFT_HEADING);
+        out.push_str(DRIFT_HEADING);
+        shown_drift = take_while_room(&drift, &mut used, room);
+        for line in &drift[..shown_drift] {
+            out.push_str(line);
         }
     }
+    let hidden_changes = changes.len() - shown_changes;
+    let hidden_drift = drift.len() - shown_drift;
+    if hidden_changes + hidden_drift > 0 {
+        let mut hidden = Vec::new();
+        if hidden_changes > 0 {
+            hidden.push(format!("{hidden_changes} of {} changes", changes.len()));
+        }
+        if hidden_drift > 0 {
+            hidden.push(format!("{hidden_drift} of {} drifted objects", drift.len()));
+        }
+        let limit = budget.max_chars.unwrap_or_default();
+        let whole_plan = budget.full_plan.as_deref().map_or_else(
+            || "run `breakglass show PLAN` on the saved plan".to_owned(),
+            |place| format!("see {place}"),
+        );
+        if shown_drift > 0 {
+            out.push('\n');
+        }
+        let _ = writeln!(
+            out,
+            "> [!NOTE]\n> **{} not shown**: this comment is kept under {limit} characters. \
+             For the whole plan, {whole_plan}.",
+            hidden.join(" and ")
+        );
+    }
     out
+}
+
+/// How many of `sections` fit, in order, in what is left of `room`; adds their length to `used`.
+fn take_while_room(sections: &[String], used: &mut usize, room: usize) -> usize {
+    let mut taken = 0;
+    for section in sections {
+        let length = section.chars().count();
+        if *used + length > room {
+            break;
+        }
+        *used += length;
+        taken += 1;
+    }
+    taken
 }
 
 fn short(digest: &str) -> String {

@@ -11,4 +11,4 @@ mod source;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use render::{render_json, render_text};
-pub use source::{Position, SourceFile, SourceMap, SourceRange};
+pub use source::{NotUtf8, Position, SourceFile, SourceMap, SourceRange};

@@ -34,6 +34,26 @@ impl fmt::Display for SourceRange {
     }
 }
 
+/// Where a file stops being UTF-8.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotUtf8 {
+    /// The first bad byte.
+    pub at: SourceRange,
+    /// Its value.
+    pub byte: u8,
+}
+
+impl fmt::Display for NotUtf8 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: the file is not UTF-8 text: byte 0x{:02X} (offset {}) does not start a valid \
+             UTF-8 character",
+            self.at, self.byte, self.at.start.byte
+        )
+    }
+}
+
 /// One loaded file and an index of where its lines start.
 #[derive(Debug, Clone)]
 pub struct SourceFile {
@@ -49,6 +69,24 @@ impl SourceFile {
         let line_starts =
             std::iter::once(0).chain(text.match_indices('\n').map(|(at, _)| at + 1)).collect();
         Self { name: name.into(), text, line_starts }
+    }
+
+    /// A file read as bytes, and where it stops being UTF-8 if it does. Policy files are
+    /// UTF-8; for one that is not, the file holds the text with each bad sequence replaced (so
+    /// its lines can still be quoted).
+    pub fn from_bytes(name: impl Into<Arc<str>>, bytes: Vec<u8>) -> (Self, Option<NotUtf8>) {
+        match String::from_utf8(bytes) {
+            Ok(text) => (Self::new(name, text), None),
+            Err(error) => {
+                let offset = error.utf8_error().valid_up_to();
+                let byte = error.as_bytes()[offset];
+                // The lossy text is the same as the file up to `offset`, so positions there are
+                // the file's own.
+                let file = Self::new(name, String::from_utf8_lossy(error.as_bytes()).into_owned());
+                let at = file.range(offset..offset);
+                (file, Some(NotUtf8 { at, byte }))
+            }
+        }
     }
 
     /// The file's name.

@@ -93,8 +93,28 @@ pub fn load(
             return Loaded { policy: None, diagnostics, sources };
         }
     };
-    for (name, text) in files {
-        sources.insert(SourceFile::new(name, text));
+    let mut unreadable = false;
+    for (name, bytes) in files {
+        let (file, not_utf8) = SourceFile::from_bytes(name, bytes);
+        if let Some(not_utf8) = not_utf8 {
+            diagnostics.push(
+                Diagnostic::error(
+                    "policy file is not UTF-8",
+                    format!(
+                        "byte 0x{:02X} does not start a valid UTF-8 character; policy files \
+                             are UTF-8 text: re-save the file as UTF-8 (for example \
+                             `iconv -f latin1 -t utf-8`)",
+                        not_utf8.byte
+                    ),
+                )
+                .at(not_utf8.at),
+            );
+            unreadable = true;
+        }
+        sources.insert(file);
+    }
+    if unreadable {
+        return Loaded { policy: None, diagnostics, sources };
     }
 
     let mut policy = Policy::empty(dir.to_path_buf());
@@ -167,8 +187,9 @@ fn syntax_detail(message: &str) -> String {
     }
 }
 
-/// Reads every `*.hcl` file of `dir`, sorted by name.
-fn policy_files(dir: &Path) -> Result<Vec<(String, String)>, Diagnostic> {
+/// Reads every `*.hcl` file of `dir`, sorted by name, as bytes (decoded by the caller, which
+/// reports a file that is not UTF-8 with its position).
+fn policy_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, Diagnostic> {
     let entries = fs_err::read_dir(dir).map_err(|error| {
         Diagnostic::error(
             format!("cannot read the policy directory {}", dir.display()),
@@ -183,10 +204,10 @@ fn policy_files(dir: &Path) -> Result<Vec<(String, String)>, Diagnostic> {
         let path = entry.path();
         if path.extension().is_some_and(|ext| ext == "hcl") && path.is_file() {
             let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
-            let text = fs_err::read_to_string(&path).map_err(|error| {
+            let bytes = fs_err::read(&path).map_err(|error| {
                 Diagnostic::error(format!("cannot read {name}"), error.to_string())
             })?;
-            files.push((name, text));
+            files.push((name, bytes));
         }
     }
     if files.is_empty() {

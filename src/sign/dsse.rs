@@ -72,6 +72,16 @@ impl Envelope {
         }
     }
 
+    /// `payload` as `payload_type` with no signature: a document for review that no verifier
+    /// accepts.
+    pub fn unsigned(payload_type: &str, payload: &[u8]) -> Self {
+        Self {
+            payload_type: payload_type.to_owned(),
+            payload: STANDARD.encode(payload),
+            signatures: Vec::new(),
+        }
+    }
+
     /// The payload's bytes.
     pub fn payload_bytes(&self) -> Result<Vec<u8>, EnvelopeError> {
         STANDARD

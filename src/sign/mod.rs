@@ -18,4 +18,6 @@ pub use passkey::{
     Assertion, PASSKEY_APPROVAL_TYPE, PASSKEY_PRESENCE_TYPE, PasskeyError, PasskeyToken, Presence,
     RelyingParty, VerifiedPasskey,
 };
-pub use plan_file::{PLAN_PAYLOAD_TYPE, PlanFileError, SignedPlan, read_plan_file, sign_plan};
+pub use plan_file::{
+    PLAN_PAYLOAD_TYPE, PlanFileError, SignedPlan, read_plan_file, sign_plan, unsigned_plan,
+};

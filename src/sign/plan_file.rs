@@ -65,6 +65,13 @@ pub fn sign_plan(plan: &Plan, key: &PrivateKey) -> Envelope {
     Envelope::sign(PLAN_PAYLOAD_TYPE, &payload, key)
 }
 
+/// `plan` in an envelope with no signature, saved for review (`plan --out --no-sign`): `show`
+/// renders it, `apply` refuses it.
+pub fn unsigned_plan(plan: &Plan) -> Envelope {
+    let payload = serde_json::to_vec(plan).unwrap_or_default();
+    Envelope::unsigned(PLAN_PAYLOAD_TYPE, &payload)
+}
+
 /// Reads a plan file. The signature is checked by the caller, who knows whose keys to trust,
 /// before it reads the plan with [`SignedPlan::plan`].
 pub fn read_plan_file(path: &Path) -> Result<SignedPlan, PlanFileError> {
