@@ -13,7 +13,10 @@ use crate::sign::RelyingParty;
 
 /// Arguments of `passkey`.
 #[derive(Debug, Args)]
-#[command(about = "Enrol passkeys (WebAuthn) for approvals and console sign-in")]
+#[command(
+    about = "Enrol passkeys (WebAuthn) for approvals and console sign-in",
+    after_help = "Example:\n  breakglass passkey enroll carol --name laptop"
+)]
 pub struct PasskeyArgs {
     /// What to do.
     #[command(subcommand)]
