@@ -15,6 +15,7 @@ mod aws;
 mod browser;
 mod ci;
 mod console;
+mod console_http;
 mod docs;
 mod emergency;
 mod examples;

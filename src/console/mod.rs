@@ -9,14 +9,16 @@
 //! ([`crate::sign::passkey`]), so a compromised console can withhold or delay, never grant. It
 //! never applies anything and holds no provider credential or TOTP secret.
 //!
-//! Live updates: one task polls the audit log's head ([`feed`], the console's only reader of
-//! the log) and, when it moves, rebuilds the dashboard once and hands the rendering to every
-//! SSE subscriber through a `watch` channel, so the cost of a change does not grow with the
-//! number of viewers.
+//! Live updates: one task wakes when the audit log is written ([`feed`], the console's only
+//! reader of the log: file events, a cheap poll of its head as a fallback), reads the new
+//! events, and turns what they changed into the next dashboard and one patch for every SSE
+//! subscriber ([`live`]), so the cost of a change follows the change: not the size of the
+//! state, nor the number of viewers.
 
 pub mod enroll;
 pub mod feed;
 pub mod inbox;
+pub mod live;
 pub mod pages;
 pub mod server;
 pub mod session;
@@ -28,10 +30,6 @@ pub use server::{Console, router};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
-
-/// How often the audit log's head is checked.
-pub const POLL: Duration = Duration::from_millis(100);
 
 /// Why the console could not start.
 #[derive(Debug, thiserror::Error)]
@@ -92,10 +90,10 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> Result<(), ServeError> {
-    if let Err(error) = console.refresh().await {
+    if let Err(error) = console.refresh(true).await {
         eprintln!("warning: the console could not read state or the audit log: {error}");
     }
-    tokio::spawn(console.clone().watch(POLL));
+    tokio::spawn(console.clone().watch());
     let app = router(console);
     let Some(acceptor) = tls else {
         axum::serve(listener, app).await?;

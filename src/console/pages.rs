@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::inbox::StoredRequest;
-use super::views::{ActiveView, Dashboard, PendingView};
+use super::views::{ActiveView, LimitView, NoticeView, PendingView, PlannedView};
 use crate::audit::Event;
 use crate::plan::Plan;
 use crate::policy::Policy;
@@ -84,9 +84,10 @@ pub fn signin(message: Option<&str>) -> Markup {
     )
 }
 
-fn active_row(active: &ActiveView) -> Markup {
+/// One live activation: a row of the Active section, sent alone over SSE when it changes.
+pub fn active_row(active: &ActiveView) -> Markup {
     html! {
-        article.activation data-activation=(active.id) {
+        article.activation data-activation=(active.id) data-end=(active.end.as_second()) {
             h3 {
                 a href={ "/activations/" (active.id) } { (active.kind) " " (active.name) }
                 " for " strong { (active.requester) }
@@ -125,37 +126,62 @@ fn pending_row(pending: &PendingView) -> Markup {
     }
 }
 
-/// The live part of the dashboard: sent whole over SSE on every change.
-pub fn dashboard_live(dashboard: &Dashboard) -> Markup {
+/// The Active section around its rows (already rendered, soonest end first). SSE patches
+/// add, replace and remove rows in `#active-rows` and set `#active-count`.
+pub fn active_section<'a>(count: usize, rows: impl Iterator<Item = &'a str>) -> Markup {
     html! {
         section #active {
-            h2 { "Active (" (dashboard.active.len()) ")" }
-            @if dashboard.active.is_empty() { p.empty { "Nobody holds emergency access now." } }
-            @for active in &dashboard.active { (active_row(active)) }
+            h2 { "Active (" span #active-count { (count) } ")" }
+            p.empty #active-empty hidden[count > 0] { "Nobody holds emergency access now." }
+            div #active-rows { @for row in rows { (PreEscaped(row)) } }
         }
+    }
+}
+
+/// The Pending section.
+pub fn pending_section(pending: &[PendingView]) -> Markup {
+    html! {
         section #pending {
-            h2 { "Pending requests (" (dashboard.pending.len()) ")" }
-            @if dashboard.pending.is_empty() { p.empty { "No request is waiting." } }
-            ul { @for pending in &dashboard.pending { (pending_row(pending)) } }
+            h2 { "Pending requests (" (pending.len()) ")" }
+            @if pending.is_empty() { p.empty { "No request is waiting." } }
+            ul { @for pending in pending { (pending_row(pending)) } }
         }
+    }
+}
+
+/// The Planned section.
+pub fn planned_section(planned: &[PlannedView]) -> Markup {
+    html! {
         section #planned {
             h2 { "Planned grants" }
-            @if dashboard.planned.is_empty() { p.empty { "None to come." } }
-            ul { @for grant in &dashboard.planned {
+            @if planned.is_empty() { p.empty { "None to come." } }
+            ul { @for grant in planned {
                 li { (grant.target) " to " (grant.to.as_deref().unwrap_or("—")) " from " (time(grant.start)) " to " (time(grant.end)) " (" (grant.grant) ": " (grant.justification) ")" }
             } }
         }
+    }
+}
+
+/// The recent refusals and anomalies.
+pub fn notices_section<'a>(notices: impl ExactSizeIterator<Item = &'a NoticeView>) -> Markup {
+    html! {
         section #notices {
             h2 { "Recent refusals and anomalies" }
-            @if dashboard.notices.is_empty() { p.empty { "None." } }
-            ul { @for notice in &dashboard.notices {
+            @if notices.len() == 0 { p.empty { "None." } }
+            ul { @for notice in notices {
                 li.notice { (time(notice.time)) " " strong { (notice.actor) } " " code { (notice.action) } " " (notice.reason) }
             } }
         }
+    }
+}
+
+/// Limit usage.
+pub fn limits_section(limits: &[LimitView]) -> Markup {
+    html! {
         section #limits {
             h2 { "Limits" }
-            @if dashboard.limits.is_empty() { p.empty { "The policy declares no limit." } }
-            ul { @for limit in &dashboard.limits {
+            @if limits.is_empty() { p.empty { "The policy declares no limit." } }
+            ul { @for limit in limits {
                 li { strong { (limit.name) } ": at most " (limit.max_activations) " per " (limit.per) " in " (limit.window) " (" (limit.action) " beyond) — "
                     @if limit.used.is_empty() { "unused" }
                     @for (who, count) in limit.used.iter().take(5) { span.usage { (who) " " (count) "/" (limit.max_activations) } " " }
@@ -165,15 +191,15 @@ pub fn dashboard_live(dashboard: &Dashboard) -> Markup {
     }
 }
 
-/// The dashboard page.
-pub fn dashboard(viewer: &Viewer<'_>, live: &str) -> Markup {
+/// The dashboard page around the live part at `version` (the SSE stream goes on from there).
+pub fn dashboard(viewer: &Viewer<'_>, live: &str, version: u64) -> Markup {
     layout(
         "Dashboard",
         Some(viewer),
         html! {
             h1 { "Emergency access now" }
             p.live { span #connection { "connecting…" } }
-            div #live data-events="/events" { (PreEscaped(live)) }
+            div #live data-events="/events" data-version=(version) { (PreEscaped(live)) }
         },
     )
 }

@@ -1,7 +1,7 @@
 //! The HTTP side: routes, who may see what, the passkey ceremonies, SSE, and TLS.
 
 use axum::Router;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -9,19 +9,17 @@ use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures_util::stream::Stream;
-use jiff::Timestamp;
 use serde::Deserialize;
-use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use tokio::sync::watch;
+use std::sync::Arc;
+use tokio::sync::broadcast::error::RecvError;
 
-use super::feed::{AuditFeed, Position};
+use super::feed::AuditFeed;
 use super::inbox::{Inbox, InboxError, StoredApproval, StoredPresence, StoredRequest};
+use super::live::{Live, PRESENCE, REQUEST_SUBMITTED, Snapshot, Update};
 use super::pages::{self, Offer, Viewer};
 use super::session::{CEREMONY_LIFETIME, COOKIE, Ceremony, SESSION_LIFETIME, Session, Sessions};
-use super::views::{self, Dashboard, NoticeView, RECENT};
+use super::views;
 use crate::audit::{Event, EventResult};
 use crate::engine::emergency::{
     check_request_fresh, check_requester, target, verify_request_signature,
@@ -42,17 +40,6 @@ pub const SIGNIN_TYPE: &str = "application/vnd.breakglass.signin+json";
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
                        connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// What the dashboard shows now, rebuilt when the audit log's head moves.
-#[derive(Debug, Clone)]
-pub struct Live {
-    /// How far the audit log was read.
-    pub head: Position,
-    /// The data.
-    pub dashboard: Arc<Dashboard>,
-    /// Its rendering (the `#live` part of the page), shared by every viewer.
-    pub html: Arc<str>,
-}
-
 /// The console's shared state.
 #[derive(Debug)]
 pub struct Console {
@@ -62,8 +49,7 @@ pub struct Console {
     pub(crate) feed: AuditFeed,
     pub(crate) rp: RelyingParty,
     pub(crate) sessions: Sessions,
-    pub(crate) live: watch::Sender<Live>,
-    notices: Mutex<VecDeque<NoticeView>>,
+    pub(crate) live: Live,
 }
 
 /// An error answer: JSON for scripts, the status for everyone.
@@ -117,18 +103,6 @@ impl Console {
         let rp = RelyingParty { origin: console.origin(), rp_id: console.rp_id.clone() };
         let inbox = Inbox::beside_state(&policy).map_err(|e| e.to_string())?;
         let feed = AuditFeed::of(&policy);
-        let empty = Live {
-            head: Position::default(),
-            dashboard: Arc::new(views::dashboard(
-                &policy,
-                &crate::state::State::new(),
-                &[],
-                &VecDeque::new(),
-                Timestamp::UNIX_EPOCH,
-            )),
-            html: Arc::from(""),
-        };
-        let (live, _) = watch::channel(empty);
         Ok(Arc::new(Self {
             policy,
             store,
@@ -136,53 +110,8 @@ impl Console {
             feed,
             rp,
             sessions: Sessions::default(),
-            live,
-            notices: Mutex::new(VecDeque::new()),
+            live: Live::default(),
         }))
-    }
-
-    /// Reads what moved since the last refresh and rebuilds the dashboard.
-    pub async fn refresh(&self) -> Result<(), String> {
-        let from = self.live.borrow().head;
-        let (events, head) = self.feed.events_after(from).map_err(|e| e.to_string())?;
-        {
-            let mut notices =
-                self.notices.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if head < from {
-                notices.clear();
-            }
-            for event in events.iter().filter(|e| views::is_notice(e)) {
-                notices.push_front(views::notice(event));
-            }
-            notices.truncate(RECENT);
-        }
-        let state = self.store.read().await.map_err(|e| e.to_string())?;
-        let requests = self.inbox.list().map_err(|e| e.to_string())?;
-        let now = crate::clock::now();
-        let notices =
-            self.notices.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        let dashboard = views::dashboard(&self.policy, &state, &requests, &notices, now);
-        let html: Arc<str> = Arc::from(pages::dashboard_live(&dashboard).into_string());
-        self.live.send_replace(Live { head, dashboard: Arc::new(dashboard), html });
-        Ok(())
-    }
-
-    /// Watches the audit log's head every `poll`, refreshing when it moves or an activation
-    /// shown ends. Runs until the process stops.
-    pub async fn watch(self: Arc<Self>, poll: Duration) {
-        loop {
-            tokio::time::sleep(poll).await;
-            let (head, next_end) = {
-                let live = self.live.borrow();
-                (live.head, live.dashboard.active.iter().map(|a| a.end).min())
-            };
-            let due = next_end.is_some_and(|end| crate::clock::now() >= end);
-            if (self.feed.head() != head || due)
-                && let Err(error) = self.refresh().await
-            {
-                eprintln!("warning: the console could not refresh: {error}");
-            }
-        }
     }
 
     fn session(&self, headers: &HeaderMap) -> Option<(String, Session)> {
@@ -216,10 +145,26 @@ impl Console {
             .unwrap_or_default()
     }
 
-    fn may_see_request(&self, person: &str, request: &StoredRequest) -> bool {
+    /// Whether `person` may sign in at all: a viewer, a requester the console block names, or
+    /// a member of an approvers group. Anyone else is refused at the door.
+    pub fn may_sign_in(&self, person: &str) -> bool {
+        let Some(console) = self.policy.settings.console.as_ref() else { return false };
         self.may_view_dashboard(person)
-            || request.requester == person
-            || self.approvers_of(&request.name).contains(&person)
+            || self
+                .policy
+                .expand_persons(console.requesters.iter().map(|r| &r.value))
+                .contains(person)
+            || self.policy.approvers.values().any(|group| {
+                self.policy.expand_persons(group.members.iter().map(|m| &m.value)).contains(person)
+            })
+    }
+
+    /// Whether `person` may see a request by `requester` for `name`: viewers see every
+    /// request, requesters their own, approvers those they may approve.
+    fn may_see_request(&self, person: &str, requester: &str, name: &str) -> bool {
+        self.may_view_dashboard(person)
+            || requester == person
+            || self.approvers_of(name).contains(&person)
     }
 
     /// A POST from a page: from our origin, with the session's CSRF token.
@@ -293,7 +238,7 @@ impl Console {
             ));
         }
         self.record(
-            Event::new(&activation.requester, "request.submitted", EventResult::Ok)
+            Event::new(&activation.requester, REQUEST_SUBMITTED, EventResult::Ok)
                 .activation(&activation.id)
                 .plan(&signed.digest)
                 .reason(activation.justification.clone())
@@ -366,8 +311,12 @@ async fn home(State(console): State<Shared>, headers: HeaderMap) -> Response {
     if !console.may_view_dashboard(&session.person) {
         return Redirect::to("/requests").into_response();
     }
-    let html = console.live.borrow().html.clone();
-    Html(pages::dashboard(&console.viewer(&session), &html).into_string()).into_response()
+    let snapshot = console.live.current();
+    Html(
+        pages::dashboard(&console.viewer(&session), &snapshot.html(), snapshot.version)
+            .into_string(),
+    )
+    .into_response()
 }
 
 async fn signin_page() -> Html<String> {
@@ -415,6 +364,12 @@ async fn signin_begin(
     let person = body.person.trim().to_owned();
     if !console.policy.persons.contains_key(&person) {
         return Err(Problem::forbidden(format!("{person} is not a person in the policy")));
+    }
+    if !console.may_sign_in(&person) {
+        return Err(Problem::forbidden(format!(
+            "{person} may not use the console: the policy's console block lets its viewers and \
+             requesters in, and approvers"
+        )));
     }
     let payload = serde_json::to_vec(&serde_json::json!({
         "purpose": "sign in to the breakglass console",
@@ -482,6 +437,7 @@ async fn signin_finish(
 
 #[derive(Deserialize)]
 struct CsrfForm {
+    #[serde(default)]
     csrf: String,
 }
 
@@ -497,27 +453,25 @@ async fn signout(
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/signin")).into_response())
 }
 
+/// The requests `person` may see, from the live snapshot (no file is read): those still
+/// waiting, then the others (applied, expired), newest first.
 fn visible_requests(
     console: &Console,
     person: &str,
-) -> Result<(Vec<views::PendingView>, Vec<views::PendingView>), Problem> {
+) -> (Vec<views::PendingView>, Vec<views::PendingView>) {
     let now = crate::clock::now();
-    let applied: Vec<String> =
-        console.live.borrow().dashboard.active.iter().map(|a| a.id.clone()).collect();
-    let mut waiting = Vec::new();
-    let mut others = Vec::new();
-    for request in console.inbox.list()? {
-        if !console.may_see_request(person, &request) {
-            continue;
-        }
-        let view = views::pending_view(&console.policy, &request);
-        if request.expires_at > now && !applied.contains(&request.id) {
-            waiting.push(view);
-        } else {
-            others.push(view);
-        }
-    }
-    Ok((waiting, others))
+    let snapshot = console.live.current();
+    let mut visible: Vec<&views::PendingView> = snapshot
+        .requests
+        .values()
+        .filter(|r| console.may_see_request(person, &r.requester, &r.name))
+        .collect();
+    visible.sort_by(|a, b| b.submitted_at.cmp(&a.submitted_at).then_with(|| a.id.cmp(&b.id)));
+    let (waiting, others): (Vec<_>, Vec<_>) = visible
+        .into_iter()
+        .cloned()
+        .partition(|r| r.expires_at > now && !snapshot.state.activations.contains_key(&r.id));
+    (waiting, others)
 }
 
 async fn requests_page(
@@ -525,14 +479,16 @@ async fn requests_page(
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let Some((_, session)) = console.session(&headers) else { return Ok(to_signin()) };
-    let (waiting, others) = visible_requests(&console, &session.person)?;
+    let (waiting, others) = visible_requests(&console, &session.person);
     Ok(Html(pages::requests(&console.viewer(&session), &waiting, &others).into_string())
         .into_response())
 }
 
 #[derive(Deserialize)]
 struct SubmitForm {
+    #[serde(default)]
     csrf: String,
+    #[serde(default)]
     request: String,
 }
 
@@ -568,7 +524,9 @@ async fn request_page(
     let Some((_, session)) = console.session(&headers) else { return Ok(to_signin()) };
     let viewer = console.viewer(&session);
     let stored = match console.inbox.get(&id) {
-        Ok(stored) if console.may_see_request(&session.person, &stored) => stored,
+        Ok(stored) if console.may_see_request(&session.person, &stored.requester, &stored.name) => {
+            stored
+        }
         Ok(_) | Err(InboxError::NotFound(_) | InboxError::BadId(_)) => {
             return Ok((
                 StatusCode::NOT_FOUND,
@@ -588,8 +546,7 @@ async fn request_page(
     let plan = console.plan_of(&stored)?;
     let rules = target(&console.policy, &stored.name).ok().map(|(_, r)| r);
     let now = crate::clock::now();
-    let applied =
-        console.store.read().await.map_err(Problem::internal)?.activations.contains_key(&stored.id);
+    let applied = console.live.current().state.activations.contains_key(&stored.id);
     let note = if applied {
         "Applied: see the dashboard.".to_owned()
     } else if stored.expires_at <= now {
@@ -747,9 +704,9 @@ async fn decision_finish(
         Ok(stored)
     })?;
     let action = match decision.as_str() {
-        "approve" => "approval",
-        "deny" => "denial",
-        _ => "presence",
+        "approve" => crate::audit::action::APPROVAL,
+        "deny" => crate::audit::action::DENIAL,
+        _ => PRESENCE,
     };
     console.record(
         Event::new(&ceremony.person, action, EventResult::Ok)
@@ -775,27 +732,63 @@ async fn story_page(
     Ok(Html(pages::story(&console.viewer(&session), &id, &events).into_string()).into_response())
 }
 
+#[derive(Deserialize)]
+struct EventsQuery {
+    /// The version the page was rendered at.
+    v: Option<u64>,
+}
+
 async fn events(
     State(console): State<Shared>,
     headers: HeaderMap,
+    Query(query): Query<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, Problem> {
-    let (_, session) =
-        console.session(&headers).ok_or_else(|| Problem::forbidden("sign in first"))?;
-    if !console.may_view_dashboard(&session.person) {
-        return Err(Problem::forbidden("only the console's viewers see the dashboard"));
-    }
-    Ok(Sse::new(live_stream(console.live.subscribe())).keep_alive(KeepAlive::default()))
+    require_viewer(&console, &headers)?;
+    // A reconnecting EventSource says where it was with Last-Event-ID; a page, with ?v=.
+    let known = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .or(query.v);
+    Ok(Sse::new(live_stream(console, known)).keep_alive(KeepAlive::default()))
 }
 
-/// The SSE stream of a subscriber: the current dashboard, then each new one.
+fn whole(snapshot: &Snapshot) -> SseEvent {
+    SseEvent::default().event("dashboard").id(snapshot.version.to_string()).data(&*snapshot.html())
+}
+
+fn patch(update: &Update) -> SseEvent {
+    SseEvent::default().event("patch").id(update.version.to_string()).data(&*update.json)
+}
+
+/// The SSE stream of one viewer: the whole dashboard unless they have the current version,
+/// then each patch; the whole dashboard again if they fall behind.
 pub fn live_stream(
-    mut receiver: watch::Receiver<Live>,
+    console: Shared,
+    known: Option<u64>,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
-    receiver.mark_changed();
-    futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver.changed().await.ok()?;
-        let html = receiver.borrow_and_update().html.clone();
-        Some((Ok(SseEvent::default().event("dashboard").data(&*html)), receiver))
+    let (receiver, snapshot) = console.live.subscribe();
+    let first = (known != Some(snapshot.version)).then(|| whole(&snapshot));
+    let start = (console, receiver, snapshot.version, first);
+    futures_util::stream::unfold(start, |(console, mut receiver, mut seen, first)| async move {
+        if let Some(event) = first {
+            return Some((Ok(event), (console, receiver, seen, None)));
+        }
+        loop {
+            match receiver.recv().await {
+                Ok(update) if update.version <= seen => {}
+                Ok(update) if update.base == seen => {
+                    seen = update.version;
+                    return Some((Ok(patch(&update)), (console, receiver, seen, None)));
+                }
+                Ok(_) | Err(RecvError::Lagged(_)) => {
+                    let snapshot = console.live.current();
+                    seen = snapshot.version;
+                    return Some((Ok(whole(&snapshot)), (console, receiver, seen, None)));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
     })
 }
 
@@ -813,8 +806,8 @@ async fn api_dashboard(
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     require_viewer(&console, &headers)?;
-    let dashboard = console.live.borrow().dashboard.clone();
-    Ok(axum::Json(&*dashboard).into_response())
+    let dashboard = console.live.current().dashboard(crate::clock::now());
+    Ok(axum::Json(dashboard).into_response())
 }
 
 async fn api_requests(
@@ -823,7 +816,7 @@ async fn api_requests(
 ) -> Result<Response, Problem> {
     let (_, session) =
         console.session(&headers).ok_or_else(|| Problem::forbidden("sign in first"))?;
-    let (waiting, others) = visible_requests(&console, &session.person)?;
+    let (waiting, others) = visible_requests(&console, &session.person);
     Ok(axum::Json(serde_json::json!({ "waiting": waiting, "others": others })).into_response())
 }
 
@@ -835,7 +828,7 @@ async fn api_request(
     let (_, session) =
         console.session(&headers).ok_or_else(|| Problem::forbidden("sign in first"))?;
     let stored = console.inbox.get(&id)?;
-    if !console.may_see_request(&session.person, &stored) {
+    if !console.may_see_request(&session.person, &stored.requester, &stored.name) {
         return Err(Problem::new(
             StatusCode::NOT_FOUND,
             format!("there is no request {id} you may see"),

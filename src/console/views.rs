@@ -4,7 +4,7 @@
 
 use jiff::Timestamp;
 use serde::Serialize;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use super::inbox::StoredRequest;
 use crate::activation::{Activation, ActivationKind, ActivationSource, ActivationStatus};
@@ -66,6 +66,8 @@ pub struct PendingView {
     pub rejected_by: Option<String>,
     /// When it expires.
     pub expires_at: Timestamp,
+    /// When it was submitted to the console.
+    pub submitted_at: Timestamp,
 }
 
 /// A planned grant that has not started yet.
@@ -132,6 +134,25 @@ pub struct Dashboard {
     pub notices: Vec<NoticeView>,
     /// Limit usage.
     pub limits: Vec<LimitView>,
+}
+
+impl ActiveView {
+    /// Whether two views show the same thing (the time left aside, which the page counts down
+    /// by itself).
+    pub fn same_as(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.kind == other.kind
+            && self.name == other.name
+            && self.requester == other.requester
+            && self.justification == other.justification
+            && self.grants == other.grants
+            && self.approved_by == other.approved_by
+            && self.source == other.source
+            && self.authenticated_by == other.authenticated_by
+            && self.status == other.status
+            && self.start == other.start
+            && self.end == other.end
+    }
 }
 
 /// Whether an event is a refusal or an anomaly worth showing.
@@ -214,17 +235,12 @@ pub fn pending_view(policy: &Policy, request: &StoredRequest) -> PendingView {
         quorum: rules_named(policy, &request.name).map_or(1, |r| quorum_of(policy, r)),
         rejected_by: request.rejected_by().map(str::to_owned),
         expires_at: request.expires_at,
+        submitted_at: request.submitted_at,
     }
 }
 
-/// Builds the dashboard.
-pub fn dashboard(
-    policy: &Policy,
-    state: &State,
-    requests: &[StoredRequest],
-    notices: &VecDeque<NoticeView>,
-    now: Timestamp,
-) -> Dashboard {
+/// The activations live at `now`, soonest end first, each with what it holds.
+pub fn active_views(state: &State, now: Timestamp) -> Vec<ActiveView> {
     let mut grants: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for (address, resource) in &state.resources {
         if let Some(id) = resource.activation.as_deref() {
@@ -238,11 +254,26 @@ pub fn dashboard(
         .map(|a| active_view(a, grants.remove(a.id.as_str()).unwrap_or_default(), now))
         .collect();
     active.sort_by(|a, b| a.end.cmp(&b.end).then_with(|| a.id.cmp(&b.id)));
-    let pending = requests
-        .iter()
+    active
+}
+
+/// The requests still waiting at `now` (not applied, not expired), newest first.
+pub fn pending_views<'a>(
+    requests: impl IntoIterator<Item = &'a PendingView>,
+    state: &State,
+    now: Timestamp,
+) -> Vec<PendingView> {
+    let mut pending: Vec<PendingView> = requests
+        .into_iter()
         .filter(|r| !state.activations.contains_key(&r.id) && r.expires_at > now)
-        .map(|r| pending_view(policy, r))
+        .cloned()
         .collect();
+    pending.sort_by(|a, b| b.submitted_at.cmp(&a.submitted_at).then_with(|| a.id.cmp(&b.id)));
+    pending
+}
+
+/// The planned grants that have not started at `now`, soonest first.
+pub fn planned_views(policy: &Policy, now: Timestamp) -> Vec<PlannedView> {
     let mut planned: Vec<PlannedView> = policy
         .grants
         .values()
@@ -257,14 +288,7 @@ pub fn dashboard(
         })
         .collect();
     planned.sort_by_key(|p| p.start);
-    Dashboard {
-        now,
-        active,
-        pending,
-        planned,
-        notices: notices.iter().cloned().collect(),
-        limits: limit_usage(policy, state, now),
-    }
+    planned
 }
 
 /// How much of each limit is used now (the same counting `apply --emergency` does).

@@ -360,10 +360,20 @@ pub mod software {
             rp: &RelyingParty,
             flags: u8,
         ) -> Assertion {
+            self.sign_challenge(&challenge(payload_type, payload), rp, flags)
+        }
+
+        /// An assertion over the challenge a server sent (raw bytes), the user present and
+        /// verified: what a browser does with `navigator.credentials.get`.
+        pub fn answer(&mut self, challenge: &[u8], rp: &RelyingParty) -> Assertion {
+            self.sign_challenge(challenge, rp, FLAG_USER_PRESENT | FLAG_USER_VERIFIED)
+        }
+
+        fn sign_challenge(&mut self, challenge: &[u8], rp: &RelyingParty, flags: u8) -> Assertion {
             self.counter += 1;
             let client_data = serde_json::json!({
                 "type": "webauthn.get",
-                "challenge": URL_SAFE_NO_PAD.encode(challenge(payload_type, payload)),
+                "challenge": URL_SAFE_NO_PAD.encode(challenge),
                 "origin": rp.origin,
                 "crossOrigin": false,
             })

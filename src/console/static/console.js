@@ -127,18 +127,66 @@ function tick() {
 // Every update the page applies, with when (for the browser tests' latency figures).
 window.breakglassUpdates = [];
 
+// Rows are ordered by end, then id, as the server renders them.
+function before(row, end, id) {
+  const rowEnd = Number(row.dataset.end);
+  return rowEnd > end || (rowEnd === end && row.dataset.activation > id);
+}
+
+function applyPatch(live, patch) {
+  const rows = document.getElementById("active-rows");
+  for (const id of patch.remove) {
+    const row = rows.querySelector(`[data-activation="${CSS.escape(id)}"]`);
+    if (row) row.remove();
+  }
+  for (const up of patch.upsert) {
+    const old = rows.querySelector(`[data-activation="${CSS.escape(up.id)}"]`);
+    if (old) old.remove();
+    const holder = document.createElement("div");
+    holder.innerHTML = up.html;
+    const row = holder.firstElementChild;
+    const next = [...rows.children].find((r) => before(r, up.end, up.id));
+    rows.insertBefore(row, next || null);
+  }
+  document.getElementById("active-count").textContent = String(patch.count);
+  document.getElementById("active-empty").hidden = patch.count > 0;
+  for (const [id, html] of Object.entries(patch.sections)) {
+    const section = document.getElementById(id);
+    if (section) section.outerHTML = html;
+  }
+}
+
 function listen() {
   const live = document.getElementById("live");
   if (!live) return;
   const connection = document.getElementById("connection");
-  const events = new EventSource(live.dataset.events);
+  let version = Number(live.dataset.version);
+  const events = new EventSource(`${live.dataset.events}?v=${version}`);
+  const applied = () => {
+    const ids = [...live.querySelectorAll("[data-activation]")].map((e) => e.dataset.activation);
+    window.breakglassUpdates.push({ at: Date.now(), version, activations: ids });
+    tick();
+  };
   events.addEventListener("open", () => { connection.textContent = "live"; });
   events.addEventListener("error", () => { connection.textContent = "reconnecting…"; });
+  // The whole live part: on connecting with an old version, or after falling behind.
   events.addEventListener("dashboard", (event) => {
     live.innerHTML = event.data;
-    const ids = [...live.querySelectorAll("[data-activation]")].map((e) => e.dataset.activation);
-    window.breakglassUpdates.push({ at: Date.now(), activations: ids });
-    tick();
+    version = Number(event.lastEventId);
+    applied();
+  });
+  // What changed since the version shown.
+  events.addEventListener("patch", (event) => {
+    const patch = JSON.parse(event.data);
+    if (patch.base !== version) {
+      // Out of step: start again from the whole dashboard.
+      events.close();
+      window.location.reload();
+      return;
+    }
+    applyPatch(live, patch);
+    version = patch.version;
+    applied();
   });
 }
 

@@ -65,19 +65,28 @@ fn decode_methods(reader: &mut BlockReader<'_>) -> Vec<&'static str> {
     let items = value.value.as_array().map(|items| {
         items
             .iter()
-            .map(|item| item.as_str().and_then(|s| KNOWN.iter().find(|k| **k == s)))
-            .collect::<Option<Vec<_>>>()
+            .map(|item| item.as_str().and_then(|s| KNOWN.iter().find(|k| **k == s)).ok_or(item))
+            .collect::<Result<Vec<_>, _>>()
     });
     match items {
-        Some(Some(methods)) => methods.into_iter().copied().collect(),
-        _ => {
+        Some(Ok(methods)) => methods.into_iter().copied().collect(),
+        problem => {
+            let found = match problem {
+                Some(Err(item)) => format!(
+                    "{} is not one of them",
+                    item.as_str().map_or_else(
+                        || crate::policy::reader::describe_value(item),
+                        |s| format!("\"{s}\"")
+                    )
+                ),
+                _ => format!("found {}", crate::policy::reader::describe_value(&value.value)),
+            };
             reader.push(
                 Diagnostic::error(
                     "invalid value for \"methods\" in authentication",
                     format!(
                         "expected a list of methods among \"totp\" and \"passkey\", as in \
-                         methods = [\"passkey\"]; found {}",
-                        crate::policy::reader::describe_value(&value.value)
+                         methods = [\"passkey\"]; {found}"
                     ),
                 )
                 .at(value.range),

@@ -1,0 +1,566 @@
+//! The live dashboard: what it shows now (a [`Snapshot`], immutable, one per version), how a
+//! change becomes the next one, and the patches that carry the difference to every viewer.
+//!
+//! Cost follows the change, not the size of the state or the number of viewers:
+//! - the audit log is read from where it was left ([`AuditFeed`]); the state is read again only
+//!   when a new event may have come with a state write (an approval, a submission or a refusal
+//!   does not), and the inbox only for the requests the new events name;
+//! - the rows of the Active section are compared with the previous ones and only those that
+//!   differ are rendered again; the other sections are small and rendered whole;
+//! - one [`Patch`] per change (rows added, replaced, removed; sections that differ) is
+//!   serialised once and handed to every subscriber through a broadcast channel, so a viewer
+//!   costs a reference count and a socket write, whatever the number of activations;
+//! - the whole dashboard is rendered only when a page or a late subscriber asks, once per
+//!   version.
+//!
+//! A subscriber that falls behind (the channel's buffer overflowed) or connects with an old
+//! version gets the whole dashboard again, then patches.
+
+use jiff::Timestamp;
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+use super::feed::{FALLBACK_POLL, Position};
+use super::inbox::InboxError;
+use super::pages;
+use super::server::Console;
+use super::views::{
+    self, ActiveView, Dashboard, LimitView, NoticeView, PendingView, PlannedView, RECENT,
+};
+use crate::audit::{Event, EventResult, action};
+use crate::policy::Policy;
+use crate::state::State;
+
+/// How many patches a slow subscriber may fall behind before it gets the whole dashboard.
+const BUFFER: usize = 256;
+
+/// One row of the Active section.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// What it shows (time left as of when it was built).
+    pub view: ActiveView,
+    /// Its rendering.
+    pub html: Arc<str>,
+}
+
+/// The rendered sections other than Active.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sections {
+    /// Pending requests.
+    pub pending: Arc<str>,
+    /// Planned grants.
+    pub planned: Arc<str>,
+    /// Recent refusals and anomalies.
+    pub notices: Arc<str>,
+    /// Limit usage.
+    pub limits: Arc<str>,
+}
+
+/// What the dashboard shows at one version, and what it was built from.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Incremented by every change a viewer can see.
+    pub version: u64,
+    /// How far the audit log was read.
+    pub head: Position,
+    /// The state it was built from.
+    pub state: Arc<State>,
+    /// Every request in the inbox, summarised, by id.
+    pub requests: Arc<BTreeMap<String, PendingView>>,
+    /// Recent refusals and anomalies, newest first.
+    pub notices: Arc<VecDeque<NoticeView>>,
+    /// Live activations by id.
+    pub active: Arc<BTreeMap<String, Arc<Row>>>,
+    /// Requests waiting.
+    pub pending: Arc<Vec<PendingView>>,
+    /// Planned grants to come.
+    pub planned: Arc<Vec<PlannedView>>,
+    /// Limit usage.
+    pub limits: Arc<Vec<LimitView>>,
+    /// The sections, rendered.
+    pub sections: Sections,
+    /// The next time the dashboard changes by itself (an end, an expiry, a start).
+    pub next_due: Option<Timestamp>,
+    /// When it was built.
+    pub built_at: Timestamp,
+    html: OnceLock<Arc<str>>,
+}
+
+/// What changed from one version to the next, as sent to viewers.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Patch {
+    /// The version it makes.
+    pub version: u64,
+    /// The version it applies to.
+    pub base: u64,
+    /// How many activations are live now.
+    pub count: usize,
+    /// Rows added or changed.
+    pub upsert: Vec<RowPatch>,
+    /// Rows gone (activation ids).
+    pub remove: Vec<String>,
+    /// Sections whose rendering changed, by element id.
+    pub sections: BTreeMap<&'static str, Arc<str>>,
+}
+
+/// A row added or changed.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RowPatch {
+    /// The activation id.
+    pub id: String,
+    /// Its end, in seconds since the epoch (rows are ordered by end, then id).
+    pub end: i64,
+    /// The row's rendering.
+    pub html: Arc<str>,
+}
+
+/// A patch as sent: serialised once for every subscriber.
+#[derive(Debug)]
+pub struct Update {
+    /// The version it makes.
+    pub version: u64,
+    /// The version it applies to.
+    pub base: u64,
+    /// The patch, JSON.
+    pub json: Arc<str>,
+}
+
+/// The current snapshot and the stream of updates.
+#[derive(Debug)]
+pub struct Live {
+    current: RwLock<Arc<Snapshot>>,
+    updates: broadcast::Sender<Arc<Update>>,
+}
+
+/// What a refresh brings to [`build`].
+#[derive(Debug)]
+pub struct Inputs {
+    /// The state (the previous one's `Arc` when it was not read again).
+    pub state: Arc<State>,
+    /// The requests (likewise).
+    pub requests: Arc<BTreeMap<String, PendingView>>,
+    /// The notices (likewise).
+    pub notices: Arc<VecDeque<NoticeView>>,
+    /// How far the audit log was read.
+    pub head: Position,
+    /// Whether time passed a due point (or this is the first build): every section is
+    /// computed again.
+    pub due: bool,
+}
+
+impl Snapshot {
+    /// The empty dashboard a console starts from.
+    pub fn empty() -> Self {
+        Self {
+            version: 0,
+            head: Position::default(),
+            state: Arc::new(State::new()),
+            requests: Arc::default(),
+            notices: Arc::default(),
+            active: Arc::default(),
+            pending: Arc::default(),
+            planned: Arc::default(),
+            limits: Arc::default(),
+            sections: Sections::default(),
+            next_due: None,
+            built_at: Timestamp::UNIX_EPOCH,
+            html: OnceLock::new(),
+        }
+    }
+
+    /// The rows, soonest end first.
+    pub fn rows(&self) -> Vec<&Arc<Row>> {
+        let mut rows: Vec<&Arc<Row>> = self.active.values().collect();
+        rows.sort_by(|a, b| a.view.end.cmp(&b.view.end).then_with(|| a.view.id.cmp(&b.view.id)));
+        rows
+    }
+
+    /// The whole live part of the dashboard page (rendered once per version, when first asked).
+    pub fn html(&self) -> Arc<str> {
+        self.html
+            .get_or_init(|| {
+                let rows = self.rows();
+                let mut html =
+                    pages::active_section(rows.len(), rows.iter().map(|r| &*r.html)).into_string();
+                for section in [
+                    &self.sections.pending,
+                    &self.sections.planned,
+                    &self.sections.notices,
+                    &self.sections.limits,
+                ] {
+                    html.push_str(section);
+                }
+                Arc::from(html)
+            })
+            .clone()
+    }
+
+    /// The dashboard as data (`GET /api/dashboard`), time left counted at `now`.
+    pub fn dashboard(&self, now: Timestamp) -> Dashboard {
+        Dashboard {
+            now,
+            active: self
+                .rows()
+                .into_iter()
+                .map(|row| ActiveView {
+                    seconds_left: row.view.end.duration_since(now).as_secs().max(0),
+                    ..row.view.clone()
+                })
+                .collect(),
+            pending: self.pending.to_vec(),
+            planned: self.planned.to_vec(),
+            notices: self.notices.iter().cloned().collect(),
+            limits: self.limits.to_vec(),
+        }
+    }
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Self {
+            current: RwLock::new(Arc::new(Snapshot::empty())),
+            updates: broadcast::channel(BUFFER).0,
+        }
+    }
+}
+
+impl Live {
+    /// The snapshot now.
+    pub fn current(&self) -> Arc<Snapshot> {
+        self.current.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Subscribes to updates, then takes the snapshot: every update after it will be received.
+    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<Update>>, Arc<Snapshot>) {
+        let receiver = self.updates.subscribe();
+        (receiver, self.current())
+    }
+
+    /// Makes `snapshot` current and sends `patch` (when something changed).
+    pub fn publish(&self, snapshot: Snapshot, patch: Option<&Patch>) {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(snapshot);
+        if let Some(patch) = patch {
+            let json = serde_json::to_string(patch).unwrap_or_default();
+            // No subscriber is not an error.
+            let _ = self.updates.send(Arc::new(Update {
+                version: patch.version,
+                base: patch.base,
+                json: Arc::from(json),
+            }));
+        }
+    }
+}
+
+/// Whether an event may have come with a state write. Those that certainly did not: refusals
+/// (nothing changed, by definition), requests, approvals and proofs of presence (signed
+/// statements kept outside the state), and the console's and watch's own notes.
+pub fn may_change_state(event: &Event) -> bool {
+    const STATE_FREE: [&str; 10] = [
+        action::REQUEST,
+        action::REQUEST_EXTENSION,
+        action::APPROVAL,
+        action::DENIAL,
+        action::PLAN_SIGNED,
+        action::REFUSAL,
+        action::WATCH_START,
+        action::WATCH_STOP,
+        REQUEST_SUBMITTED,
+        PRESENCE,
+    ];
+    event.result != EventResult::Refused && !STATE_FREE.contains(&event.action.as_str())
+}
+
+/// The console's event for a request submitted to it.
+pub const REQUEST_SUBMITTED: &str = "request.submitted";
+/// The console's event for a requester's proof of presence.
+pub const PRESENCE: &str = "presence";
+
+/// Whether an event comes with a change of the inbox file of its activation.
+fn changes_inbox(event: &Event) -> bool {
+    matches!(
+        event.action.as_str(),
+        REQUEST_SUBMITTED | action::APPROVAL | action::DENIAL | PRESENCE
+    )
+}
+
+/// Builds the next snapshot from the previous one and what changed; the patch is `None` when
+/// a viewer would see no difference.
+pub fn build(
+    policy: &Policy,
+    previous: &Snapshot,
+    inputs: Inputs,
+    now: Timestamp,
+) -> (Snapshot, Option<Patch>) {
+    let Inputs { state, requests, notices, head, due } = inputs;
+    let state_moved = !Arc::ptr_eq(&state, &previous.state);
+    let mut upsert = Vec::new();
+    let mut remove = Vec::new();
+    let active = if state_moved || due {
+        let mut rows: BTreeMap<String, Arc<Row>> = BTreeMap::new();
+        for view in views::active_views(&state, now) {
+            let row = match previous.active.get(&view.id) {
+                Some(row) if row.view.same_as(&view) => row.clone(),
+                _ => {
+                    let html: Arc<str> = Arc::from(pages::active_row(&view).into_string());
+                    upsert.push(RowPatch {
+                        id: view.id.clone(),
+                        end: view.end.as_second(),
+                        html: html.clone(),
+                    });
+                    Arc::new(Row { view, html })
+                }
+            };
+            rows.insert(row.view.id.clone(), row);
+        }
+        remove.extend(previous.active.keys().filter(|id| !rows.contains_key(*id)).cloned());
+        Arc::new(rows)
+    } else {
+        previous.active.clone()
+    };
+    let pending = if state_moved || due || !Arc::ptr_eq(&requests, &previous.requests) {
+        Arc::new(views::pending_views(requests.values(), &state, now))
+    } else {
+        previous.pending.clone()
+    };
+    let planned =
+        if due { Arc::new(views::planned_views(policy, now)) } else { previous.planned.clone() };
+    let limits = if state_moved || due {
+        Arc::new(views::limit_usage(policy, &state, now))
+    } else {
+        previous.limits.clone()
+    };
+    let render = |changed: bool, old: &Arc<str>, new: &dyn Fn() -> String| -> Arc<str> {
+        if !changed && !old.is_empty() {
+            return old.clone();
+        }
+        let html = new();
+        if *html == **old { old.clone() } else { Arc::from(html) }
+    };
+    let sections = Sections {
+        pending: render(
+            !Arc::ptr_eq(&pending, &previous.pending),
+            &previous.sections.pending,
+            &|| pages::pending_section(&pending).into_string(),
+        ),
+        planned: render(
+            !Arc::ptr_eq(&planned, &previous.planned),
+            &previous.sections.planned,
+            &|| pages::planned_section(&planned).into_string(),
+        ),
+        notices: render(
+            !Arc::ptr_eq(&notices, &previous.notices),
+            &previous.sections.notices,
+            &|| pages::notices_section(notices.iter()).into_string(),
+        ),
+        limits: render(!Arc::ptr_eq(&limits, &previous.limits), &previous.sections.limits, &|| {
+            pages::limits_section(&limits).into_string()
+        }),
+    };
+    let mut changed_sections: BTreeMap<&'static str, Arc<str>> = BTreeMap::new();
+    for (id, new, old) in [
+        ("pending", &sections.pending, &previous.sections.pending),
+        ("planned", &sections.planned, &previous.sections.planned),
+        ("notices", &sections.notices, &previous.sections.notices),
+        ("limits", &sections.limits, &previous.sections.limits),
+    ] {
+        if !Arc::ptr_eq(new, old) {
+            changed_sections.insert(id, new.clone());
+        }
+    }
+    let next_due = active
+        .values()
+        .map(|r| r.view.end)
+        .chain(pending.iter().map(|p| p.expires_at))
+        .chain(planned.iter().map(|p| p.start))
+        .filter(|t| *t > now)
+        .min();
+    let changed = !upsert.is_empty() || !remove.is_empty() || !changed_sections.is_empty();
+    let version = if changed { previous.version + 1 } else { previous.version };
+    let patch = changed.then(|| Patch {
+        version,
+        base: previous.version,
+        count: active.len(),
+        upsert,
+        remove,
+        sections: changed_sections,
+    });
+    let snapshot = Snapshot {
+        version,
+        head,
+        state,
+        requests,
+        notices,
+        active,
+        pending,
+        planned,
+        limits,
+        sections,
+        next_due,
+        built_at: now,
+        html: OnceLock::new(),
+    };
+    (snapshot, patch)
+}
+
+impl Console {
+    /// Reads what moved since the last refresh (the audit log from where it was left, and the
+    /// state and inbox only where the new events say they changed) and publishes the next
+    /// snapshot. `full` reads everything again (at start).
+    pub async fn refresh(&self, full: bool) -> Result<(), String> {
+        let previous = self.live.current();
+        let from = if full { Position::default() } else { previous.head };
+        let (events, head) = self.feed.events_after(from).map_err(|e| e.to_string())?;
+        let replaced = head < from;
+        let full = full || replaced;
+        let now = crate::clock::now();
+        let due = full || previous.next_due.is_some_and(|due| now >= due);
+        if events.is_empty() && !due {
+            return Ok(());
+        }
+        let state = if full || events.iter().any(may_change_state) {
+            Arc::new(self.store.read().await.map_err(|e| e.to_string())?)
+        } else {
+            previous.state.clone()
+        };
+        let requests = if full {
+            let all = self.inbox.list().map_err(|e| e.to_string())?;
+            Arc::new(
+                all.iter().map(|r| (r.id.clone(), views::pending_view(&self.policy, r))).collect(),
+            )
+        } else {
+            let named: Vec<&str> = events
+                .iter()
+                .filter(|e| changes_inbox(e))
+                .filter_map(|e| e.subject.activation.as_deref())
+                .collect();
+            if named.is_empty() {
+                previous.requests.clone()
+            } else {
+                let mut requests = (*previous.requests).clone();
+                for id in named {
+                    match self.inbox.get(id) {
+                        Ok(stored) => {
+                            requests
+                                .insert(id.to_owned(), views::pending_view(&self.policy, &stored));
+                        }
+                        Err(InboxError::NotFound(_) | InboxError::BadId(_)) => {
+                            requests.remove(id);
+                        }
+                        Err(error) => return Err(error.to_string()),
+                    }
+                }
+                Arc::new(requests)
+            }
+        };
+        let fresh: Vec<NoticeView> =
+            events.iter().filter(|e| views::is_notice(e)).map(views::notice).collect();
+        let notices = if full || !fresh.is_empty() {
+            let mut notices = if full { VecDeque::new() } else { (*previous.notices).clone() };
+            for notice in fresh {
+                notices.push_front(notice);
+            }
+            notices.truncate(RECENT);
+            Arc::new(notices)
+        } else {
+            previous.notices.clone()
+        };
+        let inputs = Inputs { state, requests, notices, head, due };
+        let (next, patch) = build(&self.policy, &previous, inputs, now);
+        self.live.publish(next, patch.as_ref());
+        Ok(())
+    }
+
+    /// Refreshes whenever the audit log is written (a file event, or the fallback poll sees
+    /// its head move) or the dashboard is due to change by itself. Runs until the process
+    /// stops.
+    pub async fn watch(self: Arc<Self>) {
+        let waker = self.feed.waker();
+        loop {
+            let current = self.live.current();
+            let until_due = current.next_due.map(|due| {
+                let left = due.duration_since(crate::clock::now());
+                Duration::try_from(left).unwrap_or(Duration::ZERO)
+            });
+            let sleep = until_due.map_or(FALLBACK_POLL, |left| left.min(FALLBACK_POLL));
+            tokio::select! {
+                () = waker.notify.notified() => {}
+                () = tokio::time::sleep(sleep) => {}
+            }
+            let due = current.next_due.is_some_and(|due| crate::clock::now() >= due);
+            if self.feed.head() == current.head && !due {
+                continue;
+            }
+            if let Err(error) = self.refresh(false).await {
+                eprintln!("warning: the console could not refresh: {error}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notice(actor: &str) -> NoticeView {
+        NoticeView {
+            time: Timestamp::UNIX_EPOCH,
+            actor: actor.to_owned(),
+            action: "refusal".to_owned(),
+            activation: None,
+            reason: "no".to_owned(),
+        }
+    }
+
+    fn policy() -> Policy {
+        let dir = tempfile::tempdir().unwrap();
+        crate::sign::generate_key_pair(&dir.path().join("a.key")).unwrap();
+        fs_err::write(
+            dir.path().join("main.hcl"),
+            "person \"a\" {\n  public_key = file(\"a.pub\")\n}\n",
+        )
+        .unwrap();
+        let loaded = crate::policy::load(
+            dir.path(),
+            &Default::default(),
+            Timestamp::UNIX_EPOCH,
+            crate::policy::Strictness::Operate,
+        );
+        loaded.policy.unwrap()
+    }
+
+    #[test]
+    fn a_change_makes_a_patch_of_what_differs_and_nothing_else() {
+        let policy = policy();
+        let now = Timestamp::UNIX_EPOCH;
+        let empty = Snapshot::empty();
+        let inputs = |snapshot: &Snapshot, notices: Arc<VecDeque<NoticeView>>, due| Inputs {
+            state: snapshot.state.clone(),
+            requests: snapshot.requests.clone(),
+            notices,
+            head: snapshot.head,
+            due,
+        };
+        // The first build renders every section.
+        let (first, patch) = build(&policy, &empty, inputs(&empty, Arc::default(), true), now);
+        let patch = patch.unwrap();
+        assert_eq!((patch.base, patch.version, patch.count), (0, 1, 0));
+        assert_eq!(patch.sections.len(), 4);
+        // Nothing new: no patch, same version, the same renderings shared.
+        let same = first.notices.clone();
+        let (second, patch) = build(&policy, &first, inputs(&first, same, false), now);
+        assert_eq!((second.version, patch), (1, None));
+        assert!(Arc::ptr_eq(&second.sections.pending, &first.sections.pending));
+        // A new notice: a patch of that section alone.
+        let notices = Arc::new(VecDeque::from([notice("mallory")]));
+        let (third, patch) = build(&policy, &second, inputs(&second, notices, false), now);
+        let patch = patch.unwrap();
+        assert_eq!((patch.base, patch.version), (1, 2));
+        assert_eq!(patch.sections.keys().copied().collect::<Vec<_>>(), ["notices"]);
+        assert!(patch.sections["notices"].contains("mallory"));
+        assert!(patch.upsert.is_empty() && patch.remove.is_empty());
+        assert!(third.html().contains("mallory"));
+    }
+}
