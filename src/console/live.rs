@@ -563,4 +563,64 @@ mod tests {
         assert!(patch.upsert.is_empty() && patch.remove.is_empty());
         assert!(third.html().contains("mallory"));
     }
+
+    fn activation(id: &str, end: i64, status: &str) -> Arc<crate::activation::Activation> {
+        let record = serde_json::json!({
+            "id": id, "kind": "role", "name": "admin", "requester": "a", "justification": "x",
+            "start": "1970-01-01T00:00:00Z", "end": Timestamp::from_second(end).unwrap(),
+            "status": status, "source": { "type": "emergency", "plan_digest": "sha256:00" },
+            "created_at": "1970-01-01T00:00:00Z", "revert_attempts": 0
+        });
+        Arc::new(serde_json::from_value(record).unwrap())
+    }
+
+    #[test]
+    fn rows_that_change_are_sent_alone_and_ended_ones_removed() {
+        let policy = policy();
+        let now = Timestamp::from_second(100).unwrap();
+        let mut state = State::new();
+        for (id, end) in [("act_A", 1000), ("act_B", 2000), ("act_C", 3000)] {
+            state.activations.insert(id.to_owned(), activation(id, end, "active"));
+        }
+        let inputs = |state: &Arc<State>, previous: &Snapshot, due| Inputs {
+            state: state.clone(),
+            requests: previous.requests.clone(),
+            notices: previous.notices.clone(),
+            head: previous.head,
+            due,
+        };
+        let first_state = Arc::new(state.clone());
+        let (first, patch) =
+            build(&policy, &Snapshot::empty(), inputs(&first_state, &Snapshot::empty(), true), now);
+        let patch = patch.unwrap();
+        assert_eq!(patch.count, 3);
+        assert_eq!(
+            patch.upsert.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["act_A", "act_B", "act_C"]
+        );
+        let html = first.html();
+        let (a, b) = (html.find("act_A").unwrap(), html.find("act_B").unwrap());
+        assert!(a < b, "rows in end order");
+        // A state read again with B extended and C revoked: B re-rendered, C removed, A kept.
+        state.activations.insert("act_B".to_owned(), activation("act_B", 5000, "active"));
+        state.activations.insert("act_C".to_owned(), activation("act_C", 3000, "reverted"));
+        let second_state = Arc::new(state.clone());
+        let (second, patch) = build(&policy, &first, inputs(&second_state, &first, false), now);
+        let patch = patch.unwrap();
+        assert_eq!((patch.base, patch.version, patch.count), (first.version, first.version + 1, 2));
+        assert_eq!(patch.upsert.len(), 1);
+        assert_eq!((patch.upsert[0].id.as_str(), patch.upsert[0].end), ("act_B", 5000));
+        assert_eq!(patch.remove, ["act_C"]);
+        assert!(
+            Arc::ptr_eq(&second.active["act_A"], &first.active["act_A"]),
+            "A not rendered again"
+        );
+        // Time passes A's end: it leaves by itself (due), without a state read.
+        let later = Timestamp::from_second(1000).unwrap();
+        assert_eq!(second.next_due, Some(Timestamp::from_second(1000).unwrap()));
+        let (third, patch) = build(&policy, &second, inputs(&second_state, &second, true), later);
+        assert_eq!(patch.unwrap().remove, ["act_A"]);
+        assert_eq!(third.dashboard(later).active.len(), 1);
+        assert_eq!(third.dashboard(later).active[0].seconds_left, 4000);
+    }
 }
