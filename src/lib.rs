@@ -6,10 +6,10 @@
 //! with no special revert path: an expired activation is simply no longer desired.
 //!
 //! Layers go one way (a module never imports one further along):
-//! [`diagnostics`], [`address`], [`clock`] (leaves) → [`policy`] (HCL loading and validation)
-//! → [`activation`], [`plan`], [`graph`] (pure data and ordering) → [`sign`], [`state`] →
-//! [`engine`] (the only code that calls providers) → [`audit`] → [`console`] (the web
-//! console: a view and a mailbox over state and the audit log) → [`cli`] (commands and
+//! [`diagnostics`], [`address`], [`clock`], [`files`] (leaves) → [`policy`] (HCL loading and
+//! validation) → [`activation`], [`plan`], [`graph`] (pure data and ordering) → [`sign`],
+//! [`state`] → [`engine`] (the only code that calls providers) → [`audit`] → [`console`] (the
+//! web console: a view and a mailbox over state and the audit log) → [`cli`] (commands and
 //! rendering). Providers live in their own crates behind the `breakglass-provider` trait;
 //! [`providers`] registers them by name. The map of the whole: `docs/architecture.md`.
 
@@ -21,6 +21,7 @@ pub mod clock;
 pub mod console;
 pub mod diagnostics;
 pub mod engine;
+pub mod files;
 pub mod graph;
 pub mod plan;
 pub mod policy;

@@ -14,6 +14,7 @@ pub fn registry() -> BTreeMap<&'static str, ProviderFactory> {
     registry.insert("litellm", breakglass_provider_litellm::LiteLlmProvider::boxed);
     registry.insert("openai", breakglass_provider_openai::OpenAiProvider::boxed);
     registry.insert("aws", breakglass_provider_aws::AwsProvider::boxed);
+    registry.insert("azure", breakglass_provider_azure::AzureProvider::boxed);
     registry
 }
 

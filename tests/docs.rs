@@ -181,3 +181,31 @@ fn markdown_links(text: &str) -> Vec<String> {
     }
     targets
 }
+
+/// The property names of `schema` (one level).
+fn property_names(schema: &Value) -> Vec<String> {
+    schema["properties"].as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default()
+}
+
+#[test]
+fn the_security_model_says_what_becomes_of_every_field_of_a_request_and_a_token() {
+    let plan: Value = serde_json::from_str(
+        &breakglass::schemas::all().into_iter().find(|(f, _)| *f == "plan.schema.json").unwrap().1,
+    )
+    .unwrap();
+    let approval = serde_json::to_value(schemars::schema_for!(breakglass::sign::Approval)).unwrap();
+    let mut fields = property_names(&plan);
+    fields.extend(property_names(&plan["$defs"]["EmergencyRequest"]));
+    fields.extend(property_names(&plan["$defs"]["Activation"]));
+    fields.extend(property_names(&approval));
+    assert!(fields.len() > 40, "too few fields found: {fields:?}");
+    let doc = fs_err::read_to_string(root().join("docs/security.md")).unwrap();
+    let missing: Vec<&String> = fields
+        .iter()
+        .filter(|name| !doc.contains(&format!("`{name}`")) && !doc.contains(&format!(".{name}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/security.md does not say what becomes of these fields of a request or token: {missing:?}"
+    );
+}

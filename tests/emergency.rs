@@ -9,31 +9,38 @@ use breakglass::engine::emergency::TotpSecrets;
 
 use crate::util::{Outcome, Run, example_copy, read};
 
-const T0: &str = "2026-11-28T12:00:00Z";
+pub(crate) const T0: &str = "2026-11-28T12:00:00Z";
 
-fn at(dir: &Path, time: &str) -> Run {
+pub(crate) fn at(dir: &Path, time: &str) -> Run {
     Run::new(dir).env("BREAKGLASS_TEST_NOW", time)
 }
 
-fn plus(time: &str, seconds: i64) -> String {
+pub(crate) fn plus(time: &str, seconds: i64) -> String {
     let t: jiff::Timestamp = time.parse().unwrap();
     t.checked_add(jiff::SignedDuration::from_secs(seconds)).unwrap().to_string()
 }
 
 /// alice's TOTP code at `time`, from the demo secrets file.
-fn totp(dir: &Path, person: &str, time: &str) -> String {
+pub(crate) fn totp(dir: &Path, person: &str, time: &str) -> String {
     let secrets = TotpSecrets::load(&dir.join("keys/totp-secrets.demo.json")).unwrap();
     secrets.code(person, time.parse().unwrap()).unwrap()
 }
 
 /// A quickstart copy with the baseline applied.
-fn ready() -> tempfile::TempDir {
+pub(crate) fn ready() -> tempfile::TempDir {
     let dir = example_copy("quickstart");
     at(dir.path(), T0).args(["apply", "--auto-approve"]).run().expect_code(0);
     dir
 }
 
-fn request(dir: &Path, time: &str, name: &str, person: &str, duration: &str, out: &str) -> Outcome {
+pub(crate) fn request(
+    dir: &Path,
+    time: &str,
+    name: &str,
+    person: &str,
+    duration: &str,
+    out: &str,
+) -> Outcome {
     at(dir, time)
         .args([
             "request",
@@ -47,7 +54,7 @@ fn request(dir: &Path, time: &str, name: &str, person: &str, duration: &str, out
         .run()
 }
 
-fn approve(dir: &Path, time: &str, file: &str, person: &str) -> String {
+pub(crate) fn approve(dir: &Path, time: &str, file: &str, person: &str) -> String {
     let outcome = at(dir, time)
         .args(["approve", file, "--as", person, "--key", &format!("keys/{person}.key"), "--yes"])
         .run()
@@ -55,7 +62,7 @@ fn approve(dir: &Path, time: &str, file: &str, person: &str) -> String {
     outcome.stdout.trim().to_owned()
 }
 
-fn apply_emergency(
+pub(crate) fn apply_emergency(
     dir: &Path,
     time: &str,
     file: &str,
@@ -72,11 +79,11 @@ fn apply_emergency(
     run.run()
 }
 
-fn state(dir: &Path) -> serde_json::Value {
+pub(crate) fn state(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&read(dir.join(".breakglass/state.json"))).unwrap()
 }
 
-fn activation_id(state: &serde_json::Value) -> String {
+pub(crate) fn activation_id(state: &serde_json::Value) -> String {
     state["activations"]
         .as_object()
         .unwrap()
@@ -87,7 +94,7 @@ fn activation_id(state: &serde_json::Value) -> String {
 }
 
 /// The last audit event, parsed.
-fn last_event(dir: &Path) -> serde_json::Value {
+pub(crate) fn last_event(dir: &Path) -> serde_json::Value {
     let log = read(dir.join(".breakglass/audit.jsonl"));
     serde_json::from_str(log.lines().last().unwrap()).unwrap()
 }
@@ -284,7 +291,7 @@ fn an_apply_that_died_after_its_write_ahead_record_is_reverted_by_reconcile() {
 }
 
 /// A refusal: exit 5, the reason on stderr, a refusal event, and nothing else changed.
-fn assert_refused(dir: &Path, outcome: Outcome, reason: &str) {
+pub(crate) fn assert_refused(dir: &Path, outcome: Outcome, reason: &str) {
     let outcome = outcome.expect_code(5);
     assert!(outcome.stderr.contains(reason), "expected {reason:?} in:\n{}", outcome.stderr);
     let event = last_event(dir);
@@ -294,7 +301,7 @@ fn assert_refused(dir: &Path, outcome: Outcome, reason: &str) {
 
 /// Runs `apply --emergency`, checks it is refused for `reason`, and that state and the
 /// application file did not change.
-fn refused_apply(
+pub(crate) fn refused_apply(
     dir: &Path,
     time: &str,
     file: &str,
@@ -500,8 +507,8 @@ fn refused_self_approval() {
         breakglass::sign::Approval {
             approver: "carol".into(),
             decision: breakglass::sign::Decision::Approve,
+            activation: signed.plan().unwrap().request.unwrap().activation.id,
             plan_digest: signed.digest,
-            activation: "x".into(),
             issued_at: T0.parse().unwrap(),
             expires_at: "2026-11-28T12:30:00Z".parse().unwrap(),
             nonce: "n1".into(),
@@ -629,7 +636,8 @@ fn refused_requester_not_allowed_and_duration_too_long_and_no_justification() {
 fn refused_when_the_requester_is_no_longer_allowed_at_apply_time() {
     let dir = ready();
     let (carol, dave) = approved_request(dir.path());
-    // alice leaves on-call after requesting: the policy changed, so the request is stale first.
+    // alice leaves on-call after requesting: who may request is checked first, before the
+    // request is found stale (the policy changed) or anything is compiled.
     let people = dir.path().join("people.hcl");
     fs_err::write(&people, read(&people).replace("[person.alice, person.bob]", "[person.bob]"))
         .unwrap();
@@ -640,7 +648,7 @@ fn refused_when_the_requester_is_no_longer_allowed_at_apply_time() {
         "req.json",
         &[&carol, &dave],
         Some(&code),
-        "the policy changed since the request was made",
+        "alice may not request role.prod_admin: its requesters are team.oncall (bob)",
     );
 }
 
@@ -897,10 +905,10 @@ fn a_drill_rehearses_every_step_and_changes_nothing() {
     let drill = at(path, T0).args(["drill", "prod_admin"]).run().expect_code(0);
     for step in [
         "throwaway keys",
-        "checks 1-2",
-        "check 3",
+        "checks 1-3: signed by the requester, who may request it",
+        "checks 5-11: tokens signed by approvers",
         "quorum 2 met",
-        "check 11: TOTP code verified",
+        "check 12: TOTP code verified",
         "Drill passed",
     ] {
         assert!(drill.stdout.contains(step), "{step}:\n{}", drill.stdout);

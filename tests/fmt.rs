@@ -67,3 +67,28 @@ fn a_syntax_error_names_file_line_and_column_and_changes_nothing() {
 fn every_example_is_formatted() {
     Run::new(root()).args(["fmt", "--check", "--recursive", "examples"]).run().expect_code(0);
 }
+
+#[cfg(unix)]
+#[test]
+fn fmt_keeps_the_file_mode_and_never_writes_through_a_planted_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("main.hcl");
+    fs_err::write(&path, unformatted()).unwrap();
+    fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    // A link where a fixed temporary name would be.
+    let precious = dir.path().join("precious");
+    fs_err::write(&precious, "untouched").unwrap();
+    std::os::unix::fs::symlink(&precious, dir.path().join("main.hcl.fmt-tmp")).unwrap();
+
+    Run::new(dir.path()).args(["fmt"]).run().expect_code(0);
+    assert_ne!(fs_err::read_to_string(&path).unwrap(), unformatted(), "formatted");
+    assert_eq!(fs_err::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
+    assert_eq!(fs_err::read_to_string(&precious).unwrap(), "untouched");
+    let mut names: Vec<String> = fs_err::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["main.hcl", "main.hcl.fmt-tmp", "precious"], "no temporary file left");
+}

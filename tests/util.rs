@@ -42,6 +42,26 @@ impl Run {
         Self { command }
     }
 
+    /// `sh -c SCRIPT` in `dir`, with the same environment and `$BREAKGLASS` the binary (for
+    /// what only a shell sets, such as the umask).
+    pub fn shell(dir: impl AsRef<Path>, script: &str) -> Self {
+        let mut run = Self::new(dir);
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(script)
+            .current_dir(run.command.get_current_dir().unwrap_or(Path::new(".")));
+        for (key, value) in run.command.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        command.env("BREAKGLASS", env!("CARGO_BIN_EXE_breakglass"));
+        run.command = command;
+        run
+    }
+
     /// Adds arguments.
     pub fn args<I, S>(mut self, args: I) -> Self
     where

@@ -14,12 +14,12 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     /// The file could not be read or written.
-    #[error("audit log {path}: {source}")]
+    #[error("audit log {path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// What failed.
-        source: std::io::Error,
+        /// What failed (said in the message, not repeated as a source).
+        error: std::io::Error,
     },
     /// The chain is broken.
     #[error("audit log {path}: line {line}: {problem}")]
@@ -117,7 +117,7 @@ impl AuditLog {
     }
 
     fn io(&self, source: std::io::Error) -> AuditError {
-        AuditError::Io { path: self.path.clone(), source }
+        AuditError::Io { path: self.path.clone(), error: source }
     }
 
     fn lock_path(&self) -> PathBuf {
@@ -130,22 +130,21 @@ impl AuditLog {
     /// opened with `O_APPEND`, then fsync, all under an exclusive lock. Returns the event as
     /// recorded, with its hash.
     pub fn append(&self, mut event: Event) -> Result<Stamped, AuditError> {
+        // Private (folder 0700, files 0600, whatever the umask) and never through a link.
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs_err::create_dir_all(parent).map_err(|e| self.io(e))?;
+            crate::files::create_private_dir(parent).map_err(|e| self.io(e))?;
         }
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(self.lock_path())
-            .map_err(|e| self.io(e))?;
+        let lock = crate::files::open_private(
+            &self.lock_path(),
+            OpenOptions::new().create(true).truncate(false).write(true),
+        )
+        .map_err(|e| self.io(e))?;
         lock.lock().map_err(|e| self.io(e))?;
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(&self.path)
-            .map_err(|e| self.io(e))?;
+        let mut file = crate::files::open_private(
+            &self.path,
+            OpenOptions::new().create(true).append(true).read(true),
+        )
+        .map_err(|e| self.io(e))?;
         event.prev = last_line_hash(&mut file).map_err(|e| self.io(e))?;
         let mut line = serde_json::to_string(&event).unwrap_or_default();
         let hash = line_hash(&line);
@@ -189,11 +188,9 @@ impl AuditLog {
 
     /// The whole log as text ("" when there is none yet).
     pub fn read(&self) -> Result<String, AuditError> {
-        match fs_err::read_to_string(&self.path) {
-            Ok(text) => Ok(text),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-            Err(error) => Err(self.io(error)),
-        }
+        crate::files::read_private(&self.path)
+            .map(Option::unwrap_or_default)
+            .map_err(|error| self.io(error))
     }
 
     /// Verifies the whole chain (and the anchor, if given).

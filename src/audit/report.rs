@@ -24,9 +24,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::event::{EventResult, Stamped, action};
 use super::summary::summarize;
-use crate::activation::{Activation, ActivationKind, ActivationSource, ActivationStatus};
+use crate::activation::{Activation, ActivationSource, ActivationStatus};
+use crate::policy::Policy;
 use crate::policy::blocks::{LimitAction, LimitScope, WorkingHours};
-use crate::policy::{Policy, ReferenceKind};
 use crate::state::State;
 
 /// An approver is flagged when they approved more than this share of one person's activations…
@@ -964,31 +964,19 @@ fn usage(
     rows.into_values().collect()
 }
 
-/// Mirrors the counting of `check_limits` (engine::emergency), as of `now`.
+/// Counts as `check_limits` (engine::emergency) does, as of `now`: by the executor's time of
+/// grant and each activation's whole window.
 fn limit_use(policy: &Policy, state: &State, now: Timestamp) -> Vec<LimitUse> {
-    let risk_of = |name: &str| {
-        crate::engine::emergency::target(policy, name).ok().map(|(_, rules)| rules.risk.value)
-    };
+    use crate::engine::claims::{counts_since, limit_covers};
     let mut uses = Vec::new();
     for limit in policy.limits.values() {
-        let counts = |activation: &Activation| {
-            let by_name = limit.roles.iter().any(|r| {
-                r.name == activation.name
-                    && matches!(
-                        (&r.kind, activation.kind),
-                        (ReferenceKind::Role, ActivationKind::Role)
-                            | (ReferenceKind::Override, ActivationKind::Override)
-                    )
-            });
-            by_name || limit.risk.is_some_and(|risk| risk_of(&activation.name) == Some(risk))
-        };
         let since = now.checked_sub(limit.window.to_signed()).unwrap_or(Timestamp::MIN);
         let mut by_whom: BTreeMap<String, usize> = BTreeMap::new();
-        for activation in state.activations.values().filter(|a| {
-            a.start >= since
-                && counts(a)
-                && (a.activated_at.is_some() || a.status != ActivationStatus::Applying)
-        }) {
+        for activation in state
+            .activations
+            .values()
+            .filter(|a| counts_since(a, since) && limit_covers(policy, limit, &a.name, a.kind))
+        {
             let whom = match limit.per {
                 LimitScope::Person => activation.requester.clone(),
                 LimitScope::Everyone => "everyone".to_owned(),
@@ -1067,7 +1055,7 @@ fn concentration(activations: &[ActivationReport], policy: Option<&Policy>) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::activation::{ApprovalRecord, Revocation};
+    use crate::activation::{ActivationKind, ApprovalRecord, Revocation};
     use crate::audit::{Event, EventResult};
 
     fn at(text: &str) -> Timestamp {

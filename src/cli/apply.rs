@@ -37,15 +37,22 @@ use crate::state::StateError;
     after_help = "Examples:\n  breakglass apply plan.json\n  breakglass apply\n  \
                   breakglass apply --auto-approve --lock-timeout 2m\n  \
                   breakglass apply --emergency request.json --approval $TOKEN1 --approval $TOKEN2 --totp 123456\n\n\
-                  With --emergency, checks run in this order and the first failure is reported (exit 5):\n  \
+                  With --emergency, every rule is recomputed from the policy and this machine's clock \
+                  (times in the request and tokens are claims, checked); checks run in this order and \
+                  the first failure is reported (exit 5):\n  \
                   1 the request is signed by the requester it names\n  \
-                  2 it has not expired, the policy has not changed, the live objects it touches have not changed\n  \
-                  3 the requester may still request it (and no limit refuses it)\n  \
-                  4 each token is signed by an approver of the role or override\n  \
-                  5 each token is for this request\n  6 each token has not expired (nor exceeded max_token_age)\n  \
-                  7 each token is used for the first time\n  8 no one approves their own request, unless allowed\n  \
-                  9 each approver counts once\n 10 the quorum is met (unless auto-approved)\n \
-                  11 the authentication rule is met (TOTP: RFC 6238, ±1 step, each code once)"
+                  2 the requester may request it (checked before anything is computed)\n  \
+                  3 its times hold by this clock: not made in the future (clock_skew_tolerance),\n    \
+                  younger than request_lifetime, starting when made, at most max_duration long;\n    \
+                  and the policy has not changed\n  \
+                  4 no limit refuses it, and the live objects it touches have not changed\n  \
+                  5 each token is signed by an approver of the role or override\n  6 each token is for this request\n  \
+                  7 each token was not issued in the future, claims no more than token_lifetime,\n    \
+                  has not expired (nor exceeded max_token_age)\n  \
+                  8 no one approves their own request, unless allowed; a denial refuses\n  \
+                  9 each token is used for the first time\n 10 each approver counts once\n \
+                  11 the quorum is met (unless auto-approved)\n \
+                  12 the authentication rule is met (TOTP: RFC 6238, ±1 step, each code once)"
 )]
 pub struct ApplyArgs {
     /// A plan saved by `plan --out`, or a request made by `request` (with --emergency).

@@ -13,6 +13,7 @@ use super::plan_view;
 use super::request::load_own_key;
 use crate::audit::{Event, EventResult};
 use crate::engine::EngineError;
+use crate::engine::claims::{Clock, check_request};
 use crate::engine::emergency::{rules_of, verify_request_signature};
 use crate::sign::{Approval, Decision, read_plan_file};
 
@@ -22,7 +23,11 @@ use crate::sign::{Approval, Decision, read_plan_file};
     about = "Review an emergency request and sign an approval (or denial) token for it",
     long_about = "Shows what the request asks for — role or override, requester, justification, \
                   duration, every change — then signs a token bound to this request only, valid for \
-                  the approvers block's token_lifetime, usable once. The token is printed alone on \
+                  the approvers block's token_lifetime, usable once. Refuses, saying why, a request \
+                  apply --emergency would refuse by the checks that need no state: one its \
+                  requester may not make, made in the future or expired (by this machine's \
+                  clock), starting other than when it was made, longer than max_duration, or made \
+                  against another version of the policy. The token is printed alone on \
                   stdout (one base64url string); pass it to `apply --emergency --approval`. On a \
                   terminal you are asked to confirm; --yes skips the question.",
     after_help = "Examples:\n  breakglass approve request.json --as carol --key ~/.breakglass/carol.key\n  \
@@ -115,11 +120,12 @@ fn review_and_sign(
         eprintln!("  WARNING: {warning}");
     }
     eprint!("\n{}", plan_view::render_text(&plan, output.color && std::io::stderr().is_terminal()));
-    if now_expired(&plan) {
-        bail!(EngineError::Refused(format!(
-            "the request expired at {}; ask for a new one",
-            plan.expires_at
-        )));
+    // The checks the executor makes that need no state, by this machine's clock: an approval
+    // of a request the executor would refuse is never signed.
+    let clock = Clock::of(policy, crate::clock::now());
+    if let Err(error) = check_request(policy, &plan, &request, &clock) {
+        eprintln!("\nNothing signed: apply --emergency would refuse this request.");
+        return Err(error.into());
     }
     if activation.requester == args.person && !group.allow_self_approval.value {
         bail!(EngineError::Refused(format!(
@@ -166,8 +172,4 @@ fn review_and_sign(
         activation.id, activation.requester, reference, approval.expires_at
     );
     Ok(ExitStatus::Success)
-}
-
-fn now_expired(plan: &crate::plan::Plan) -> bool {
-    crate::clock::now() >= plan.expires_at
 }

@@ -11,9 +11,10 @@ use super::context::{load_policy, open_store, progress};
 use super::exit::ExitStatus;
 use super::output::Output;
 use crate::audit::{Event, EventResult};
+use crate::engine::claims::{Clock, check_request};
 use crate::engine::emergency::{
-    RequestSpec, TotpSecrets, check_limits, check_request_fresh, new_activation, request_plan,
-    rules_of, verify_approvals, verify_request_signature, verify_totp,
+    RequestSpec, TotpSecrets, check_limits, new_activation, request_plan, verify_approvals,
+    verify_request_signature, verify_totp,
 };
 use crate::engine::{PlanOptions, Providers};
 use crate::plan::Action;
@@ -191,18 +192,18 @@ pub async fn run(args: &DrillArgs, output: Output) -> anyhow::Result<ExitStatus>
     steps.done(&format!("{} approval token(s) signed", tokens.len()));
 
     let (plan, request) = verify_request_signature(&policy, &signed)?;
-    check_request_fresh(&plan, &policy, now)?;
-    steps.done("checks 1-2: signed by the requester, not expired, policy unchanged");
-    let (_, rules) = rules_of(&policy, &request.activation)?;
-    crate::engine::emergency::check_requester(&policy, &reference, rules, &requester)?;
-    steps.done("check 3: the requester may request it");
+    check_request(&policy, &plan, &request, &Clock::of(&policy, now))?;
+    steps.done(
+        "checks 1-3: signed by the requester, who may request it; made now, not expired, its \
+         window within max_duration; policy unchanged",
+    );
     if !activation.auto_approved || !tokens.is_empty() {
         verify_approvals(&policy, &request, &signed.digest, &tokens, &state, now)?;
         steps.done(&format!(
-            "checks 4-10: tokens signed by approvers, bound, fresh, unused; quorum {quorum} met"
+            "checks 5-11: tokens signed by approvers, bound, fresh, unused; quorum {quorum} met"
         ));
     } else {
-        steps.done("checks 4-10: auto-approved, no tokens needed");
+        steps.done("checks 5-11: auto-approved, no tokens needed");
     }
     let rule = rules.authentication.as_ref().and_then(|a| policy.authentications.get(&a.name));
     if rule.is_some_and(|r| r.totp) {
@@ -216,9 +217,9 @@ pub async fn run(args: &DrillArgs, output: Output) -> anyhow::Result<ExitStatus>
         );
         let code = secrets.code(&requester, now)?;
         verify_totp(&secrets, &requester, Some(&code), &state, now)?;
-        steps.done("check 11: TOTP code verified (throwaway secret)");
+        steps.done("check 12: TOTP code verified (throwaway secret)");
     } else {
-        steps.done("check 11: no TOTP required by the authentication rule");
+        steps.done("check 12: no TOTP required by the authentication rule");
     }
 
     let changes: Vec<_> =

@@ -136,12 +136,19 @@ fn collect_files(path: &Path, recursive: bool, files: &mut Vec<PathBuf>) -> anyh
     Ok(())
 }
 
+/// Replaces `path` with `text` through a new file under a unique name in the same folder (never
+/// a fixed name another user could plant a link at), keeping the file's permissions.
 fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
-    let temporary = path.with_extension("hcl.fmt-tmp");
-    let mut file = fs_err::File::create(&temporary)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    drop(file);
-    fs_err::rename(&temporary, path)?;
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let permissions = fs_err::metadata(path)?.permissions();
+    let mut temporary = tempfile::Builder::new()
+        .prefix(".breakglass-fmt-")
+        .suffix(".tmp")
+        .tempfile_in(folder)
+        .with_context(|| format!("cannot create a temporary file in {}", folder.display()))?;
+    temporary.write_all(text.as_bytes())?;
+    temporary.as_file().sync_all()?;
+    temporary.as_file().set_permissions(permissions)?;
+    temporary.persist(path).with_context(|| format!("cannot replace {}", path.display()))?;
     Ok(())
 }

@@ -130,7 +130,7 @@ pub async fn run(args: &ReconcileArgs, output: Output) -> anyhow::Result<ExitSta
     let _streaming = Streaming::start(&policy, args.events);
     let store = open_store(&policy)?;
     let options = ReconcileOptions {
-        at: args.at.unwrap_or_else(crate::clock::now),
+        at: args.at,
         dry_run: args.dry_run,
         apply_grants: args.apply_grants,
         parallelism: args.parallelism.unwrap_or(policy.settings.parallelism as usize),

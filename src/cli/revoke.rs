@@ -72,7 +72,7 @@ pub async fn run(args: &RevokeArgs, output: Output) -> anyhow::Result<ExitStatus
     }
     println!("Revoked {}; reverting now.", args.id);
     let options = ReconcileOptions {
-        at: crate::clock::now(),
+        at: None,
         dry_run: false,
         apply_grants: false,
         parallelism: policy.settings.parallelism as usize,

@@ -3,7 +3,6 @@
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
 
 use super::context::load_policy;
@@ -96,19 +95,8 @@ pub fn run(args: &TotpArgs, output: Output) -> anyhow::Result<ExitStatus> {
             let secret = totp_rs::Secret::from(bytes).to_base32();
             entries.insert(person.clone(), secret.clone().into());
             let text = serde_json::to_string_pretty(&entries)? + "\n";
-            let temporary = path.with_extension("json.tmp");
-            let mut options = fs_err::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            {
-                use fs_err::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            let mut file = options.open(&temporary)?;
-            file.write_all(text.as_bytes())?;
-            file.sync_all()?;
-            drop(file);
-            fs_err::rename(&temporary, &path)?;
+            // Private (0600), replaced through a unique temporary name, never through a link.
+            crate::files::replace_private(&path, text.as_bytes())?;
             eprintln!(
                 "Added {person}'s secret to {}. Give {person} this URI (a QR code of it) for their authenticator app, over a private channel:",
                 path.display()

@@ -160,8 +160,9 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
         let revert_due = next_due(&state, now).is_some_and(|at| at <= now);
         let changed = last_serial != Some(state.serial);
         if scan_due || revert_due || (changed && args.apply_grants) {
+            // "Now" is read by the pass itself once it holds the lock.
             let options = ReconcileOptions {
-                at: now,
+                at: None,
                 dry_run: false,
                 apply_grants: args.apply_grants,
                 parallelism: policy.settings.parallelism as usize,

@@ -21,9 +21,8 @@ use super::pages::{self, Offer, Viewer};
 use super::session::{CEREMONY_LIFETIME, COOKIE, Ceremony, SESSION_LIFETIME, Session, Sessions};
 use super::views;
 use crate::audit::{Event, EventResult};
-use crate::engine::emergency::{
-    check_request_fresh, check_requester, target, verify_request_signature,
-};
+use crate::engine::claims::{Clock, check_request, request_deadline};
+use crate::engine::emergency::{target, verify_request_signature};
 use crate::plan::Plan;
 use crate::policy::Policy;
 use crate::sign::passkey::challenge;
@@ -203,20 +202,18 @@ impl Console {
         }
     }
 
-    /// Accepts a signed request: the requester's signature, its freshness and the requester's
-    /// right to ask are checked here so the inbox holds no junk; `apply` checks it all again.
+    /// Accepts a signed request: its signature and the same claims the executor checks (the
+    /// requester may ask, its times hold by this clock, its window fits the role, the same
+    /// policy) are checked here so the inbox holds no junk; `apply` checks it all again.
     pub fn submit(&self, envelope_json: &str) -> Result<StoredRequest, Problem> {
         let signed = SignedPlan::from_json(envelope_json, "the submitted request")
             .map_err(|e| Problem::bad(e.to_string()))?;
         let (plan, request) = verify_request_signature(&self.policy, &signed)
             .map_err(|e| Problem::bad(e.to_string()))?;
         let now = crate::clock::now();
-        check_request_fresh(&plan, &self.policy, now).map_err(|e| Problem::bad(e.to_string()))?;
-        let activation = &request.activation;
-        let (reference, rules) =
-            target(&self.policy, &activation.name).map_err(|e| Problem::bad(e.to_string()))?;
-        check_requester(&self.policy, &reference, rules, &activation.requester)
+        check_request(&self.policy, &plan, &request, &Clock::of(&self.policy, now))
             .map_err(|e| Problem::bad(e.to_string()))?;
+        let activation = &request.activation;
         let envelope: serde_json::Value = serde_json::from_str(envelope_json)
             .map_err(|e| Problem::bad(format!("not JSON: {e}")))?;
         let stored = self.inbox.submit(StoredRequest {
@@ -225,7 +222,8 @@ impl Console {
             requester: activation.requester.clone(),
             justification: activation.justification.clone(),
             plan_digest: signed.digest.clone(),
-            expires_at: plan.expires_at,
+            // The executor's deadline (made + request_lifetime), not the request's own claim.
+            expires_at: request_deadline(&self.policy, &plan),
             submitted_at: now,
             envelope,
             approvals: Vec::new(),

@@ -5,7 +5,7 @@ use breakglass_provider::{
     AttributeName, AttributeSchema, AttributeType, Attributes, ResourceSchema, Value,
     attributes_digest, redact_sensitive,
 };
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::compile::{Desired, revert_reason};
 use super::providers::Providers;
@@ -13,7 +13,7 @@ use super::refresh::{Identity, Live};
 use super::sorted::merge_sorted;
 use crate::address::Address;
 use crate::plan::{Action, Drift, DriftKind, Reason, ResourceChange};
-use crate::state::State;
+use crate::state::{ResourceState, State};
 
 /// The result of a diff.
 #[derive(Debug, Clone, Default)]
@@ -102,11 +102,28 @@ fn redact(schema: Option<&ResourceSchema>, attributes: &Attributes) -> Attribute
     schema.map_or_else(|| attributes.clone(), |s| redact_sensitive(s, attributes))
 }
 
+/// The records of objects granted by activations, by type and id: the addresses that hold
+/// each (more than one where grants overlap). Built only when some granted object looks
+/// drifted.
+fn holders_of_objects(
+    state: &State,
+) -> HashMap<(&str, &str), Vec<(&Address, &ResourceState)>, foldhash::fast::RandomState> {
+    let mut holders: HashMap<_, Vec<_>, foldhash::fast::RandomState> = HashMap::default();
+    for (address, record) in state.resources.iter().filter(|(a, _)| a.is_in_activation()) {
+        holders
+            .entry((record.resource_type.as_str(), record.id.as_str()))
+            .or_default()
+            .push((address, record));
+    }
+    holders
+}
+
 /// Diffs `desired` against `live`, using `state` to tell drift from intended change.
 pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers) -> Diff {
     let mut changes = Vec::new();
     let mut drift = Vec::new();
     let claims = std::cell::OnceCell::new();
+    let holders = std::cell::OnceCell::new();
     for (address, wanted, recorded) in
         merge_sorted(desired.resources.iter(), state.resources.iter())
     {
@@ -165,7 +182,7 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
                     recorded.map(|r| &r.attributes),
                 );
                 if let Some(recorded) = recorded {
-                    let drifted: Vec<&AttributeName> = resource
+                    let mut drifted: Vec<&AttributeName> = resource
                         .attributes
                         .keys()
                         .filter(|name| {
@@ -182,6 +199,30 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
                                 )
                         })
                         .collect();
+                    if !drifted.is_empty() && address.is_in_activation() {
+                        // Overlapping grants: another live activation's address holds the same
+                        // object and wrote it last (a later end, say). A value breakglass wrote
+                        // through either address is not a change made outside it.
+                        let holders = holders.get_or_init(|| holders_of_objects(state));
+                        let others = holders
+                            .get(&(resource.resource_type.as_str(), id))
+                            .map_or(&[][..], Vec::as_slice);
+                        drifted.retain(|name| {
+                            let attribute = schema.and_then(|s| s.attributes.get(name.as_str()));
+                            !others.iter().any(|(other, record)| {
+                                *other != address
+                                    && equal(
+                                        providers,
+                                        &resource.provider,
+                                        &resource.resource_type,
+                                        name,
+                                        attribute,
+                                        record.attributes.get(*name),
+                                        current.get(*name),
+                                    )
+                            })
+                        });
+                    }
                     if !drifted.is_empty() {
                         drift.push(Drift {
                             address: Some(address.clone()),

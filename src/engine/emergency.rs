@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::apply::{ApplyMode, ApplyReport, apply};
+use super::claims::{
+    Clock, SignedApproval, TokenRules, check_approval, check_request, counts_since, extend_record,
+    limit_covers, trusted_activation,
+};
 use super::error::EngineError;
 use super::planner::{PlanOptions, Planned, make_plan};
 use super::progress::Progress;
@@ -22,7 +26,7 @@ use crate::policy::blocks::{AccessRules, LimitAction, LimitScope};
 use crate::policy::{Duration, Policy, Reference, ReferenceKind};
 use crate::sign::passkey::{counter_advances, is_passkey_token};
 use crate::sign::{
-    APPROVAL_PAYLOAD_TYPE, Approval, Decision, PASSKEY_APPROVAL_TYPE, PASSKEY_PRESENCE_TYPE,
+    APPROVAL_PAYLOAD_TYPE, Approval, PASSKEY_APPROVAL_TYPE, PASSKEY_PRESENCE_TYPE,
     PLAN_PAYLOAD_TYPE, PasskeyToken, Presence, RelyingParty, SignedPlan, approval_of, read_token,
 };
 use crate::state::{State, StateGuard, UsedNonce, UsedTotp};
@@ -224,44 +228,28 @@ pub fn extension(
 }
 
 /// Checks the policy's `limit` blocks for a new activation: refuses beyond a limit that says
-/// `refuse`, and returns a warning for each limit that says `warn`.
+/// `refuse`, and returns a warning for each limit that says `warn`. Activations are counted by
+/// the executor's time of grant and their whole window ([`counts_since`]), never by a time a
+/// requester signed.
 pub fn check_limits(
     policy: &Policy,
     state: &State,
     activation: &Activation,
     now: Timestamp,
 ) -> Result<Vec<String>, EngineError> {
-    let (reference, rules) = rules_of(policy, activation)?;
-    let risk_of = |name: &str| {
-        policy
-            .roles
-            .get(name)
-            .map(|r| r.rules.risk.value)
-            .or_else(|| policy.overrides.get(name).map(|o| o.rules.risk.value))
-    };
+    let (reference, _) = rules_of(policy, activation)?;
     let mut warnings = Vec::new();
     for limit in policy.limits.values() {
-        let counts = |name: &str, kind: ActivationKind| {
-            let by_name = limit.roles.iter().any(|r| {
-                r.name == name
-                    && matches!(
-                        (&r.kind, kind),
-                        (ReferenceKind::Role, ActivationKind::Role)
-                            | (ReferenceKind::Override, ActivationKind::Override)
-                    )
-            });
-            by_name || limit.risk.is_some_and(|risk| risk_of(name) == Some(risk))
-        };
-        if !counts(&activation.name, activation.kind) {
+        if !limit_covers(policy, limit, &activation.name, activation.kind) {
             continue;
         }
         let since = now.checked_sub(limit.window.to_signed()).unwrap_or(Timestamp::MIN);
         let used = state
             .activations
             .values()
-            .filter(|a| a.start >= since && counts(&a.name, a.kind))
+            .filter(|a| a.id != activation.id)
             .filter(|a| limit.per == LimitScope::Everyone || a.requester == activation.requester)
-            .filter(|a| a.activated_at.is_some() || a.status != ActivationStatus::Applying)
+            .filter(|a| counts_since(a, since) && limit_covers(policy, limit, &a.name, a.kind))
             .count();
         if used < limit.max_activations as usize {
             continue;
@@ -284,7 +272,6 @@ pub fn check_limits(
             LimitAction::Warn => warnings.push(message),
         }
     }
-    let _ = rules;
     Ok(warnings)
 }
 
@@ -294,8 +281,8 @@ pub fn changes_of(changes: &[ResourceChange], activation: &str) -> Vec<ResourceC
     changes.iter().filter(|c| c.reason.activation() == Some(activation)).cloned().collect()
 }
 
-/// Makes the request plan: the changes the activation makes, nothing else; it expires after
-/// the policy's `request_lifetime`.
+/// Makes the request plan: the changes the activation makes, nothing else; made at
+/// `options.at` (when the requester asked), it expires after the policy's `request_lifetime`.
 #[allow(clippy::too_many_arguments)]
 pub async fn request_plan(
     policy: &Policy,
@@ -313,6 +300,9 @@ pub async fn request_plan(
     planned.plan.drift.clear();
     planned.plan.activations.clear();
     planned.plan.summary = Plan::summarize(&planned.plan.resource_changes, &[]);
+    // Made when the requester asked (the activation starts then), not when refresh finished:
+    // the executor holds the start to this time.
+    planned.plan.created_at = options.at;
     planned.plan.expires_at = planned
         .plan
         .created_at
@@ -324,6 +314,7 @@ pub async fn request_plan(
 }
 
 /// Step 1: the plan is signed by the requester it names. Returns the plan and its request.
+/// Nothing else in it is trusted yet: see [`super::claims`].
 pub fn verify_request_signature(
     policy: &Policy,
     signed: &SignedPlan,
@@ -349,25 +340,7 @@ pub fn verify_request_signature(
     Ok((plan, request))
 }
 
-/// Step 2: the request has not expired and the policy it was made from has not changed.
-pub fn check_request_fresh(
-    plan: &Plan,
-    policy: &Policy,
-    now: Timestamp,
-) -> Result<(), EngineError> {
-    if now >= plan.expires_at {
-        return Err(refused(format!(
-            "the request expired at {} (requests are good for {}); make a new request",
-            plan.expires_at, policy.settings.request_lifetime
-        )));
-    }
-    if plan.policy_digest != policy.digest {
-        return Err(EngineError::Stale("the policy changed since the request was made".to_owned()));
-    }
-    Ok(())
-}
-
-/// Step 2 (continued): planned again now, the activation makes the same changes.
+/// Step 4: planned again now, the activation makes the same changes.
 pub fn check_request_not_stale(saved: &Plan, fresh: &[ResourceChange]) -> Result<(), EngineError> {
     let key = |c: &ResourceChange| {
         (
@@ -439,7 +412,101 @@ fn check_counter(
     Ok(())
 }
 
-/// Steps 4–10: every token, then the quorum.
+/// The approvers of a role or override: who they are, how many must approve, and what the
+/// policy says of their tokens.
+#[derive(Debug, Clone)]
+pub struct ApproverGroup<'p> {
+    /// The role or override.
+    pub target: Reference,
+    /// The persons in the approvers block.
+    pub members: BTreeSet<&'p str>,
+    /// Approvals needed.
+    pub quorum: usize,
+    /// Lifetime, age and self-approval rules of the tokens.
+    pub tokens: TokenRules,
+}
+
+/// The approvers block of `reference` and its rules.
+pub fn approver_group<'p>(
+    policy: &'p Policy,
+    reference: &Reference,
+    rules: &AccessRules,
+) -> Result<ApproverGroup<'p>, EngineError> {
+    let Some(group_ref) = &rules.approvers else {
+        return Err(refused(format!("{reference} names no approvers and is not auto-approved")));
+    };
+    let Some(group) = policy.approvers.get(&group_ref.name) else {
+        return Err(refused(format!("{} is not in the policy", group_ref.value)));
+    };
+    let max_age = rules
+        .authentication
+        .as_ref()
+        .and_then(|a| policy.authentications.get(&a.name))
+        .and_then(|a| a.max_token_age);
+    Ok(ApproverGroup {
+        target: reference.clone(),
+        members: policy.expand_persons(group.members.iter().map(|m| &m.value)),
+        quorum: rules.quorum.as_ref().map_or(group.quorum.value, |q| q.value) as usize,
+        tokens: TokenRules {
+            group: group_ref.value.to_string(),
+            lifetime: group.token_lifetime,
+            max_age,
+            allow_self_approval: group.allow_self_approval.value,
+        },
+    })
+}
+
+/// Opens approval token #`number`: its signature must verify against the key of a member of
+/// the approvers block. Every kind of token opens here into the same [`SignedApproval`], whose
+/// claims [`check_approval`] then checks: a DSSE envelope signed with an approver's Ed25519 key,
+/// or a passkey token (the same approval payload signed by a WebAuthn assertion, checked against
+/// the approvers' enrolled passkeys and the console's origin and relying-party id).
+pub fn open_token(
+    policy: &Policy,
+    group: &ApproverGroup<'_>,
+    number: usize,
+    token: &str,
+) -> Result<SignedApproval, EngineError> {
+    let not_an_approver = |why: String| {
+        refused(format!(
+            "approval token #{number} is not signed by an approver of {} ({}: {}){why}",
+            group.target,
+            group.tokens.group,
+            group.members.iter().copied().collect::<Vec<_>>().join(", ")
+        ))
+    };
+    if is_passkey_token(token) {
+        let passkey = PasskeyToken::from_token(token)
+            .map_err(|error| refused(format!("approval token #{number}: {error}")))?;
+        let rp = relying_party(policy)?;
+        let persons = group.members.iter().filter_map(|name| policy.persons.get(*name));
+        let verified = passkey
+            .verify(PASSKEY_APPROVAL_TYPE, persons, &rp)
+            .map_err(|error| not_an_approver(format!(": {error}")))?;
+        let approval: Approval = approval_of(&verified.payload)?;
+        return Ok(SignedApproval {
+            number,
+            signer: verified.person,
+            approval,
+            passkey: Some((verified.credential_id, verified.counter)),
+        });
+    }
+    let envelope = read_token(token).map_err(|error| {
+        refused(format!("approval token #{number} is not an approval token: {error}"))
+    })?;
+    let keys = group
+        .members
+        .iter()
+        .filter_map(|name| policy.persons.get(*name).map(|p| (*name, &p.public_key.key)));
+    let (signer, payload) =
+        envelope.verify(APPROVAL_PAYLOAD_TYPE, keys).map_err(|_| not_an_approver(String::new()))?;
+    let approval: Approval = approval_of(&payload)?;
+    Ok(SignedApproval { number, signer: signer.to_owned(), approval, passkey: None })
+}
+
+/// Steps 5–11: every token (signed by an approver, bound to this request, fresh by the
+/// executor's clock, not the requester's own, an approval, never used before), then each
+/// approver once, then the quorum.
 pub fn verify_approvals(
     policy: &Policy,
     request: &EmergencyRequest,
@@ -450,121 +517,40 @@ pub fn verify_approvals(
 ) -> Result<Approvals, EngineError> {
     let activation = &request.activation;
     let (reference, rules) = rules_of(policy, activation)?;
-    let Some(group_ref) = &rules.approvers else {
-        return Err(refused(format!("{reference} names no approvers and is not auto-approved")));
-    };
-    let Some(group) = policy.approvers.get(&group_ref.name) else {
-        return Err(refused(format!("{} is not in the policy", group_ref.value)));
-    };
-    let members = policy.expand_persons(group.members.iter().map(|m| &m.value));
-    let quorum = rules.quorum.as_ref().map_or(group.quorum.value, |q| q.value) as usize;
-    let keys: Vec<(&str, &ed25519_dalek::VerifyingKey)> = members
-        .iter()
-        .filter_map(|name| policy.persons.get(*name).map(|p| (*name, &p.public_key.key)))
-        .collect();
-    let max_age = rules
-        .authentication
-        .as_ref()
-        .and_then(|a| policy.authentications.get(&a.name))
-        .and_then(|a| a.max_token_age);
+    let group = approver_group(policy, &reference, rules)?;
+    let clock = Clock::of(policy, now);
     let mut approvals = Approvals::default();
     let mut counted: BTreeSet<String> = BTreeSet::new();
     let mut repeated: Vec<String> = Vec::new();
-    let not_an_approver = |number: usize, why: String| {
-        refused(format!(
-            "approval token #{number} is not signed by an approver of {reference} ({}: {}){why}",
-            group_ref.value,
-            members.iter().copied().collect::<Vec<_>>().join(", ")
-        ))
-    };
     for (index, token) in tokens.iter().enumerate() {
-        let number = index + 1;
-        let (signer, payload, counter) = if is_passkey_token(token) {
-            // A passkey approval: the same payload, signed by a WebAuthn assertion instead of
-            // an Ed25519 key; every check below applies to it unchanged.
-            let passkey = PasskeyToken::from_token(token)
-                .map_err(|error| refused(format!("approval token #{number}: {error}")))?;
-            let rp = relying_party(policy)?;
-            let persons = members.iter().filter_map(|name| policy.persons.get(*name));
-            let verified = passkey
-                .verify(PASSKEY_APPROVAL_TYPE, persons, &rp)
-                .map_err(|error| not_an_approver(number, format!(": {error}")))?;
-            let counter = (verified.credential_id, verified.counter);
-            (verified.person, verified.payload, Some(counter))
-        } else {
-            let envelope = read_token(token).map_err(|error| {
-                refused(format!("approval token #{number} is not an approval token: {error}"))
-            })?;
-            let (signer, payload) = envelope
-                .verify(APPROVAL_PAYLOAD_TYPE, keys.iter().map(|(n, k)| (*n, *k)))
-                .map_err(|_| not_an_approver(number, String::new()))?;
-            (signer.to_owned(), payload, None)
-        };
-        let signer = signer.as_str();
-        let approval: Approval = approval_of(&payload)?;
-        if approval.approver != signer {
-            return Err(refused(format!(
-                "approval token #{number} names {} as approver but is signed by {signer}",
-                approval.approver
-            )));
-        }
-        if approval.plan_digest != plan_digest {
-            return Err(refused(format!(
-                "approval token #{number} (by {signer}) is for another plan ({}), not this request ({plan_digest})",
-                approval.plan_digest
-            )));
-        }
-        if now >= approval.expires_at {
-            return Err(refused(format!(
-                "approval token #{number} (by {signer}) expired at {}; ask for a new approval",
-                approval.expires_at
-            )));
-        }
-        if let Some(max_age) = max_age {
-            let age = now.duration_since(approval.issued_at);
-            if age > max_age.to_signed() {
-                return Err(refused(format!(
-                    "approval token #{number} (by {signer}) was issued at {}, more than {max_age} ago (max_token_age); ask for a new approval",
-                    approval.issued_at
-                )));
-            }
-        }
+        let signed = open_token(policy, &group, index + 1, token)?;
+        check_approval(&group.tokens, &signed, plan_digest, activation, &clock)?;
+        let SignedApproval { number, signer, approval, passkey } = signed;
         if let Some(used) = state.used_nonces.get(&approval.nonce) {
             return Err(refused(format!(
                 "approval token #{number} (by {signer}) was already used at {} (for {}); each token works once",
                 used.used_at, used.activation
             )));
         }
-        if let Some((credential_id, counter)) = counter {
+        if let Some((credential_id, counter)) = passkey {
             let what = format!("approval token #{number} (by {signer})");
             check_counter(state, &approvals.counters, &credential_id, counter, &what)?;
             approvals.counters.push((credential_id, counter));
         }
-        if signer == activation.requester && !group.allow_self_approval.value {
-            return Err(refused(format!(
-                "{signer} cannot approve their own request: {} does not allow self-approval",
-                group_ref.value
-            )));
-        }
-        if approval.decision == Decision::Deny {
-            return Err(refused(format!(
-                "{signer} denied the request{}",
-                approval.comment.as_deref().map_or_else(String::new, |c| format!(": {c}"))
-            )));
-        }
-        approvals.nonces.push((approval.nonce.clone(), signer.to_owned()));
-        if !counted.insert(signer.to_owned()) {
-            repeated.push(signer.to_owned());
+        approvals.nonces.push((approval.nonce.clone(), signer.clone()));
+        if !counted.insert(signer.clone()) {
+            repeated.push(signer);
             continue;
         }
         approvals.records.push(ApprovalRecord {
-            approver: signer.to_owned(),
+            approver: signer,
             decision: "approve".to_owned(),
             comment: approval.comment.clone(),
             issued_at: approval.issued_at,
             nonce: approval.nonce.clone(),
         });
     }
+    let quorum = group.quorum;
     if counted.len() < quorum {
         let who = if counted.is_empty() {
             "none".to_owned()
@@ -579,7 +565,7 @@ pub fn verify_approvals(
         return Err(refused(format!(
             "quorum not met: {} of {quorum} approvals from {} ({who}){twice}",
             counted.len(),
-            group_ref.value
+            group.tokens.group
         )));
     }
     Ok(approvals)
@@ -715,7 +701,10 @@ fn verify_presence(
             presence.plan_digest, presence.person
         )));
     }
-    if presence.issued_at < plan.created_at || presence.issued_at > now {
+    // The console's clock made `issued_at`: allowed ahead of ours by the policy's tolerance.
+    let tolerance = Clock::of(policy, now).tolerance.to_signed();
+    let latest = now.checked_add(tolerance).unwrap_or(now);
+    if presence.issued_at < plan.created_at || presence.issued_at > latest {
         return Err(refused(format!(
             "the passkey presence says it was made at {}, outside the request's life ({} to now)",
             presence.issued_at, plan.created_at
@@ -786,7 +775,8 @@ pub struct EmergencyOutcome {
 
 /// `apply --emergency`: every check in order, then the write-ahead record, then the grant.
 /// The caller holds the state lock (`guard`), so nonces and codes are checked and recorded
-/// atomically.
+/// atomically. Nothing in the request or the tokens is taken on trust beyond who signed them:
+/// every rule is recomputed from the policy and the executor's clock ([`super::claims`]).
 pub async fn apply_emergency(
     input: EmergencyInput<'_>,
     guard: &mut dyn StateGuard,
@@ -803,6 +793,7 @@ pub async fn apply_emergency(
         on_authorized,
     } = input;
     let now = crate::clock::now();
+    let clock = Clock::of(policy, now);
     // 1. Signed by the requester it names.
     let (saved, request) = verify_request_signature(policy, signed)?;
     let state = guard.state().clone();
@@ -836,24 +827,23 @@ pub async fn apply_emergency(
             .await;
         }
     }
-    // 2. Not expired, not stale.
-    check_request_fresh(&saved, policy, now)?;
-    let mut activation = request.activation.clone();
-    if extension {
-        let current = state
-            .activations
-            .get(&id)
-            .ok_or_else(|| refused(format!("activation {id} is gone")))?;
-        if !current.is_live_at(now) {
-            return Err(refused(format!(
-                "activation {id} ended at {}; it can no longer be extended",
-                current.end
-            )));
-        }
-        let mut extended = (**current).clone();
-        extended.end = activation.end;
-        activation = extended;
-    }
+    // 2. The requester may request it — before anything is computed from the request.
+    // 3. Its times hold by the executor's clock, and its window fits the role.
+    let (reference, rules) = check_request(policy, &saved, &request, &clock)?;
+    let activation = if extension {
+        let current = state.activations.get(&id).ok_or_else(|| {
+            refused(format!(
+                "there is no activation {id} to extend; `breakglass status` lists them"
+            ))
+        })?;
+        extend_record(&reference, rules, current, &request, &clock)?
+    } else {
+        trusted_activation(&request.activation, &signed.digest, now)
+    };
+    // 4. No limit refuses it (counted by the executor's time of grant), and, planned again
+    let limit_warnings =
+        if extension { Vec::new() } else { check_limits(policy, &state, &activation, now)? };
+    //    now, it makes the same changes.
     let options = PlanOptions {
         at: now,
         refresh: true,
@@ -865,20 +855,14 @@ pub async fn apply_emergency(
         make_plan(policy, &state, providers, &options, Some(&activation), progress.clone()).await?;
     let fresh_changes = changes_of(&fresh.plan.resource_changes, &id);
     check_request_not_stale(&saved, &fresh_changes)?;
-    // 3. The requester is still allowed.
-    let (reference, rules) = rules_of(policy, &activation)?;
-    check_requester(policy, &reference, rules, &activation.requester)?;
-    if !extension {
-        check_limits(policy, &state, &activation, now)?;
-    }
-    // 4–10. Approvals, unless auto-approved.
+    // 5–11. Approvals, unless auto-approved.
     let auto = !policy.auto_approvers_of(&reference).is_empty();
     let approvals = if auto && tokens.is_empty() {
         Approvals::default()
     } else {
         verify_approvals(policy, &request, &signed.digest, tokens, &state, now)?
     };
-    // 11. Authentication.
+    // 12. Authentication.
     let mut factors = vec!["signed request".to_owned()];
     let mut totp_step = None;
     let rule = rules.authentication.as_ref().and_then(|a| policy.authentications.get(&a.name));
@@ -931,6 +915,7 @@ pub async fn apply_emergency(
     if let Some(step) = totp_step {
         next.used_totp.push(UsedTotp { person: activation.requester.clone(), step });
     }
+    let mut activation = activation;
     if extension {
         let record = next
             .activations
@@ -940,7 +925,7 @@ pub async fn apply_emergency(
         record.extensions.push(Extension {
             previous_end: record.end,
             new_end: activation.end,
-            justification: request.activation.justification.clone(),
+            justification: request.activation.justification.trim().to_owned(),
             plan_digest: signed.digest.clone(),
             approvals: approvals.records.clone(),
             at: now,
@@ -948,13 +933,10 @@ pub async fn apply_emergency(
         record.end = activation.end;
         activation = record.clone();
     } else {
-        activation.status = ActivationStatus::Applying;
-        activation.source = ActivationSource::Emergency { plan_digest: signed.digest.clone() };
         activation.approvals = approvals.records.clone();
         activation.auto_approved = auto && approvals.records.is_empty();
         activation.authentication = factors;
-        activation.flags = request.warnings.clone();
-        activation.created_at = now;
+        activation.flags = limit_warnings;
         next.activations.insert(id.clone(), Arc::new(activation.clone()));
     }
     on_authorized(&activation).map_err(|error| {

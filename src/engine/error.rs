@@ -64,4 +64,15 @@ impl EngineError {
     pub fn is_refusal(&self) -> bool {
         matches!(self, EngineError::Refused(_) | EngineError::Stale(_) | EngineError::Signature(_))
     }
+
+    /// What went wrong, without the leading "refused: " of a refusal (for sentences that say
+    /// who would refuse).
+    pub fn reason(&self) -> String {
+        match self {
+            EngineError::Refused(reason) => reason.clone(),
+            EngineError::Stale(reason) => format!("it is stale: {reason}"),
+            EngineError::Signature(error) => error.to_string(),
+            other => other.to_string(),
+        }
+    }
 }

@@ -8,6 +8,7 @@
 //! is no longer desired, so the next diff takes it back.
 
 pub mod apply;
+pub mod claims;
 pub mod compile;
 pub mod diff;
 pub mod emergency;

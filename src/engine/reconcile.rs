@@ -50,8 +50,9 @@ fn starts_planned_grant(change: &ResourceChange, desired: &Desired) -> bool {
 /// How to reconcile.
 #[derive(Debug, Clone)]
 pub struct ReconcileOptions {
-    /// The time to reconcile for (never earlier than now).
-    pub at: Timestamp,
+    /// The time to reconcile for: `None` for now, read once the state lock is held (so a wait
+    /// for the lock can never make it "the past"); a given time must not be earlier than now.
+    pub at: Option<Timestamp>,
     /// Show what would be done; change nothing.
     pub dry_run: bool,
     /// Also start planned grants from git that are due.
@@ -79,16 +80,17 @@ pub async fn reconcile(
     options: &ReconcileOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<Reconciled, EngineError> {
+    // Now is read here, with the lock held: however long the wait for it was.
     let now = crate::clock::now();
-    if options.at < now {
+    let at = options.at.unwrap_or(now);
+    if at < now {
         return Err(EngineError::Refused(format!(
-            "reconcile --at {} is in the past; it can only look ahead (revert early), never back",
-            options.at
+            "reconcile --at {at} is in the past; it can only look ahead (revert early), never back"
         )));
     }
     let state = guard.state().clone();
     let plan_options = PlanOptions {
-        at: options.at,
+        at,
         refresh: true,
         targets: Vec::new(),
         parallelism: options.parallelism,

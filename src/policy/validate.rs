@@ -54,6 +54,15 @@ pub fn validate(
             );
         }
     }
+    let tolerance = policy.settings.clock_skew_tolerance;
+    if tolerance > super::Duration::from_mins(10) {
+        diagnostics.push(Diagnostic::warning(
+            format!("clock_skew_tolerance of {tolerance} is large"),
+            "a time a requester or approver signs may be that far ahead of the executor's clock \
+             and still be accepted; keep clocks synchronised (NTP) and the tolerance at a few \
+             minutes (default 2m)",
+        ));
+    }
     if policy.settings.plan_signers.is_empty() {
         diagnostics.push(Diagnostic::warning(
             "no trusted plan signers",

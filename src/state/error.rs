@@ -7,8 +7,8 @@ use super::store::LockInfo;
 /// What went wrong reading, writing or locking state.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    /// A file could not be read or written.
-    #[error("{0}")]
+    /// A file could not be read or written (the error names it).
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     /// The state file is not a state document.
     #[error("{path} is not a breakglass state file: {reason}")]

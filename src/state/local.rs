@@ -41,10 +41,8 @@ impl LocalStore {
     }
 
     fn read_sync(&self) -> Result<State, StateError> {
-        let text = match fs_err::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(State::new()),
-            Err(error) => return Err(error.into()),
+        let Some(text) = crate::files::read_private(&self.path)? else {
+            return Ok(State::new());
         };
         let value: serde_json::Value = serde_json::from_str(&text).map_err(|error| {
             StateError::Corrupt { path: self.path.clone(), reason: error.to_string() }
@@ -67,14 +65,10 @@ impl LocalStore {
         if let Some(parent) = self.lock_path().parent().filter(|p| !p.as_os_str().is_empty()) {
             create_private_dir(parent)?;
         }
-        Ok(fs_err::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(self.lock_path())?
-            .into_parts()
-            .0)
+        Ok(crate::files::open_private(
+            &self.lock_path(),
+            std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false),
+        )?)
     }
 
     /// Writes `state` as it is (lineage and serial kept) where no state exists yet: the end
@@ -118,33 +112,14 @@ impl LocalStore {
 }
 
 fn create_private_dir(path: &Path) -> Result<(), StateError> {
-    if path.exists() {
-        return Ok(());
-    }
-    fs_err::create_dir_all(path)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs_err::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
+    Ok(crate::files::create_private_dir(path)?)
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync,
-/// rename over the target, fsync the directory.
+/// Writes `bytes` to `path` atomically and privately (mode 0600): a temporary file with a
+/// unique name in the same directory, fsync, rename over the target, fsync the directory. A
+/// symbolic link at `path` is refused, never followed.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
-    let directory = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    create_private_dir(directory)?;
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp-{}", std::process::id()));
-    let temporary = path.with_file_name(name);
-    let mut file = fs_err::File::create(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    fs_err::rename(&temporary, path)?;
-    fs_err::File::open(directory)?.sync_all()?;
-    Ok(())
+    Ok(crate::files::replace_private(path, bytes)?)
 }
 
 #[async_trait]
@@ -218,13 +193,10 @@ impl StateStore for LocalStore {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             create_private_dir(parent)?;
         }
-        let file = fs_err::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)?
-            .into_parts()
-            .0;
+        let file = crate::files::open_private(
+            &path,
+            std::fs::OpenOptions::new().create(true).truncate(false).write(true),
+        )?;
         match file.try_lock() {
             Ok(()) => Ok(Some(Box::new(LocalLeader { _file: file }))),
             Err(TryLockError::WouldBlock) => Ok(None),

@@ -1,8 +1,10 @@
-//! The JSON document the `local` provider manages, and its atomic, locked rewrite.
+//! The JSON document the `local` provider manages, and its atomic, locked rewrite: never
+//! through a symbolic link, always through a temporary file with a unique name.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::fs::{File, OpenOptions, Permissions};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 /// The whole document.
@@ -58,14 +60,25 @@ pub enum DocumentError {
 }
 
 impl Document {
-    /// Reads the document; a missing file is an empty document.
+    /// Reads the document; a missing file is an empty document. A symbolic link is refused,
+    /// never followed.
     pub fn load(path: &Path) -> Result<Self, DocumentError> {
-        match fs_err::read_to_string(path) {
-            Ok(text) if text.trim().is_empty() => Ok(Self::default()),
-            Ok(text) => serde_json::from_str(&text)
-                .map_err(|error| DocumentError::Parse(path.to_path_buf(), error)),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(error) => Err(DocumentError::Io(error)),
+        let mut options = OpenOptions::new();
+        options.read(true);
+        match open_no_follow(path, &mut options) {
+            Ok(mut file) => {
+                let mut text = String::new();
+                file.read_to_string(&mut text).map_err(|e| io_error(path, e))?;
+                if text.trim().is_empty() {
+                    return Ok(Self::default());
+                }
+                serde_json::from_str(&text)
+                    .map_err(|error| DocumentError::Parse(path.to_path_buf(), error))
+            }
+            Err(DocumentError::Io(error)) if error.kind() == std::io::ErrorKind::NotFound => {
+                Ok(Self::default())
+            }
+            Err(error) => Err(error),
         }
     }
 
@@ -79,41 +92,80 @@ impl Document {
             fs_err::create_dir_all(parent).map_err(DocumentError::Io)?;
         }
         let lock_path = lock_path(path);
-        let lock = fs_err::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(DocumentError::Io)?;
-        lock.file().lock().map_err(DocumentError::Io)?;
+        let lock = open_no_follow(
+            &lock_path,
+            OpenOptions::new().create(true).truncate(false).write(true),
+        )?;
+        lock.lock().map_err(|e| io_error(&lock_path, e))?;
         let mut document = Self::load(path)?;
         let before = document.clone();
         let result = change(&mut document);
         if document != before {
             document.write_atomically(path)?;
         }
-        lock.file().unlock().map_err(DocumentError::Io)?;
+        lock.unlock().map_err(|e| io_error(&lock_path, e))?;
         Ok(result)
     }
 
+    /// Replaces the document atomically: a new file under a unique random name in the same
+    /// folder (created exclusively, so a planted link cannot redirect it), synced, renamed over
+    /// the document (a rename replaces a link rather than following it), and the folder synced.
+    /// The document keeps its permissions; a new one is private to the executor (0600).
     fn write_atomically(&self, path: &Path) -> Result<(), DocumentError> {
         let mut text = serde_json::to_string_pretty(self)
             .map_err(|error| DocumentError::Parse(path.to_path_buf(), error))?;
         text.push('\n');
-        let temporary = path.with_extension("json.tmp");
-        let mut file = fs_err::File::create(&temporary).map_err(DocumentError::Io)?;
-        file.write_all(text.as_bytes()).map_err(DocumentError::Io)?;
-        file.sync_all().map_err(DocumentError::Io)?;
-        drop(file);
-        fs_err::rename(&temporary, path).map_err(DocumentError::Io)?;
-        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-            // fsync the directory so the rename itself survives a power cut.
-            if let Ok(dir) = std::fs::File::open(parent) {
-                let _ = dir.sync_all();
+        let folder =
+            path.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let existing = match std::fs::symlink_metadata(path) {
+            Ok(metadata) if metadata.file_type().is_symlink() => {
+                return Err(io_error(path, std::io::Error::from_raw_os_error(libc::ELOOP)));
             }
+            Ok(metadata) => Some(metadata.permissions()),
+            Err(_) => None,
+        };
+        let mut prefix = std::ffi::OsString::from(".");
+        prefix.push(path.file_name().unwrap_or_default());
+        prefix.push(".");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".tmp");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(existing.unwrap_or_else(|| Permissions::from_mode(0o600)));
+        }
+        let mut temporary = builder.tempfile_in(folder).map_err(|e| io_error(folder, e))?;
+        temporary.write_all(text.as_bytes()).map_err(|e| io_error(temporary.path(), e))?;
+        temporary.as_file().sync_all().map_err(|e| io_error(temporary.path(), e))?;
+        temporary.persist(path).map_err(|e| io_error(path, e.error))?;
+        // fsync the directory so the rename itself survives a power cut.
+        if let Ok(dir) = std::fs::File::open(folder) {
+            let _ = dir.sync_all();
         }
         Ok(())
     }
+}
+
+/// Opens `path` without following a symbolic link (`O_NOFOLLOW`).
+fn open_no_follow(path: &Path, options: &mut OpenOptions) -> Result<File, DocumentError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path).map_err(|error| io_error(path, error))
+}
+
+/// An I/O error that names the file; a symbolic link gets its own words.
+fn io_error(path: &Path, error: std::io::Error) -> DocumentError {
+    if error.raw_os_error() == Some(libc::ELOOP) {
+        return DocumentError::Io(std::io::Error::other(format!(
+            "{} is a symbolic link; the local provider does not follow links (someone may have \
+             planted it to redirect a write): remove it, or set path to the real file",
+            path.display()
+        )));
+    }
+    DocumentError::Io(std::io::Error::new(error.kind(), format!("{}: {error}", path.display())))
 }
 
 fn lock_path(path: &Path) -> PathBuf {
@@ -146,6 +198,51 @@ mod tests {
         let error = Document::load(&path).unwrap_err().to_string();
         assert!(error.contains("app.json"), "{error}");
         assert!(error.contains("expected"), "{error}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_are_refused_and_a_planted_temporary_name_redirects_nothing() {
+        use std::os::unix::fs::{PermissionsExt, symlink};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.json");
+        let precious = dir.path().join("precious");
+        fs_err::write(&precious, "precious").unwrap();
+        // The fixed temporary name earlier versions used: now nothing writes there.
+        symlink(&precious, dir.path().join("access.json.tmp")).unwrap();
+        Document::update(&path, |doc| {
+            doc.settings.insert("k".into(), "v".into());
+        })
+        .unwrap();
+        assert_eq!(fs_err::read_to_string(&precious).unwrap(), "precious");
+        let mode = fs_err::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "a new document is private");
+        // An existing document keeps the permissions it was given.
+        fs_err::set_permissions(&path, Permissions::from_mode(0o640)).unwrap();
+        Document::update(&path, |doc| {
+            doc.settings.insert("k".into(), "w".into());
+        })
+        .unwrap();
+        assert_eq!(fs_err::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
+        let leftovers: Vec<_> = fs_err::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".tmp") && name != "access.json.tmp")
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+
+        // A link where the document should be: refused for reading and writing.
+        fs_err::remove_file(&path).unwrap();
+        symlink(&precious, &path).unwrap();
+        let error = Document::load(&path).unwrap_err().to_string();
+        assert!(error.contains("access.json is a symbolic link"), "{error}");
+        let error = Document::update(&path, |doc| {
+            doc.settings.insert("k".into(), "x".into());
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("is a symbolic link"), "{error}");
+        assert_eq!(fs_err::read_to_string(&precious).unwrap(), "precious");
     }
 
     #[test]

@@ -362,6 +362,9 @@ pub struct Settings {
     pub plan_lifetime: Duration,
     /// How long an emergency request waits for approval and apply (default 1h).
     pub request_lifetime: Duration,
+    /// How far a requester's or approver's clock may be from the executor's before a time they
+    /// signed is refused as skewed (default 2m).
+    pub clock_skew_tolerance: Duration,
     /// Provider calls in flight at once (default 10).
     pub parallelism: u32,
     /// The executor's TOTP secrets file, relative to the policy directory. Overridden by the
@@ -382,6 +385,7 @@ impl Default for Settings {
             plan_signers: Vec::new(),
             plan_lifetime: Duration::from_hours(1),
             request_lifetime: Duration::from_hours(1),
+            clock_skew_tolerance: Duration::from_mins(2),
             parallelism: 10,
             totp_secrets_file: None,
             console: None,
@@ -474,6 +478,9 @@ impl Settings {
             request_lifetime: reader
                 .duration("request_lifetime", Presence::Optional)
                 .map_or(defaults.request_lifetime, |d| d.value),
+            clock_skew_tolerance: reader
+                .duration("clock_skew_tolerance", Presence::Optional)
+                .map_or(defaults.clock_skew_tolerance, |d| d.value),
             parallelism: match reader.count("parallelism", Presence::Optional) {
                 None => defaults.parallelism,
                 Some(n) if n.value == 0 => {
