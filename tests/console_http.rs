@@ -74,6 +74,8 @@ struct Console {
     rp: RelyingParty,
     keys: BTreeMap<String, Authenticator>,
     client: reqwest::Client,
+    /// Environment every command gets (the PostgreSQL state's connection).
+    env: Vec<(String, String)>,
 }
 
 impl Drop for Console {
@@ -118,13 +120,24 @@ fn authenticators() -> BTreeMap<String, Authenticator> {
 
 impl Console {
     fn start(edit: impl FnOnce(&Path)) -> Self {
+        Self::start_with(edit, Vec::new())
+    }
+
+    fn start_with(edit: impl FnOnce(&Path), env: Vec<(String, String)>) -> Self {
         let port = free_port();
         let url = format!("http://localhost:{port}");
         let keys = authenticators();
         let dir = policy(&url, &keys, edit);
-        Run::new(dir.path()).args(["apply", "--auto-approve"]).run().expect_code(0);
-        let mut serve =
-            Run::new(dir.path()).args(["serve", "--listen", &format!("127.0.0.1:{port}")]).spawn();
+        let with_env = |mut run: Run| {
+            for (key, value) in &env {
+                run = run.env(key, value);
+            }
+            run
+        };
+        with_env(Run::new(dir.path())).args(["apply", "--auto-approve"]).run().expect_code(0);
+        let mut serve = with_env(Run::new(dir.path()))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .spawn();
         wait_listening(port, &mut serve);
         let client =
             reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
@@ -135,11 +148,21 @@ impl Console {
             rp: RelyingParty { origin: url, rp_id: "localhost".to_owned() },
             keys,
             client,
+            env,
         }
     }
 
     fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// `breakglass` here, with the console's environment.
+    fn run(&self) -> Run {
+        let mut run = Run::new(self.path());
+        for (key, value) in &self.env {
+            run = run.env(key, value);
+        }
+        run
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
@@ -249,7 +272,8 @@ impl Console {
 
     /// `request NAME` by `person`, written to `out` and submitted to the console; its id.
     fn request(&self, name: &str, person: &str, out: &str) -> String {
-        let outcome = Run::new(self.path())
+        let outcome = self
+            .run()
             .args([
                 "request",
                 name,
@@ -291,8 +315,7 @@ impl Console {
     fn refused(&self, args: &[&str], reason: &str) {
         let state = read(self.path().join(".breakglass/state.json"));
         let access = read(self.path().join("app/access.json"));
-        let outcome =
-            Run::new(self.path()).args(["apply", "--emergency"]).args(args).run().expect_code(5);
+        let outcome = self.run().args(["apply", "--emergency"]).args(args).run().expect_code(5);
         assert!(outcome.stderr.contains(reason), "wanted {reason:?}, got: {}", outcome.stderr);
         assert_eq!(read(self.path().join(".breakglass/state.json")), state, "state changed");
         assert_eq!(read(self.path().join("app/access.json")), access, "access changed");
@@ -879,6 +902,52 @@ async fn serve_over_tls_with_a_certificate_and_key() {
         .build()
         .unwrap();
     assert!(untrusting.get(format!("{url}/signin")).send().await.is_err());
+}
+
+#[tokio::test]
+async fn the_dashboard_reads_a_postgresql_state() {
+    let cluster = breakglass_provider_postgres::testing::TestCluster::start();
+    cluster.create_database("state").await;
+    let connection = cluster.connection_string(
+        "postgres",
+        breakglass_provider_postgres::testing::TestCluster::PASSWORD,
+        "state",
+    );
+    let env = vec![("BREAKGLASS_STATE_CONNECTION".to_owned(), connection.clone())];
+    let mut console = Console::start_with(
+        |dir| {
+            let main = read(dir.join("main.hcl")).replacen(
+                "  plan_signers     = [person.ci]\n",
+                "  plan_signers     = [person.ci]\n\n  state {\n    backend = \"postgres\"\n  }\n",
+                1,
+            );
+            fs_err::write(dir.join("main.hcl"), main).unwrap();
+        },
+        env,
+    );
+    assert!(!console.path().join(".breakglass/state.json").exists(), "the state is in PostgreSQL");
+    let carol = console.sign_in("carol").await;
+    let id = console.request("read_logs", "alice", "req.json");
+    // The inbox of a PostgreSQL state is beside the policy.
+    assert_eq!(console.inbox(&id)["requester"], "alice");
+    let pending = console.dashboard_until(&carol, |d| d["pending"][0]["id"] == json!(id)).await;
+    assert_eq!(pending["active"], json!([]));
+    console.run().args(["apply", "--emergency", "req.json"]).run().expect_code(0);
+    let shown = console
+        .dashboard_until(&carol, |d| d["active"].as_array().is_some_and(|a| a.len() == 1))
+        .await;
+    assert_eq!(shown["active"][0]["id"], json!(id));
+    assert_eq!(shown["active"][0]["source"], "auto-approved");
+    assert_eq!(shown["pending"], json!([]));
+    console
+        .run()
+        .args(["revoke", &id, "--reason", "done", "--as", "carol"])
+        .run()
+        .expect_code(0);
+    console.dashboard_until(&carol, |d| d["active"].as_array().is_some_and(Vec::is_empty)).await;
+    let page = console.get(Some(&carol), &format!("/requests/{id}")).await.body;
+    assert!(page.contains("Applied"), "{page}");
+    assert!(!page.contains(&connection) && !page.contains(breakglass_provider_postgres::testing::TestCluster::PASSWORD));
 }
 
 struct StopOnDrop(Child);
