@@ -11,15 +11,17 @@
 //! CLI would have left them. Then a fresh `serve` process (the release binary, files on disk).
 //!
 //! Measured:
-//! - start: spawn → listening (policy load, state read, the whole audit log and inbox read);
+//! - start: spawn → the first answer (policy load, state read, the whole audit log and inbox
+//!   read, the first dashboard built);
 //! - `GET /` (the dashboard page, every activation in it) and `GET /api/dashboard`, sequential,
 //!   time to the whole body, `BENCH_PAGES` each;
 //! - fan-out: `BENCH_VIEWERS` viewers signed in (one session each) and connected to `/events`
 //!   at the page's version. Two kinds of change, `BENCH_TRIGGERS` each, made by other
 //!   processes: an emergency grant (`request` then `apply --emergency` of the auto-approved
-//!   `read_logs`: the console reads the state again) and a request submitted to the console
-//!   (`POST /api/requests`: no state read). The event's time is when its line appears in the
-//!   audit log (the file polled every millisecond; the log's own timestamps have second
+//!   `read_logs`: the console reads the state again; measured from the `activation.active`
+//!   event, and from `apply.emergency`, written when the apply has authorized the grant, just
+//!   before its write-ahead record, which the dashboard may show first) and a request submitted to the console (`POST /api/requests`: no state read). The
+//!   event's time is when its line appears in the audit log (the file polled every millisecond; the log's own timestamps have second
 //!   precision); a viewer's time is when the SSE frame naming the activation arrives. Delay =
 //!   viewer − event, for every (change, viewer) pair; and per change, the delay until the last
 //!   viewer had it;
@@ -27,7 +29,8 @@
 //!   at the end.
 //!
 //! `cargo bench --bench console`; `BENCH_ACTIVATIONS` (10000), `BENCH_VIEWERS` (200),
-//! `BENCH_TRIGGERS` (20), `BENCH_PAGES` (200), `BREAKGLASS_BIN`.
+//! `BENCH_TRIGGERS` (20), `BENCH_PAGES` (200), `BREAKGLASS_BIN`; `BENCH_VERBOSE=1` prints each
+//! change and, at the end, what serve printed.
 
 mod support;
 
@@ -171,24 +174,24 @@ fn memory(pid: u32) -> (f64, f64) {
 }
 
 /// Waits until a line of the audit log holds every one of `needles`; returns when it appeared
-/// (the file polled every millisecond from `offset`, which moves on).
+/// (the file polled every millisecond from `offset`, which moves to just after that line).
 fn wait_for_event(path: &Path, offset: &mut u64, needles: &[&str]) -> SystemTime {
     let deadline = Instant::now() + Duration::from_secs(120);
-    let mut pending = String::new();
     loop {
         let mut file = std::fs::File::open(path).unwrap();
         file.seek(SeekFrom::Start(*offset)).unwrap();
         let mut text = String::new();
-        let read = file.read_to_string(&mut text).unwrap();
+        file.read_to_string(&mut text).unwrap();
         let at = SystemTime::now();
-        *offset += read as u64;
-        pending.push_str(&text);
-        if pending.lines().any(|line| needles.iter().all(|n| line.contains(n))) {
-            return at;
+        let mut consumed = 0;
+        for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
+            consumed += line.len();
+            if needles.iter().all(|n| line.contains(n)) {
+                *offset += consumed as u64;
+                return at;
+            }
         }
-        if let Some(cut) = pending.rfind('\n') {
-            pending.drain(..=cut);
-        }
+        *offset += consumed as u64;
         assert!(Instant::now() < deadline, "no audit event with {needles:?} within 120 s");
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -292,6 +295,7 @@ async fn main() {
     let viewers = env_usize("BENCH_VIEWERS", 200);
     let triggers = env_usize("BENCH_TRIGGERS", 20);
     let pages = env_usize("BENCH_PAGES", 200);
+    let verbose = std::env::var_os("BENCH_VERBOSE").is_some();
     println!(
         "== console (issue 17): serve with {activations} live activations, {viewers} viewers =="
     );
@@ -321,6 +325,9 @@ async fn main() {
     let serve = Serve(child);
     let pid = serve.0.id();
     wait_listening(port);
+    // Listening comes first; the first answer waits for the first read of everything.
+    let first = reqwest::get(format!("http://127.0.0.1:{port}/signin")).await.unwrap();
+    assert!(first.status().is_success());
     let start_time = started.elapsed().as_secs_f64();
     let (rss, hwm) = memory(pid);
     println!(
@@ -407,6 +414,8 @@ async fn main() {
     let mut offset = fs_err::metadata(&audit).unwrap().len();
     let mut grant_delays = Vec::new();
     let mut grant_last = Vec::new();
+    let mut grant_authorized_last = Vec::new();
+    let mut grant_write_gap = Vec::new();
     let mut submit_delays = Vec::new();
     let mut submit_last = Vec::new();
     let mut whole = 0;
@@ -438,21 +447,20 @@ async fn main() {
                 .and_then(|l| l.split_whitespace().next())
                 .unwrap()
                 .to_owned();
-            let needles: [&str; 2] = if kind == "grant" {
-                ["\"activation.active\"", &id]
-            } else {
-                ["\"request.submitted\"", &id]
-            };
-            let event_at = if kind == "grant" {
+            let (event_at, authorized_at) = if kind == "grant" {
                 let mut apply = scratch
                     .command(&["apply", "--emergency", out])
                     .stdout(std::process::Stdio::null())
                     .spawn()
                     .unwrap();
-                let at =
-                    tokio::task::block_in_place(|| wait_for_event(&audit, &mut offset, &needles));
+                let (authorized, done) = tokio::task::block_in_place(|| {
+                    let authorized =
+                        wait_for_event(&audit, &mut offset, &["\"apply.emergency\"", &id]);
+                    let done = wait_for_event(&audit, &mut offset, &["\"activation.active\"", &id]);
+                    (authorized, done)
+                });
                 assert!(apply.wait().unwrap().success(), "apply --emergency of {id}");
-                at
+                (done, Some(authorized))
             } else {
                 let envelope = fs_err::read_to_string(dir.join(out)).unwrap();
                 let posted = client
@@ -463,17 +471,17 @@ async fn main() {
                 let poll = tokio::task::spawn_blocking({
                     let audit = audit.clone();
                     let mut at_offset = offset;
-                    let needles = [needles[0].to_owned(), needles[1].to_owned()];
+                    let id = id.clone();
                     move || {
-                        let refs = [needles[0].as_str(), needles[1].as_str()];
-                        (wait_for_event(&audit, &mut at_offset, &refs), at_offset)
+                        let needles = ["\"request.submitted\"", id.as_str()];
+                        (wait_for_event(&audit, &mut at_offset, &needles), at_offset)
                     }
                 });
                 let response = posted.await.unwrap();
                 assert_eq!(response.status(), 201, "POST /api/requests");
                 let (at, moved) = poll.await.unwrap();
                 offset = moved;
-                at
+                (at, None)
             };
             // Every viewer's first frame naming the activation.
             let mut seen = vec![None; viewers];
@@ -497,6 +505,20 @@ async fn main() {
             }
             let delays: Vec<f64> = seen.into_iter().flatten().collect();
             let last = delays.iter().copied().fold(f64::MIN, f64::max);
+            let first = delays.iter().copied().fold(f64::MAX, f64::min);
+            if verbose {
+                println!(
+                    "  {kind} {id}: event at {:.3} s, first viewer {:+.0} ms, last {:+.0} ms",
+                    seconds(event_at),
+                    first * 1e3,
+                    last * 1e3
+                );
+            }
+            if let Some(authorized) = authorized_at {
+                let since = seconds(event_at) - seconds(authorized);
+                grant_authorized_last.push(last + since);
+                grant_write_gap.push(since);
+            }
             if kind == "grant" {
                 grant_delays.extend(delays);
                 grant_last.push(last);
@@ -510,6 +532,14 @@ async fn main() {
         "fan-out, event in the audit log → SSE frame at each of {viewers} viewers ({triggers} changes of each kind):"
     );
     report("emergency grant (state read again)", &grant_delays, &grant_last);
+    println!(
+        "  emergency grant, from its authorization (apply.emergency) to the last viewer: {}",
+        percentiles_ms(&grant_authorized_last)
+    );
+    println!(
+        "    (of which the apply's own work from authorization to activation.active: {})",
+        percentiles_ms(&grant_write_gap)
+    );
     report("request submitted (no state read)", &submit_delays, &submit_last);
     if whole > 0 {
         println!("  ({whole} whole-dashboard frames sent to viewers that fell behind)");
@@ -517,4 +547,10 @@ async fn main() {
     let (rss, hwm) = memory(pid);
     println!("at the end: RSS {rss:.0} MiB (peak {hwm:.0} MiB)");
     drop(serve);
+    if verbose {
+        print!(
+            "serve's output:\n{}",
+            fs_err::read_to_string(dir.join("serve.log")).unwrap_or_default()
+        );
+    }
 }

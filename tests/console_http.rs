@@ -939,15 +939,14 @@ async fn the_dashboard_reads_a_postgresql_state() {
     assert_eq!(shown["active"][0]["id"], json!(id));
     assert_eq!(shown["active"][0]["source"], "auto-approved");
     assert_eq!(shown["pending"], json!([]));
-    console
-        .run()
-        .args(["revoke", &id, "--reason", "done", "--as", "carol"])
-        .run()
-        .expect_code(0);
+    console.run().args(["revoke", &id, "--reason", "done", "--as", "carol"]).run().expect_code(0);
     console.dashboard_until(&carol, |d| d["active"].as_array().is_some_and(Vec::is_empty)).await;
     let page = console.get(Some(&carol), &format!("/requests/{id}")).await.body;
     assert!(page.contains("Applied"), "{page}");
-    assert!(!page.contains(&connection) && !page.contains(breakglass_provider_postgres::testing::TestCluster::PASSWORD));
+    assert!(
+        !page.contains(&connection)
+            && !page.contains(breakglass_provider_postgres::testing::TestCluster::PASSWORD)
+    );
 }
 
 struct StopOnDrop(Child);

@@ -254,11 +254,14 @@ impl Live {
     }
 }
 
-/// Whether an event may have come with a state write. Those that certainly did not: refusals
-/// (nothing changed, by definition), requests, approvals and proofs of presence (signed
-/// statements kept outside the state), and the console's and watch's own notes.
+/// Whether an event may follow a state write, so that the state must be read again to show
+/// it. Those that certainly do not: refusals (nothing changed, by definition), requests,
+/// approvals and proofs of presence (signed statements kept outside the state), watch's own
+/// notes, and what an apply records before its first write (the approvals it accepted, the
+/// grant it authorized, its start): the write-ahead record that follows is shown with the
+/// apply's next event.
 pub fn may_change_state(event: &Event) -> bool {
-    const STATE_FREE: [&str; 10] = [
+    const NO_WRITE_BEFORE: [&str; 13] = [
         action::REQUEST,
         action::REQUEST_EXTENSION,
         action::APPROVAL,
@@ -267,10 +270,13 @@ pub fn may_change_state(event: &Event) -> bool {
         action::REFUSAL,
         action::WATCH_START,
         action::WATCH_STOP,
+        action::APPROVAL_ACCEPTED,
+        action::APPLY_EMERGENCY,
+        action::APPLY_START,
         REQUEST_SUBMITTED,
         PRESENCE,
     ];
-    event.result != EventResult::Refused && !STATE_FREE.contains(&event.action.as_str())
+    event.result != EventResult::Refused && !NO_WRITE_BEFORE.contains(&event.action.as_str())
 }
 
 /// The console's event for a request submitted to it.
@@ -409,7 +415,17 @@ impl Console {
     /// Reads what moved since the last refresh (the audit log from where it was left, and the
     /// state and inbox only where the new events say they changed) and publishes the next
     /// snapshot. `full` reads everything again (at start).
-    pub async fn refresh(&self, full: bool) -> Result<(), String> {
+    pub async fn refresh(self: &Arc<Self>, full: bool) -> Result<(), String> {
+        // Reading and parsing the state and building the dashboard are CPU work of up to a few
+        // hundred milliseconds at scale: done on a blocking thread, so the SSE streams and the
+        // pages keep flowing meanwhile.
+        let console = self.clone();
+        tokio::task::spawn_blocking(move || console.refresh_now(full))
+            .await
+            .map_err(|error| format!("the refresh stopped: {error}"))?
+    }
+
+    fn refresh_now(&self, full: bool) -> Result<(), String> {
         let previous = self.live.current();
         let from = if full { Position::default() } else { previous.head };
         let (events, head) = self.feed.events_after(from).map_err(|e| e.to_string())?;
@@ -421,7 +437,8 @@ impl Console {
             return Ok(());
         }
         let state = if full || events.iter().any(may_change_state) {
-            Arc::new(self.store.read().await.map_err(|e| e.to_string())?)
+            let read = tokio::runtime::Handle::current().block_on(self.store.read());
+            Arc::new(read.map_err(|e| e.to_string())?)
         } else {
             previous.state.clone()
         };
