@@ -331,7 +331,7 @@ async fn main() {
     let start_time = started.elapsed().as_secs_f64();
     let (rss, hwm) = memory(pid);
     println!(
-        "start (spawn → listening): {:.0} ms; RSS {rss:.0} MiB (peak {hwm:.0} MiB)",
+        "start (spawn → first answer): {:.0} ms; RSS {rss:.0} MiB (peak {hwm:.0} MiB)",
         start_time * 1e3
     );
 

@@ -28,7 +28,8 @@ use super::inbox::InboxError;
 use super::pages;
 use super::server::Console;
 use super::views::{
-    self, ActiveView, Dashboard, LimitView, NoticeView, PendingView, PlannedView, RECENT,
+    self, Activations, ActiveView, Dashboard, LimitView, NoticeView, PendingView, PlannedView,
+    RECENT,
 };
 use crate::audit::{Event, EventResult, action};
 use crate::policy::Policy;
@@ -66,8 +67,9 @@ pub struct Snapshot {
     pub version: u64,
     /// How far the audit log was read.
     pub head: Position,
-    /// The state it was built from.
-    pub state: Arc<State>,
+    /// The activations in state (only they are kept from the state read: the rows hold what
+    /// they grant).
+    pub activations: Arc<Activations>,
     /// Every request in the inbox, summarised, by id.
     pub requests: Arc<BTreeMap<String, PendingView>>,
     /// Recent refusals and anomalies, newest first.
@@ -138,8 +140,8 @@ pub struct Live {
 /// What a refresh brings to [`build`].
 #[derive(Debug)]
 pub struct Inputs {
-    /// The state (the previous one's `Arc` when it was not read again).
-    pub state: Arc<State>,
+    /// The state, when it was read again.
+    pub state: Option<State>,
     /// The requests (likewise).
     pub requests: Arc<BTreeMap<String, PendingView>>,
     /// The notices (likewise).
@@ -157,7 +159,7 @@ impl Snapshot {
         Self {
             version: 0,
             head: Position::default(),
-            state: Arc::new(State::new()),
+            activations: Arc::default(),
             requests: Arc::default(),
             notices: Arc::default(),
             active: Arc::default(),
@@ -301,40 +303,54 @@ pub fn build(
     now: Timestamp,
 ) -> (Snapshot, Option<Patch>) {
     let Inputs { state, requests, notices, head, due } = inputs;
-    let state_moved = !Arc::ptr_eq(&state, &previous.state);
+    let state_moved = state.is_some();
     let mut upsert = Vec::new();
     let mut remove = Vec::new();
-    let active = if state_moved || due {
-        let mut rows: BTreeMap<String, Arc<Row>> = BTreeMap::new();
-        for view in views::active_views(&state, now) {
-            let row = match previous.active.get(&view.id) {
-                Some(row) if row.view.same_as(&view) => row.clone(),
-                _ => {
-                    let html: Arc<str> = Arc::from(pages::active_row(&view).into_string());
-                    upsert.push(RowPatch {
-                        id: view.id.clone(),
-                        end: view.end.as_second(),
-                        html: html.clone(),
-                    });
-                    Arc::new(Row { view, html })
-                }
-            };
-            rows.insert(row.view.id.clone(), row);
+    let (active, activations) = match state {
+        Some(state) => {
+            let mut rows: BTreeMap<String, Arc<Row>> = BTreeMap::new();
+            for view in views::active_views(&state, now) {
+                let row = match previous.active.get(&view.id) {
+                    Some(row) if row.view.same_as(&view) => row.clone(),
+                    _ => {
+                        let html: Arc<str> = Arc::from(pages::active_row(&view).into_string());
+                        upsert.push(RowPatch {
+                            id: view.id.clone(),
+                            end: view.end.as_second(),
+                            html: html.clone(),
+                        });
+                        Arc::new(Row { view, html })
+                    }
+                };
+                rows.insert(row.view.id.clone(), row);
+            }
+            remove.extend(previous.active.keys().filter(|id| !rows.contains_key(*id)).cloned());
+            (Arc::new(rows), Arc::new(state.activations))
         }
-        remove.extend(previous.active.keys().filter(|id| !rows.contains_key(*id)).cloned());
-        Arc::new(rows)
-    } else {
-        previous.active.clone()
+        // Time alone only ends activations (a start, a revoke or an extension is a state
+        // write): the rows whose end has come leave.
+        None if due => {
+            let mut rows = (*previous.active).clone();
+            rows.retain(|id, row| {
+                let live = row.view.end > now;
+                if !live {
+                    remove.push(id.clone());
+                }
+                live
+            });
+            (Arc::new(rows), previous.activations.clone())
+        }
+        None => (previous.active.clone(), previous.activations.clone()),
     };
     let pending = if state_moved || due || !Arc::ptr_eq(&requests, &previous.requests) {
-        Arc::new(views::pending_views(requests.values(), &state, now))
+        Arc::new(views::pending_views(requests.values(), &activations, now))
     } else {
         previous.pending.clone()
     };
     let planned =
         if due { Arc::new(views::planned_views(policy, now)) } else { previous.planned.clone() };
     let limits = if state_moved || due {
-        Arc::new(views::limit_usage(policy, &state, now))
+        Arc::new(views::limit_usage(policy, &activations, now))
     } else {
         previous.limits.clone()
     };
@@ -396,7 +412,7 @@ pub fn build(
     let snapshot = Snapshot {
         version,
         head,
-        state,
+        activations,
         requests,
         notices,
         active,
@@ -438,9 +454,9 @@ impl Console {
         }
         let state = if full || events.iter().any(may_change_state) {
             let read = tokio::runtime::Handle::current().block_on(self.store.read());
-            Arc::new(read.map_err(|e| e.to_string())?)
+            Some(read.map_err(|e| e.to_string())?)
         } else {
-            previous.state.clone()
+            None
         };
         let requests = if full {
             let all = self.inbox.list().map_err(|e| e.to_string())?;
@@ -554,7 +570,7 @@ mod tests {
         let now = Timestamp::UNIX_EPOCH;
         let empty = Snapshot::empty();
         let inputs = |snapshot: &Snapshot, notices: Arc<VecDeque<NoticeView>>, due| Inputs {
-            state: snapshot.state.clone(),
+            state: None,
             requests: snapshot.requests.clone(),
             notices,
             head: snapshot.head,
@@ -599,16 +615,19 @@ mod tests {
         for (id, end) in [("act_A", 1000), ("act_B", 2000), ("act_C", 3000)] {
             state.activations.insert(id.to_owned(), activation(id, end, "active"));
         }
-        let inputs = |state: &Arc<State>, previous: &Snapshot, due| Inputs {
-            state: state.clone(),
+        let inputs = |state: Option<State>, previous: &Snapshot, due| Inputs {
+            state,
             requests: previous.requests.clone(),
             notices: previous.notices.clone(),
             head: previous.head,
             due,
         };
-        let first_state = Arc::new(state.clone());
-        let (first, patch) =
-            build(&policy, &Snapshot::empty(), inputs(&first_state, &Snapshot::empty(), true), now);
+        let (first, patch) = build(
+            &policy,
+            &Snapshot::empty(),
+            inputs(Some(state.clone()), &Snapshot::empty(), true),
+            now,
+        );
         let patch = patch.unwrap();
         assert_eq!(patch.count, 3);
         assert_eq!(
@@ -621,8 +640,7 @@ mod tests {
         // A state read again with B extended and C revoked: B re-rendered, C removed, A kept.
         state.activations.insert("act_B".to_owned(), activation("act_B", 5000, "active"));
         state.activations.insert("act_C".to_owned(), activation("act_C", 3000, "reverted"));
-        let second_state = Arc::new(state.clone());
-        let (second, patch) = build(&policy, &first, inputs(&second_state, &first, false), now);
+        let (second, patch) = build(&policy, &first, inputs(Some(state), &first, false), now);
         let patch = patch.unwrap();
         assert_eq!((patch.base, patch.version, patch.count), (first.version, first.version + 1, 2));
         assert_eq!(patch.upsert.len(), 1);
@@ -632,10 +650,11 @@ mod tests {
             Arc::ptr_eq(&second.active["act_A"], &first.active["act_A"]),
             "A not rendered again"
         );
+        assert_eq!(second.activations.len(), 3, "every activation is kept for the requests' pages");
         // Time passes A's end: it leaves by itself (due), without a state read.
         let later = Timestamp::from_second(1000).unwrap();
         assert_eq!(second.next_due, Some(Timestamp::from_second(1000).unwrap()));
-        let (third, patch) = build(&policy, &second, inputs(&second_state, &second, true), later);
+        let (third, patch) = build(&policy, &second, inputs(None, &second, true), later);
         assert_eq!(patch.unwrap().remove, ["act_A"]);
         assert_eq!(third.dashboard(later).active.len(), 1);
         assert_eq!(third.dashboard(later).active[0].seconds_left, 4000);

@@ -468,7 +468,7 @@ fn visible_requests(
     let (waiting, others): (Vec<_>, Vec<_>) = visible
         .into_iter()
         .cloned()
-        .partition(|r| r.expires_at > now && !snapshot.state.activations.contains_key(&r.id));
+        .partition(|r| r.expires_at > now && !snapshot.activations.contains_key(&r.id));
     (waiting, others)
 }
 
@@ -544,7 +544,7 @@ async fn request_page(
     let plan = console.plan_of(&stored)?;
     let rules = target(&console.policy, &stored.name).ok().map(|(_, r)| r);
     let now = crate::clock::now();
-    let applied = console.live.current().state.activations.contains_key(&stored.id);
+    let applied = console.live.current().activations.contains_key(&stored.id);
     let note = if applied {
         "Applied: see the dashboard.".to_owned()
     } else if stored.expires_at <= now {

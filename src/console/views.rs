@@ -5,6 +5,7 @@
 use jiff::Timestamp;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::inbox::StoredRequest;
 use crate::activation::{Activation, ActivationKind, ActivationSource, ActivationStatus};
@@ -12,6 +13,9 @@ use crate::audit::{Event, EventResult};
 use crate::policy::blocks::{AccessRules, LimitScope};
 use crate::policy::{Policy, ReferenceKind};
 use crate::state::State;
+
+/// Every activation in state, by id (shared with the state they were read from).
+pub type Activations = BTreeMap<String, Arc<Activation>>;
 
 /// How many recent refusals and anomalies the dashboard keeps.
 pub const RECENT: usize = 20;
@@ -260,12 +264,12 @@ pub fn active_views(state: &State, now: Timestamp) -> Vec<ActiveView> {
 /// The requests still waiting at `now` (not applied, not expired), newest first.
 pub fn pending_views<'a>(
     requests: impl IntoIterator<Item = &'a PendingView>,
-    state: &State,
+    activations: &Activations,
     now: Timestamp,
 ) -> Vec<PendingView> {
     let mut pending: Vec<PendingView> = requests
         .into_iter()
-        .filter(|r| !state.activations.contains_key(&r.id) && r.expires_at > now)
+        .filter(|r| !activations.contains_key(&r.id) && r.expires_at > now)
         .cloned()
         .collect();
     pending.sort_by(|a, b| b.submitted_at.cmp(&a.submitted_at).then_with(|| a.id.cmp(&b.id)));
@@ -292,7 +296,7 @@ pub fn planned_views(policy: &Policy, now: Timestamp) -> Vec<PlannedView> {
 }
 
 /// How much of each limit is used now (the same counting `apply --emergency` does).
-pub fn limit_usage(policy: &Policy, state: &State, now: Timestamp) -> Vec<LimitView> {
+pub fn limit_usage(policy: &Policy, activations: &Activations, now: Timestamp) -> Vec<LimitView> {
     let risk_of = |name: &str| rules_named(policy, name).map(|r| r.risk.value);
     policy
         .limits
@@ -311,7 +315,7 @@ pub fn limit_usage(policy: &Policy, state: &State, now: Timestamp) -> Vec<LimitV
             };
             let since = now.checked_sub(limit.window.to_signed()).unwrap_or(Timestamp::MIN);
             let mut used: BTreeMap<String, usize> = BTreeMap::new();
-            for activation in state.activations.values() {
+            for activation in activations.values() {
                 let counted = activation.start >= since
                     && counts(activation)
                     && (activation.activated_at.is_some()
