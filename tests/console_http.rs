@@ -949,6 +949,77 @@ async fn the_dashboard_reads_a_postgresql_state() {
     );
 }
 
+/// A webhook receiver on 127.0.0.1 that answers 200 and keeps every body.
+fn webhook() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use std::io::{BufRead, Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = bodies.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_ok()
+                && let Ok(event) = serde_json::from_slice(&body)
+            {
+                keep.lock().unwrap().push(event);
+            }
+            let _ =
+                write!(stream, "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    (url, bodies)
+}
+
+#[tokio::test]
+async fn the_sinks_carry_the_link_to_a_submitted_request_and_each_decision() {
+    let (url, delivered) = webhook();
+    let mut console = Console::start_with(
+        |dir| {
+            let main = read(dir.join("main.hcl")).replacen(
+                "  totp_secrets_file = \"keys/totp-secrets.demo.json\"\n",
+                "  totp_secrets_file = \"keys/totp-secrets.demo.json\"\n\n  audit {\n    sink \"hook\" {\n      type    = \"webhook\"\n      url_env = \"BG_HOOK\"\n    }\n  }\n",
+                1,
+            );
+            fs_err::write(dir.join("main.hcl"), main).unwrap();
+        },
+        vec![("BG_HOOK".to_owned(), url)],
+    );
+    let id = console.request("prod_admin", "alice", "req.json");
+    let carol = console.sign_in("carol").await;
+    assert_eq!(console.decide(&carol, &id, "approve").await.status, StatusCode::OK);
+    let link = format!("{}/requests/{id}", console.rp.origin);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let events = delivered.lock().unwrap().clone();
+        let about: Vec<&Value> =
+            events.iter().filter(|e| e["subject"]["activation"] == json!(id)).collect();
+        let submitted = about.iter().find(|e| e["action"] == "request.submitted");
+        let approved = about.iter().find(|e| e["action"] == "approval" && e["actor"] == "carol");
+        if let (Some(submitted), Some(approved)) = (submitted, approved) {
+            assert_eq!(submitted["details"]["link"], json!(link), "{submitted}");
+            assert_eq!(approved["details"]["link"], json!(link), "{approved}");
+            assert_eq!(approved["details"]["via"], "passkey (console)");
+            assert!(submitted["hash"].is_string(), "delivered as recorded, with its hash");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the webhook got {events:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 struct StopOnDrop(Child);
 
 impl Drop for StopOnDrop {

@@ -6,10 +6,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::audit_trail::Streaming;
 use super::context::{load_policy, open_store};
 use super::exit::ExitStatus;
 use super::output::Output;
-use crate::console::{Console, bind, serve, tls_acceptor};
+use crate::console::{Console, Publisher, bind, serve, tls_acceptor};
 
 /// Arguments of `serve`.
 #[derive(Debug, Args)]
@@ -41,8 +42,13 @@ pub struct ServeArgs {
 /// Runs `serve`.
 pub async fn run(args: &ServeArgs, output: Output) -> anyhow::Result<ExitStatus> {
     let policy = Arc::new(load_policy(output)?);
+    // The console's own events (submissions, decisions) go to the policy's sinks, like those
+    // of any command; events other processes record are theirs to deliver.
+    let _streaming = Streaming::start(&policy, None);
     let store = open_store(&policy)?;
-    let console = Console::new(policy.clone(), Arc::from(store)).map_err(anyhow::Error::msg)?;
+    let publish = Publisher(Arc::new(super::audit_trail::publish));
+    let console =
+        Console::new(policy.clone(), Arc::from(store), publish).map_err(anyhow::Error::msg)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
         _ => None,

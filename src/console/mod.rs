@@ -25,7 +25,7 @@ pub mod session;
 pub mod views;
 
 pub use inbox::{Inbox, InboxError, StoredApproval, StoredPresence, StoredRequest};
-pub use server::{Console, router};
+pub use server::{Console, Publisher, router};
 
 use std::net::SocketAddr;
 use std::path::Path;

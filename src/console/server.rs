@@ -20,7 +20,7 @@ use super::live::{Live, PRESENCE, REQUEST_SUBMITTED, Snapshot, Update};
 use super::pages::{self, Offer, Viewer};
 use super::session::{CEREMONY_LIFETIME, COOKIE, Ceremony, SESSION_LIFETIME, Session, Sessions};
 use super::views;
-use crate::audit::{Event, EventResult};
+use crate::audit::{Event, EventResult, Stamped};
 use crate::engine::claims::{Clock, check_request, request_deadline};
 use crate::engine::emergency::{target, verify_request_signature};
 use crate::plan::Plan;
@@ -49,6 +49,25 @@ pub struct Console {
     pub(crate) rp: RelyingParty,
     pub(crate) sessions: Sessions,
     pub(crate) live: Live,
+    publish: Publisher,
+}
+
+/// Hands each event the console records to the process's sinks (webhook, Slack), as the CLI's
+/// commands do with theirs: so a submission's `request.submitted` event, with the link to the
+/// request's page, and each decision reach the people who must act.
+#[derive(Clone)]
+pub struct Publisher(pub Arc<dyn Fn(&Stamped) + Send + Sync>);
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Publisher")
+    }
+}
+
+impl Default for Publisher {
+    fn default() -> Self {
+        Self(Arc::new(|_| {}))
+    }
 }
 
 /// An error answer: JSON for scripts, the status for everyone.
@@ -94,7 +113,11 @@ type Shared = Arc<Console>;
 
 impl Console {
     /// A console over the policy's state and audit log.
-    pub fn new(policy: Arc<Policy>, store: Arc<dyn StateStore>) -> Result<Arc<Self>, String> {
+    pub fn new(
+        policy: Arc<Policy>,
+        store: Arc<dyn StateStore>,
+        publish: Publisher,
+    ) -> Result<Arc<Self>, String> {
         let console = policy.settings.console.as_ref().ok_or_else(|| {
             "the policy has no console: declare breakglass { console { url = \"https://…\" } }"
                 .to_owned()
@@ -110,6 +133,7 @@ impl Console {
             rp,
             sessions: Sessions::default(),
             live: Live::default(),
+            publish,
         }))
     }
 
@@ -250,7 +274,9 @@ impl Console {
     }
 
     fn record(&self, event: Event) -> Result<(), Problem> {
-        self.feed.log().append(event).map(|_| ()).map_err(Problem::internal)
+        let stamped = self.feed.log().append(event).map_err(Problem::internal)?;
+        (self.publish.0)(&stamped);
+        Ok(())
     }
 
     fn plan_of(&self, stored: &StoredRequest) -> Result<Plan, Problem> {
