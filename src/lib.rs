@@ -6,7 +6,7 @@
 //! with no special revert path: an expired activation is simply no longer desired.
 //!
 //! Layers go one way (a module never imports one further along):
-//! [`diagnostics`], [`address`], [`clock`], [`files`] (leaves) → [`policy`] (HCL loading and
+//! [`diagnostics`], [`address`], [`clock`], [`files`], [`event`] (leaves) → [`policy`] (HCL loading and
 //! validation) → [`activation`], [`plan`], [`graph`] (pure data and ordering) → [`sign`],
 //! [`state`] → [`engine`] (the only code that calls providers) → [`audit`] → [`console`] (the
 //! web console: a view and a mailbox over state and the audit log) → [`cli`] (commands and
@@ -19,8 +19,10 @@ pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod console;
+pub mod crash;
 pub mod diagnostics;
 pub mod engine;
+pub mod event;
 pub mod files;
 pub mod graph;
 pub mod plan;

@@ -14,7 +14,10 @@ pub fn registry() -> BTreeMap<&'static str, ProviderFactory> {
     registry.insert("litellm", breakglass_provider_litellm::LiteLlmProvider::boxed);
     registry.insert("openai", breakglass_provider_openai::OpenAiProvider::boxed);
     registry.insert("aws", breakglass_provider_aws::AwsProvider::boxed);
+    registry.insert("kubernetes", breakglass_provider_kubernetes::KubernetesProvider::boxed);
     registry.insert("azure", breakglass_provider_azure::AzureProvider::boxed);
+    registry.insert("gcp", breakglass_provider_gcp::GcpProvider::boxed);
+    registry.insert("vault", breakglass_provider_vault::VaultProvider::boxed);
     registry
 }
 

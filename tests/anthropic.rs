@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 use crate::contract_anthropic::{ADMIN_KEY, AnthropicServer, Fault};
-use crate::util::{Run, read};
+use crate::util::Run;
 
 const WORKSPACE: &str = "wrkspc_01MLPlatform";
 
@@ -322,7 +322,7 @@ impl Platforms {
     }
 
     pub fn state(&self) -> Value {
-        serde_json::from_str(&read(self.dir.path().join(".breakglass/state.json"))).expect("state")
+        crate::util::state(self.dir.path())
     }
 }
 

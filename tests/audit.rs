@@ -16,7 +16,8 @@ use breakglass::engine::emergency::TotpSecrets;
 use crate::util::{Outcome, Run, example_copy, read};
 
 const T0: &str = "2026-11-28T12:00:00Z";
-const LOG: &str = ".breakglass/audit.jsonl";
+/// The local state database, where the log lives.
+const LOG: &str = ".breakglass/state.db";
 
 /// A run at `time`, as executor `ci` (the executor's name is in events).
 fn at(dir: &Path, time: &str) -> Run {
@@ -66,7 +67,7 @@ fn apply_emergency(dir: &Path, time: &str, tokens: &[&str], totp_code: Option<&s
 }
 
 fn state(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&read(dir.join(".breakglass/state.json"))).unwrap()
+    crate::util::state(dir)
 }
 
 /// The ids of activations in state, in the order they were created.
@@ -156,7 +157,7 @@ fn after_the_walkthrough_the_log_verifies_and_the_markdown_report_tells_the_whol
     let dir = walkthrough();
     let path = dir.path();
     let verified = at(path, "2026-11-28T12:31:00Z").args(["audit", "verify"]).run().expect_code(0);
-    let log = read(path.join(LOG));
+    let log = crate::util::audit_text(path);
     let last = log.lines().last().unwrap();
     assert_eq!(
         verified.stdout,
@@ -180,7 +181,7 @@ fn after_the_walkthrough_the_log_verifies_and_the_markdown_report_tells_the_whol
 fn each_tampering_is_caught_at_its_line_with_exit_1() {
     let dir = walkthrough();
     let path = dir.path();
-    let original = read(path.join(LOG));
+    let original = crate::util::audit_text(path);
     let lines: Vec<String> = original.lines().map(str::to_owned).collect();
     assert!(lines.len() >= 15, "a realistic log: {} lines", lines.len());
     let head = line_hash(lines.last().unwrap());
@@ -258,7 +259,9 @@ fn each_tampering_is_caught_at_its_line_with_exit_1() {
     assert_eq!(json["verified"], true);
     assert_eq!(json["anchor"]["line"], 5);
     assert_eq!(json["lines"], lines.len());
-    fs_err::write(path.join(LOG), original.replace("\"carol\"", "\"mallory\"")).unwrap();
+    let tampered: Vec<String> =
+        original.replace("\"carol\"", "\"mallory\"").lines().map(str::to_owned).collect();
+    crate::util::set_audit_lines(path, &tampered);
     let json = at(path, T0).args(["audit", "verify", "--json"]).run().expect_code(1).json();
     assert_eq!(json["verified"], false);
     assert!(json["line"].as_u64().unwrap() > 1);
@@ -368,7 +371,7 @@ fn the_ocsf_export_maps_every_event_and_keeps_its_hash() {
     let path = dir.path();
     let export =
         at(path, T0).args(["audit", "export", "--format", "ocsf"]).run().expect_code(0).stdout;
-    let log = read(path.join(LOG));
+    let log = crate::util::audit_text(path);
     let events: Vec<serde_json::Value> =
         export.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
     assert_eq!(events.len(), log.lines().count());
@@ -451,7 +454,7 @@ fn plan_signed_drift_found_and_lock_unlocked_are_recorded() {
     assert_eq!(event["details"]["drift"][0]["privileged"], true);
     assert_eq!(event["details"]["drift"][0]["kind"], "unmanaged");
     at(path, T0).args(["reconcile"]).run().expect_code(0);
-    let log = read(path.join(LOG));
+    let log = crate::util::audit_text(path);
     let tail: Vec<serde_json::Value> =
         log.lines().rev().take(3).map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(tail.iter().any(|e| e["action"] == "drift.found"), "{log}");
@@ -468,7 +471,7 @@ fn plan_signed_drift_found_and_lock_unlocked_are_recorded() {
         "pid": 999_999,
         "created_at": T0,
     });
-    fs_err::write(path.join(".breakglass/state.json.lock"), stale.to_string()).unwrap();
+    fs_err::write(path.join(".breakglass/state.db.lock"), stale.to_string()).unwrap();
     at(path, T0).args(["state", "unlock", "01stalestalestalestalestal"]).run().expect_code(0);
     let event = last_event(path);
     assert_eq!(event["action"], "lock.unlocked");
@@ -478,7 +481,7 @@ fn plan_signed_drift_found_and_lock_unlocked_are_recorded() {
 }
 
 fn last_event(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(read(dir.join(LOG)).lines().last().unwrap()).unwrap()
+    crate::util::last_event(dir)
 }
 
 #[test]
@@ -498,7 +501,7 @@ fn events_json_prints_each_event_as_recorded_with_its_hash() {
         .filter(|l| l.starts_with('{'))
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let log = read(path.join(LOG));
+    let log = crate::util::audit_text(path);
     assert_eq!(printed.len(), log.lines().count(), "{}", outcome.stdout);
     for (event, line) in printed.iter().zip(log.lines()) {
         assert_eq!(event["hash"], line_hash(line));
@@ -584,7 +587,7 @@ fn a_webhook_that_answers_500_then_200_gets_each_event_exactly_once() {
     let reconcile = run(&plus(T0, 11 * 60)).args(["reconcile"]).run().expect_code(0);
     assert!(!reconcile.stderr.contains("warning"), "{}", reconcile.stderr);
 
-    let log = read(path.join(LOG));
+    let log = crate::util::audit_text(path);
     let hashes_in_log: BTreeMap<String, String> = log
         .lines()
         .map(|l| {
@@ -815,7 +818,7 @@ fn no_secret_reaches_the_log_a_sink_or_any_output() {
         ));
     }
 
-    let log = read(path.join(LOG));
+    let log = crate::util::audit_text(path);
     assert!(log.lines().count() >= 18, "the whole flow is on record:\n{log}");
     for (number, line) in log.lines().enumerate() {
         for (what, secret) in &secrets {

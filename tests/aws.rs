@@ -11,7 +11,7 @@ use breakglass_provider_aws::testing::{Fault, FaultProxy, Moto, client, iam_call
 use serde_json::Value;
 use std::path::Path;
 
-use crate::util::{Run, example_copy, read};
+use crate::util::{Run, example_copy};
 
 const ADMIN: &str = "arn:aws:iam::aws:policy/AdministratorAccess";
 const ROLE: &str = "breakglass-admin";
@@ -76,8 +76,7 @@ fn guard_name() -> String {
 }
 
 fn activation_status(dir: &Path, id: &str) -> String {
-    let state: Value =
-        serde_json::from_str(&read(dir.join(".breakglass/state.json"))).expect("state");
+    let state: Value = crate::util::state(dir);
     state["activations"][id]["status"].as_str().unwrap_or_default().to_owned()
 }
 
@@ -323,10 +322,7 @@ fn a_wrong_secret_is_refused_naming_where_it_came_from_and_nothing_changes() {
         outcome.stderr
     );
     assert!(!outcome.stderr.contains(wrong) && !outcome.stdout.contains(wrong));
-    assert!(
-        read(dir.path().join(".breakglass/state.json")).is_empty()
-            || !read(dir.path().join(".breakglass/state.json")).contains("breakglass-admin")
-    );
+    assert!(!crate::util::state_text(dir.path()).contains("breakglass-admin"));
 
     // The same key from a profile: the message names the profile and its file.
     let credentials = dir.path().join("credentials");

@@ -80,7 +80,7 @@ pub(crate) fn apply_emergency(
 }
 
 pub(crate) fn state(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&read(dir.join(".breakglass/state.json"))).unwrap()
+    crate::util::state(dir)
 }
 
 pub(crate) fn activation_id(state: &serde_json::Value) -> String {
@@ -95,8 +95,7 @@ pub(crate) fn activation_id(state: &serde_json::Value) -> String {
 
 /// The last audit event, parsed.
 pub(crate) fn last_event(dir: &Path) -> serde_json::Value {
-    let log = read(dir.join(".breakglass/audit.jsonl"));
-    serde_json::from_str(log.lines().last().unwrap()).unwrap()
+    crate::util::last_event(dir)
 }
 
 #[test]
@@ -154,7 +153,7 @@ fn request_two_approvals_apply_status_and_revert_at_the_end() {
         .expect_code(0);
     assert_eq!(state(path)["activations"][&id]["status"], "reverted");
 
-    let log = read(path.join(".breakglass/audit.jsonl"));
+    let log = crate::util::audit_text(path);
     for action in [
         "\"request\"",
         "\"approval\"",
@@ -166,9 +165,7 @@ fn request_two_approvals_apply_status_and_revert_at_the_end() {
     ] {
         assert!(log.contains(&format!("\"action\":{action}")), "audit has {action}:\n{log}");
     }
-    assert!(
-        breakglass::audit::AuditLog::new(path.join(".breakglass/audit.jsonl")).verify(None).is_ok()
-    );
+    assert!(at(path, T0).args(["audit", "verify"]).run().code == 0);
 }
 
 #[test]
@@ -181,7 +178,7 @@ fn a_low_risk_role_is_auto_approved_and_audited_as_such() {
     let state_now = state(path);
     let id = activation_id(&state_now);
     assert_eq!(state_now["activations"][&id]["auto_approved"], true);
-    assert!(read(path.join(".breakglass/audit.jsonl")).contains("\"auto_approved\":true"));
+    assert!(crate::util::audit_text(path).contains("\"auto_approved\":true"));
 }
 
 #[test]
@@ -280,7 +277,7 @@ fn an_apply_that_died_after_its_write_ahead_record_is_reverted_by_reconcile() {
     let mut recorded = state(path);
     let id = activation_id(&recorded);
     recorded["activations"][&id]["status"] = "applying".into();
-    fs_err::write(path.join(".breakglass/state.json"), recorded.to_string()).unwrap();
+    crate::util::write_activations(path, &[recorded["activations"][&id].clone()]);
     let outcome = at(path, &plus(T0, 60)).args(["reconcile"]).run().expect_code(0);
     assert!(outcome.stdout.contains(&format!("Activation {id} is reverted")), "{}", outcome.stdout);
     assert!(!read(path.join("app/access.json")).contains("log-reader"));
@@ -309,9 +306,9 @@ pub(crate) fn refused_apply(
     totp_code: Option<&str>,
     reason: &str,
 ) {
-    let before = (read(dir.join(".breakglass/state.json")), read(dir.join("app/access.json")));
+    let before = (crate::util::state_text(dir), read(dir.join("app/access.json")));
     assert_refused(dir, apply_emergency(dir, time, file, tokens, totp_code), reason);
-    let after = (read(dir.join(".breakglass/state.json")), read(dir.join("app/access.json")));
+    let after = (crate::util::state_text(dir), read(dir.join("app/access.json")));
     assert_eq!(before, after, "a refusal changes nothing");
 }
 
@@ -901,7 +898,7 @@ fn a_revert_reports_a_conflict_instead_of_clobbering_a_value_changed_meanwhile()
 fn a_drill_rehearses_every_step_and_changes_nothing() {
     let dir = ready();
     let path = dir.path();
-    let before = (read(path.join(".breakglass/state.json")), read(path.join("app/access.json")));
+    let before = (crate::util::state_text(path), read(path.join("app/access.json")));
     let drill = at(path, T0).args(["drill", "prod_admin"]).run().expect_code(0);
     for step in [
         "throwaway keys",
@@ -914,10 +911,7 @@ fn a_drill_rehearses_every_step_and_changes_nothing() {
         assert!(drill.stdout.contains(step), "{step}:\n{}", drill.stdout);
     }
     assert!(drill.stdout.contains("+ role.prod_admin[\"alice:act_"), "{}", drill.stdout);
-    assert_eq!(
-        before,
-        (read(path.join(".breakglass/state.json")), read(path.join("app/access.json")))
-    );
+    assert_eq!(before, (crate::util::state_text(path), read(path.join("app/access.json"))));
     assert_eq!(last_event(path)["action"], "drill");
     // A drill also finds what would stop a real request.
     let refused = at(path, T0).args(["drill", "prod_admin", "--as", "carol"]).run();
@@ -953,4 +947,63 @@ fn access_that_predates_a_grant_survives_its_revert_untouched() {
     assert_eq!(state(path)["activations"][&id]["status"], "reverted");
     let held: Vec<String> = state(path)["resources"].as_object().unwrap().keys().cloned().collect();
     assert!(held.iter().all(|k| !k.contains(&id)), "no longer held: {held:?}");
+}
+
+/// kill -9 at each write-ahead point of an emergency apply, on the SQLite state: whatever was
+/// granted, the state knows (an `applying` record, with the object once recorded); the lock
+/// and the database recover; the log verifies; and reconcile reverts it.
+#[test]
+fn an_emergency_apply_killed_at_each_write_ahead_point_leaves_no_orphan() {
+    use std::io::BufRead;
+    for point in [
+        breakglass::crash::AFTER_WRITE_AHEAD,
+        breakglass::crash::AFTER_GRANT,
+        breakglass::crash::AFTER_RECORD,
+    ] {
+        let dir = ready();
+        let path = dir.path();
+        request(path, T0, "read_logs", "bob", "2h", "req.json").expect_code(0);
+        let mut child = at(path, T0)
+            .env("BREAKGLASS_TEST_CRASH_AT", point)
+            .args(["apply", "--emergency", "req.json"])
+            .spawn();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(stderr.read_line(&mut line).unwrap() > 0, "{point}: exited before the point");
+            if line.contains(&format!("crash point {point} reached")) {
+                break;
+            }
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+
+        let granted = read(path.join("app/access.json")).contains("log-reader");
+        let recorded = state(path);
+        let id = activation_id(&recorded);
+        let activation = &recorded["activations"][&id];
+        assert_eq!(activation["status"], "applying", "{point}: the record was written ahead");
+        // The object it grants is on record before the provider is called.
+        let held = recorded["resources"]
+            .as_object()
+            .unwrap()
+            .values()
+            .any(|r| r["activation"] == id.as_str() && r["id"] == "bob/log-reader");
+        assert!(held, "{point}: state knows the object");
+        assert_eq!(granted, point != breakglass::crash::AFTER_WRITE_AHEAD, "{point}");
+        at(path, T0).args(["audit", "verify"]).run().expect_code(0);
+
+        // Still within the requested two hours: reconcile reverts the interrupted grant.
+        let outcome = at(path, &plus(T0, 60)).args(["reconcile"]).run().expect_code(0);
+        assert!(outcome.stdout.contains(&format!("Activation {id} is reverted")), "{point}");
+        assert!(!read(path.join("app/access.json")).contains("log-reader"), "{point}");
+        let after = state(path);
+        assert_eq!(after["activations"][&id]["status"], "reverted", "{point}");
+        assert_eq!(
+            after["activations"][&id]["revoked"]["reason"],
+            "its apply did not finish; reverted for safety"
+        );
+        at(path, T0).args(["audit", "verify"]).run().expect_code(0);
+    }
 }

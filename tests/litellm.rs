@@ -202,7 +202,7 @@ grant "inc_4714" {
     assert_eq!(key["models"], json!(["claude-sonnet-4-5", "gpt-4o"]));
     assert_eq!(key["max_budget"], json!(25.0));
     assert_eq!(key["rpm_limit"], json!(60));
-    let state = crate::util::read(platforms.dir.path().join(".breakglass/state.json"));
+    let state = crate::util::state_text(platforms.dir.path());
     assert!(!state.contains("\"sk-0"), "the secret key never reaches state");
     platforms.at("2031-03-01T09:05:00Z").args(["plan", "--detailed-exitcode"]).run().expect_code(0);
 

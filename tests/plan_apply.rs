@@ -11,7 +11,7 @@ fn plan_out(dir: &Path, file: &str) {
 
 /// The state and the application's access file, to check a refusal changed neither.
 fn snapshot_of_disk(dir: &Path) -> (String, String) {
-    (read(dir.join(".breakglass/state.json")), read(dir.join("app/access.json")))
+    (crate::util::state_text(dir), read(dir.join("app/access.json")))
 }
 
 #[test]
@@ -223,8 +223,7 @@ fn a_provider_failing_midway_keeps_what_succeeded_and_the_next_apply_converges()
         "{}",
         failed.stderr
     );
-    let state: serde_json::Value =
-        serde_json::from_str(&read(dir.path().join(".breakglass/state.json"))).unwrap();
+    let state: serde_json::Value = crate::util::state(dir.path());
     let recorded: Vec<&String> = state["resources"].as_object().unwrap().keys().collect();
     assert_eq!(recorded, ["local_setting.chatbot_endpoint"], "what succeeded is recorded");
 
@@ -270,9 +269,7 @@ fn two_concurrent_applies_never_corrupt_state() {
     } else {
         assert_eq!(loser_code, 0, "the other either waited or was refused by the lock");
     }
-    let state: serde_json::Value =
-        serde_json::from_str(&read(dir.path().join(".breakglass/state.json")))
-            .expect("state is valid JSON");
+    let state: serde_json::Value = crate::util::state(dir.path());
     assert_eq!(state["resources"].as_object().unwrap().len(), 2);
     Run::new(dir.path()).args(["plan", "--detailed-exitcode"]).run().expect_code(0);
 }
@@ -288,8 +285,7 @@ fn a_planned_grant_starts_in_its_window_and_is_reverted_after_it() {
         access.contains("\"expires_at\": \"2031-01-15T17:00:00Z\""),
         "native expiry is written: {access}"
     );
-    let state: serde_json::Value =
-        serde_json::from_str(&read(dir.path().join(".breakglass/state.json"))).unwrap();
+    let state: serde_json::Value = crate::util::state(dir.path());
     assert_eq!(state["activations"]["grant_chg_1234"]["status"], "active");
 
     let after =
@@ -308,8 +304,7 @@ fn a_planned_grant_starts_in_its_window_and_is_reverted_after_it() {
     at("2031-01-15T17:00:01Z").args(["apply", "--auto-approve"]).run().expect_code(0);
     let access = read(dir.path().join("app/access.json"));
     assert!(!access.contains("\"principal\": \"bob\""), "{access}");
-    let state: serde_json::Value =
-        serde_json::from_str(&read(dir.path().join(".breakglass/state.json"))).unwrap();
+    let state: serde_json::Value = crate::util::state(dir.path());
     assert_eq!(state["activations"]["grant_chg_1234"]["status"], "reverted");
     at("2031-01-15T17:00:02Z").args(["plan", "--detailed-exitcode"]).run().expect_code(0);
 }
@@ -453,7 +448,7 @@ fn a_lock_held_by_a_killed_process_is_released_and_the_next_apply_converges() {
     .unwrap();
     let mut slow = Run::new(dir.path()).args(["apply", "--auto-approve"]).spawn();
     // Wait until it holds the lock (its record is in the lock file), then kill it hard.
-    let lock = dir.path().join(".breakglass/state.json.lock");
+    let lock = dir.path().join(".breakglass/state.db.lock");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !read(&lock).contains("\"operation\":\"apply\"") {
         assert!(std::time::Instant::now() < deadline, "apply never took the lock");

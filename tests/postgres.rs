@@ -143,8 +143,7 @@ fn postgres_example_plans_applies_grants_and_reverts_ending_the_grantees_session
         )
         .is_empty()
     );
-    let state: serde_json::Value =
-        serde_json::from_str(&read(dir.path().join(".breakglass/state.json"))).unwrap();
+    let state = crate::util::state(dir.path());
     assert_eq!(state["activations"]["grant_chg_2048"]["status"], "reverted");
     at("2031-03-02T01:00:02Z").args(["plan", "--detailed-exitcode"]).run().expect_code(0);
     let twice = at("2031-03-02T01:00:02Z").args(["apply", "--auto-approve"]).run().expect_code(0);
@@ -211,7 +210,7 @@ fn wrong_database_credentials_fail_clearly_and_change_nothing() {
         strings(&cluster, "postgres", "SELECT rolname::text FROM pg_roles WHERE rolname = 'dba'")
             .is_empty()
     );
-    assert_eq!(read(dir.path().join(".breakglass/state.json")), "");
+    assert_eq!(crate::util::state(dir.path())["serial"], 0, "no state was written");
 }
 
 /// The quickstart (local provider) with its state in PostgreSQL, and `shifts` extra roles each
@@ -420,6 +419,16 @@ fn state_migrate_moves_a_local_state_to_postgres_without_loss() {
     .unwrap();
     let remote = at("2031-01-15T09:30:00Z").args(["state", "pull"]).run().expect_code(0).json();
     assert_eq!(remote, local, "every record, lineage and serial survive the move");
+    let local_head = crate::util::audit_lines(dir.path()).len();
+    assert!(local_head > 0);
+    assert!(
+        migrated.stdout.contains(&format!("the audit log ({local_head} event(s), head ")),
+        "{}",
+        migrated.stdout
+    );
+    let verified =
+        at("2031-01-15T09:30:00Z").args(["audit", "verify", "--json"]).run().expect_code(0).json();
+    assert_eq!(verified["lines"], local_head, "the log came along and verifies");
     at("2031-01-15T09:30:00Z").args(["plan", "--detailed-exitcode"]).run().expect_code(0);
 
     let again = at("2031-01-15T09:30:00Z")
@@ -440,15 +449,22 @@ fn state_migrate_moves_a_local_state_to_postgres_without_loss() {
     assert_eq!(after["activations"]["grant_chg_1234"]["status"], "reverted");
     assert_eq!(after["lineage"], local["lineage"]);
 
-    // And back: into a policy with no local state (the old file kept aside as a backup).
-    let state_file = dir.path().join(".breakglass/state.json");
-    fs_err::rename(&state_file, dir.path().join("state.backup.json")).unwrap();
+    // And back: into a policy with no local state (the old database kept aside as a backup).
+    let head = at("2031-01-15T17:00:01Z").args(["audit", "head"]).run().expect_code(0);
+    let state_file = crate::util::state_db(dir.path());
+    fs_err::rename(&state_file, dir.path().join("state.backup.db")).unwrap();
     at("2031-01-15T17:00:02Z")
         .args(["state", "migrate", "--from", "postgres", "--to", "local"])
         .run()
         .expect_code(0);
-    let returned: serde_json::Value = serde_json::from_str(&read(&state_file)).unwrap();
+    let returned = crate::util::state(dir.path());
     assert_eq!(returned, after, "the way back loses nothing either");
+    let lines = crate::util::audit_lines(dir.path());
+    assert_eq!(
+        breakglass::audit::line_hash(lines.last().unwrap()),
+        head.stdout.trim(),
+        "the log came back whole"
+    );
 }
 
 /// Adds `count` on-call responders (`responder_N`, with keys made here) to a quickstart copy.
@@ -473,8 +489,11 @@ fn add_responders(dir: &Path, count: usize) -> Vec<String> {
     names
 }
 
+/// Two executors (two machines: two copies of the policy, each with its own platform file)
+/// share one PostgreSQL state and interleave 20 emergency applies: every activation is
+/// recorded, serials never skip, and every event lands in one hash chain that verifies.
 #[test]
-fn twenty_concurrent_emergency_applies_on_one_postgres_state_record_every_activation() {
+fn two_executors_interleaving_twenty_emergency_applies_share_one_state_and_one_audit_chain() {
     const PROCESSES: usize = 20;
     let cluster = TestCluster::start();
     block_on(cluster.create_database("state"));
@@ -504,12 +523,17 @@ fn twenty_concurrent_emergency_applies_on_one_postgres_state_record_every_activa
             .run()
             .expect_code(0);
     }
+    // The second executor: the same policy and requests on another machine.
+    let other = tempfile::tempdir().unwrap();
+    crate::util::copy_dir(dir.path(), other.path());
+    let executors = [dir.path(), other.path()];
     let started = Instant::now();
     let children: Vec<_> = responders
         .iter()
-        .map(|name| {
+        .enumerate()
+        .map(|(n, name)| {
             Command::new(env!("CARGO_BIN_EXE_breakglass"))
-                .current_dir(dir.path())
+                .current_dir(executors[n % 2])
                 .env("BREAKGLASS_TEST_NOW", crate::util::TEST_NOW)
                 .env("BREAKGLASS_STATE_CONNECTION", &connection)
                 .env("NO_COLOR", "1")
@@ -530,7 +554,7 @@ fn twenty_concurrent_emergency_applies_on_one_postgres_state_record_every_activa
         );
     }
     let elapsed = started.elapsed();
-    let (serials, statuses, final_serial) = block_on(async {
+    let (serials, statuses, final_serial, granted) = block_on(async {
         let client = cluster.connect("state").await;
         let serials: Vec<i64> = client
             .query("SELECT serial FROM breakglass.state_writes ORDER BY serial", &[])
@@ -548,10 +572,19 @@ fn twenty_concurrent_emergency_applies_on_one_postgres_state_record_every_activa
             .collect();
         let serial: i64 =
             client.query_one("SELECT serial FROM breakglass.state", &[]).await.unwrap().get(0);
-        (serials, statuses, serial)
+        let granted: i64 = client
+            .query_one(
+                "SELECT count(*) FROM breakglass.audit_events WHERE action = 'apply.emergency'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        (serials, statuses, serial, granted)
     });
     eprintln!(
-        "{PROCESSES} concurrent apply --emergency on one postgres state: {} writes in {:.1}s",
+        "{PROCESSES} concurrent apply --emergency from two executors on one postgres state: {} \
+         writes in {:.1}s",
         serials.len(),
         elapsed.as_secs_f64()
     );
@@ -565,11 +598,37 @@ fn twenty_concurrent_emergency_applies_on_one_postgres_state_record_every_activa
         vec!["active".to_owned(); PROCESSES],
         "every activation recorded and active"
     );
-    let access = read(dir.path().join("app/access.json"));
-    for name in &responders {
+    assert_eq!(granted, 20, "every grant is in the one log");
+    // One chain, verified from either executor, holding both executors' events.
+    let verify = |folder: &Path| {
+        Run::new(folder)
+            .env("BREAKGLASS_STATE_CONNECTION", &connection)
+            .args(["audit", "verify", "--json"])
+            .run()
+            .expect_code(0)
+            .json()
+    };
+    let (first, second) = (verify(dir.path()), verify(other.path()));
+    assert_eq!(first["verified"], true);
+    assert_eq!(first["head"], second["head"], "both executors see one chain");
+    let exported = Run::new(other.path())
+        .env("BREAKGLASS_STATE_CONNECTION", &connection)
+        .args(["audit", "export", "--format", "json"])
+        .run()
+        .expect_code(0);
+    let applied: std::collections::BTreeSet<String> = exported
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|event| event["action"] == "apply.emergency")
+        .map(|event| event["actor"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(applied.len(), PROCESSES, "{applied:?}");
+    for (n, name) in responders.iter().enumerate() {
+        let access = read(executors[n % 2].join("app/access.json"));
         assert!(
             access.contains(&format!("\"principal\": \"{name}\"")),
-            "{name} was granted: {access}"
+            "{name} was granted by its executor: {access}"
         );
     }
 }
@@ -593,8 +652,20 @@ fn when_the_leading_watch_is_killed_another_takes_over_and_reverts_what_is_due()
             .spawn()
             .unwrap()
     };
-    let audit = dir.path().join(".breakglass/audit.jsonl");
-    let leads = || read(&audit).matches("\"action\":\"watch.lead\"").count();
+    // The log lives with the state, in PostgreSQL.
+    let leads = || {
+        block_on(async {
+            let client = cluster.connect("state").await;
+            let count: i64 = client
+                .query_one(
+                    "SELECT count(*) FROM breakglass.audit_events WHERE action = 'watch.lead'",
+                    &[],
+                )
+                .await
+                .map_or(0, |row| row.get(0));
+            usize::try_from(count).unwrap()
+        })
+    };
     let mut first = watch();
     let deadline = Instant::now() + Duration::from_secs(20);
     while leads() < 1 {

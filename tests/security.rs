@@ -365,7 +365,7 @@ fn reconcile_that_waits_for_the_lock_still_reverts() {
     let lock = fs_err::OpenOptions::new()
         .read(true)
         .write(true)
-        .open(path.join(".breakglass/state.json.lock"))
+        .open(path.join(".breakglass/state.db.lock"))
         .unwrap();
     lock.file().lock().unwrap();
     let reconcile = Run::new(path).real_clock().args(["reconcile"]).spawn();
@@ -406,14 +406,14 @@ fn the_files_breakglass_keeps_are_private_whatever_the_umask() {
         fs_err::symlink_metadata(path.join(relative)).unwrap().permissions().mode() & 0o777
     };
     assert_eq!(mode(".breakglass"), 0o700);
-    for file in [
-        ".breakglass/state.json",
-        ".breakglass/state.json.lock",
-        ".breakglass/audit.jsonl",
-        ".breakglass/audit.jsonl.lock",
-        "app/access.json",
-    ] {
+    for file in [".breakglass/state.db", ".breakglass/state.db.lock", "app/access.json"] {
         assert_eq!(mode(file), 0o600, "{file}");
+    }
+    // SQLite's write-ahead log and shared memory, while they exist, take the database's mode.
+    for file in [".breakglass/state.db-wal", ".breakglass/state.db-shm"] {
+        if path.join(file).exists() {
+            assert_eq!(mode(file), 0o600, "{file}");
+        }
     }
     let leftovers: Vec<String> = fs_err::read_dir(path.join(".breakglass"))
         .unwrap()
@@ -441,8 +441,8 @@ fn a_planted_symbolic_link_is_refused_never_followed() {
     apply_emergency(path, T0, "req.json", &[], None).expect_code(0);
     unchanged();
 
-    // A link where each file should be. (The audit log is tried with `request`, which must
-    // record its event; reconcile would go ahead with a warning.)
+    // A link where each file should be. (The state database holds the audit log too: a
+    // `request`, which must record its event, is refused as well.)
     let request_again: &[&str] = &[
         "request",
         "read_logs",
@@ -458,8 +458,8 @@ fn a_planted_symbolic_link_is_refused_never_followed() {
         "again.json",
     ];
     for (name, command) in [
-        (".breakglass/state.json", &["reconcile"][..]),
-        (".breakglass/audit.jsonl", request_again),
+        (".breakglass/state.db", &["reconcile"][..]),
+        (".breakglass/state.db", request_again),
         ("app/access.json", &["reconcile"][..]),
     ] {
         let file = path.join(name);

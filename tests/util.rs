@@ -182,3 +182,89 @@ macro_rules! snapshot {
         })
     };
 }
+
+/// The local state database of the policy in `dir`.
+pub fn state_db(dir: &Path) -> PathBuf {
+    dir.join(".breakglass/state.db")
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
+}
+
+/// The state of the policy in `dir`, as the JSON document `state pull` prints ("{}"-like empty
+/// state when there is none).
+pub fn state(dir: &Path) -> serde_json::Value {
+    use breakglass::state::StateStore;
+    let state = block_on(breakglass::state::LocalStore::new(state_db(dir)).read()).unwrap();
+    serde_json::to_value(state).unwrap()
+}
+
+/// The state of the policy in `dir` as text, to compare before and after.
+pub fn state_text(dir: &Path) -> String {
+    serde_json::to_string_pretty(&state(dir)).unwrap()
+}
+
+/// Writes activation records into the state of `dir` as they are (tests simulating a crash
+/// or an edit made outside breakglass).
+pub fn write_activations(dir: &Path, activations: &[serde_json::Value]) {
+    use breakglass::state::{Change, StateStore};
+    let store = breakglass::state::LocalStore::new(state_db(dir));
+    block_on(async {
+        let mut guard = store.lock("test", std::time::Duration::from_secs(5)).await.unwrap();
+        let activations = activations
+            .iter()
+            .map(|a| std::sync::Arc::new(serde_json::from_value(a.clone()).unwrap()))
+            .collect();
+        guard.commit(Change { activations, ..Change::default() }).await.unwrap();
+    });
+}
+
+/// Every line of the audit log of `dir`, in order.
+pub fn audit_lines(dir: &Path) -> Vec<String> {
+    use breakglass::state::{EventFilter, StateStore};
+    let store = breakglass::state::LocalStore::new(state_db(dir));
+    let mut lines = Vec::new();
+    block_on(store.scan_events(&EventFilter::default(), &mut |event| {
+        lines.push(event.line);
+        true
+    }))
+    .unwrap();
+    lines
+}
+
+/// The audit log of `dir` as text, one event a line.
+pub fn audit_text(dir: &Path) -> String {
+    audit_lines(dir).iter().map(|line| format!("{line}\n")).collect()
+}
+
+/// Replaces the audit log of `dir` with `lines`, each stored with the hash of its line, as
+/// someone editing the database would (so the break shows where the chain no longer links).
+pub fn set_audit_lines(dir: &Path, lines: &[String]) {
+    let connection = rusqlite::Connection::open(state_db(dir)).unwrap();
+    connection.execute("DELETE FROM audit_events", []).unwrap();
+    for (index, line) in lines.iter().enumerate() {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+        let text =
+            |pointer: &str| event.pointer(pointer).and_then(|v| v.as_str()).map(str::to_owned);
+        connection
+            .execute(
+                "INSERT INTO audit_events (seq, time_ns, action, activation, plan_digest, hash, line) \
+                 VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6)",
+                rusqlite::params![
+                    i64::try_from(index + 1).unwrap(),
+                    text("/action").unwrap_or_default(),
+                    text("/subject/activation"),
+                    text("/subject/plan_digest"),
+                    breakglass::audit::line_hash(line),
+                    line
+                ],
+            )
+            .unwrap();
+    }
+}
+
+/// The last audit event of `dir`, parsed.
+pub fn last_event(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(audit_lines(dir).last().expect("an audit event")).unwrap()
+}

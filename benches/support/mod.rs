@@ -591,10 +591,9 @@ impl Scratch {
         )
     }
 
-    /// The state document.
+    /// The state, as the JSON document `state pull` prints.
     pub fn state(&self) -> serde_json::Value {
-        let text = fs_err::read_to_string(self.path().join(".breakglass/state.json")).unwrap();
-        serde_json::from_str(&text).unwrap()
+        serde_json::from_str(&self.run(&["state", "pull"])).unwrap()
     }
 }
 

@@ -1,14 +1,16 @@
-//! Appending to and verifying the hash-chained log.
+//! A hash-chained log kept as a JSONL file: one JSON event a line. The state backends keep the
+//! live log in their own tables (with the state); this file form is what earlier versions wrote
+//! (`state migrate --from json` carries it into a backend) and what `audit verify --log FILE`
+//! checks. Reading is streamed: a log of any size verifies in constant memory.
 
-use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use super::event::{Event, Stamped};
+use sha2::{Digest, Sha256};
 
-/// The `prev` of the first line.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+use crate::event::{Chain, Event, Stamped, stamp};
+pub use crate::event::{GENESIS, line_hash};
 
 /// Problems with the audit log.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +33,9 @@ pub enum AuditError {
         /// What is wrong with it.
         problem: String,
     },
+    /// The log kept with the state could not be read.
+    #[error("{0}")]
+    State(#[from] crate::state::StateError),
 }
 
 /// The audit log file.
@@ -50,59 +55,29 @@ pub struct Verified {
     pub anchor_line: Option<usize>,
 }
 
-/// The sha256 (hex) of one line of the log, without its newline.
-pub fn line_hash(line: &str) -> String {
-    hex::encode(Sha256::digest(line.as_bytes()))
-}
-
 /// Verifies the chain of `text` (the whole log). `anchor`, if given, is a head recorded
 /// earlier: it must be the hash of some line, so truncating the log before it is caught.
 pub fn verify_lines(text: &str, anchor: Option<&str>) -> Result<Verified, (usize, String)> {
-    let mut prev = GENESIS.to_owned();
-    let mut lines = 0;
-    let mut anchor_line = anchor.filter(|a| *a == GENESIS).map(|_| 0);
-    for (index, line) in text.split_terminator('\n').enumerate() {
-        let number = index + 1;
-        let event: Event = serde_json::from_str(line)
-            .map_err(|error| (number, format!("not a JSON audit event ({error})")))?;
-        if event.prev != prev {
-            return Err((
-                number,
-                format!(
-                    "its prev is {}, but the line before it hashes to {}: a line was edited, \
-                     deleted, inserted or moved here",
-                    short(&event.prev),
-                    short(&prev)
-                ),
-            ));
-        }
-        prev = line_hash(line);
-        if anchor == Some(prev.as_str()) {
-            anchor_line = Some(number);
-        }
-        lines = number;
+    let mut chain = Chain::new(anchor);
+    for line in text.split_terminator('\n') {
+        chain.push(line).map_err(|e| (to_usize(e.line), e.problem))?;
     }
     if !text.is_empty() && !text.ends_with('\n') {
         return Err((
-            lines,
+            to_usize(chain.lines()),
             "the last line is incomplete (no newline): a write was cut short".to_owned(),
         ));
     }
-    if anchor.is_some() && anchor_line.is_none() {
-        return Err((
-            lines + 1,
-            format!(
-                "the anchor {} is not the hash of any line: lines were removed from the end of \
-                 the log (or it was rewritten, or the anchor is from another log)",
-                short(anchor.unwrap_or_default())
-            ),
-        ));
-    }
-    Ok(Verified { lines, head: prev, anchor_line })
+    let anchor_line = chain.finish().map_err(|e| (to_usize(e.line), e.problem))?;
+    Ok(Verified {
+        lines: to_usize(chain.lines()),
+        head: chain.head().to_owned(),
+        anchor_line: anchor_line.map(to_usize),
+    })
 }
 
-fn short(hash: &str) -> &str {
-    &hash[..hash.len().min(16)]
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 impl AuditLog {
@@ -145,9 +120,8 @@ impl AuditLog {
             OpenOptions::new().create(true).append(true).read(true),
         )
         .map_err(|e| self.io(e))?;
-        event.prev = last_line_hash(&mut file).map_err(|e| self.io(e))?;
-        let mut line = serde_json::to_string(&event).unwrap_or_default();
-        let hash = line_hash(&line);
+        let prev = last_line_hash(&mut file).map_err(|e| self.io(e))?;
+        let (mut line, hash) = stamp(&mut event, &prev);
         line.push('\n');
         file.write_all(line.as_bytes()).map_err(|e| self.io(e))?;
         file.sync_all().map_err(|e| self.io(e))?;
@@ -155,34 +129,69 @@ impl AuditLog {
         Ok(Stamped { event, hash })
     }
 
+    /// Whether the file exists.
+    pub fn exists(&self) -> bool {
+        self.path.exists()
+    }
+
+    /// Calls `each` with every line (without its newline) and its 1-based number, reading the
+    /// file a line at a time. A missing file has no lines. Stops at the first error `each`
+    /// returns. Returns whether the last line ended with a newline (or there was none).
+    pub fn for_each_line<E: From<AuditError>>(
+        &self,
+        mut each: impl FnMut(usize, &str) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        let file = match File::open(&self.path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+            Err(error) => return Err(self.io(error).into()),
+        };
+        let mut reader = BufReader::with_capacity(1 << 16, file);
+        let mut line = String::new();
+        let mut number = 0;
+        loop {
+            line.clear();
+            let read = reader.read_line(&mut line).map_err(|e| E::from(self.io(e)))?;
+            if read == 0 {
+                return Ok(true);
+            }
+            number += 1;
+            let complete = line.ends_with('\n');
+            each(number, line.strip_suffix('\n').unwrap_or(&line))?;
+            if !complete {
+                return Ok(false);
+            }
+        }
+    }
+
     /// Reads every event (without verifying).
     pub fn events(&self) -> Result<Vec<Event>, AuditError> {
-        let text = self.read()?;
-        text.split_terminator('\n')
-            .enumerate()
-            .map(|(index, line)| {
-                serde_json::from_str(line).map_err(|error| AuditError::Broken {
-                    path: self.path.clone(),
-                    line: index + 1,
-                    problem: format!("not a JSON audit event ({error})"),
-                })
-            })
-            .collect()
+        let mut events = Vec::new();
+        self.for_each_line(|number, line| {
+            let event = serde_json::from_str(line).map_err(|error| AuditError::Broken {
+                path: self.path.clone(),
+                line: number,
+                problem: format!("not a JSON audit event ({error})"),
+            })?;
+            events.push(event);
+            Ok::<_, AuditError>(())
+        })?;
+        Ok(events)
     }
 
     /// Every line that parses, with its hash and line number, and the numbers of lines that do
     /// not (a report still shows what it can of a damaged log; `verify` says where it broke).
     pub fn entries(&self) -> Result<Entries, AuditError> {
-        let text = self.read()?;
         let mut entries = Entries::default();
-        for (index, line) in text.split_terminator('\n').enumerate() {
+        self.for_each_line(|number, line| {
             match serde_json::from_str::<Event>(line) {
                 Ok(event) => {
-                    entries.events.push((index + 1, Stamped { event, hash: line_hash(line) }))
+                    entries.events.push((number, Stamped { event, hash: line_hash(line) }));
                 }
-                Err(_) => entries.unreadable.push(index + 1),
+                Err(_) => entries.unreadable.push(number),
             }
-        }
+            Ok::<_, AuditError>(())
+        })?;
         Ok(entries)
     }
 
@@ -193,13 +202,28 @@ impl AuditLog {
             .map_err(|error| self.io(error))
     }
 
-    /// Verifies the whole chain (and the anchor, if given).
+    /// Verifies the whole chain (and the anchor, if given), a line at a time.
     pub fn verify(&self, anchor: Option<&str>) -> Result<Verified, AuditError> {
-        let text = self.read()?;
-        verify_lines(&text, anchor).map_err(|(line, problem)| AuditError::Broken {
+        let mut chain = Chain::new(anchor);
+        let broken = |line: u64, problem: String| AuditError::Broken {
             path: self.path.clone(),
-            line,
+            line: to_usize(line),
             problem,
+        };
+        let complete = self.for_each_line(|_, line| {
+            chain.push(line).map(|_| ()).map_err(|e| broken(e.line, e.problem))
+        })?;
+        if !complete {
+            return Err(broken(
+                chain.lines(),
+                "the last line is incomplete (no newline): a write was cut short".to_owned(),
+            ));
+        }
+        let anchor_line = chain.finish().map_err(|e| broken(e.line, e.problem))?;
+        Ok(Verified {
+            lines: to_usize(chain.lines()),
+            head: chain.head().to_owned(),
+            anchor_line: anchor_line.map(to_usize),
         })
     }
 }

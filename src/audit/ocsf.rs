@@ -27,9 +27,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::event::{EventResult, Stamped, action};
 use super::report::Facts;
 use super::summary::summarize;
+use crate::event::{EventResult, Stamped, action};
 
 /// The OCSF schema version the export follows.
 pub const OCSF_VERSION: &str = "1.3.0";

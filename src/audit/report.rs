@@ -22,9 +22,9 @@ use jiff::Timestamp;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::event::{EventResult, Stamped, action};
 use super::summary::summarize;
 use crate::activation::{Activation, ActivationSource, ActivationStatus};
+use crate::event::{EventResult, Stamped, action};
 use crate::policy::Policy;
 use crate::policy::blocks::{LimitAction, LimitScope, WorkingHours};
 use crate::state::State;
@@ -39,6 +39,8 @@ const CONCENTRATION_MIN: usize = 3;
 pub struct ReportOptions {
     /// Only activations with something on record at or after this time (and refusals since).
     pub since: Option<Timestamp>,
+    /// Only activations requested (or started) before this time, and refusals before it.
+    pub until: Option<Timestamp>,
     /// Only this activation.
     pub activation: Option<String>,
     /// The time of the report (live activations are measured against it).
@@ -454,35 +456,86 @@ pub fn build(
     policy: Option<&Policy>,
     options: &ReportOptions,
 ) -> Report {
-    let declared = policy.and_then(|p| p.settings.audit.working_hours.clone());
-    let hours = declared.clone().unwrap_or_default();
     let index = Index::new(events);
-    let mut ids: BTreeSet<&str> = state.activations.keys().map(String::as_str).collect();
-    ids.extend(index.by_activation.keys().map(String::as_str));
-    let mut activations: Vec<ActivationReport> = ids
-        .into_iter()
-        .filter(|id| options.activation.as_deref().is_none_or(|wanted| wanted == *id))
-        .filter_map(|id| {
-            let events = index.by_activation.get(id).map(Vec::as_slice).unwrap_or_default();
-            activation_report(
-                id,
-                state.activations.get(id).map(|a| &**a),
-                events,
-                policy,
-                &hours,
-                options.now,
-            )
-        })
-        .filter(|report| options.since.is_none_or(|since| last_activity(report) >= since))
-        .collect();
-    activations.sort_by_key(|a| (a.requested_at.or(a.start), a.id.clone()));
-    let refusals: Vec<Refusal> = if options.activation.is_some() {
-        Vec::new()
-    } else {
-        index
-            .loose_refusals
+    let mut builder = ReportBuilder::new(policy, options);
+    for (id, events) in &index.by_activation {
+        builder.activation(id, state.activations.get(id).map(|a| &**a), events);
+    }
+    builder.finish(integrity, state, &index.loose_refusals)
+}
+
+/// Builds a report one activation at a time, keeping only each activation's report, not its
+/// events: a log of any length is reported on in the memory its report takes.
+#[derive(Debug)]
+pub struct ReportBuilder<'a> {
+    policy: Option<&'a Policy>,
+    options: &'a ReportOptions,
+    declared: Option<WorkingHours>,
+    hours: WorkingHours,
+    activations: Vec<ActivationReport>,
+    seen: BTreeSet<String>,
+}
+
+impl<'a> ReportBuilder<'a> {
+    /// A report on nothing yet.
+    pub fn new(policy: Option<&'a Policy>, options: &'a ReportOptions) -> Self {
+        let declared = policy.and_then(|p| p.settings.audit.working_hours.clone());
+        let hours = declared.clone().unwrap_or_default();
+        Self { policy, options, declared, hours, activations: Vec::new(), seen: BTreeSet::new() }
+    }
+
+    /// Whether the report wants activation `id` at all (`--activation`).
+    pub fn wants(&self, id: &str) -> bool {
+        self.options.activation.as_deref().is_none_or(|wanted| wanted == id)
+    }
+
+    /// Adds activation `id` from its state record (if any) and every event about it, in log
+    /// order.
+    pub fn activation(
+        &mut self,
+        id: &str,
+        record: Option<&Activation>,
+        events: &[&(usize, Stamped)],
+    ) {
+        if !self.wants(id) || !self.seen.insert(id.to_owned()) {
+            return;
+        }
+        let built =
+            activation_report(id, record, events, self.policy, &self.hours, self.options.now);
+        if let Some(report) = built.filter(|report| {
+            self.options.since.is_none_or(|since| last_activity(report) >= since)
+                && self.options.until.is_none_or(|until| {
+                    report.requested_at.or(report.start).is_none_or(|t| t < until)
+                })
+        }) {
+            self.activations.push(report);
+        }
+    }
+
+    /// Ends the report: activations `state` records that had no events, refusals tied to no
+    /// activation, use, limits and anomalies.
+    pub fn finish(
+        mut self,
+        integrity: Integrity,
+        state: &State,
+        loose_refusals: &[&(usize, Stamped)],
+    ) -> Report {
+        let options = self.options;
+        for (id, record) in &state.activations {
+            self.activation(id, Some(record), &[]);
+        }
+        let policy = self.policy;
+        let mut activations = self.activations;
+        activations.sort_by_key(|a| (a.requested_at.or(a.start), a.id.clone()));
+        let in_period = |stamped: &Stamped| {
+            options.since.is_none_or(|since| stamped.event.time >= since)
+                && options.until.is_none_or(|until| stamped.event.time < until)
+        };
+        let loose: &[&(usize, Stamped)] =
+            if options.activation.is_some() { &[] } else { loose_refusals };
+        let refusals: Vec<Refusal> = loose
             .iter()
-            .filter(|(_, s)| options.since.is_none_or(|since| s.event.time >= since))
+            .filter(|(_, s)| in_period(s))
             .map(|(line, stamped)| Refusal {
                 line: *line,
                 time: stamped.event.time,
@@ -495,65 +548,67 @@ pub fn build(
                     .map(str::to_owned),
                 reason: unprefixed(stamped.event.reason.as_deref()),
             })
-            .collect()
-    };
-    // One activation's report speaks of its requester only.
-    let only: Option<&str> =
-        options.activation.as_ref().and(activations.first().map(|a| a.requester.as_str()));
-    let loose = if options.activation.is_some() { &[][..] } else { &index.loose_refusals[..] };
-    let usage = usage(&activations, loose, options.now);
-    let limits: Vec<LimitUse> = policy
-        .map(|p| limit_use(p, state, options.now))
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|l| only.is_none_or(|person| l.whom == person || l.whom == "everyone"))
-        .collect();
-    let mut anomalies = concentration(&activations, policy);
-    let mut refused: BTreeMap<&str, usize> = BTreeMap::new();
-    for row in &usage {
-        *refused.entry(row.person.as_str()).or_default() += row.refused;
-    }
-    for (person, count) in refused.into_iter().filter(|(_, n)| *n > 0) {
-        anomalies.push(format!("{person} was refused {count} time(s) in this period"));
-    }
-    for limit in &limits {
-        if limit.used >= limit.max as usize {
-            anomalies.push(format!(
-                "{} has used limit \"{}\" fully: {} of {} in {} ({} beyond it)",
-                limit.whom,
-                limit.limit,
-                limit.used,
-                limit.max,
-                limit.window,
-                if limit.action == "warn" {
-                    "requests are flagged"
-                } else {
-                    "requests are refused"
-                }
-            ));
+            .collect();
+        // One activation's report speaks of its requester only.
+        let only: Option<&str> =
+            options.activation.as_ref().and(activations.first().map(|a| a.requester.as_str()));
+        let usage = usage(&activations, loose, options.now);
+        let limits: Vec<LimitUse> = policy
+            .map(|p| limit_use(p, state, options.now))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|l| only.is_none_or(|person| l.whom == person || l.whom == "everyone"))
+            .collect();
+        let mut anomalies = concentration(&activations, policy);
+        let mut refused: BTreeMap<&str, usize> = BTreeMap::new();
+        for row in &usage {
+            *refused.entry(row.person.as_str()).or_default() += row.refused;
         }
-    }
-    if !integrity.verified {
-        anomalies.insert(
-            0,
-            format!(
-                "the audit log does NOT verify (line {}: {}); this report may be built on \
-                 tampered or damaged records",
-                integrity.broken_at.unwrap_or(0),
-                integrity.problem.as_deref().unwrap_or("unknown problem")
-            ),
-        );
-    }
-    Report {
-        generated_at: options.now,
-        since: options.since,
-        log: integrity,
-        working_hours: Hours { description: hours.describe(), declared: declared.is_some() },
-        activations,
-        refusals,
-        usage,
-        limits,
-        anomalies,
+        for (person, count) in refused.into_iter().filter(|(_, n)| *n > 0) {
+            anomalies.push(format!("{person} was refused {count} time(s) in this period"));
+        }
+        for limit in &limits {
+            if limit.used >= limit.max as usize {
+                anomalies.push(format!(
+                    "{} has used limit \"{}\" fully: {} of {} in {} ({} beyond it)",
+                    limit.whom,
+                    limit.limit,
+                    limit.used,
+                    limit.max,
+                    limit.window,
+                    if limit.action == "warn" {
+                        "requests are flagged"
+                    } else {
+                        "requests are refused"
+                    }
+                ));
+            }
+        }
+        if !integrity.verified {
+            anomalies.insert(
+                0,
+                format!(
+                    "the audit log does NOT verify (line {}: {}); this report may be built on \
+                     tampered or damaged records",
+                    integrity.broken_at.unwrap_or(0),
+                    integrity.problem.as_deref().unwrap_or("unknown problem")
+                ),
+            );
+        }
+        Report {
+            generated_at: options.now,
+            since: options.since,
+            log: integrity,
+            working_hours: Hours {
+                description: self.hours.describe(),
+                declared: self.declared.is_some(),
+            },
+            activations,
+            refusals,
+            usage,
+            limits,
+            anomalies,
+        }
     }
 }
 
@@ -1119,7 +1174,12 @@ mod tests {
     }
 
     fn options() -> ReportOptions {
-        ReportOptions { since: None, activation: None, now: at("2026-12-01T00:00:00Z") }
+        ReportOptions {
+            since: None,
+            until: None,
+            activation: None,
+            now: at("2026-12-01T00:00:00Z"),
+        }
     }
 
     #[test]

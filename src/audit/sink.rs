@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 
 use breakglass_provider::Secret;
 
-use super::event::{EventResult, Stamped};
 use super::summary::summarize;
+use crate::event::{EventResult, Stamped};
 use crate::policy::blocks::{AuditSettings, SinkFormat, SinkKind, SinkSettings};
 
 /// Receives a sentence about each problem (an undeliverable event, a missing URL).

@@ -1,7 +1,7 @@
 //! One line of plain English per event: the text of Slack messages, report timelines and the
 //! OCSF `message`. Built only from the event, so it says nothing the log does not.
 
-use super::event::{Event, EventResult, action};
+use crate::event::{Event, EventResult, action};
 
 /// `alice requested role prod_admin until 2026-11-28T12:30:00Z (act_…): INC-4711`.
 pub fn summarize(event: &Event) -> String {

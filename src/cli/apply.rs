@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::audit_trail::{Audit, EventsFormat, RecordingProgress, Streaming};
-use super::context::{configure_providers, load_policy, lock_timeout, open_store, progress};
+use super::context::{configure_providers, load_policy, lock, lock_timeout, open_store, progress};
 use super::exit::ExitStatus;
 use super::output::Output;
 use super::plan_view;
@@ -120,7 +120,7 @@ pub async fn run(args: &ApplyArgs, output: Output) -> anyhow::Result<ExitStatus>
     }
     let result = plan_and_apply(args, output, &policy).await;
     if let Err(error) = &result {
-        Audit::of(&policy).record_refusal(&executor(), "apply", error);
+        Audit::of(&policy).record_refusal(&executor(), "apply", error).await;
     }
     result
 }
@@ -154,7 +154,7 @@ async fn plan_and_apply(
     };
     let store = open_store(policy)?;
     let providers = configure_providers(policy).await?;
-    let mut guard = match store.lock("apply", args.lock_timeout).await {
+    let mut guard = match lock(store.as_ref(), "apply", args.lock_timeout).await {
         Ok(guard) => guard,
         Err(error @ StateError::Locked { .. }) => {
             eprintln!("error: {error}");
@@ -162,20 +162,21 @@ async fn plan_and_apply(
         }
         Err(error) => return Err(error.into()),
     };
-    let state = guard.state().clone();
+    let mut state = guard.read().await?;
     let options = PlanOptions {
         at: crate::clock::now(),
         refresh: true,
         targets: saved.as_ref().map(|p| p.targets.clone()).unwrap_or_default(),
         parallelism: args.parallelism.unwrap_or(policy.settings.parallelism as usize),
         revert_interrupted: false,
+        scoped: false,
     };
-    let audit = Audit::of(policy);
+    let audit = Audit::in_store(store.clone());
     let actor = executor();
     let progress: Arc<dyn Progress> =
-        Arc::new(RecordingProgress::new(progress(output, false), audit.clone(), actor.clone()));
+        Arc::new(RecordingProgress::new(progress(output, false), actor.clone()));
     let planned = make_plan(policy, &state, &providers, &options, None, progress.clone()).await?;
-    audit.record_drift(&actor, &planned.plan.drift);
+    audit.record_drift(&actor, &planned.plan.drift).await;
     match &saved {
         Some(saved) => check_still_holds(saved, policy, &state, &planned.plan)?,
         None => {
@@ -186,13 +187,14 @@ async fn plan_and_apply(
             }
         }
     }
-    audit.record(
-        Event::new(&actor, "apply.start", EventResult::Ok).details(
+    audit
+        .record(Event::new(&actor, "apply.start", EventResult::Ok).details(
             serde_json::json!({ "changes": planned.plan.summary, "plan_file": args.plan }),
-        ),
-    )?;
+        ))
+        .await?;
     let report = apply(
         guard.as_mut(),
+        &mut state,
         &providers,
         &planned.desired,
         &planned.live,
@@ -202,9 +204,8 @@ async fn plan_and_apply(
         progress,
     )
     .await?;
-    audit.record_report(&actor, None, &report);
     let status = print_report(&report);
-    audit.record_or_warn(finish_event(&actor, &report, status));
+    audit.record_or_warn(finish_event(&actor, &report, status)).await;
     Ok(status)
 }
 
@@ -227,7 +228,6 @@ async fn emergency(
     output: Output,
     policy: &Policy,
 ) -> anyhow::Result<ExitStatus> {
-    let audit = Audit::of(policy);
     let mut tokens = args.approvals.clone();
     let mut presence = args.passkey.clone();
     let signed = match (&args.plan, &args.request) {
@@ -249,8 +249,9 @@ async fn emergency(
         .and_then(|p| p.request)
         .map_or_else(|| "unknown".to_owned(), |r| r.activation.requester);
     let store = open_store(policy)?;
+    let audit = Audit::in_store(store.clone());
     let providers = configure_providers(policy).await?;
-    let mut guard = match store.lock("apply --emergency", args.lock_timeout).await {
+    let mut guard = match lock(store.as_ref(), "apply --emergency", args.lock_timeout).await {
         Ok(guard) => guard,
         Err(error @ StateError::Locked { .. }) => {
             eprintln!("error: {error}");
@@ -258,33 +259,34 @@ async fn emergency(
         }
         Err(error) => return Err(error.into()),
     };
-    let progress: Arc<dyn Progress> =
-        Arc::new(RecordingProgress::new(progress(output, false), audit.clone(), requester.clone()));
-    // The decision is written to the audit log once every check has passed, before the
-    // write-ahead record and any provider call.
-    let record_decision = |activation: &crate::activation::Activation| -> Result<(), String> {
-        let kind = if activation.extensions.iter().any(|e| e.plan_digest == signed.digest) {
-            "extension"
-        } else {
-            "emergency"
-        };
-        let approvals = match activation.extensions.iter().find(|e| e.plan_digest == signed.digest)
-        {
-            Some(extension) => &extension.approvals,
-            None => &activation.approvals,
-        };
-        for approval in approvals {
-            audit
-                .record(
-                    Event::new(&approval.approver, "approval.accepted", EventResult::Ok)
-                        .activation(&activation.id)
-                        .plan(&signed.digest)
-                        .details(serde_json::json!({ "comment": approval.comment, "nonce": approval.nonce })),
-                )
-                .map_err(|e| e.to_string())?;
-        }
-        audit
-            .record(
+    let progress: Arc<dyn Progress> = Arc::new(
+        RecordingProgress::new(progress(output, false), requester.clone())
+            .for_plan(signed.digest.clone()),
+    );
+    // The decision is written to the audit log once every check has passed, in the same
+    // transaction as the write-ahead record, before any provider call.
+    let record_decision =
+        |activation: &crate::activation::Activation| -> Result<Vec<Event>, String> {
+            let kind = if activation.extensions.iter().any(|e| e.plan_digest == signed.digest) {
+                "extension"
+            } else {
+                "emergency"
+            };
+            let approvals =
+                match activation.extensions.iter().find(|e| e.plan_digest == signed.digest) {
+                    Some(extension) => &extension.approvals,
+                    None => &activation.approvals,
+                };
+            let mut events = Vec::new();
+            for approval in approvals {
+                events.push(
+                Event::new(&approval.approver, "approval.accepted", EventResult::Ok)
+                    .activation(&activation.id)
+                    .plan(&signed.digest)
+                    .details(serde_json::json!({ "comment": approval.comment, "nonce": approval.nonce })),
+            );
+            }
+            events.push(
                 Event::new(&activation.requester, "apply.emergency", EventResult::Ok)
                     .activation(&activation.id)
                     .plan(&signed.digest)
@@ -296,9 +298,9 @@ async fn emergency(
                         "authentication": activation.authentication,
                         "end": activation.end,
                     })),
-            )
-            .map_err(|e| e.to_string())
-    };
+            );
+            Ok(events)
+        };
     let input = EmergencyInput {
         policy,
         providers: &providers,
@@ -312,7 +314,6 @@ async fn emergency(
     match apply_emergency(input, guard.as_mut(), progress).await {
         Ok(outcome) => {
             let activation = &outcome.activation;
-            audit.record_report(&activation.requester, Some(&signed.digest), &outcome.report);
             let status = print_report(&outcome.report);
             println!(
                 "{} {} {} for {}: {} until {} ({}).",
@@ -336,21 +337,25 @@ async fn emergency(
                     )
                 }
             );
-            audit.record_or_warn(finish_event(&activation.requester, &outcome.report, status));
+            audit
+                .record_or_warn(finish_event(&activation.requester, &outcome.report, status))
+                .await;
             Ok(status)
         }
         Err(error) => {
             let refused = error.is_refusal();
-            audit.record_or_warn(
-                Event::new(
-                    &requester,
-                    if refused { "refusal" } else { "apply.failed" },
-                    if refused { EventResult::Refused } else { EventResult::Failed },
+            audit
+                .record_or_warn(
+                    Event::new(
+                        &requester,
+                        if refused { "refusal" } else { "apply.failed" },
+                        if refused { EventResult::Refused } else { EventResult::Failed },
+                    )
+                    .plan(&signed.digest)
+                    .reason(error.to_string())
+                    .details(serde_json::json!({ "command": "apply --emergency" })),
                 )
-                .plan(&signed.digest)
-                .reason(error.to_string())
-                .details(serde_json::json!({ "command": "apply --emergency" })),
-            );
+                .await;
             Err(error.into())
         }
     }

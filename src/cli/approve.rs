@@ -61,10 +61,10 @@ pub struct ApproveArgs {
 }
 
 /// Runs `approve`; a refusal is recorded in the audit log.
-pub fn run(args: &ApproveArgs, output: Output) -> anyhow::Result<ExitStatus> {
+pub async fn run(args: &ApproveArgs, output: Output) -> anyhow::Result<ExitStatus> {
     let policy = load_policy(output)?;
     let audit = Audit::of(&policy);
-    let result = review_and_sign(args, output, &policy, &audit);
+    let result = review_and_sign(args, output, &policy, &audit).await;
     if let Err(error) = &result {
         let mut event = Event::new(&args.person, "refusal", EventResult::Refused)
             .reason(format!("approve {}: {error:#}", args.request.display()))
@@ -73,12 +73,12 @@ pub fn run(args: &ApproveArgs, output: Output) -> anyhow::Result<ExitStatus> {
         if let Ok(signed) = read_plan_file(&args.request) {
             event = event.plan(signed.digest);
         }
-        audit.record_or_warn(event);
+        audit.record_or_warn(event).await;
     }
     result
 }
 
-fn review_and_sign(
+async fn review_and_sign(
     args: &ApproveArgs,
     output: Output,
     policy: &crate::policy::Policy,
@@ -156,8 +156,13 @@ fn review_and_sign(
         comment: args.comment.clone(),
     };
     let token = approval.sign(&key);
-    audit.record_or_warn(
-        Event::new(&args.person, if args.deny { "denial" } else { "approval" }, EventResult::Ok)
+    audit
+        .record_or_warn(
+            Event::new(
+                &args.person,
+                if args.deny { "denial" } else { "approval" },
+                EventResult::Ok,
+            )
             .activation(&activation.id)
             .plan(&signed.digest)
             .details(serde_json::json!({
@@ -165,7 +170,8 @@ fn review_and_sign(
                 "expires_at": approval.expires_at,
                 "nonce": approval.nonce,
             })),
-    );
+        )
+        .await;
     println!("{token}");
     eprintln!(
         "{verb}d {} for {} ({}): token valid until {}, once.",

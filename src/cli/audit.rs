@@ -7,25 +7,30 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::context::{load_policy, open_store, parse_at};
 use super::exit::ExitStatus;
 use super::output::Output;
-use crate::audit::ocsf::{Context, event_to_ocsf};
-use crate::audit::report::{Integrity, ReportOptions, activation_facts, build, digest_index};
-use crate::audit::{AuditError, AuditLog, Stamped, verify_lines};
+use crate::audit::ocsf::event_to_ocsf;
+use crate::audit::read;
+use crate::audit::report::ReportOptions;
+use crate::audit::{AuditError, AuditLog, Stamped, Verified};
+use crate::state::{EventFilter, Scope, StateStore};
 
 /// Arguments of `audit`.
 #[derive(Debug, Args)]
 #[command(
     about = "Verify the tamper-evident audit log, print its head, report on activations, export",
-    long_about = "The audit log (.breakglass/audit.jsonl by default; breakglass { audit { path } }) \
-                  holds one JSON event a line, each carrying the sha256 of the line before it. \
-                  `verify` recomputes the chain and names the first line that does not fit; \
-                  `head` prints the hash of the last line, to record in a CI log or a ticket and \
-                  pass later as `verify --anchor`, which also catches lines removed from the end. \
-                  `report` is the post-event audit of each activation; `export` writes the events \
-                  for a SIEM.",
+    long_about = "The audit log lives with the state (in .breakglass/state.db, or in the \
+                  PostgreSQL state database, shared by every executor): one JSON event each, in \
+                  order, each carrying the sha256 of the one before it, recorded in the same \
+                  transaction as the state change it describes. `verify` recomputes the chain \
+                  and names the first event that does not fit; `head` prints the hash of the \
+                  last one, to record in a CI log or a ticket and pass later as `verify \
+                  --anchor`, which also catches events removed from the end. `report` is the \
+                  post-event audit of each activation; `export` writes the events for a SIEM. \
+                  All of them read the log as a stream, in constant memory.",
     after_help = "Examples:\n  breakglass audit verify\n  HEAD=$(breakglass audit head)\n  \
                   breakglass audit verify --anchor $HEAD\n  \
                   breakglass audit report --since -7d --format markdown > review.md\n  \
@@ -55,14 +60,15 @@ pub enum AuditCommand {
         /// Print the result as JSON on stdout.
         #[arg(long)]
         json: bool,
-        /// Verify this file instead of the policy's log (no policy needed).
+        /// Verify this JSONL file (one event a line, as earlier versions kept the log) instead
+        /// of the policy's log (no policy needed).
         #[arg(long, value_name = "FILE")]
         log: Option<PathBuf>,
     },
-    /// Print the hash of the last line (after verifying the chain).
+    /// Print the hash of the last event (after verifying the chain).
     #[command(after_help = "Example:\n  breakglass audit head >> ci-audit-heads.txt")]
     Head {
-        /// Read this file instead of the policy's log (no policy needed).
+        /// Read this JSONL file instead of the policy's log (no policy needed).
         #[arg(long, value_name = "FILE")]
         log: Option<PathBuf>,
     },
@@ -79,6 +85,9 @@ pub enum AuditCommand {
         /// Only activations with anything on record since TIME (RFC 3339, or -7d from now).
         #[arg(long, value_name = "TIME", value_parser = parse_at, allow_hyphen_values = true)]
         since: Option<jiff::Timestamp>,
+        /// Only activations requested before TIME (RFC 3339, or -1d from now).
+        #[arg(long, value_name = "TIME", value_parser = parse_at, allow_hyphen_values = true)]
+        until: Option<jiff::Timestamp>,
         /// Only this activation.
         #[arg(long, value_name = "ID")]
         activation: Option<String>,
@@ -99,6 +108,12 @@ pub enum AuditCommand {
         /// Only events at or after TIME (RFC 3339, or -7d from now).
         #[arg(long, value_name = "TIME", value_parser = parse_at, allow_hyphen_values = true)]
         since: Option<jiff::Timestamp>,
+        /// Only events before TIME (RFC 3339, or -1d from now).
+        #[arg(long, value_name = "TIME", value_parser = parse_at, allow_hyphen_values = true)]
+        until: Option<jiff::Timestamp>,
+        /// Only events about this activation.
+        #[arg(long, value_name = "ID")]
+        activation: Option<String>,
     },
 }
 
@@ -133,14 +148,41 @@ fn parse_hash(text: &str) -> Result<String, String> {
     }
 }
 
-/// The log to read, `--log FILE` or the policy's, and how to name it in messages.
-fn open_log(file: Option<&PathBuf>, output: Output) -> anyhow::Result<(AuditLog, String)> {
+/// The log to read: `--log FILE`, or the one kept with the policy's state.
+enum Source {
+    File(AuditLog, String),
+    Store(Arc<dyn StateStore>, String),
+}
+
+fn open_log(file: Option<&PathBuf>, output: Output) -> anyhow::Result<Source> {
     match file {
-        Some(file) => Ok((AuditLog::new(file), file.display().to_string())),
+        Some(file) => Ok(Source::File(AuditLog::new(file), file.display().to_string())),
         None => {
             let policy = load_policy(output)?;
-            let path = &policy.settings.audit.path;
-            Ok((AuditLog::new(policy.dir.join(path)), path.clone()))
+            let store = open_store(&policy)?;
+            let name = store.describe();
+            Ok(Source::Store(store, name))
+        }
+    }
+}
+
+impl Source {
+    async fn verify(&self, anchor: Option<&str>) -> Result<Verified, AuditError> {
+        match self {
+            Source::File(log, _) => log.verify(anchor),
+            Source::Store(store, name) => read::verify(store.as_ref(), anchor, true)
+                .await?
+                .map_err(|error| AuditError::Broken {
+                    path: name.into(),
+                    line: usize::try_from(error.line).unwrap_or(usize::MAX),
+                    problem: error.problem,
+                }),
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Source::File(_, name) | Source::Store(_, name) => name,
         }
     }
 }
@@ -149,12 +191,12 @@ fn open_log(file: Option<&PathBuf>, output: Output) -> anyhow::Result<(AuditLog,
 pub async fn run(args: &AuditArgs, output: Output) -> anyhow::Result<ExitStatus> {
     match &args.command {
         AuditCommand::Verify { anchor, json, log } => {
-            let (log, name) = open_log(log.as_ref(), output)?;
-            verify(&log, &name, anchor.as_deref(), *json)
+            let source = open_log(log.as_ref(), output)?;
+            verify(&source, anchor.as_deref(), *json).await
         }
         AuditCommand::Head { log } => {
-            let (log, _) = open_log(log.as_ref(), output)?;
-            match log.verify(None) {
+            let source = open_log(log.as_ref(), output)?;
+            match source.verify(None).await {
                 Ok(verified) => {
                     println!("{}", verified.head);
                     Ok(ExitStatus::Success)
@@ -167,20 +209,24 @@ pub async fn run(args: &AuditArgs, output: Output) -> anyhow::Result<ExitStatus>
                 Err(error) => Err(error.into()),
             }
         }
-        AuditCommand::Report { since, activation, format } => {
-            report(*since, activation.clone(), *format, output).await
+        AuditCommand::Report { since, until, activation, format } => {
+            report(*since, *until, activation.clone(), *format, output).await
         }
-        AuditCommand::Export { format, since } => export(*format, *since, output).await,
+        AuditCommand::Export { format, since, until, activation } => {
+            let filter = EventFilter {
+                since: *since,
+                until: *until,
+                activation: activation.clone(),
+                ..EventFilter::default()
+            };
+            export(*format, filter, output).await
+        }
     }
 }
 
-fn verify(
-    log: &AuditLog,
-    path: &str,
-    anchor: Option<&str>,
-    json: bool,
-) -> anyhow::Result<ExitStatus> {
-    match log.verify(anchor) {
+async fn verify(source: &Source, anchor: Option<&str>, json: bool) -> anyhow::Result<ExitStatus> {
+    let path = source.name();
+    match source.verify(anchor).await {
         Ok(verified) => {
             if json {
                 let mut result = serde_json::json!({
@@ -232,51 +278,47 @@ fn verify(
 
 async fn report(
     since: Option<jiff::Timestamp>,
+    until: Option<jiff::Timestamp>,
     activation: Option<String>,
     format: ReportFormat,
     output: Output,
 ) -> anyhow::Result<ExitStatus> {
     let policy = load_policy(output)?;
-    let log = AuditLog::new(policy.dir.join(&policy.settings.audit.path));
-    let state = open_store(&policy)?.read().await?;
-    let text = log.read()?;
-    let entries = log.entries()?;
-    let integrity = match verify_lines(&text, None) {
-        Ok(verified) => Integrity {
-            path: policy.settings.audit.path.clone(),
-            lines: verified.lines,
-            verified: true,
-            head: Some(verified.head),
-            broken_at: None,
-            problem: None,
-        },
-        Err((line, problem)) => Integrity {
-            path: policy.settings.audit.path.clone(),
-            lines: text.split_terminator('\n').count(),
-            verified: false,
-            head: None,
-            broken_at: Some(line),
-            problem: Some(problem),
-        },
-    };
-    let verified = integrity.verified;
-    if let Some(id) = &activation
-        && !state.activations.contains_key(id)
-        && !entries.events.iter().any(|(_, s)| s.event.subject.activation.as_ref() == Some(id))
-    {
-        anyhow::bail!(
-            "there is no activation {id} in the state or the audit log; `breakglass status --all` \
-             lists them"
-        );
+    let store = open_store(&policy)?;
+    if let Some(id) = &activation {
+        let known = store
+            .read_scope(&Scope { activations: [id.clone()].into(), ..Scope::default() })
+            .await?
+            .activations
+            .contains_key(id)
+            || !store
+                .event_activations(&EventFilter {
+                    activation: Some(id.clone()),
+                    ..EventFilter::default()
+                })
+                .await?
+                .is_empty();
+        if !known {
+            anyhow::bail!(
+                "there is no activation {id} in the state or the audit log; `breakglass status \
+                 --all` lists them"
+            );
+        }
     }
-    let options = ReportOptions { since, activation, now: crate::clock::now() };
-    let report = build(&entries.events, integrity, &state, Some(&policy), &options);
-    let rendered = match format {
-        ReportFormat::Text => render::text(&report),
-        ReportFormat::Markdown => render::markdown(&report),
-        ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
-    };
-    print!("{rendered}");
+    let options = ReportOptions { since, until, activation, now: crate::clock::now() };
+    let report = read::report(store.as_ref(), Some(&policy), &options).await?;
+    let verified = report.log.verified;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match format {
+        ReportFormat::Text => out.write_all(render::text(&report).as_bytes())?,
+        ReportFormat::Markdown => out.write_all(render::markdown(&report).as_bytes())?,
+        ReportFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
     if !verified {
         eprintln!(
             "error: the audit log does NOT verify; run `breakglass audit verify` for details"
@@ -288,35 +330,46 @@ async fn report(
 
 async fn export(
     format: ExportFormat,
-    since: Option<jiff::Timestamp>,
+    filter: EventFilter,
     output: Output,
 ) -> anyhow::Result<ExitStatus> {
     let policy = load_policy(output)?;
-    let log = AuditLog::new(policy.dir.join(&policy.settings.audit.path));
-    let entries = log.entries()?;
-    for line in &entries.unreadable {
-        eprintln!("warning: line {line} of the audit log is not an event; it is left out");
-    }
-    let state = open_store(&policy)?.read().await?;
-    let context = Context {
-        facts: activation_facts(&entries.events, &state),
-        by_digest: digest_index(&entries.events),
-    };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let wanted = |stamped: &&Stamped| since.is_none_or(|since| stamped.event.time >= since);
-    for stamped in entries.events.iter().map(|(_, s)| s).filter(wanted) {
-        let line = match format {
-            ExportFormat::Ocsf => serde_json::to_string(&event_to_ocsf(stamped, &context))?,
-            ExportFormat::Json => serde_json::to_string(stamped)?,
-        };
-        writeln!(out, "{line}").context("cannot write the export")?;
+    let store = open_store(&policy)?;
+    let context = read::export_context(store.as_ref()).await?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
+    let mut failed: Option<std::io::Error> = None;
+    store
+        .scan_events(&filter, &mut |event| {
+            let Ok(parsed) = serde_json::from_str::<crate::audit::Event>(&event.line) else {
+                eprintln!(
+                    "warning: event {} of the audit log is not an event; it is left out",
+                    event.seq
+                );
+                return true;
+            };
+            let stamped = Stamped { event: parsed, hash: event.hash };
+            let line = match format {
+                ExportFormat::Ocsf => serde_json::to_string(&event_to_ocsf(&stamped, &context)),
+                ExportFormat::Json => serde_json::to_string(&stamped),
+            };
+            match line.map_err(std::io::Error::other).and_then(|line| writeln!(out, "{line}")) {
+                Ok(()) => true,
+                Err(error) => {
+                    failed = Some(error);
+                    false
+                }
+            }
+        })
+        .await?;
+    if let Some(error) = failed {
+        return Err(error).context("cannot write the export");
     }
     out.flush().context("cannot write the export")?;
-    if let Err((line, problem)) = verify_lines(&log.read()?, None) {
+    if let Err(error) = read::verify(store.as_ref(), None, false).await? {
         eprintln!(
-            "error: the audit log does NOT verify (line {line}: {problem}); what was exported \
-             from that line on may have been tampered with"
+            "error: the audit log does NOT verify (event {}: {}); what was exported from that \
+             event on may have been tampered with",
+            error.line, error.problem
         );
         return Ok(ExitStatus::Failure);
     }

@@ -1,6 +1,8 @@
-//! Writing the audit log from commands: a helper that appends events (and hands each, once it
-//! is on disk, to the command's real-time sinks), and a progress reporter that records each
-//! change as it happens while still drawing progress.
+//! Writing the audit log from commands: a helper that appends events to the log kept with the
+//! state (and hands each, once recorded, to the command's real-time sinks), a progress reporter
+//! that draws progress and gives the engine the events recording each change (committed with
+//! the state write that records it), and a guard wrapper that publishes what each commit
+//! recorded.
 //!
 //! Sinks are installed per process by [`Streaming::start`] in the commands that run them
 //! (`apply`, `reconcile`, `watch`, `revoke`), and every [`Audit`] made afterwards in the process
@@ -10,15 +12,18 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use async_trait::async_trait;
 use clap::ValueEnum;
 use ed25519_dalek::VerifyingKey;
 
 use super::progress::CliProgress;
+use crate::activation::Activation;
 use crate::audit::sink::{Sinks, Stream};
-use crate::audit::{AuditLog, Event, EventResult, Stamped, action};
+use crate::audit::{Event, EventResult, Stamped, action};
 use crate::engine::{ApplyReport, ChangeOutcome, EngineError, Progress};
 use crate::plan::{Drift, Plan, ResourceChange};
 use crate::policy::Policy;
+use crate::state::{Change, LockInfo, Scope, State, StateError, StateGuard, StateHead, StateStore};
 
 /// `--events FORMAT`: print each audit event as it is recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,49 +93,61 @@ pub fn signer_name(policy: &Policy, key: &VerifyingKey) -> String {
         .map_or_else(|| crate::sign::key_id(key), |(name, _)| name.clone())
 }
 
-/// The policy's audit log.
+/// The policy's audit log: kept with the state, in its store.
 #[derive(Debug, Clone)]
 pub struct Audit {
-    log: AuditLog,
+    store: Result<Arc<dyn StateStore>, String>,
 }
 
 impl Audit {
-    /// The log the policy's settings name.
+    /// The log kept with the policy's state.
     pub fn of(policy: &Policy) -> Self {
-        Self { log: AuditLog::new(policy.dir.join(&policy.settings.audit.path)) }
+        Self { store: super::context::open_store(policy).map_err(|error| format!("{error:#}")) }
+    }
+
+    /// The log kept in `store`.
+    pub fn in_store(store: Arc<dyn StateStore>) -> Self {
+        Self { store: Ok(store) }
+    }
+
+    /// Appends events in one transaction and publishes them to the sinks.
+    pub async fn record_all(&self, events: Vec<Event>) -> anyhow::Result<()> {
+        let store = self.store.as_ref().map_err(|error| anyhow::anyhow!("{error}"))?;
+        for stamped in store.append_events(events).await? {
+            publish(&stamped);
+        }
+        Ok(())
     }
 
     /// Appends an event. A failure to write the audit log fails the command: nothing that
     /// grants access may go unrecorded.
-    pub fn record(&self, event: Event) -> anyhow::Result<()> {
-        let stamped = self.log.append(event)?;
-        publish(&stamped);
-        Ok(())
+    pub async fn record(&self, event: Event) -> anyhow::Result<()> {
+        self.record_all(vec![event]).await
     }
 
     /// Appends an event; a failure is reported on stderr but does not stop the command (used
     /// on paths that take access away, which must never be held up).
-    pub fn record_or_warn(&self, event: Event) {
-        match self.log.append(event) {
-            Ok(stamped) => publish(&stamped),
-            Err(error) => eprintln!("warning: could not write the audit log: {error}"),
+    pub async fn record_or_warn(&self, event: Event) {
+        if let Err(error) = self.record(event).await {
+            eprintln!("warning: could not write the audit log: {error:#}");
         }
     }
 
     /// Records `error` as a refusal, with its reason, if it is one (a check failed).
-    pub fn record_refusal(&self, actor: &str, command: &str, error: &anyhow::Error) {
+    pub async fn record_refusal(&self, actor: &str, command: &str, error: &anyhow::Error) {
         let refused = error.downcast_ref::<EngineError>().is_some_and(EngineError::is_refusal);
         if refused {
             self.record_or_warn(
                 Event::new(actor, action::REFUSAL, EventResult::Refused)
                     .reason(format!("{error:#}"))
                     .details(serde_json::json!({ "command": command })),
-            );
+            )
+            .await;
         }
     }
 
     /// Records that `signer` saved `plan` (digest `digest`) to `file`.
-    pub fn record_plan_signed(
+    pub async fn record_plan_signed(
         &self,
         signer: &str,
         plan: &Plan,
@@ -156,11 +173,12 @@ impl Audit {
                     "activations": plan.activations.iter().map(|a| &a.id).collect::<Vec<_>>(),
                 })),
         )
+        .await
     }
 
     /// Records the drift a plan or reconcile found, unless this process already recorded the
     /// same drift (so `watch` writes it once, not every pass).
-    pub fn record_drift(&self, actor: &str, drift: &[Drift]) {
+    pub async fn record_drift(&self, actor: &str, drift: &[Drift]) {
         let key = serde_json::to_string(drift).unwrap_or_default();
         {
             let mut last = LAST_DRIFT.lock().unwrap_or_else(PoisonError::into_inner);
@@ -190,63 +208,128 @@ impl Audit {
             Event::new(actor, action::DRIFT_FOUND, EventResult::Ok)
                 .addresses(drift.iter().filter_map(|d| d.address.as_ref().map(ToString::to_string)))
                 .details(serde_json::json!({ "drift": entries })),
-        );
-    }
-
-    /// Records what an apply did, change by change outcome and activation by activation.
-    pub fn record_report(&self, actor: &str, plan_digest: Option<&str>, report: &ApplyReport) {
-        for (change, outcome) in &report.changes {
-            if let ChangeOutcome::Skipped = outcome {
-                let mut event = Event::new(actor, "apply.change", EventResult::Failed)
-                    .addresses([change.address.to_string()])
-                    .reason("skipped: something it depends on failed");
-                if let Some(activation) = change.reason.activation() {
-                    event = event.activation(activation);
-                }
-                self.record_or_warn(event);
-            }
-        }
-        let with_plan = |event: Event| match plan_digest {
-            Some(digest) => event.plan(digest),
-            None => event,
-        };
-        for id in &report.activated {
-            self.record_or_warn(with_plan(
-                Event::new(actor, "activation.active", EventResult::Ok).activation(id),
-            ));
-        }
-        for id in &report.reverted {
-            self.record_or_warn(
-                Event::new(actor, "activation.reverted", EventResult::Ok).activation(id),
-            );
-        }
-        for (id, why) in &report.reverting {
-            self.record_or_warn(
-                Event::new(actor, "revert.unconfirmed", EventResult::Failed)
-                    .activation(id)
-                    .reason(why.clone()),
-            );
-        }
-        for note in &report.notes {
-            self.record_or_warn(
-                Event::new(actor, "apply.note", EventResult::Ok).reason(note.clone()),
-            );
-        }
+        )
+        .await;
     }
 }
 
-/// Draws progress and records every change in the audit log as it finishes.
+/// The events recording what an apply did: skipped changes, and activation by activation.
+pub fn report_events(actor: &str, plan_digest: Option<&str>, report: &ApplyReport) -> Vec<Event> {
+    let mut events = Vec::new();
+    for (change, outcome) in &report.changes {
+        if let ChangeOutcome::Skipped = outcome {
+            let mut event = Event::new(actor, action::APPLY_CHANGE, EventResult::Failed)
+                .addresses([change.address.to_string()])
+                .reason("skipped: something it depends on failed");
+            if let Some(activation) = change.reason.activation() {
+                event = event.activation(activation);
+            }
+            events.push(event);
+        }
+    }
+    let with_plan = |event: Event| match plan_digest {
+        Some(digest) => event.plan(digest),
+        None => event,
+    };
+    for id in &report.activated {
+        events.push(with_plan(
+            Event::new(actor, action::ACTIVATION_ACTIVE, EventResult::Ok).activation(id),
+        ));
+    }
+    for id in &report.reverted {
+        events.push(Event::new(actor, action::ACTIVATION_REVERTED, EventResult::Ok).activation(id));
+    }
+    for (id, why) in &report.reverting {
+        events.push(
+            Event::new(actor, action::REVERT_UNCONFIRMED, EventResult::Failed)
+                .activation(id)
+                .reason(why.clone()),
+        );
+    }
+    for note in &report.notes {
+        events.push(Event::new(actor, action::APPLY_NOTE, EventResult::Ok).reason(note.clone()));
+    }
+    events
+}
+
+/// Why each activation an apply starts taking back ended, recorded once: an end, or a
+/// revocation by the executor or by the policy (a person's `revoke` records its own event).
+pub fn ending_events(actor: &str, activations: &[&Activation]) -> Vec<Event> {
+    activations
+        .iter()
+        .filter_map(|activation| {
+            let (name, reason) = match &activation.revoked {
+                None => (action::ACTIVATION_EXPIRED, format!("ended at {}", activation.end)),
+                Some(revocation) if matches!(revocation.by.as_str(), "executor" | "policy") => (
+                    action::ACTIVATION_REVOKED,
+                    format!("revoked by {}: {}", revocation.by, revocation.reason),
+                ),
+                Some(_) => return None,
+            };
+            Some(Event::new(actor, name, EventResult::Ok).activation(&activation.id).reason(reason))
+        })
+        .collect()
+}
+
+/// A lock whose commits publish the events they recorded to the command's sinks.
+#[derive(Debug)]
+pub struct Publishing {
+    inner: Box<dyn StateGuard>,
+}
+
+impl Publishing {
+    /// Wraps `guard`.
+    pub fn wrap(guard: Box<dyn StateGuard>) -> Box<dyn StateGuard> {
+        Box::new(Self { inner: guard })
+    }
+}
+
+#[async_trait]
+impl StateGuard for Publishing {
+    fn head(&self) -> &StateHead {
+        self.inner.head()
+    }
+
+    async fn read(&mut self) -> Result<State, StateError> {
+        self.inner.read().await
+    }
+
+    async fn read_scope(&mut self, scope: &Scope) -> Result<State, StateError> {
+        self.inner.read_scope(scope).await
+    }
+
+    async fn commit(&mut self, change: Change) -> Result<Vec<Stamped>, StateError> {
+        let stamped = self.inner.commit(change).await?;
+        for event in &stamped {
+            publish(event);
+        }
+        Ok(stamped)
+    }
+
+    fn info(&self) -> &LockInfo {
+        self.inner.info()
+    }
+}
+
+/// Draws progress, and gives the engine the audit events recording each change and how each
+/// activation was settled (committed with the state writes they describe).
 #[derive(Debug)]
 pub struct RecordingProgress {
     display: Arc<CliProgress>,
-    audit: Audit,
     actor: String,
+    plan: Option<String>,
 }
 
 impl RecordingProgress {
     /// Records as `actor`.
-    pub fn new(display: Arc<CliProgress>, audit: Audit, actor: impl Into<String>) -> Self {
-        Self { display, audit, actor: actor.into() }
+    pub fn new(display: Arc<CliProgress>, actor: impl Into<String>) -> Self {
+        Self { display, actor: actor.into(), plan: None }
+    }
+
+    /// Names the plan (an emergency request's digest) on activation events.
+    pub fn for_plan(mut self, digest: impl Into<String>) -> Self {
+        self.plan = Some(digest.into());
+        self
     }
 }
 
@@ -273,11 +356,14 @@ impl Progress for RecordingProgress {
 
     fn change_finished(&self, change: &ResourceChange, result: Result<(), &str>) {
         self.display.change_finished(change, result);
+    }
+
+    fn change_events(&self, change: &ResourceChange, result: Result<(), &str>) -> Vec<Event> {
         let (outcome, reason) = match result {
             Ok(()) => (EventResult::Ok, None),
             Err(error) => (EventResult::Failed, Some(error.to_owned())),
         };
-        let mut event = Event::new(&self.actor, "apply.change", outcome)
+        let mut event = Event::new(&self.actor, action::APPLY_CHANGE, outcome)
             .addresses([change.address.to_string()])
             .details(serde_json::json!({
                 "action": change.action.to_string(),
@@ -294,6 +380,14 @@ impl Progress for RecordingProgress {
         if let Some(reason) = reason {
             event = event.reason(reason);
         }
-        self.audit.record_or_warn(event);
+        vec![event]
+    }
+
+    fn reverting_events(&self, activations: &[&Activation]) -> Vec<Event> {
+        ending_events(&self.actor, activations)
+    }
+
+    fn settled_events(&self, report: &ApplyReport) -> Vec<Event> {
+        report_events(&self.actor, self.plan.as_deref(), report)
     }
 }

@@ -5,13 +5,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::audit_trail::Publishing;
 use super::output::Output;
 use super::progress::CliProgress;
 use crate::diagnostics::render_text;
 use crate::engine::Providers;
 use crate::policy::Policy;
 use crate::policy::blocks::StateBackend;
-use crate::state::{LocalStore, PostgresStore, StateStore};
+use crate::state::{LocalStore, PostgresStore, StateError, StateGuard, StateStore};
 use crate::{clock, policy, providers};
 
 /// Loads the policy in the current directory; if it has errors, prints them to stderr and
@@ -33,16 +34,48 @@ pub fn load_policy(output: Output) -> anyhow::Result<Policy> {
     loaded.policy.context("no policy was loaded")
 }
 
-/// The state store the policy's settings name.
-pub fn open_store(policy: &Policy) -> anyhow::Result<Box<dyn StateStore>> {
+/// The local state database the policy's settings name. A `path` ending in `.json` (the JSON
+/// state of earlier versions, as older docs wrote it) names the database beside it, `.db`.
+pub fn local_store(policy: &Policy) -> LocalStore {
+    let path = policy.dir.join(&policy.settings.state.path);
+    if path.extension().is_some_and(|e| e == "json") {
+        LocalStore::new(path.with_extension("db"))
+    } else {
+        LocalStore::new(path)
+    }
+}
+
+/// The state store (and audit log) the policy's settings name.
+pub fn open_store(policy: &Policy) -> anyhow::Result<Arc<dyn StateStore>> {
     match policy.settings.state.backend {
-        StateBackend::Local => {
-            Ok(Box::new(LocalStore::new(policy.dir.join(&policy.settings.state.path))))
-        }
+        StateBackend::Local => Ok(Arc::new(local_store(policy))),
         StateBackend::Postgres => {
-            Ok(Box::new(PostgresStore::from_env(&policy.settings.state.connection_env)?))
+            Ok(Arc::new(PostgresStore::from_env(&policy.settings.state.connection_env)?))
         }
     }
+}
+
+/// Reads, without locking, only the rows of the policy's state that planning `activation`
+/// and checking its limits need (indexed lookups; see [`crate::engine::scope`]).
+pub async fn read_scoped(
+    policy: &Policy,
+    activation: &crate::activation::Activation,
+    now: jiff::Timestamp,
+) -> anyhow::Result<crate::state::State> {
+    let providers = Providers::unconfigured(policy)?;
+    let mut scope = crate::engine::scope::scope_of(policy, &providers, &[activation], now)?;
+    crate::engine::scope::add_check_rows(&mut scope, policy, activation, &[], now);
+    Ok(open_store(policy)?.read_scope(&scope).await?)
+}
+
+/// Takes the state lock for `operation`; every commit through it publishes the events it
+/// recorded to the command's sinks.
+pub async fn lock(
+    store: &dyn StateStore,
+    operation: &str,
+    timeout: Duration,
+) -> Result<Box<dyn StateGuard>, StateError> {
+    Ok(Publishing::wrap(store.lock(operation, timeout).await?))
 }
 
 /// Configures the providers the policy uses.

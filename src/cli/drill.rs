@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::audit_trail::Audit;
-use super::context::{load_policy, open_store, progress};
+use super::context::{load_policy, progress, read_scoped};
 use super::exit::ExitStatus;
 use super::output::Output;
 use crate::audit::{Event, EventResult};
@@ -126,7 +126,6 @@ pub async fn run(args: &DrillArgs, output: Output) -> anyhow::Result<ExitStatus>
     let keys = with_throwaway_keys(&mut policy, &cast)?;
     steps.done("throwaway keys for the requester and approvers");
 
-    let state = open_store(&real)?.read().await?;
     let now = crate::clock::now();
     let duration = args.duration.unwrap_or(rules.max_duration.value);
     let spec = RequestSpec {
@@ -137,6 +136,7 @@ pub async fn run(args: &DrillArgs, output: Output) -> anyhow::Result<ExitStatus>
         now,
     };
     let activation = new_activation(&policy, &spec)?;
+    let state = read_scoped(&real, &activation, now).await?;
     let warnings = check_limits(&policy, &state, &activation, now)?;
     steps.done(&format!("request checked: may request, {duration} within max_duration, limits"));
 
@@ -151,6 +151,7 @@ pub async fn run(args: &DrillArgs, output: Output) -> anyhow::Result<ExitStatus>
         targets: Vec::new(),
         parallelism: real.settings.parallelism as usize,
         revert_interrupted: false,
+        scoped: true,
     };
     let planned = request_plan(
         &policy,
@@ -242,6 +243,7 @@ pub async fn run(args: &DrillArgs, output: Output) -> anyhow::Result<ExitStatus>
         Event::new(&requester, "drill", EventResult::Ok)
             .reason(format!("rehearsal of {reference}"))
             .details(serde_json::json!({ "approvers": approvers, "changes": changes.len(), "milliseconds": total })),
-    );
+    )
+    .await;
     Ok(ExitStatus::Success)
 }

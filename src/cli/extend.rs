@@ -4,7 +4,7 @@ use clap::Args;
 use std::path::PathBuf;
 
 use super::audit_trail::Audit;
-use super::context::{load_policy, open_store, progress};
+use super::context::{load_policy, open_store, progress, read_scoped};
 use super::exit::ExitStatus;
 use super::output::Output;
 use super::plan_view;
@@ -14,6 +14,7 @@ use crate::engine::emergency::{extension, request_plan};
 use crate::engine::{PlanOptions, Providers};
 use crate::policy::Duration;
 use crate::sign::sign_plan;
+use crate::state::Scope;
 
 /// Arguments of `extend`.
 #[derive(Debug, Args)]
@@ -57,7 +58,7 @@ pub async fn run(args: &ExtendArgs, output: Output) -> anyhow::Result<ExitStatus
     let policy = load_policy(output)?;
     let result = ask(args, output, &policy).await;
     if let Err(error) = &result {
-        Audit::of(&policy).record_refusal(&args.person, "extend", error);
+        Audit::of(&policy).record_refusal(&args.person, "extend", error).await;
     }
     result
 }
@@ -68,10 +69,21 @@ async fn ask(
     policy: &crate::policy::Policy,
 ) -> anyhow::Result<ExitStatus> {
     let key = load_own_key(policy, &args.person, &args.key)?;
-    let state = open_store(policy)?.read().await?;
+    let store = open_store(policy)?;
     let now = crate::clock::now();
-    let (activation, previous_end) =
-        extension(&state, policy, &args.id, &args.person, args.duration, &args.justification, now)?;
+    let records = store
+        .read_scope(&Scope { activations: [args.id.clone()].into(), ..Scope::default() })
+        .await?;
+    let (activation, previous_end) = extension(
+        &records,
+        policy,
+        &args.id,
+        &args.person,
+        args.duration,
+        &args.justification,
+        now,
+    )?;
+    let state = read_scoped(policy, &activation, now).await?;
     let providers = Providers::configure(policy).await?;
     let options = PlanOptions {
         at: now,
@@ -79,6 +91,7 @@ async fn ask(
         targets: Vec::new(),
         parallelism: policy.settings.parallelism as usize,
         revert_interrupted: false,
+        scoped: true,
     };
     let planned = request_plan(
         policy,
@@ -93,15 +106,17 @@ async fn ask(
     .await?;
     let envelope = sign_plan(&planned.plan, &key);
     fs_err::write(&args.out, envelope.to_json() + "\n")?;
-    Audit::of(policy).record(
-        Event::new(&args.person, "request.extension", EventResult::Ok)
-            .activation(&activation.id)
-            .plan(envelope.digest()?)
-            .reason(activation.justification.clone())
-            .details(
-                serde_json::json!({ "previous_end": previous_end, "new_end": activation.end }),
-            ),
-    )?;
+    Audit::in_store(store)
+        .record(
+            Event::new(&args.person, "request.extension", EventResult::Ok)
+                .activation(&activation.id)
+                .plan(envelope.digest()?)
+                .reason(activation.justification.clone())
+                .details(
+                    serde_json::json!({ "previous_end": previous_end, "new_end": activation.end }),
+                ),
+        )
+        .await?;
     print!("{}", plan_view::render_text(&planned.plan, output.color));
     println!(
         "\nExtension of {} saved to {}: until {} (was {}). Approve with `breakglass approve`, apply with `breakglass apply --emergency`.",

@@ -153,7 +153,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::State(args) => runtime.block_on(state::run(args, output)),
         Command::Audit(args) => runtime.block_on(audit::run(args, output)),
         Command::Request(args) => runtime.block_on(request::run(args, output)),
-        Command::Approve(args) => approve::run(args, output),
+        Command::Approve(args) => runtime.block_on(approve::run(args, output)),
         Command::Extend(args) => runtime.block_on(extend::run(args, output)),
         Command::Status(args) => runtime.block_on(status::run(args, output)),
         Command::Roles(args) => roles::run(args, output),

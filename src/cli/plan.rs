@@ -11,7 +11,7 @@ use super::exit::ExitStatus;
 use super::output::Output;
 use super::plan_view::{self, MarkdownBudget};
 use crate::address::Address;
-use crate::engine::{PlanOptions, make_plan};
+use crate::engine::{PlanOptions, dry_run, make_plan};
 use crate::plan::Plan;
 use crate::sign::{PrivateKey, sign_plan, unsigned_plan};
 
@@ -137,8 +137,9 @@ pub async fn run(args: &PlanArgs, output: Output) -> anyhow::Result<ExitStatus> 
         targets: args.target.clone(),
         parallelism: args.parallelism.unwrap_or(policy.settings.parallelism as usize),
         revert_interrupted: false,
+        scoped: false,
     };
-    let planned = make_plan(
+    let mut planned = make_plan(
         &policy,
         &state,
         &providers,
@@ -147,22 +148,35 @@ pub async fn run(args: &PlanArgs, output: Output) -> anyhow::Result<ExitStatus> 
         progress(output, format != Format::Text),
     )
     .await?;
-    let plan = planned.plan;
-    let audit = Audit::of(&policy);
     if args.refresh {
-        audit.record_drift(&executor(), &plan.drift);
+        // The platform's own checks (a Kubernetes server-side dry run), before anyone applies.
+        dry_run(
+            &mut planned.plan,
+            &planned.desired,
+            &planned.live,
+            &providers,
+            options.parallelism,
+        )
+        .await?;
+    }
+    let plan = planned.plan;
+    let audit = Audit::in_store(store);
+    if args.refresh {
+        audit.record_drift(&executor(), &plan.drift).await;
     }
     print_plan(&plan, format, &args.markdown.budget(), output)?;
     if let Some(out) = &args.out {
         match &signing {
             Some(key) => {
                 let digest = save_signed(&plan, out, key)?;
-                audit.record_plan_signed(
-                    &signer_name(&policy, &key.public_key()),
-                    &plan,
-                    &digest,
-                    out,
-                )?;
+                audit
+                    .record_plan_signed(
+                        &signer_name(&policy, &key.public_key()),
+                        &plan,
+                        &digest,
+                        out,
+                    )
+                    .await?;
             }
             None => save_unsigned(&plan, out)?,
         }

@@ -7,12 +7,11 @@ use std::sync::Arc;
 use super::apply::{executor, print_report};
 use super::audit_trail::{Audit, EventsFormat, RecordingProgress, Streaming};
 use super::context::{
-    configure_providers, load_policy, lock_timeout, open_store, parse_at, progress,
+    configure_providers, load_policy, lock, lock_timeout, open_store, parse_at, progress,
 };
 use super::exit::ExitStatus;
 use super::output::Output;
 use super::plan_view;
-use crate::audit::{Event, EventResult};
 use crate::engine::Progress;
 use crate::engine::reconcile::{ReconcileOptions, Reconciled, reconcile};
 use crate::policy::Policy;
@@ -56,60 +55,28 @@ pub struct ReconcileArgs {
     pub events: Option<EventsFormat>,
 }
 
-/// One reconcile pass under the lock, with audit events; shared by `reconcile`, `revoke` and
-/// `watch`.
+/// One reconcile pass under the lock, with audit events (each committed with the state write
+/// it describes); shared by `reconcile`, `revoke` and `watch`.
 pub async fn reconcile_once(
     policy: &Policy,
-    store: &dyn StateStore,
+    store: &Arc<dyn StateStore>,
     options: &ReconcileOptions,
     lock_timeout: std::time::Duration,
     output: Output,
     quiet: bool,
 ) -> anyhow::Result<(Reconciled, ExitStatus)> {
     let providers = configure_providers(policy).await?;
-    let audit = Audit::of(policy);
+    let audit = Audit::in_store(store.clone());
     let actor = executor();
-    let mut guard = store.lock("reconcile", lock_timeout).await?;
+    let mut guard = lock(store.as_ref(), "reconcile", lock_timeout).await?;
     let progress: Arc<dyn Progress> =
-        Arc::new(RecordingProgress::new(progress(output, quiet), audit.clone(), actor.clone()));
-    let before = guard.state().activations.clone();
+        Arc::new(RecordingProgress::new(progress(output, quiet), actor.clone()));
     let reconciled = reconcile(policy, &providers, guard.as_mut(), options, progress).await?;
-    audit.record_drift(&actor, &reconciled.plan.drift);
+    drop(guard);
+    audit.record_drift(&actor, &reconciled.plan.drift).await;
     let status = match &reconciled.report {
         None => ExitStatus::Success,
         Some(report) => {
-            // Record why each activation ended, once.
-            for (id, activation) in &guard.state().activations {
-                use crate::activation::ActivationStatus::{Active, Applying, Reverted, Reverting};
-                let was_granted =
-                    matches!(before.get(id).map(|a| a.status), Some(Active | Applying));
-                if was_granted && matches!(activation.status, Reverting | Reverted) {
-                    // A person's `revoke` recorded its own event; record only what this pass
-                    // decided: an end, or a revocation by the executor or by the policy.
-                    let decided_here = match &activation.revoked {
-                        None => {
-                            Some(("activation.expired", format!("ended at {}", activation.end)))
-                        }
-                        Some(revocation)
-                            if matches!(revocation.by.as_str(), "executor" | "policy") =>
-                        {
-                            Some((
-                                "activation.revoked",
-                                format!("revoked by {}: {}", revocation.by, revocation.reason),
-                            ))
-                        }
-                        Some(_) => None,
-                    };
-                    if let Some((action, reason)) = decided_here {
-                        audit.record_or_warn(
-                            Event::new(&actor, action, EventResult::Ok)
-                                .activation(id)
-                                .reason(reason),
-                        );
-                    }
-                }
-            }
-            audit.record_report(&actor, None, report);
             if quiet
                 && !report.has_failures()
                 && report.reverting.is_empty()
@@ -134,11 +101,10 @@ pub async fn run(args: &ReconcileArgs, output: Output) -> anyhow::Result<ExitSta
         dry_run: args.dry_run,
         apply_grants: args.apply_grants,
         parallelism: args.parallelism.unwrap_or(policy.settings.parallelism as usize),
+        only: None,
     };
     let (reconciled, status) =
-        match reconcile_once(&policy, store.as_ref(), &options, args.lock_timeout, output, false)
-            .await
-        {
+        match reconcile_once(&policy, &store, &options, args.lock_timeout, output, false).await {
             Ok(done) => done,
             Err(error)
                 if matches!(
@@ -150,7 +116,9 @@ pub async fn run(args: &ReconcileArgs, output: Output) -> anyhow::Result<ExitSta
                 return Ok(ExitStatus::Locked);
             }
             Err(error) => {
-                Audit::of(&policy).record_refusal(&executor(), "reconcile", &error);
+                Audit::in_store(store.clone())
+                    .record_refusal(&executor(), "reconcile", &error)
+                    .await;
                 return Err(error);
             }
         };

@@ -5,7 +5,7 @@ use clap::Args;
 use std::path::PathBuf;
 
 use super::audit_trail::Audit;
-use super::context::{load_policy, open_store, progress};
+use super::context::{load_policy, progress, read_scoped};
 use super::exit::ExitStatus;
 use super::output::Output;
 use super::plan_view;
@@ -89,16 +89,15 @@ pub fn load_own_key(
 pub async fn run(args: &RequestArgs, output: Output) -> anyhow::Result<ExitStatus> {
     let policy = load_policy(output)?;
     let audit = Audit::of(&policy);
-    let refuse = |error: &anyhow::Error| {
-        audit.record_or_warn(
-            Event::new(&args.person, "refusal", EventResult::Refused)
-                .reason(format!("request {}: {error:#}", args.name))
-                .details(serde_json::json!({ "command": "request", "name": args.name })),
-        );
-    };
     let result = build(args, output, &policy, &audit).await;
     if let Err(error) = &result {
-        refuse(error);
+        audit
+            .record_or_warn(
+                Event::new(&args.person, "refusal", EventResult::Refused)
+                    .reason(format!("request {}: {error:#}", args.name))
+                    .details(serde_json::json!({ "command": "request", "name": args.name })),
+            )
+            .await;
     }
     result
 }
@@ -110,8 +109,6 @@ async fn build(
     audit: &Audit,
 ) -> anyhow::Result<ExitStatus> {
     let key = load_own_key(policy, &args.person, &args.key)?;
-    let store = open_store(policy)?;
-    let state = store.read().await?;
     let now = crate::clock::now();
     let spec = RequestSpec {
         name: &args.name,
@@ -121,6 +118,7 @@ async fn build(
         now,
     };
     let activation = new_activation(policy, &spec)?;
+    let state = read_scoped(policy, &activation, now).await?;
     let warnings = check_limits(policy, &state, &activation, now)?;
     let providers = if args.refresh {
         Providers::configure(policy).await?
@@ -133,6 +131,7 @@ async fn build(
         targets: Vec::new(),
         parallelism: policy.settings.parallelism as usize,
         revert_interrupted: false,
+        scoped: true,
     };
     let planned = request_plan(
         policy,
@@ -149,20 +148,22 @@ async fn build(
     let digest = envelope.digest()?;
     fs_err::write(&args.out, envelope.to_json() + "\n")?;
     let link = policy.settings.console.as_ref().map(|c| c.request_url(&activation.id));
-    audit.record(
-        Event::new(&args.person, "request", EventResult::Ok)
-            .activation(&activation.id)
-            .plan(&digest)
-            .reason(activation.justification.clone())
-            .details(serde_json::json!({
-                "kind": activation.kind.as_str(),
-                "name": activation.name,
-                "start": activation.start,
-                "end": activation.end,
-                "warnings": warnings,
-                "link": link,
-            })),
-    )?;
+    audit
+        .record(
+            Event::new(&args.person, "request", EventResult::Ok)
+                .activation(&activation.id)
+                .plan(&digest)
+                .reason(activation.justification.clone())
+                .details(serde_json::json!({
+                    "kind": activation.kind.as_str(),
+                    "name": activation.name,
+                    "start": activation.start,
+                    "end": activation.end,
+                    "warnings": warnings,
+                    "link": link,
+                })),
+        )
+        .await?;
     if let Some(url) = &args.submit {
         let page = submit(url, &envelope.to_json()).await?;
         println!("Submitted to the console: {page}");

@@ -5,14 +5,15 @@ use clap::Args;
 use std::sync::Arc;
 
 use super::apply::executor;
-use super::audit_trail::{Audit, Streaming};
-use super::context::{load_policy, lock_timeout, open_store};
+use super::audit_trail::Streaming;
+use super::context::{load_policy, lock, lock_timeout, open_store};
 use super::exit::ExitStatus;
 use super::output::Output;
 use super::reconcile::reconcile_once;
 use crate::activation::{ActivationStatus, Revocation};
 use crate::audit::{Event, EventResult};
 use crate::engine::reconcile::ReconcileOptions;
+use crate::state::{Change, Scope};
 
 /// Arguments of `revoke`.
 #[derive(Debug, Args)]
@@ -48,8 +49,9 @@ pub async fn run(args: &RevokeArgs, output: Output) -> anyhow::Result<ExitStatus
     let store = open_store(&policy)?;
     let by = args.person.clone().unwrap_or_else(executor);
     {
-        let mut guard = store.lock("revoke", args.lock_timeout).await?;
-        let mut state = guard.state().clone();
+        let mut guard = lock(store.as_ref(), "revoke", args.lock_timeout).await?;
+        let scope = Scope { activations: [args.id.clone()].into(), ..Scope::default() };
+        let mut state = guard.read_scope(&scope).await?;
         let Some(activation) = state.activations.get_mut(&args.id).map(Arc::make_mut) else {
             bail!("there is no activation {}; `breakglass status --all` lists them", args.id);
         };
@@ -62,12 +64,18 @@ pub async fn run(args: &RevokeArgs, output: Output) -> anyhow::Result<ExitStatus
                 by: by.clone(),
                 reason: args.reason.clone(),
             });
-            guard.write(state).await?;
-            Audit::of(&policy).record(
-                Event::new(&by, "activation.revoked", EventResult::Ok)
-                    .activation(&args.id)
-                    .reason(args.reason.clone()),
-            )?;
+            // The revocation and its event, in one transaction.
+            guard
+                .commit(Change {
+                    activations: vec![Arc::new(activation.clone())],
+                    events: vec![
+                        Event::new(&by, "activation.revoked", EventResult::Ok)
+                            .activation(&args.id)
+                            .reason(args.reason.clone()),
+                    ],
+                    ..Change::default()
+                })
+                .await?;
         }
     }
     println!("Revoked {}; reverting now.", args.id);
@@ -76,8 +84,9 @@ pub async fn run(args: &RevokeArgs, output: Output) -> anyhow::Result<ExitStatus
         dry_run: false,
         apply_grants: false,
         parallelism: policy.settings.parallelism as usize,
+        only: Some([args.id.clone()].into()),
     };
     let (_, status) =
-        reconcile_once(&policy, store.as_ref(), &options, args.lock_timeout, output, false).await?;
+        reconcile_once(&policy, &store, &options, args.lock_timeout, output, false).await?;
     Ok(status)
 }

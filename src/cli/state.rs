@@ -2,23 +2,26 @@
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use std::io::Write;
+use std::sync::Arc;
 
 use super::apply::executor;
 use super::audit_trail::Audit;
-use super::context::{load_policy, lock_timeout, open_store};
+use super::context::{load_policy, local_store, lock_timeout, open_store};
 use super::exit::ExitStatus;
 use super::output::Output;
 use crate::address::Address;
-use crate::audit::{Event, EventResult, action};
+use crate::audit::{AuditLog, Chain, Event, EventResult, action};
 use crate::policy::Policy;
-use crate::state::{LocalStore, PostgresStore, StateStore};
+use crate::state::{EventFilter, JsonState, PostgresStore, Scope, StateStore};
 
 /// Arguments of `state`.
 #[derive(Debug, Args)]
 #[command(
     about = "Inspect state, remove a stale lock, or move state to another backend",
     after_help = "Examples:\n  breakglass state list\n  breakglass state show local_access.oncall_viewer\n  \
-                  breakglass state unlock 01jabcde…"
+                  breakglass state pull > state-backup.json\n  breakglass state unlock 01jabcde…\n  \
+                  breakglass state migrate --from json --to local"
 )]
 pub struct StateArgs {
     /// What to do.
@@ -38,19 +41,25 @@ pub enum StateCommand {
         /// The object's address.
         address: Address,
     },
-    /// Print the whole state as JSON (secrets are stored only as digests).
+    /// Print the whole state as one JSON document (secrets are stored only as digests).
     #[command(after_help = "Example:\n  breakglass state pull > state-backup.json")]
     Pull,
-    /// Copy the state from one backend to another, keeping lineage, serial and every record.
+    /// Move the state and its audit log to another backend, keeping lineage, serial, every
+    /// record and every event.
     #[command(
-        long_about = "Copies the state from one backend to another, keeping its lineage and \
-                      serial, every managed object, every activation and every used approval \
-                      nonce, then reads it back to check nothing was lost. The source is locked \
-                      meanwhile and left as it was; the destination must hold no state yet \
-                      (for `--to local`: no state file). \
-                      Afterwards, set `backend` in the policy's `breakglass { state { … } }` \
-                      block to the destination.",
-        after_help = "Example:\n  BREAKGLASS_STATE_CONNECTION='host=db user=breakglass dbname=bg' \\\n    \
+        long_about = "Copies the state and its audit log from one backend to another, keeping \
+                      the state's lineage and serial, every managed object, activation, used \
+                      approval nonce and TOTP step, and every audit event exactly as recorded \
+                      (so the hash chain, and any head recorded elsewhere, still verify). The \
+                      source is locked meanwhile and left as it was; its audit log must verify; \
+                      the destination must hold no state and no events yet. Afterwards the copy \
+                      is read back and its chain verified. \
+                      `--from json` reads the JSON state file (`.breakglass/state.json`) and the \
+                      JSONL audit log (`breakglass { audit { path } }`) of earlier versions: \
+                      run it once after upgrading. Otherwise, set `backend` in the policy's \
+                      `breakglass { state { … } }` block to the destination afterwards.",
+        after_help = "Examples:\n  breakglass state migrate --from json --to local\n  \
+                      BREAKGLASS_STATE_CONNECTION='host=db user=breakglass dbname=bg' \\\n    \
                       breakglass state migrate --from local --to postgres"
     )]
     Migrate {
@@ -75,14 +84,27 @@ pub enum StateCommand {
 /// A state backend, as `state migrate` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BackendName {
-    /// The local file named by `state { path = … }`.
+    /// The JSON state file and JSONL audit log of earlier versions (a source only).
+    Json,
+    /// The local database named by `state { path = … }` (`.breakglass/state.db`).
     Local,
     /// The database named by the connection string in `state { connection_env = … }`.
     Postgres,
 }
 
-/// Copies the state between the local file and PostgreSQL, exactly (lineage and serial kept),
-/// and checks it reads back the same. The source is locked meanwhile and left as it was.
+/// The JSON state file of earlier versions for this policy.
+fn legacy_state(policy: &Policy) -> JsonState {
+    let configured = policy.dir.join(&policy.settings.state.path);
+    if configured.extension().is_some_and(|e| e == "json") {
+        JsonState::new(configured)
+    } else {
+        JsonState::new(local_store(policy).legacy_path())
+    }
+}
+
+/// Copies state and audit log between backends, exactly (lineage, serial and every event's
+/// line kept), and checks the copy reads back the same and its chain verifies. The source is
+/// locked meanwhile and left as it was.
 async fn migrate(
     policy: &Policy,
     from: BackendName,
@@ -92,62 +114,119 @@ async fn migrate(
     if from == to {
         bail!("--from and --to name the same backend; nothing to migrate");
     }
-    let path = policy.dir.join(&policy.settings.state.path);
-    let local = LocalStore::new(&path);
     let env = &policy.settings.state.connection_env;
-    let postgres = PostgresStore::from_env(env)?;
-    let (source, destination): (&dyn StateStore, &dyn StateStore) = match from {
-        BackendName::Local => (&local, &postgres),
-        BackendName::Postgres => (&postgres, &local),
+    let store_of = |backend: BackendName| -> anyhow::Result<Arc<dyn StateStore>> {
+        Ok(match backend {
+            BackendName::Json => bail!(
+                "json is only a source (the files of earlier versions); `breakglass state pull` \
+                 prints the state as a JSON document"
+            ),
+            BackendName::Local => Arc::new(local_store(policy).ignoring_legacy()),
+            BackendName::Postgres => Arc::new(PostgresStore::from_env(env)?),
+        })
     };
-    let name = |backend: BackendName| match backend {
-        BackendName::Local => path.display().to_string(),
-        BackendName::Postgres => format!("postgres ({env})"),
-    };
+    let destination = store_of(to)?;
+    let legacy = legacy_state(policy);
+    let legacy_log = AuditLog::new(policy.dir.join(&policy.settings.audit.path));
     // Held until the copy is checked: nobody changes the source meanwhile.
-    let guard = source.lock("state migrate", timeout).await?;
-    let state = guard.state().clone();
-    if state.lineage.is_empty() && state.serial == 0 {
-        bail!("there is no state to migrate in {}", name(from));
+    let (state, lines, source_name, _guard) = match from {
+        BackendName::Json => {
+            if !legacy.exists() {
+                bail!("there is no JSON state at {} to migrate", legacy.path().display());
+            }
+            let state = legacy.read()?;
+            let mut lines = Vec::new();
+            legacy_log.for_each_line(|_, line| {
+                lines.push(line.to_owned());
+                Ok::<_, crate::audit::AuditError>(())
+            })?;
+            let name = format!("{} and {}", legacy.path().display(), legacy_log.path().display());
+            (state, lines, name, None)
+        }
+        backend => {
+            let source = store_of(backend)?;
+            let mut guard = source.lock("state migrate", timeout).await?;
+            let state = guard.read().await?;
+            let mut lines = Vec::new();
+            source
+                .scan_events(&EventFilter::default(), &mut |event| {
+                    lines.push(event.line);
+                    true
+                })
+                .await?;
+            (state, lines, source.describe(), Some(guard))
+        }
+    };
+    if state.lineage.is_empty() && state.serial == 0 && lines.is_empty() {
+        bail!("there is no state or audit log to migrate in {source_name}");
     }
-    match to {
-        BackendName::Postgres => postgres.import(&state, "state migrate").await?,
-        BackendName::Local => local.import(&state, "state migrate").await?,
+    let mut chain = Chain::new(None);
+    for line in &lines {
+        chain.push(line).map_err(|error| {
+            anyhow::anyhow!(
+                "the audit log of {source_name} does not verify ({error}); nothing was migrated. \
+                 `breakglass audit verify` says more"
+            )
+        })?;
     }
+    let source_head = chain.head().to_owned();
+    let count = destination.import(&state, &mut lines.into_iter().map(Ok)).await?;
     let copied = destination.read().await?;
     if copied != state {
         bail!(
             "the state read back from {} differs from the source; the source is unchanged",
-            name(to)
+            destination.describe()
         );
     }
-    // Issue 5: the audit log moves here too, its hash chain checked after the copy.
+    let mut chain = Chain::new(Some(&source_head));
+    let mut problem = None;
+    destination
+        .scan_events(&EventFilter::default(), &mut |event| match chain.push(&event.line) {
+            Ok(_) => true,
+            Err(error) => {
+                problem = Some(error);
+                false
+            }
+        })
+        .await?;
+    if let Some(error) = problem.or_else(|| chain.finish().err()) {
+        bail!("the audit log copied to {} does not verify: {error}", destination.describe());
+    }
     println!(
         "Migrated the state (lineage {}, serial {}): {} managed object(s), {} activation(s), {} \
-         used approval nonce(s), from {} to {}.",
+         used approval nonce(s), and the audit log ({count} event(s), head {}), from {source_name} \
+         to {}. The copy reads back the same and its audit log verifies.",
         state.lineage,
         state.serial,
         state.resources.len(),
         state.activations.len(),
         state.used_nonces.len(),
-        name(from),
-        name(to)
+        chain.head(),
+        destination.describe()
     );
-    let word = match to {
-        BackendName::Local => "local",
-        BackendName::Postgres => "postgres",
-    };
-    println!(
-        "Now set `backend = \"{word}\"` in the policy's `breakglass {{ state {{ … }} }}` block; \
-         keep the source as a backup, unused."
-    );
-    drop(guard);
+    match to {
+        BackendName::Local if from == BackendName::Json => println!(
+            "The JSON files are left as they were, as a backup; breakglass no longer reads them."
+        ),
+        BackendName::Local => println!(
+            "Now set `backend = \"local\"` in the policy's `breakglass {{ state {{ … }} }}` block; \
+             keep the source as a backup, unused."
+        ),
+        _ => println!(
+            "Now set `backend = \"postgres\"` in the policy's `breakglass {{ state {{ … }} }}` \
+             block; keep the source as a backup, unused."
+        ),
+    }
     Ok(())
 }
 
 /// Runs `state`.
 pub async fn run(args: &StateArgs, output: Output) -> anyhow::Result<ExitStatus> {
     let policy = load_policy(output)?;
+    if let StateCommand::Migrate { from, to, lock_timeout } = &args.command {
+        migrate(&policy, *from, *to, *lock_timeout).await?;
+        return Ok(ExitStatus::Success);
+    }
     let store = open_store(&policy)?;
     match &args.command {
         StateCommand::List => {
@@ -157,7 +236,8 @@ pub async fn run(args: &StateArgs, output: Output) -> anyhow::Result<ExitStatus>
             }
         }
         StateCommand::Show { address } => {
-            let state = store.read().await?;
+            let scope = Scope { addresses: [address.clone()].into(), ..Scope::default() };
+            let state = store.read_scope(&scope).await?;
             let Some(resource) = state.resources.get(address) else {
                 anyhow::bail!(
                     "{address} is not in the state; `breakglass state list` shows what is"
@@ -167,24 +247,28 @@ pub async fn run(args: &StateArgs, output: Output) -> anyhow::Result<ExitStatus>
         }
         StateCommand::Pull => {
             let state = store.read().await?;
-            println!("{}", serde_json::to_string_pretty(&state).context("encoding the state")?);
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            serde_json::to_writer_pretty(&mut out, &state).context("encoding the state")?;
+            writeln!(out).context("writing the state")?;
+            out.flush().context("writing the state")?;
         }
-        StateCommand::Migrate { from, to, lock_timeout } => {
-            migrate(&policy, *from, *to, *lock_timeout).await?;
-        }
+        StateCommand::Migrate { .. } => unreachable!("handled above"),
         StateCommand::Unlock { id } => {
             let info = store.force_unlock(id).await?;
-            Audit::of(&policy).record(
-                Event::new(executor(), action::LOCK_UNLOCKED, EventResult::Ok)
-                    .reason(format!("removed the lock held by {info}"))
-                    .details(serde_json::json!({
-                        "lock_id": info.id,
-                        "operation": info.operation,
-                        "host": info.host,
-                        "pid": info.pid,
-                        "since": info.created_at,
-                    })),
-            )?;
+            Audit::in_store(store.clone())
+                .record(
+                    Event::new(executor(), action::LOCK_UNLOCKED, EventResult::Ok)
+                        .reason(format!("removed the lock held by {info}"))
+                        .details(serde_json::json!({
+                            "lock_id": info.id,
+                            "operation": info.operation,
+                            "host": info.host,
+                            "pid": info.pid,
+                            "since": info.created_at,
+                        })),
+                )
+                .await?;
             println!("Removed the lock held by {info}.");
         }
     }

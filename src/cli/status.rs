@@ -8,6 +8,7 @@ use super::exit::ExitStatus;
 use super::output::Output;
 use crate::activation::{Activation, ActivationStatus};
 use crate::policy::Duration;
+use crate::state::ActivationFilter;
 
 /// Arguments of `status`.
 #[derive(Debug, Args)]
@@ -43,11 +44,12 @@ fn approved_by(activation: &Activation) -> String {
 /// Runs `status`.
 pub async fn run(args: &StatusArgs, output: Output) -> anyhow::Result<ExitStatus> {
     let policy = load_policy(output)?;
-    let state = open_store(&policy)?.read().await?;
+    // The activation records only (no resources), live ones from the index on status.
+    let filter = ActivationFilter { not_reverted: !args.all, ..ActivationFilter::default() };
+    let records = open_store(&policy)?.activations(&filter).await?;
     let now = crate::clock::now();
-    let mut shown: Vec<&Activation> = state
-        .activations
-        .values()
+    let mut shown: Vec<&Activation> = records
+        .iter()
         .filter(|a| args.all || a.status != ActivationStatus::Reverted)
         .map(|a| &**a)
         .collect();

@@ -13,10 +13,11 @@ use super::context::{load_policy, lock_timeout, open_store};
 use super::exit::ExitStatus;
 use super::output::Output;
 use super::reconcile::reconcile_once;
+use crate::activation::Activation;
 use crate::activation::ActivationStatus;
 use crate::audit::{Event, EventResult};
 use crate::engine::reconcile::ReconcileOptions;
-use crate::state::{Leadership, State};
+use crate::state::{ActivationFilter, Leadership, StateStore};
 
 /// Arguments of `watch`.
 #[derive(Debug, Args)]
@@ -47,18 +48,29 @@ pub struct WatchArgs {
     pub events: Option<EventsFormat>,
 }
 
-/// When the next pass is due: now if something needs reverting, else the next end (or start of
-/// a planned grant, with --apply-grants).
-fn next_due(state: &State, now: Timestamp) -> Option<Timestamp> {
-    let mut due: Option<Timestamp> = None;
-    for activation in state.activations.values() {
-        if activation.status == ActivationStatus::Reverted {
-            continue;
-        }
-        let at = if activation.needs_revert_at(now) { now } else { activation.end };
-        due = Some(due.map_or(at, |d| d.min(at)));
-    }
-    due
+/// The activations to revert now, and when the next one ends: two indexed lookups (status
+/// and end), never a read of the whole state.
+async fn due(
+    store: &dyn StateStore,
+    now: Timestamp,
+) -> Result<(Vec<String>, Option<Timestamp>), crate::state::StateError> {
+    let due: Vec<String> = store
+        .activations(&ActivationFilter {
+            not_reverted: true,
+            ending_by: Some(now),
+            first_to_end: false,
+        })
+        .await?
+        .iter()
+        .filter(|a| a.status != ActivationStatus::Reverted && a.needs_revert_at(now))
+        .map(|a| a.id.clone())
+        .collect();
+    let next = store
+        .activations(&ActivationFilter { not_reverted: true, ending_by: None, first_to_end: true })
+        .await?
+        .first()
+        .map(|a: &std::sync::Arc<Activation>| a.end);
+    Ok((due, next))
 }
 
 fn until(at: Timestamp) -> StdDuration {
@@ -75,7 +87,7 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
     let policy = load_policy(output)?;
     let _streaming = Streaming::start(&policy, args.events);
     let store = open_store(&policy)?;
-    let audit = Audit::of(&policy);
+    let audit = Audit::in_store(store.clone());
     let actor = executor();
     let stopping = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(Notify::new());
@@ -90,12 +102,14 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
             wake.notify_one();
         });
     }
-    audit.record_or_warn(Event::new(&actor, "watch.start", EventResult::Ok).details(
-        serde_json::json!({
-            "interval_seconds": args.interval.as_secs(),
-            "apply_grants": args.apply_grants,
-        }),
-    ));
+    audit
+        .record_or_warn(Event::new(&actor, "watch.start", EventResult::Ok).details(
+            serde_json::json!({
+                "interval_seconds": args.interval.as_secs(),
+                "apply_grants": args.apply_grants,
+            }),
+        ))
+        .await;
     eprintln!(
         "Watching {} (drift re-scan every {}s). Stop with Ctrl-C or SIGTERM.",
         policy.dir.display(),
@@ -123,7 +137,7 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
                     if standing_by {
                         eprintln!("Taking over: the watch that led is gone.");
                     }
-                    audit.record_or_warn(Event::new(&actor, "watch.lead", EventResult::Ok));
+                    audit.record_or_warn(Event::new(&actor, "watch.lead", EventResult::Ok)).await;
                     leader = Some(won);
                     standing_by = false;
                     last_scan = None;
@@ -143,8 +157,13 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
                 }
             },
         }
-        let state = match store.read().await {
-            Ok(state) => state,
+        let now = crate::clock::now();
+        let read = match store.head().await {
+            Ok(head) => due(store.as_ref(), now).await.map(|due| (head.serial, due)),
+            Err(error) => Err(error),
+        };
+        let (serial, (due_now, next_end)) = match read {
+            Ok(read) => read,
             Err(error) => {
                 eprintln!("error: cannot read state: {error}; retrying");
                 failures += 1;
@@ -152,24 +171,23 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
                 continue;
             }
         };
-        let now = crate::clock::now();
         let scan_due = last_scan.is_none_or(|at| {
             now.duration_since(at).as_secs()
                 >= i64::try_from(args.interval.as_secs()).unwrap_or(i64::MAX)
         });
-        let revert_due = next_due(&state, now).is_some_and(|at| at <= now);
-        let changed = last_serial != Some(state.serial);
-        if scan_due || revert_due || (changed && args.apply_grants) {
-            // "Now" is read by the pass itself once it holds the lock.
+        let changed = last_serial != Some(serial);
+        let whole = scan_due || (changed && args.apply_grants);
+        if whole || !due_now.is_empty() {
+            // A drift scan reads everything; a revert reads only what the ended activations
+            // touch.
             let options = ReconcileOptions {
                 at: None,
                 dry_run: false,
                 apply_grants: args.apply_grants,
                 parallelism: policy.settings.parallelism as usize,
+                only: (!whole).then(|| due_now.iter().cloned().collect()),
             };
-            match reconcile_once(&policy, store.as_ref(), &options, args.lock_timeout, output, true)
-                .await
-            {
+            match reconcile_once(&policy, &store, &options, args.lock_timeout, output, true).await {
                 Ok((_, ExitStatus::Success)) => failures = 0,
                 Ok((_, status)) => {
                     failures += 1;
@@ -183,14 +201,16 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
                     eprintln!("error: {error:#}; retrying with backoff");
                 }
             }
-            last_scan = Some(now);
-            last_serial = store.read().await.ok().map(|s| s.serial);
+            if whole {
+                last_scan = Some(now);
+            }
+            last_serial = store.head().await.ok().map(|h| h.serial);
             if failures > 0 {
                 sleep_or_stop(StdDuration::from_millis(500u64 << failures.min(6)), &wake).await;
             }
             continue;
         }
-        last_serial = Some(state.serial);
+        last_serial = Some(serial);
         // Sleep until the next end or scan, waking every half second to notice new state.
         let next_scan = last_scan
             .and_then(|at| {
@@ -200,10 +220,10 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
                 .ok()
             })
             .unwrap_or(now);
-        let next = next_due(&state, now).map_or(next_scan, |due| due.min(next_scan));
+        let next = next_end.map_or(next_scan, |end| end.min(next_scan));
         sleep_or_stop(until(next).min(StdDuration::from_millis(500)), &wake).await;
     }
-    audit.record_or_warn(Event::new(&actor, "watch.stop", EventResult::Ok));
+    audit.record_or_warn(Event::new(&actor, "watch.stop", EventResult::Ok)).await;
     eprintln!("Stopped.");
     Ok(ExitStatus::Success)
 }

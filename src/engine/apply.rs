@@ -1,13 +1,18 @@
 //! Applying changes: write-ahead activation records, provider calls in graph order with
 //! bounded parallelism, state recorded after every change that succeeds, and reverts counted
 //! only when a re-read confirms them.
+//!
+//! Each write is a [`Change`] holding only the rows this apply touched since the last one (and
+//! the audit events that describe them), so its cost follows the change, not the size of the
+//! state; the state in memory may be the whole state or only the rows one activation's work
+//! needs ([`crate::state::Scope`]).
 
 use breakglass_provider::{
     Attributes, ChangeContext, CreateRequest, DeleteRequest, Provider, ProviderError, ReadRequest,
     UpdateRequest, redact_sensitive,
 };
 use jiff::Timestamp;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use tokio::task::JoinSet;
 
@@ -18,9 +23,10 @@ use super::providers::Providers;
 use super::refresh::Live;
 use crate::activation::{ActivationKind, ActivationStatus};
 use crate::address::Address;
+use crate::event::Event;
 use crate::graph::ChangeGraph;
 use crate::plan::{Action, ResourceChange};
-use crate::state::{ResourceState, State, StateGuard};
+use crate::state::{Change, ResourceState, State, StateGuard};
 
 /// How one change ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,13 +151,16 @@ pub enum ApplyMode {
     RevertOnly,
     /// One emergency activation (already recorded in state as `applying`): only it is settled.
     Activation(String),
+    /// Only these activations' reverts (revoke, one revert of watch): nothing starts, only
+    /// they are settled.
+    Reverts(BTreeSet<String>),
 }
 
 impl ApplyMode {
     fn may_start(&self, id: &str) -> bool {
         match self {
             ApplyMode::Full => true,
-            ApplyMode::RevertOnly => false,
+            ApplyMode::RevertOnly | ApplyMode::Reverts(_) => false,
             ApplyMode::Activation(only) => only == id,
         }
     }
@@ -160,16 +169,61 @@ impl ApplyMode {
         match self {
             ApplyMode::Full | ApplyMode::RevertOnly => true,
             ApplyMode::Activation(only) => only == id,
+            ApplyMode::Reverts(ids) => ids.contains(id),
         }
     }
 }
 
-/// Applies `changes` (computed from `desired` and `live`) under the state lock held by
-/// `guard`. Activations starting are recorded as `applying` before any provider call; each
-/// successful change is recorded as it completes; a failure stops only what depends on it.
+/// The rows touched since the last commit, written with the events that describe them.
+struct Writer<'g> {
+    guard: &'g mut dyn StateGuard,
+    activations: BTreeSet<String>,
+    resources: BTreeSet<Address>,
+}
+
+impl<'g> Writer<'g> {
+    fn new(guard: &'g mut dyn StateGuard) -> Self {
+        Self { guard, activations: BTreeSet::new(), resources: BTreeSet::new() }
+    }
+
+    fn activation(&mut self, id: &str) {
+        self.activations.insert(id.to_owned());
+    }
+
+    fn resource(&mut self, address: &Address) {
+        self.resources.insert(address.clone());
+    }
+
+    /// Commits the touched rows, as `state` now has them, with `events`.
+    async fn commit(&mut self, state: &State, events: Vec<Event>) -> Result<(), EngineError> {
+        let change = Change {
+            activations: std::mem::take(&mut self.activations)
+                .into_iter()
+                .filter_map(|id| state.activations.get(&id).cloned())
+                .collect(),
+            resources: std::mem::take(&mut self.resources)
+                .into_iter()
+                .map(|address| {
+                    let record = state.resources.get(&address).cloned();
+                    (address, record)
+                })
+                .collect(),
+            events,
+            ..Change::default()
+        };
+        self.guard.commit(change).await?;
+        Ok(())
+    }
+}
+
+/// Applies `changes` (computed from `desired` and `live`, planned against `state`) under the
+/// state lock held by `guard`, keeping `state` as written. Activations starting are recorded
+/// as `applying` before any provider call; each successful change is recorded as it completes;
+/// a failure stops only what depends on it.
 #[allow(clippy::too_many_arguments)]
 pub async fn apply(
     guard: &mut dyn StateGuard,
+    state: &mut State,
     providers: &Providers,
     desired: &Desired,
     live: &Live,
@@ -179,13 +233,11 @@ pub async fn apply(
     progress: Arc<dyn Progress>,
 ) -> Result<ApplyReport, EngineError> {
     let now = crate::clock::now();
-    let mut state = guard.state().clone();
-    // What each activation held before this apply: reverts are confirmed against it.
-    let before = state.clone();
+    let mut writer = Writer::new(guard);
 
     // Write-ahead: what is about to be granted is on record before any provider call, and
     // what is about to be taken back is marked so a crash leaves it to be retried.
-    let mut touched = false;
+    let mut reverting = Vec::new();
     for activation in desired.activations.values() {
         let record = state.activations.get(&activation.id);
         if activation.is_live_at(desired.at) {
@@ -199,10 +251,13 @@ pub async fn apply(
                 record.map_or_else(|| (**activation).clone(), |r| (**r).clone());
             record.status = ActivationStatus::Applying;
             if record.kind == ActivationKind::Override && record.priors.is_empty() {
-                record.priors = override_priors(desired, live, &state, &record.id);
+                record.priors = override_priors(desired, live, state, &record.id);
             }
-            state.activations.insert(record.id.clone(), Arc::new(record));
-            touched = true;
+            // Already on record as it is (an emergency apply wrote it ahead): no second write.
+            if state.activations.get(&record.id).is_none_or(|r| **r != record) {
+                writer.activation(&record.id);
+                state.activations.insert(record.id.clone(), Arc::new(record));
+            }
         } else if mode.may_settle(&activation.id)
             && activation.needs_revert_at(desired.at)
             && record.is_some_and(|r| {
@@ -214,11 +269,33 @@ pub async fn apply(
             if record.revoked.is_none() {
                 record.revoked = activation.revoked.clone();
             }
-            touched = true;
+            writer.activation(&activation.id);
+            reverting.push(activation.id.clone());
         }
     }
-    if touched {
-        guard.write(state.clone()).await?;
+    // The objects about to be granted, on record before any provider call: a crash after the
+    // grant leaves a record that reconcile reverts, not an orphan.
+    let starting: BTreeSet<&str> = desired
+        .activations
+        .values()
+        .filter(|a| a.is_live_at(desired.at) && mode.may_start(&a.id))
+        .filter(|a| {
+            state.activations.get(&a.id).is_some_and(|r| r.status == ActivationStatus::Applying)
+        })
+        .map(|a| a.id.as_str())
+        .collect();
+    for address in write_ahead_records(state, desired, live, providers, changes, &starting, now) {
+        writer.resource(&address);
+    }
+    // What each activation being taken back held before this apply: its revert is confirmed
+    // against it.
+    let held = held_by(state, &reverting);
+    if !writer.activations.is_empty() || !writer.resources.is_empty() {
+        let records: Vec<&crate::activation::Activation> =
+            reverting.iter().filter_map(|id| state.activations.get(id)).map(|a| &**a).collect();
+        let events = progress.reverting_events(&records);
+        writer.commit(state, events).await?;
+        crate::crash::point(crate::crash::AFTER_WRITE_AHEAD);
     }
 
     let graph = ChangeGraph::build(changes).map_err(EngineError::Cycle)?;
@@ -243,8 +320,9 @@ pub async fn apply(
                 if !state.resources.contains_key(&change.address) {
                     let current =
                         live.object(&change.address, &change.provider, &change.resource_type);
+                    writer.resource(&change.address);
                     record_success(
-                        &mut state,
+                        state,
                         desired,
                         live,
                         providers,
@@ -301,8 +379,12 @@ pub async fn apply(
         let change = &changes[index];
         match result {
             Ok((id, attributes, notes)) => {
-                record_success(&mut state, desired, live, providers, change, id, attributes, now);
-                guard.write(state.clone()).await?;
+                crate::crash::point(crate::crash::AFTER_GRANT);
+                record_success(state, desired, live, providers, change, id, attributes, now);
+                writer.resource(&change.address);
+                let events = progress.change_events(change, Ok(()));
+                writer.commit(state, events).await?;
+                crate::crash::point(crate::crash::AFTER_RECORD);
                 progress.change_finished(change, Ok(()));
                 report.changes.push((change.clone(), ChangeOutcome::Applied));
                 report.notes.extend(notes.into_iter().map(|n| format!("{}: {n}", change.address)));
@@ -315,6 +397,8 @@ pub async fn apply(
             }
             Err(error) => {
                 let message = error.to_string();
+                let events = progress.change_events(change, Err(&message));
+                writer.commit(state, events).await?;
                 progress.change_finished(change, Err(&message));
                 report.changes.push((change.clone(), ChangeOutcome::Failed(message)));
                 let mut stack = graph.dependents(index);
@@ -332,19 +416,63 @@ pub async fn apply(
         }
     }
 
-    settle_activations(&mut state, &before, desired, live, providers, mode, &mut report, now)
-        .await?;
+    let settled =
+        settle_activations(state, &held, desired, live, providers, mode, &mut report, now).await?;
+    for id in settled {
+        writer.activation(&id);
+    }
     let failed: BTreeSet<Address> = report
         .changes
         .iter()
         .filter(|(_, outcome)| *outcome != ChangeOutcome::Applied)
         .map(|(change, _)| change.address.clone())
         .collect();
-    prune(&mut state, desired, live, &failed);
-    if state != *guard.state() {
-        guard.write(state).await?;
+    for address in prune(state, desired, live, &failed) {
+        writer.resource(&address);
     }
+    let events = progress.settled_events(&report);
+    writer.commit(state, events).await?;
     Ok(report)
+}
+
+/// What each of `ids` held in `state` (its records, and the baseline objects its override
+/// changed), before anything is taken back.
+fn held_by(state: &State, ids: &[String]) -> HashMap<String, Held> {
+    if ids.is_empty() {
+        return HashMap::new();
+    }
+    let wanted: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+    let mut held: HashMap<String, Held> = ids
+        .iter()
+        .filter_map(|id| state.activations.get(id))
+        .map(|a| {
+            let priors = a
+                .priors
+                .keys()
+                .filter_map(|address| {
+                    Some((address.clone(), state.resources.get(address)?.clone()))
+                })
+                .collect();
+            (a.id.clone(), Held { activation: a.clone(), resources: Vec::new(), priors })
+        })
+        .collect();
+    for (address, recorded) in &state.resources {
+        if let Some(id) = recorded.activation.as_deref().filter(|id| wanted.contains(id))
+            && let Some(entry) = held.get_mut(id)
+        {
+            entry.resources.push((address.clone(), recorded.clone()));
+        }
+    }
+    held
+}
+
+/// What one activation held before an apply took it back.
+struct Held {
+    activation: Arc<crate::activation::Activation>,
+    /// The objects it recorded.
+    resources: Vec<(Address, ResourceState)>,
+    /// The baseline objects its override changed, as recorded.
+    priors: Vec<(Address, ResourceState)>,
 }
 
 /// For an override activation: each resource it changes, with the live values of the
@@ -382,6 +510,41 @@ fn override_priors(
             Some((address.clone(), prior))
         })
         .collect()
+}
+
+/// Records, ahead of the provider calls, the objects the `starting` activations are about to
+/// grant (with what to put back if the object predates them), for those state does not hold
+/// yet. Returns their addresses.
+pub(crate) fn write_ahead_records(
+    state: &mut State,
+    desired: &Desired,
+    live: &Live,
+    providers: &Providers,
+    changes: &[ResourceChange],
+    starting: &BTreeSet<&str>,
+    now: Timestamp,
+) -> Vec<Address> {
+    let mut written = Vec::new();
+    for change in changes {
+        let ours = change.reason.activation().is_some_and(|id| starting.contains(id));
+        if !ours
+            || !change.address.is_in_activation()
+            || change.action == Action::Delete
+            || state.resources.contains_key(&change.address)
+        {
+            continue;
+        }
+        let Some(resource) = desired.resources.get(&change.address) else { continue };
+        let id = live.natural_id(&change.address).map_or_else(|| change.id.clone(), str::to_owned);
+        let attributes = live
+            .objects
+            .get(&change.resource_type, &id)
+            .cloned()
+            .unwrap_or_else(|| resource.attributes.clone());
+        record_success(state, desired, live, providers, change, id, Some(attributes), now);
+        written.push(change.address.clone());
+    }
+    written
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -460,32 +623,39 @@ fn preexisting(
 
 /// Marks activations whose grant fully succeeded `active`, and confirms reverts by reading the
 /// live objects again: an activation is `reverted` only when nothing it granted is left.
+/// Returns the ids of the activations whose record changed.
 #[allow(clippy::too_many_arguments)]
 async fn settle_activations(
     state: &mut State,
-    before: &State,
+    held: &HashMap<String, Held>,
     desired: &Desired,
     live: &Live,
     providers: &Providers,
     mode: &ApplyMode,
     report: &mut ApplyReport,
     now: Timestamp,
-) -> Result<(), EngineError> {
+) -> Result<Vec<String>, EngineError> {
+    let mut changed = Vec::new();
     let failed: BTreeSet<&str> = report
         .changes
         .iter()
         .filter(|(_, outcome)| *outcome != ChangeOutcome::Applied)
         .filter_map(|(change, _)| change.reason.activation())
         .collect();
-    let ids: Vec<String> = state.activations.keys().cloned().collect();
+    let ids: Vec<String> = match mode {
+        ApplyMode::Activation(only) => vec![only.clone()],
+        ApplyMode::Reverts(ids) => ids.iter().cloned().collect(),
+        ApplyMode::Full | ApplyMode::RevertOnly => state.activations.keys().cloned().collect(),
+    };
     for id in ids {
-        if !mode.may_settle(&id) {
+        if !mode.may_settle(&id) || !state.activations.contains_key(&id) {
             continue;
         }
         let Some(effective) = desired.activations.get(&id) else { continue };
         let record_status = state.activations[&id].status;
         if effective.is_live_at(desired.at) && record_status == ActivationStatus::Applying {
             let record = Arc::make_mut(state.activations.get_mut(&id).expect("present"));
+            changed.push(id.clone());
             if failed.contains(id.as_str()) {
                 record.last_error = Some("some of its changes failed; run apply again".to_owned());
             } else {
@@ -497,8 +667,16 @@ async fn settle_activations(
         } else if effective.needs_revert_at(desired.at)
             && record_status != ActivationStatus::Reverted
         {
-            let leftover = leftover_access(before, desired, live, providers, &id).await;
+            let leftover = match held.get(&id) {
+                Some(held) => leftover_access(held, desired, live, providers).await,
+                None => {
+                    // Marked reverting by an earlier run: what it still holds is as recorded.
+                    let again = held_by(state, std::slice::from_ref(&id));
+                    leftover_access(&again[&id], desired, live, providers).await
+                }
+            };
             let record = Arc::make_mut(state.activations.get_mut(&id).expect("present"));
+            changed.push(id.clone());
             match leftover {
                 Ok(None) => {
                     record.status = ActivationStatus::Reverted;
@@ -526,24 +704,22 @@ async fn settle_activations(
             }
         }
     }
-    Ok(())
+    Ok(changed)
 }
 
 /// Re-reads what activation `id` granted: `Ok(None)` when it is all gone (or restored),
 /// `Ok(Some(why))` when some remains, `Err` when it could not be read.
 async fn leftover_access(
-    state: &State,
+    held: &Held,
     desired: &Desired,
     live: &Live,
     providers: &Providers,
-    id: &str,
 ) -> Result<Option<String>, String> {
-    let activation = &state.activations[id];
+    let activation = &held.activation;
+    let claims = Claims::of(live);
     let mut to_check: Vec<(Address, String, String, String, Option<Attributes>)> = Vec::new();
-    for (address, recorded) in &state.resources {
-        if recorded.activation.as_deref() == Some(id)
-            && !claimed(live, &recorded.resource_type, &recorded.id, address)
-        {
+    for (address, recorded) in &held.resources {
+        if !claims.claimed(&recorded.resource_type, &recorded.id, address) {
             to_check.push((
                 address.clone(),
                 recorded.provider.clone(),
@@ -554,10 +730,8 @@ async fn leftover_access(
         }
     }
     if activation.kind == ActivationKind::Override {
-        for address in activation.priors.keys() {
-            let (Some(recorded), Some(resource)) =
-                (state.resources.get(address), desired.resources.get(address))
-            else {
+        for (address, recorded) in &held.priors {
+            let Some(resource) = desired.resources.get(address) else {
                 continue;
             };
             to_check.push((
@@ -607,25 +781,51 @@ async fn leftover_access(
 
 /// Forgets objects that are neither desired nor live any more (deleted, or gone by
 /// themselves, as native expiry does), records handed over to another address, and objects
-/// that predate their activation once they are put back as they were.
-fn prune(state: &mut State, desired: &Desired, live: &Live, failed: &BTreeSet<Address>) {
+/// that predate their activation once they are put back as they were. Returns the addresses
+/// forgotten.
+fn prune(
+    state: &mut State,
+    desired: &Desired,
+    live: &Live,
+    failed: &BTreeSet<Address>,
+) -> Vec<Address> {
+    let claims = Claims::of(live);
+    let mut forgotten = Vec::new();
     state.resources.retain(|address, recorded| {
         if desired.resources.contains_key(address) || failed.contains(address) {
             return true;
         }
-        if claimed(live, &recorded.resource_type, &recorded.id, address)
-            || recorded.restore.is_some()
-        {
-            return false;
+        let keep = !(claims.claimed(&recorded.resource_type, &recorded.id, address)
+            || recorded.restore.is_some())
+            && (!live.refreshed || live.objects.contains(&recorded.resource_type, &recorded.id));
+        if !keep {
+            forgotten.push(address.clone());
         }
-        !live.refreshed || live.objects.contains(&recorded.resource_type, &recorded.id)
+        keep
     });
+    forgotten
 }
 
-/// Whether the object `id` that `address` recorded is now wanted under another address (an
-/// overlapping grant took it over).
-fn claimed(live: &Live, resource_type: &str, id: &str, address: &Address) -> bool {
-    live.natural_ids().any(|(other, claimed_id)| {
-        other != address && claimed_id == id && other.resource_type() == resource_type
-    })
+/// The objects desired addresses stand for, by type and natural id, built once (a lookup per
+/// recorded object instead of a scan of every desired address).
+struct Claims<'l> {
+    by_object: HashMap<(&'l str, &'l str), Vec<&'l Address>, foldhash::fast::RandomState>,
+}
+
+impl<'l> Claims<'l> {
+    fn of(live: &'l Live) -> Self {
+        let mut by_object: HashMap<_, Vec<&Address>, _> = HashMap::default();
+        for (address, id) in live.natural_ids() {
+            by_object.entry((address.resource_type(), id)).or_default().push(address);
+        }
+        Self { by_object }
+    }
+
+    /// Whether the object `id` that `address` recorded is now wanted under another address (an
+    /// overlapping grant took it over).
+    fn claimed(&self, resource_type: &str, id: &str, address: &Address) -> bool {
+        self.by_object
+            .get(&(resource_type, id))
+            .is_some_and(|addresses| addresses.iter().any(|other| *other != address))
+    }
 }

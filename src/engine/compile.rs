@@ -280,6 +280,18 @@ fn effective_activations(
     (activations, starting)
 }
 
+/// How to compile.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompileOptions {
+    /// Treat activations still recorded as `applying` as interrupted (reconcile, watch).
+    pub revert_interrupted: bool,
+    /// Compile only what the activations in `state` (a scoped read) and `extra` touch: their
+    /// grants, and the baseline objects they override or state records; no planned grant
+    /// starts. One activation's work (an emergency apply, a revoke, one revert) then costs the
+    /// same whatever the size of the whole state.
+    pub scoped: bool,
+}
+
 /// Computes the desired state at `at`. `extra` is an activation being applied right now (an
 /// emergency request), treated as live.
 pub fn compile(
@@ -290,7 +302,60 @@ pub fn compile(
     extra: Option<&Activation>,
     revert_interrupted: bool,
 ) -> Result<Desired, EngineError> {
-    let (mut activations, starting) = effective_activations(policy, state, at);
+    compile_with(
+        policy,
+        state,
+        providers,
+        at,
+        extra,
+        CompileOptions { revert_interrupted, scoped: false },
+    )
+}
+
+/// The baseline addresses a scoped compile keeps: what state recorded, and what the overrides
+/// among `activations` change.
+fn scoped_baseline(
+    policy: &Policy,
+    state: &State,
+    activations: &BTreeMap<String, Arc<Activation>>,
+) -> BTreeSet<ResourceAddress> {
+    let mut wanted: BTreeSet<ResourceAddress> = state
+        .resources
+        .keys()
+        .filter(|address| address.is_baseline())
+        .map(|address| address.resource.clone())
+        .collect();
+    for activation in activations.values().filter(|a| a.kind == ActivationKind::Override) {
+        wanted.extend(activation.priors.keys().map(|address| address.resource.clone()));
+        for change in policy.overrides.get(&activation.name).into_iter().flat_map(|o| &o.changes) {
+            if let ReferenceKind::Resource(resource_type) = &change.resource.kind {
+                wanted.insert(ResourceAddress::new(
+                    resource_type.clone(),
+                    change.resource.name.clone(),
+                ));
+            }
+        }
+    }
+    wanted
+}
+
+/// [`compile`], with options.
+pub fn compile_with(
+    policy: &Policy,
+    state: &State,
+    providers: &Providers,
+    at: Timestamp,
+    extra: Option<&Activation>,
+    options: CompileOptions,
+) -> Result<Desired, EngineError> {
+    let revert_interrupted = options.revert_interrupted;
+    let (mut activations, mut starting) = effective_activations(policy, state, at);
+    if options.scoped {
+        // No planned grant starts in one activation's work.
+        for id in starting.drain(..) {
+            activations.remove(&id);
+        }
+    }
     if revert_interrupted {
         for shared in activations.values_mut() {
             let interrupted =
@@ -307,8 +372,12 @@ pub fn compile(
     if let Some(extra) = extra {
         activations.insert(extra.id.clone(), Arc::new(extra.clone()));
     }
+    let baseline = options.scoped.then(|| scoped_baseline(policy, state, &activations));
     let mut resources = BTreeMap::new();
     for (address, declaration) in &policy.resources {
+        if baseline.as_ref().is_some_and(|wanted| !wanted.contains(address)) {
+            continue;
+        }
         let depends_on = declaration
             .depends_on
             .iter()

@@ -95,7 +95,7 @@ fn differing(
 
 /// What the provider also does when it takes this access back (ends sessions, say).
 fn revert_note(providers: &Providers, change: &ResourceChange) -> Option<String> {
-    providers.get(&change.provider).ok()?.revert_note(&change.resource_type)
+    providers.get(&change.provider).ok()?.revert_note_for(&change.resource_type, &change.id)
 }
 
 fn redact(schema: Option<&ResourceSchema>, attributes: &Attributes) -> Attributes {

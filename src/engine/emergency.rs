@@ -18,9 +18,11 @@ use super::error::EngineError;
 use super::planner::{PlanOptions, Planned, make_plan};
 use super::progress::Progress;
 use super::providers::Providers;
+use super::scope::{add_check_rows, scope_of};
 use crate::activation::{
     Activation, ActivationKind, ActivationSource, ActivationStatus, ApprovalRecord, Extension,
 };
+use crate::event::Event;
 use crate::plan::{Action, EmergencyRequest, Plan, ResourceChange};
 use crate::policy::blocks::{AccessRules, LimitAction, LimitScope};
 use crate::policy::{Duration, Policy, Reference, ReferenceKind};
@@ -29,7 +31,7 @@ use crate::sign::{
     APPROVAL_PAYLOAD_TYPE, Approval, PASSKEY_APPROVAL_TYPE, PASSKEY_PRESENCE_TYPE,
     PLAN_PAYLOAD_TYPE, PasskeyToken, Presence, RelyingParty, SignedPlan, approval_of, read_token,
 };
-use crate::state::{State, StateGuard, UsedNonce, UsedTotp};
+use crate::state::{Change, Scope, State, StateGuard, UsedNonce, UsedTotp};
 
 fn refused(message: impl Into<String>) -> EngineError {
     EngineError::Refused(message.into())
@@ -283,6 +285,8 @@ pub fn changes_of(changes: &[ResourceChange], activation: &str) -> Vec<ResourceC
 
 /// Makes the request plan: the changes the activation makes, nothing else; made at
 /// `options.at` (when the requester asked), it expires after the policy's `request_lifetime`.
+/// `state` needs to hold only the activation's scope ([`scope_of`]): the plan covers only what
+/// the activation touches.
 #[allow(clippy::too_many_arguments)]
 pub async fn request_plan(
     policy: &Policy,
@@ -294,8 +298,9 @@ pub async fn request_plan(
     options: &PlanOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<Planned, EngineError> {
+    let options = PlanOptions { scoped: true, ..options.clone() };
     let mut planned =
-        make_plan(policy, state, providers, options, Some(activation), progress).await?;
+        make_plan(policy, state, providers, &options, Some(activation), progress).await?;
     planned.plan.resource_changes = changes_of(&planned.plan.resource_changes, &activation.id);
     planned.plan.drift.clear();
     planned.plan.activations.clear();
@@ -747,9 +752,10 @@ pub struct EmergencyInput<'a> {
     /// Provider calls in flight at once.
     pub parallelism: usize,
     /// Called once every check has passed, before the write-ahead record and any provider
-    /// call, with the activation as it will be recorded: the caller writes the decision to the
-    /// audit log there, so the log shows it before the changes. An error stops the apply.
-    pub on_authorized: &'a (dyn Fn(&Activation) -> Result<(), String> + Send + Sync),
+    /// call, with the activation as it will be recorded: it returns the audit events recording
+    /// the decision, committed in the same transaction as the write-ahead record, so the log
+    /// shows it before the changes. An error stops the apply.
+    pub on_authorized: &'a (dyn Fn(&Activation) -> Result<Vec<Event>, String> + Send + Sync),
 }
 
 impl std::fmt::Debug for EmergencyInput<'_> {
@@ -776,7 +782,9 @@ pub struct EmergencyOutcome {
 /// `apply --emergency`: every check in order, then the write-ahead record, then the grant.
 /// The caller holds the state lock (`guard`), so nonces and codes are checked and recorded
 /// atomically. Nothing in the request or the tokens is taken on trust beyond who signed them:
-/// every rule is recomputed from the policy and the executor's clock ([`super::claims`]).
+/// every rule is recomputed from the policy and the executor's clock ([`super::claims`]). Only
+/// the rows the activation and its checks need are read (indexed lookups), only its objects are
+/// planned and refreshed, and each write holds only what changed.
 pub async fn apply_emergency(
     input: EmergencyInput<'_>,
     guard: &mut dyn StateGuard,
@@ -796,8 +804,10 @@ pub async fn apply_emergency(
     let clock = Clock::of(policy, now);
     // 1. Signed by the requester it names.
     let (saved, request) = verify_request_signature(policy, signed)?;
-    let state = guard.state().clone();
     let id = request.activation.id.clone();
+    // Its own record first (an indexed lookup): a request applied already, or a run to resume.
+    let own = Scope { activations: [id.clone()].into(), ..Scope::default() };
+    let state = guard.read_scope(&own).await?;
     let extension = request.extends.is_some();
     if let Some(existing) = state.activations.get(&id) {
         let resuming = !extension
@@ -814,11 +824,15 @@ pub async fn apply_emergency(
         }
         if resuming {
             // A run died after recording it: finish the grant, checks were passed then.
+            let existing = (**existing).clone();
+            let scope = scope_of(policy, providers, &[&existing], now)?;
+            let state = guard.read_scope(&scope).await?;
             return finish(
                 policy,
                 providers,
                 guard,
-                (**existing).clone(),
+                state,
+                existing,
                 parallelism,
                 progress,
                 now,
@@ -830,6 +844,10 @@ pub async fn apply_emergency(
     // 2. The requester may request it — before anything is computed from the request.
     // 3. Its times hold by the executor's clock, and its window fits the role.
     let (reference, rules) = check_request(policy, &saved, &request, &clock)?;
+    // Then the rows the activation and its checks need, now that it may be compiled.
+    let mut scope = scope_of(policy, providers, &[&request.activation], now)?;
+    add_check_rows(&mut scope, policy, &request.activation, tokens, now);
+    let state = guard.read_scope(&scope).await?;
     let activation = if extension {
         let current = state.activations.get(&id).ok_or_else(|| {
             refused(format!(
@@ -850,6 +868,7 @@ pub async fn apply_emergency(
         targets: Vec::new(),
         parallelism,
         revert_interrupted: false,
+        scoped: true,
     };
     let fresh =
         make_plan(policy, &state, providers, &options, Some(&activation), progress.clone()).await?;
@@ -890,13 +909,15 @@ pub async fn apply_emergency(
         factors.push("passkey".to_owned());
     }
 
-    // Write-ahead: the record, the used nonces and code, before any provider call.
-    let mut next = state.clone();
+    // Write-ahead: the record, the used nonces and code, before any provider call, in one
+    // transaction with the audit events recording the decision.
+    let mut next = state;
+    let mut change = Change::default();
     for (nonce, approver) in &approvals.nonces {
-        next.used_nonces.insert(
+        change.used_nonces.push((
             nonce.clone(),
             UsedNonce { approver: approver.clone(), activation: id.clone(), used_at: now },
-        );
+        ));
     }
     for (credential_id, counter) in &approvals.counters {
         next.passkey_counters.insert(credential_id.clone(), *counter);
@@ -913,7 +934,7 @@ pub async fn apply_emergency(
         next.passkey_counters.insert(used.credential_id, used.counter);
     }
     if let Some(step) = totp_step {
-        next.used_totp.push(UsedTotp { person: activation.requester.clone(), step });
+        change.used_totp.push(UsedTotp { person: activation.requester.clone(), step });
     }
     let mut activation = activation;
     if extension {
@@ -932,18 +953,37 @@ pub async fn apply_emergency(
         });
         record.end = activation.end;
         activation = record.clone();
+        change.activations.push(Arc::new(activation.clone()));
     } else {
         activation.approvals = approvals.records.clone();
         activation.auto_approved = auto && approvals.records.is_empty();
         activation.authentication = factors;
         activation.flags = limit_warnings;
-        next.activations.insert(id.clone(), Arc::new(activation.clone()));
+        change.activations.push(Arc::new(activation.clone()));
     }
-    on_authorized(&activation).map_err(|error| {
+    // The objects it is about to grant, on record in the same write.
+    next.activations.insert(id.clone(), Arc::new(activation.clone()));
+    let starting: BTreeSet<&str> = [id.as_str()].into();
+    let mine = changes_of(&fresh.plan.resource_changes, &id);
+    for address in super::apply::write_ahead_records(
+        &mut next,
+        &fresh.desired,
+        &fresh.live,
+        providers,
+        &mine,
+        &starting,
+        now,
+    ) {
+        let record = next.resources.get(&address).cloned();
+        change.resources.push((address, record));
+    }
+    change.events = on_authorized(&activation).map_err(|error| {
         EngineError::Refused(format!("cannot record the grant in the audit log: {error}"))
     })?;
-    guard.write(next).await?;
-    finish_with(policy, providers, guard, activation, fresh, parallelism, progress, extension).await
+    change.apply_to(&mut next);
+    guard.commit(change).await?;
+    crate::crash::point(crate::crash::AFTER_WRITE_AHEAD);
+    finish_with(providers, guard, next, activation, fresh, parallelism, progress, extension).await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -951,31 +991,32 @@ async fn finish(
     policy: &Policy,
     providers: &Providers,
     guard: &mut dyn StateGuard,
+    state: State,
     activation: Activation,
     parallelism: usize,
     progress: Arc<dyn Progress>,
     now: Timestamp,
     extension: bool,
 ) -> Result<EmergencyOutcome, EngineError> {
-    let state = guard.state().clone();
     let options = PlanOptions {
         at: now,
         refresh: true,
         targets: Vec::new(),
         parallelism,
         revert_interrupted: false,
+        scoped: true,
     };
     let planned =
         make_plan(policy, &state, providers, &options, Some(&activation), progress.clone()).await?;
-    finish_with(policy, providers, guard, activation, planned, parallelism, progress, extension)
+    finish_with(providers, guard, state, activation, planned, parallelism, progress, extension)
         .await
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn finish_with(
-    _policy: &Policy,
     providers: &Providers,
     guard: &mut dyn StateGuard,
+    mut state: State,
     activation: Activation,
     planned: Planned,
     parallelism: usize,
@@ -985,6 +1026,7 @@ async fn finish_with(
     let changes = changes_of(&planned.plan.resource_changes, &activation.id);
     let report = apply(
         guard,
+        &mut state,
         providers,
         &planned.desired,
         &planned.live,
@@ -994,7 +1036,6 @@ async fn finish_with(
         progress,
     )
     .await?;
-    let recorded =
-        guard.state().activations.get(&activation.id).map_or(activation, |r| (**r).clone());
+    let recorded = state.activations.get(&activation.id).map_or(activation, |r| (**r).clone());
     Ok(EmergencyOutcome { activation: recorded, report, extension })
 }

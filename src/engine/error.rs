@@ -54,6 +54,9 @@ pub enum EngineError {
     /// A signature did not verify.
     #[error("refused: {0}")]
     Signature(#[from] EnvelopeError),
+    /// The platform refused planned writes in a dry run; nothing was changed.
+    #[error("{}", dry_run_message(.0))]
+    DryRun(Vec<super::dry_run::Refusal>),
     /// A dependency cycle among resources.
     #[error("dependency cycle: {0}")]
     Cycle(String),
@@ -75,4 +78,15 @@ impl EngineError {
             other => other.to_string(),
         }
     }
+}
+
+fn dry_run_message(refusals: &[super::dry_run::Refusal]) -> String {
+    let mut message = format!(
+        "the platform refused {} planned change(s) in a dry run; nothing was changed:",
+        refusals.len()
+    );
+    for refusal in refusals {
+        message.push_str(&format!("\n  {}: {}", refusal.address, refusal.error));
+    }
+    message
 }

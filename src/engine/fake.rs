@@ -5,8 +5,9 @@
 use async_trait::async_trait;
 use breakglass_provider::{
     AttributeSchema, AttributeType, Attributes, ConfigureRequest, CreateRequest, CreateResponse,
-    DeleteRequest, DeleteResponse, IdRequest, Provider, ProviderError, ProviderSchema, ReadRequest,
-    ReadResponse, ResourceSchema, UpdateRequest, UpdateResponse, Value,
+    DeleteRequest, DeleteResponse, DryRunRequest, DryRunResponse, IdRequest, Provider,
+    ProviderError, ProviderSchema, ReadRequest, ReadResponse, ResourceSchema, UpdateRequest,
+    UpdateResponse, Value,
 };
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -62,6 +63,18 @@ impl Provider for FakeProvider {
             .and_then(Value::as_str)
             .map(str::to_owned)
             .ok_or_else(|| ProviderError::invalid("fake_user needs a name"))
+    }
+
+    /// Refuses names that say so, like a platform's validation would.
+    async fn dry_run(&self, request: DryRunRequest) -> Result<DryRunResponse, ProviderError> {
+        self.world.lock().unwrap().calls.push(format!("dry_run {}", request.id));
+        if request.id.starts_with("refused") {
+            return Err(ProviderError::invalid(format!(
+                "the fake platform refuses the name {}",
+                request.id
+            )));
+        }
+        Ok(DryRunResponse::new(vec!["the fake platform accepted it in a dry run".to_owned()]))
     }
 
     async fn read(&self, request: ReadRequest) -> Result<ReadResponse, ProviderError> {

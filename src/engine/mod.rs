@@ -11,6 +11,7 @@ pub mod apply;
 pub mod claims;
 pub mod compile;
 pub mod diff;
+pub mod dry_run;
 pub mod emergency;
 mod error;
 #[cfg(test)]
@@ -20,10 +21,12 @@ pub mod progress;
 pub mod providers;
 pub mod reconcile;
 pub mod refresh;
+pub mod scope;
 mod sorted;
 
 pub use apply::{ApplyMode, ApplyReport, ChangeOutcome, apply};
-pub use compile::{Desired, DesiredResource, compile};
+pub use compile::{CompileOptions, Desired, DesiredResource, compile, compile_with};
+pub use dry_run::dry_run;
 pub use error::EngineError;
 pub use planner::{PlanOptions, Planned, check_still_holds, make_plan};
 pub use progress::{Progress, Silent};

@@ -6,12 +6,14 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use super::compile::{Desired, compile, resolve_conflicts, respect_preexisting};
+use super::compile::{
+    CompileOptions, Desired, compile_with, resolve_conflicts, respect_preexisting,
+};
 use super::diff::diff;
 use super::error::EngineError;
 use super::progress::Progress;
 use super::providers::Providers;
-use super::refresh::{Live, refresh};
+use super::refresh::{Live, refresh, refresh_by_id};
 use crate::activation::Activation;
 use crate::address::Address;
 use crate::graph::ChangeGraph;
@@ -36,6 +38,9 @@ pub struct PlanOptions {
     /// reverted. True for reconcile and watch, which run under the state lock, so no apply can
     /// be in flight: an `applying` record there is one whose run died.
     pub revert_interrupted: bool,
+    /// Plan only what the activations in the (scoped) state and the extra activation touch,
+    /// reading their objects by id (see [`CompileOptions::scoped`]).
+    pub scoped: bool,
 }
 
 /// A plan with what it was computed from, for apply.
@@ -87,10 +92,14 @@ pub async fn make_plan(
     extra: Option<&Activation>,
     progress: Arc<dyn Progress>,
 ) -> Result<Planned, EngineError> {
-    let mut desired =
-        compile(policy, state, providers, options.at, extra, options.revert_interrupted)?;
-    let live =
-        refresh(&desired, state, providers, options.parallelism, options.refresh, progress).await?;
+    let compile_options =
+        CompileOptions { revert_interrupted: options.revert_interrupted, scoped: options.scoped };
+    let mut desired = compile_with(policy, state, providers, options.at, extra, compile_options)?;
+    let live = if options.scoped && options.refresh {
+        refresh_by_id(&desired, state, providers, options.parallelism, progress).await?
+    } else {
+        refresh(&desired, state, providers, options.parallelism, options.refresh, progress).await?
+    };
     resolve_conflicts(&mut desired, &live);
     respect_preexisting(&mut desired, &live, state, providers);
     let mut diffed = diff(&desired, &live, state, providers);

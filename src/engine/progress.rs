@@ -1,5 +1,10 @@
-//! Progress of long work, reported to whoever watches (the CLI draws bars or prints lines).
+//! Progress of long work, reported to whoever watches (the CLI draws bars or prints lines),
+//! and the audit events that record it: the engine commits those with the state write they
+//! describe, in one transaction.
 
+use super::apply::ApplyReport;
+use crate::activation::Activation;
+use crate::event::Event;
 use crate::plan::ResourceChange;
 
 /// Receives progress; every method has a do-nothing default.
@@ -27,6 +32,24 @@ pub trait Progress: Send + Sync {
     /// A change is done: `Ok` or the error.
     fn change_finished(&self, change: &ResourceChange, result: Result<(), &str>) {
         let _ = (change, result);
+    }
+    /// The audit events recording that `change` finished, committed with the state write that
+    /// records it (or alone, for a failure).
+    fn change_events(&self, change: &ResourceChange, result: Result<(), &str>) -> Vec<Event> {
+        let _ = (change, result);
+        Vec::new()
+    }
+    /// The audit events recording that `activations` (as now recorded) are being taken back,
+    /// committed with the write that marks them `reverting`.
+    fn reverting_events(&self, activations: &[&Activation]) -> Vec<Event> {
+        let _ = activations;
+        Vec::new()
+    }
+    /// The audit events recording how the apply settled activations (active, reverted, not yet
+    /// confirmed), committed with that write.
+    fn settled_events(&self, report: &ApplyReport) -> Vec<Event> {
+        let _ = report;
+        Vec::new()
     }
 }
 

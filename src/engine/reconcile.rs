@@ -4,6 +4,7 @@
 //! approved emergency request, except planned grants from git when explicitly asked for.
 
 use jiff::Timestamp;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::apply::{ApplyMode, ApplyReport, apply};
@@ -12,11 +13,12 @@ use super::error::EngineError;
 use super::planner::{PlanOptions, make_plan};
 use super::progress::Progress;
 use super::providers::Providers;
+use super::scope::scope_of;
 use crate::activation::ActivationSource;
 use crate::plan::{Action, Plan, Reason, ResourceChange};
 use crate::policy::Policy;
 use crate::policy::blocks::DriftMode;
-use crate::state::StateGuard;
+use crate::state::{Scope, StateGuard};
 
 /// Whether the automated path may apply `change`.
 pub fn privilege_reducing(change: &ResourceChange, desired: &Desired) -> bool {
@@ -59,6 +61,9 @@ pub struct ReconcileOptions {
     pub apply_grants: bool,
     /// Provider calls in flight at once.
     pub parallelism: usize,
+    /// Only the reverts of these activations (revoke, one revert of watch): only their rows
+    /// are read, their objects refreshed, their changes applied. `None`: everything.
+    pub only: Option<BTreeSet<String>>,
 }
 
 /// What a reconcile found and did.
@@ -88,18 +93,33 @@ pub async fn reconcile(
             "reconcile --at {at} is in the past; it can only look ahead (revert early), never back"
         )));
     }
-    let state = guard.state().clone();
+    let mut state = match &options.only {
+        None => guard.read().await?,
+        Some(ids) => {
+            let records =
+                guard.read_scope(&Scope { activations: ids.clone(), ..Scope::default() }).await?;
+            let activations: Vec<&crate::activation::Activation> =
+                records.activations.values().map(|a| &**a).collect();
+            guard.read_scope(&scope_of(policy, providers, &activations, at)?).await?
+        }
+    };
     let plan_options = PlanOptions {
         at,
         refresh: true,
         targets: Vec::new(),
         parallelism: options.parallelism,
         revert_interrupted: true,
+        scoped: options.only.is_some(),
     };
     let planned =
         make_plan(policy, &state, providers, &plan_options, None, progress.clone()).await?;
     let (mut allowed, mut held_back) = (Vec::new(), Vec::new());
     for change in planned.plan.resource_changes.iter().filter(|c| c.action != Action::NoOp) {
+        if let Some(ids) = &options.only
+            && !change.reason.activation().is_some_and(|id| ids.contains(id))
+        {
+            continue;
+        }
         let grant = options.apply_grants && starts_planned_grant(change, &planned.desired);
         if privilege_reducing(change, &planned.desired) || grant {
             allowed.push(change.clone());
@@ -116,9 +136,14 @@ pub async fn reconcile(
     if options.dry_run {
         return Ok(Reconciled { plan, held_back, report: None });
     }
-    let mode = if options.apply_grants { ApplyMode::Full } else { ApplyMode::RevertOnly };
+    let mode = match &options.only {
+        Some(ids) => ApplyMode::Reverts(ids.clone()),
+        None if options.apply_grants => ApplyMode::Full,
+        None => ApplyMode::RevertOnly,
+    };
     let report = apply(
         guard,
+        &mut state,
         providers,
         &planned.desired,
         &planned.live,

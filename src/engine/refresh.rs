@@ -284,6 +284,30 @@ pub async fn refresh(
     refresh: bool,
     progress: Arc<dyn Progress>,
 ) -> Result<Live, EngineError> {
+    read_live(desired, state, providers, parallelism, refresh, true, progress).await
+}
+
+/// Like [`refresh`], reading each object by id, never listing a whole type: for one
+/// activation's few objects, a listing would read the whole account to find them.
+pub async fn refresh_by_id(
+    desired: &Desired,
+    state: &State,
+    providers: &Providers,
+    parallelism: usize,
+    progress: Arc<dyn Progress>,
+) -> Result<Live, EngineError> {
+    read_live(desired, state, providers, parallelism, true, false, progress).await
+}
+
+async fn read_live(
+    desired: &Desired,
+    state: &State,
+    providers: &Providers,
+    parallelism: usize,
+    refresh: bool,
+    listing: bool,
+    progress: Arc<dyn Progress>,
+) -> Result<Live, EngineError> {
     let mut live = identify(desired, state, providers)?;
     if !refresh {
         for recorded in state.resources.values() {
@@ -322,9 +346,10 @@ pub async fn refresh(
     for ((provider_name, resource_type), (ids, scope)) in groups {
         let scope = scope.entries;
         let provider = providers.get(&provider_name)?.clone();
-        let listable = providers
-            .resource_schema(&provider_name, &resource_type)
-            .is_some_and(|schema| schema.listable);
+        let listable = listing
+            && providers
+                .resource_schema(&provider_name, &resource_type)
+                .is_some_and(|schema| schema.listable);
         if listable {
             let semaphore = semaphore.clone();
             let progress = progress.clone();

@@ -13,7 +13,7 @@ use crate::state::{LocalStore, StateStore};
 
 const NOW: &str = "2026-11-28T12:00:00Z";
 
-fn policy(dir: &std::path::Path, body: &str) -> Policy {
+pub(super) fn policy(dir: &std::path::Path, body: &str) -> Policy {
     fs_err::write(dir.join("main.hcl"), body).unwrap();
     let schemas = [("fake".to_owned(), fake_schema())].into_iter().collect();
     let loaded = load(dir, &schemas, NOW.parse().unwrap(), Strictness::Operate);
@@ -28,6 +28,7 @@ fn options() -> PlanOptions {
         targets: Vec::new(),
         parallelism: 4,
         revert_interrupted: false,
+        scoped: false,
     }
 }
 
@@ -45,11 +46,12 @@ async fn plan_and_apply(
     providers: &Providers,
 ) -> crate::plan::Plan {
     let mut guard = store.lock("test", std::time::Duration::from_secs(1)).await.unwrap();
-    let state = guard.state().clone();
+    let mut state = guard.read().await.unwrap();
     let planned =
         make_plan(policy, &state, providers, &options(), None, Arc::new(Silent)).await.unwrap();
     apply(
         guard.as_mut(),
+        &mut state,
         providers,
         &planned.desired,
         &planned.live,
@@ -66,7 +68,7 @@ async fn plan_and_apply(
 fn setup(body: &str) -> (tempfile::TempDir, Policy, LocalStore, FakeProvider, Providers) {
     let dir = tempfile::tempdir().unwrap();
     let policy = policy(dir.path(), body);
-    let store = LocalStore::new(dir.path().join("state.json"));
+    let store = LocalStore::new(dir.path().join("state.db"));
     let fake = FakeProvider::default();
     let providers = Providers::from_providers([(
         "fake".to_owned(),
@@ -82,8 +84,10 @@ async fn secrets_never_reach_plans_or_state_and_are_compared_by_digest() {
     let text = serde_json::to_string(&plan).unwrap();
     assert!(!text.contains("hunter2"), "the plan leaks the password: {text}");
     assert!(text.contains("(sensitive:sha256:"), "{text}");
-    let state = fs_err::read_to_string(dir.path().join("state.json")).unwrap();
+    let state = serde_json::to_string(&store.read().await.unwrap()).unwrap();
     assert!(!state.contains("hunter2"), "the state leaks the password");
+    let file = fs_err::read(dir.path().join("state.db")).unwrap();
+    assert!(!String::from_utf8_lossy(&file).contains("hunter2"), "the database leaks it");
     assert_eq!(
         fake.world.lock().unwrap().objects["svc"]["password"],
         "hunter2-secret",

@@ -54,6 +54,45 @@ pub enum StateError {
     /// `state unlock` when nothing is locked.
     #[error("the state is not locked")]
     NotLocked,
+    /// The local database could not be read or written.
+    #[error("state database {path}: {reason}")]
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// What failed, and what to check.
+        reason: String,
+    },
+    /// The state is still the JSON document of an earlier breakglass.
+    #[error(
+        "{legacy} holds the state in the JSON form of an earlier breakglass; this one keeps \
+         state and the audit log in one database, {database}. Run `breakglass state migrate \
+         --from json --to local` to move the state and its audit log there (the JSON files are \
+         left as they are, as a backup); nothing was done"
+    )]
+    LegacyJson {
+        /// The JSON state file found.
+        legacy: PathBuf,
+        /// The database it should move into.
+        database: PathBuf,
+    },
+    /// A store that should be empty (the destination of `state migrate`) is not.
+    #[error("{store} already holds {what}; migrate only into an empty one")]
+    NotEmpty {
+        /// The store.
+        store: String,
+        /// What it holds.
+        what: String,
+    },
+    /// The audit log to import does not verify.
+    #[error(
+        "the audit log to import does not verify: line {line}: {problem}; nothing was migrated"
+    )]
+    BrokenLog {
+        /// The first line that does not verify.
+        line: u64,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The PostgreSQL backend failed; the message says what it was doing and what to check
     /// (never the connection string).
     #[error("postgres state backend: {0}")]

@@ -11,39 +11,47 @@
 //!   is gone, so is the lock, and the write fails instead of landing unlocked. Each write also
 //!   checks that the stored serial is the one the guard read: two writers can never both build
 //!   on serial N.
-//! - **The document and the activations apart.** The state document (format, lineage, serial,
-//!   resources, used approval nonces and TOTP steps) is one JSONB row; activations live in
-//!   their own table, one row each with their status, requester and window as columns, so the
-//!   executors of a fleet (`status`, `watch`) can ask "what ends before T" with an index. The
-//!   model ([`State`]) stays exactly the local backend's: a read joins them back.
+//! - **A row per record, a transaction per change.** Activations, resources, used approval
+//!   nonces and TOTP steps each have a table, one row per record with the columns it is looked
+//!   up by (status and end, requester, object id); a write is a [`Change`], only the rows that
+//!   changed, in one transaction, so one grant costs one small write however large the state.
+//!   The `state` row keeps format, lineage and serial. The model ([`State`]) stays exactly the
+//!   local backend's: a read decodes each row's JSON straight into it.
 //! - **Every write is recorded** in `state_writes` (serial, lock id, operation, host, pid, digest),
 //!   an append-only history of who moved the state when; the serial is its primary key, so a
 //!   lost update would be a visible gap or a refused duplicate.
 //! - **The tool creates and migrates its tables itself**, in schema `breakglass`, recording each
 //!   step in `schema_migrations`, under a transaction-level advisory lock so concurrent first
 //!   runs do not race. A database migrated by a newer breakglass is refused by name.
-//! - **The audit log is not here yet**: issue 5 adds the hash-chained log; its PostgreSQL table
-//!   (`audit_events`, appended in the same transaction as the state write it describes) plugs in
-//!   as the next migration, see [`MIGRATIONS`].
+//! - **The audit log lives here too**: `audit_events`, one row per event holding its line exactly
+//!   as hashed, appended in the same transaction as the state write it describes. One chain is
+//!   shared by every executor: appends take a transaction-level advisory lock, read the head and
+//!   insert after it, so concurrent executors never fork it; each append sends a `NOTIFY
+//!   breakglass_audit` (the sequence number) for listeners such as the console.
 //!
 //! The connection string comes from the environment variable the policy names
 //! (`connection_env`), never from the policy itself, and never appears in messages.
 
 use async_trait::async_trait;
+use futures_util::StreamExt;
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, GenericClient, NoTls};
 
+use super::change::{ActivationFilter, AuditHead, Change, EventFilter, Scope, StoredEvent, nanos};
 use super::error::StateError;
-use super::model::{STATE_FORMAT_VERSION, State, new_lineage};
+use super::model::{ResourceState, STATE_FORMAT_VERSION, State, UsedNonce, UsedTotp, new_lineage};
 use super::store::{
-    Leadership, LockInfo, StateGuard, StateStore, host_name, lock_backoff, new_lock_id,
+    Leadership, LockInfo, StateGuard, StateHead, StateStore, host_name, lock_backoff, new_lock_id,
     process_alive,
 };
 use crate::activation::Activation;
+use crate::address::Address;
+use crate::event::{Chain, Event, GENESIS, Stamped, line_hash, stamp};
 
 /// The schema holding breakglass's tables.
 const SCHEMA: &str = "breakglass";
@@ -55,15 +63,19 @@ const LOCK_CLASS: i32 = 0x6267_6C73;
 const STATE_LOCK: i32 = 1;
 /// Second key of the migration lock (transaction-level).
 const MIGRATION_LOCK: i32 = 2;
+/// Second key of the audit append lock (transaction-level).
+const AUDIT_LOCK: i32 = 3;
+/// Rows per statement when writing many (an import).
+const BATCH: usize = 1000;
 /// First key of leader-election locks; the second is a hash of the election's name.
 const LEADER_CLASS: i32 = 0x6267_6C64;
 
 /// The schema's migrations, in order. Append only; never edit one that has shipped.
-/// Issue 5 (audit log) adds `audit_events` here as version 2.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "state document, activations, write history, lock holder",
-    "CREATE TABLE breakglass.state (
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "state document, activations, write history, lock holder",
+        "CREATE TABLE breakglass.state (
          id boolean PRIMARY KEY DEFAULT true CHECK (id),
          format_version integer NOT NULL,
          lineage text NOT NULL,
@@ -102,7 +114,61 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[(
          backend_pid integer NOT NULL,
          created_at timestamptz NOT NULL
      )",
-)];
+    ),
+    (
+        2,
+        "a row per resource, nonce and TOTP step; the audit log",
+        "CREATE TABLE breakglass.resources (
+             address text PRIMARY KEY,
+             resource_type text NOT NULL,
+             object_id text NOT NULL,
+             activation text,
+             record jsonb NOT NULL,
+             written_serial bigint NOT NULL
+         );
+         CREATE INDEX resources_object ON breakglass.resources (resource_type, object_id);
+         CREATE INDEX resources_activation ON breakglass.resources (activation)
+             WHERE activation IS NOT NULL;
+         INSERT INTO breakglass.resources
+             SELECT r.key, r.value->>'resource_type', r.value->>'id', r.value->>'activation',
+                 r.value, s.serial
+             FROM breakglass.state s, jsonb_each(coalesce(s.document->'resources', '{}')) r;
+         CREATE TABLE breakglass.used_nonces (nonce text PRIMARY KEY, record jsonb NOT NULL);
+         INSERT INTO breakglass.used_nonces
+             SELECT n.key, n.value
+             FROM breakglass.state s, jsonb_each(coalesce(s.document->'used_nonces', '{}')) n;
+         CREATE TABLE breakglass.used_totp (
+             position bigserial NOT NULL,
+             person text NOT NULL,
+             step bigint NOT NULL,
+             PRIMARY KEY (person, step)
+         );
+         INSERT INTO breakglass.used_totp (person, step)
+             SELECT t.value->>'person', (t.value->>'step')::bigint
+             FROM breakglass.state s,
+                 jsonb_array_elements(coalesce(s.document->'used_totp', '[]')) WITH ORDINALITY t
+             ORDER BY t.ordinality
+             ON CONFLICT DO NOTHING;
+         UPDATE breakglass.state SET document = '{}';
+         CREATE INDEX activations_requester_start ON breakglass.activations (requester, start_at);
+         CREATE INDEX activations_name_start ON breakglass.activations (name, start_at);
+         CREATE TABLE breakglass.audit_events (
+             seq bigint PRIMARY KEY,
+             time_ns bigint NOT NULL,
+             action text NOT NULL,
+             activation text,
+             plan_digest text,
+             hash text NOT NULL UNIQUE,
+             line text NOT NULL,
+             recorded_at timestamptz NOT NULL DEFAULT now()
+         );
+         CREATE INDEX audit_events_time ON breakglass.audit_events (time_ns);
+         CREATE INDEX audit_events_activation ON breakglass.audit_events (activation, seq)
+             WHERE activation IS NOT NULL;
+         CREATE INDEX audit_events_digest ON breakglass.audit_events (plan_digest)
+             WHERE plan_digest IS NOT NULL",
+    ),
+];
 
 fn database_error(doing: &str, error: &tokio_postgres::Error) -> StateError {
     let detail = match error.as_db_error() {
@@ -159,7 +225,7 @@ impl PostgresStore {
         Ok(Self { config, source: source.to_owned() })
     }
 
-    fn describe(&self) -> String {
+    fn location(&self) -> String {
         let hosts: Vec<String> = self
             .config
             .get_hosts()
@@ -189,7 +255,7 @@ impl PostgresStore {
             StateError::Postgres(format!(
                 "cannot connect to the state database {}: {why}; check the connection string in \
                  {} and that the server is running",
-                self.describe(),
+                self.location(),
                 self.source
             ))
         })?;
@@ -213,22 +279,6 @@ impl PostgresStore {
             .await
             .map_err(|error| database_error("trying to become leader", &error))?;
         Ok(row.get::<_, bool>(0).then(|| LeaderGuard { client, name: name.to_owned() }))
-    }
-
-    /// Writes `state` as it is (lineage and serial kept) into a store that has none yet: the
-    /// end of `state migrate`. Refused if this store already holds a state.
-    pub async fn import(&self, state: &State, operation: &str) -> Result<(), StateError> {
-        let mut guard = self.lock_postgres(operation, Duration::from_secs(30)).await?;
-        if guard.state.serial != 0 || !guard.state.lineage.is_empty() {
-            return Err(StateError::Postgres(format!(
-                "the state database {} already holds a state (lineage {}, serial {}); migrate \
-                 only into an empty one",
-                self.describe(),
-                guard.state.lineage,
-                guard.state.serial
-            )));
-        }
-        guard.store_state(state.clone()).await
     }
 
     async fn lock_postgres(
@@ -284,8 +334,8 @@ impl PostgresStore {
             )
             .await
             .map_err(|error| database_error("recording the lock holder", &error))?;
-        let state = read_state(&client, &self.describe()).await?;
-        Ok(PostgresGuard { client, info, state })
+        let head = read_head(&client).await?;
+        Ok(PostgresGuard { client, info, head, describe: self.location() })
     }
 }
 
@@ -352,40 +402,487 @@ async fn migrate(client: &Client) -> Result<(), StateError> {
         .map_err(|error| database_error("creating the state tables", &error))
 }
 
-/// Reads the whole state (a new one when none was written yet).
-async fn read_state(client: &Client, describe: &str) -> Result<State, StateError> {
+fn corrupt(what: &str, error: impl std::fmt::Display) -> StateError {
+    StateError::Postgres(format!(
+        "{what} in the state database is not a breakglass record: {error}"
+    ))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> Result<T, StateError> {
+    serde_json::from_str(text).map_err(|error| corrupt(what, error))
+}
+
+/// Format, lineage and serial (a new state when none was written yet).
+async fn read_head(client: &impl GenericClient) -> Result<StateHead, StateError> {
     let row = client
-        .query_opt("SELECT document FROM breakglass.state", &[])
+        .query_opt("SELECT format_version, lineage, serial FROM breakglass.state", &[])
         .await
         .map_err(|error| database_error("reading the state", &error))?;
-    let Some(row) = row else { return Ok(State::new()) };
-    let document: serde_json::Value = row.get(0);
-    let corrupt = |reason: String| {
-        StateError::Postgres(format!(
-            "the state in {describe} is not a breakglass state document: {reason}"
-        ))
-    };
-    let found = document.get("format_version").and_then(serde_json::Value::as_u64).unwrap_or(0);
-    if found > u64::from(STATE_FORMAT_VERSION) {
+    let Some(row) = row else { return Ok(StateHead::default()) };
+    let found: i32 = row.get(0);
+    if u32::try_from(found).unwrap_or(u32::MAX) > STATE_FORMAT_VERSION {
         return Err(StateError::Postgres(format!(
-            "the state in {describe} has format {found}, newer than this breakglass understands \
+            "the state database has format {found}, newer than this breakglass understands \
              ({STATE_FORMAT_VERSION}); upgrade breakglass"
         )));
     }
-    let mut state: State =
-        serde_json::from_value(document).map_err(|error| corrupt(error.to_string()))?;
+    Ok(StateHead { lineage: row.get(1), serial: row.get::<_, i64>(2).cast_unsigned() })
+}
+
+/// Streams the rows of `sql` (the record's JSON text last), decoding each straight into `T`.
+async fn stream_rows<P>(
+    client: &impl GenericClient,
+    sql: &str,
+    parameters: &[&(dyn ToSql + Sync)],
+    mut each: impl FnMut(&tokio_postgres::Row) -> Result<P, StateError>,
+) -> Result<Vec<P>, StateError> {
     let rows = client
-        .query("SELECT id, record FROM breakglass.activations", &[])
+        .query_raw(sql, parameters.iter().copied())
         .await
-        .map_err(|error| database_error("reading activations", &error))?;
-    for row in rows {
-        let id: String = row.get(0);
-        let record: serde_json::Value = row.get(1);
-        let activation: Activation = serde_json::from_value(record)
-            .map_err(|error| corrupt(format!("activation {id}: {error}")))?;
-        state.activations.insert(id, Arc::new(activation));
+        .map_err(|error| database_error("reading the state", &error))?;
+    futures_util::pin_mut!(rows);
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().await {
+        let row = row.map_err(|error| database_error("reading the state", &error))?;
+        out.push(each(&row)?);
     }
+    Ok(out)
+}
+
+async fn activations_where(
+    client: &impl GenericClient,
+    condition: &str,
+    parameters: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Arc<Activation>>, StateError> {
+    let sql = format!("SELECT record::text FROM breakglass.activations {condition}");
+    stream_rows(client, &sql, parameters, |row| {
+        Ok(Arc::new(decode::<Activation>("an activation", row.get(0))?))
+    })
+    .await
+}
+
+async fn resources_where(
+    client: &impl GenericClient,
+    condition: &str,
+    parameters: &[&(dyn ToSql + Sync)],
+    into: &mut BTreeMap<Address, ResourceState>,
+) -> Result<(), StateError> {
+    let sql = format!("SELECT address, record::text FROM breakglass.resources {condition}");
+    let found = stream_rows(client, &sql, parameters, |row| {
+        let address: Address =
+            row.get::<_, &str>(0).parse().map_err(|error| corrupt("a resource address", error))?;
+        Ok((address, decode::<ResourceState>("a resource", row.get(1))?))
+    })
+    .await?;
+    for (address, resource) in found {
+        into.entry(address).or_insert(resource);
+    }
+    Ok(())
+}
+
+/// The whole state, read in one repeatable-read snapshot.
+async fn read_state(client: &mut Client) -> Result<State, StateError> {
+    let transaction = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(|error| database_error("reading the state", &error))?;
+    let head = read_head(&transaction).await?;
+    let mut state = State::new();
+    state.lineage = head.lineage;
+    state.serial = head.serial;
+    let mut resources = BTreeMap::new();
+    resources_where(&transaction, "", &[], &mut resources).await?;
+    state.resources = resources;
+    state.activations = activations_where(&transaction, "", &[])
+        .await?
+        .into_iter()
+        .map(|a| (a.id.clone(), a))
+        .collect();
+    state.used_nonces = stream_rows(
+        &transaction,
+        "SELECT nonce, record::text FROM breakglass.used_nonces",
+        &[],
+        |row| Ok((row.get::<_, String>(0), decode::<UsedNonce>("a used nonce", row.get(1))?)),
+    )
+    .await?
+    .into_iter()
+    .collect();
+    state.used_totp = stream_rows(
+        &transaction,
+        "SELECT person, step FROM breakglass.used_totp ORDER BY position",
+        &[],
+        |row| Ok(UsedTotp { person: row.get(0), step: row.get::<_, i64>(1).cast_unsigned() }),
+    )
+    .await?;
+    transaction.commit().await.map_err(|error| database_error("reading the state", &error))?;
     Ok(state)
+}
+
+fn timestamp_text(time: Timestamp) -> String {
+    time.to_string()
+}
+
+/// The rows `scope` names (see [`Scope`]).
+async fn read_scope(client: &mut Client, scope: &Scope) -> Result<State, StateError> {
+    let transaction = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(|error| database_error("reading the state", &error))?;
+    let head = read_head(&transaction).await?;
+    let mut state = State::new();
+    state.lineage = head.lineage;
+    state.serial = head.serial;
+    let mut activations: BTreeMap<String, Arc<Activation>> = BTreeMap::new();
+    let add = |found: Vec<Arc<Activation>>, into: &mut BTreeMap<String, Arc<Activation>>| {
+        for activation in found {
+            into.entry(activation.id.clone()).or_insert(activation);
+        }
+    };
+    let ids: Vec<&String> = scope.activations.iter().collect();
+    if !ids.is_empty() {
+        add(
+            activations_where(&transaction, "WHERE id = ANY($1)", &[&ids]).await?,
+            &mut activations,
+        );
+    }
+    if scope.live_overrides {
+        add(
+            activations_where(
+                &transaction,
+                "WHERE kind = 'override' AND status <> 'reverted'",
+                &[],
+            )
+            .await?,
+            &mut activations,
+        );
+    }
+    for started in &scope.started {
+        let since = timestamp_text(started.since);
+        let found =
+            match (&started.requester, &started.names) {
+                (Some(requester), _) => {
+                    activations_where(
+                        &transaction,
+                        "WHERE requester = $1 AND (start_at >= ($2::text)::timestamptz \
+                     OR end_at > ($2::text)::timestamptz)",
+                        &[requester, &since],
+                    )
+                    .await?
+                }
+                (None, Some(names)) => {
+                    let names: Vec<&String> = names.iter().collect();
+                    activations_where(
+                        &transaction,
+                        "WHERE name = ANY($1) AND (start_at >= ($2::text)::timestamptz \
+                     OR end_at > ($2::text)::timestamptz)",
+                        &[&names, &since],
+                    )
+                    .await?
+                }
+                (None, None) => activations_where(
+                    &transaction,
+                    "WHERE start_at >= ($1::text)::timestamptz OR end_at > ($1::text)::timestamptz",
+                    &[&since],
+                )
+                .await?,
+            };
+        add(found, &mut activations);
+    }
+    let mut resources = BTreeMap::new();
+    let addresses: Vec<String> = scope.addresses.iter().map(ToString::to_string).collect();
+    if !addresses.is_empty() {
+        resources_where(&transaction, "WHERE address = ANY($1)", &[&addresses], &mut resources)
+            .await?;
+    }
+    if !scope.objects.is_empty() {
+        let types: Vec<&String> = scope.objects.iter().map(|(t, _)| t).collect();
+        let objects: Vec<&String> = scope.objects.iter().map(|(_, id)| id).collect();
+        resources_where(
+            &transaction,
+            "WHERE (resource_type, object_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+            &[&types, &objects],
+            &mut resources,
+        )
+        .await?;
+    }
+    if scope.resources_of_activations && !ids.is_empty() {
+        resources_where(&transaction, "WHERE activation = ANY($1)", &[&ids], &mut resources)
+            .await?;
+    }
+    let holders: Vec<String> = resources
+        .values()
+        .filter_map(|r| r.activation.clone())
+        .filter(|id| !activations.contains_key(id))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !holders.is_empty() {
+        add(
+            activations_where(&transaction, "WHERE id = ANY($1)", &[&holders]).await?,
+            &mut activations,
+        );
+    }
+    state.activations = activations;
+    state.resources = resources;
+    let nonces: Vec<&String> = scope.nonces.iter().collect();
+    if !nonces.is_empty() {
+        state.used_nonces = stream_rows(
+            &transaction,
+            "SELECT nonce, record::text FROM breakglass.used_nonces WHERE nonce = ANY($1)",
+            &[&nonces],
+            |row| Ok((row.get::<_, String>(0), decode::<UsedNonce>("a used nonce", row.get(1))?)),
+        )
+        .await?
+        .into_iter()
+        .collect();
+    }
+    if let Some((person, from)) = &scope.totp {
+        state.used_totp = stream_rows(
+            &transaction,
+            "SELECT person, step FROM breakglass.used_totp WHERE person = $1 AND step >= $2 \
+             ORDER BY position",
+            &[person, &from.cast_signed()],
+            |row| Ok(UsedTotp { person: row.get(0), step: row.get::<_, i64>(1).cast_unsigned() }),
+        )
+        .await?;
+    }
+    transaction.commit().await.map_err(|error| database_error("reading the state", &error))?;
+    Ok(state)
+}
+
+/// Writes the rows of `change`, in batches.
+async fn write_rows(
+    transaction: &tokio_postgres::Transaction<'_>,
+    change: &Change,
+    serial: i64,
+) -> Result<(), StateError> {
+    for chunk in change.activations.chunks(BATCH) {
+        let mut columns: [Vec<String>; 8] = Default::default();
+        for activation in chunk {
+            let record = serde_json::to_string(&**activation).map_err(|error| {
+                StateError::Postgres(format!("cannot encode activation {}: {error}", activation.id))
+            })?;
+            for (column, value) in columns.iter_mut().zip([
+                activation.id.clone(),
+                activation.status.as_str().to_owned(),
+                activation.kind.as_str().to_owned(),
+                activation.name.clone(),
+                activation.requester.clone(),
+                activation.start.to_string(),
+                activation.end.to_string(),
+                record,
+            ]) {
+                column.push(value);
+            }
+        }
+        let [ids, statuses, kinds, names, requesters, starts, ends, records] = &columns;
+        transaction
+            .execute(
+                "INSERT INTO breakglass.activations \
+                     (id, status, kind, name, requester, start_at, end_at, record, written_serial) \
+                 SELECT id, status, kind, name, requester, start_at::timestamptz, end_at::timestamptz, \
+                     record::jsonb, $9 \
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                     $6::text[], $7::text[], $8::text[]) \
+                     AS r(id, status, kind, name, requester, start_at, end_at, record) \
+                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, kind = excluded.kind, \
+                     name = excluded.name, requester = excluded.requester, \
+                     start_at = excluded.start_at, end_at = excluded.end_at, \
+                     record = excluded.record, written_serial = excluded.written_serial",
+                &[ids, statuses, kinds, names, requesters, starts, ends, records, &serial],
+            )
+            .await
+            .map_err(|error| database_error("writing activations", &error))?;
+    }
+    let (written, forgotten): (Vec<_>, Vec<_>) =
+        change.resources.iter().partition(|(_, resource)| resource.is_some());
+    for chunk in written.chunks(BATCH) {
+        let mut columns: [Vec<Option<String>>; 5] = Default::default();
+        for (address, resource) in chunk {
+            let Some(resource) = resource else { continue };
+            let record = serde_json::to_string(resource).map_err(|error| {
+                StateError::Postgres(format!("cannot encode resource {address}: {error}"))
+            })?;
+            for (column, value) in columns.iter_mut().zip([
+                Some(address.to_string()),
+                Some(resource.resource_type.clone()),
+                Some(resource.id.clone()),
+                resource.activation.clone(),
+                Some(record),
+            ]) {
+                column.push(value);
+            }
+        }
+        let [addresses, types, ids, activations, records] = &columns;
+        transaction
+            .execute(
+                "INSERT INTO breakglass.resources \
+                     (address, resource_type, object_id, activation, record, written_serial) \
+                 SELECT address, resource_type, object_id, activation, record::jsonb, $6 \
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) \
+                     AS r(address, resource_type, object_id, activation, record) \
+                 ON CONFLICT (address) DO UPDATE SET resource_type = excluded.resource_type, \
+                     object_id = excluded.object_id, activation = excluded.activation, \
+                     record = excluded.record, written_serial = excluded.written_serial",
+                &[addresses, types, ids, activations, records, &serial],
+            )
+            .await
+            .map_err(|error| database_error("writing resources", &error))?;
+    }
+    let forgotten: Vec<String> = forgotten.iter().map(|(address, _)| address.to_string()).collect();
+    if !forgotten.is_empty() {
+        transaction
+            .execute("DELETE FROM breakglass.resources WHERE address = ANY($1)", &[&forgotten])
+            .await
+            .map_err(|error| database_error("removing resources", &error))?;
+    }
+    for chunk in change.used_nonces.chunks(BATCH) {
+        let nonces: Vec<&String> = chunk.iter().map(|(nonce, _)| nonce).collect();
+        let records: Vec<String> =
+            chunk.iter().map(|(_, used)| serde_json::to_string(used).unwrap_or_default()).collect();
+        transaction
+            .execute(
+                "INSERT INTO breakglass.used_nonces (nonce, record) \
+                 SELECT nonce, record::jsonb FROM unnest($1::text[], $2::text[]) AS r(nonce, record) \
+                 ON CONFLICT (nonce) DO UPDATE SET record = excluded.record",
+                &[&nonces, &records],
+            )
+            .await
+            .map_err(|error| database_error("recording used nonces", &error))?;
+    }
+    for used in &change.used_totp {
+        transaction
+            .execute(
+                "INSERT INTO breakglass.used_totp (person, step) VALUES ($1, $2) \
+                 ON CONFLICT DO NOTHING",
+                &[&used.person, &used.step.cast_signed()],
+            )
+            .await
+            .map_err(|error| database_error("recording a used TOTP step", &error))?;
+    }
+    Ok(())
+}
+
+/// Appends `events` after the log's head, under the audit append lock (held to the end of the
+/// transaction), and notifies listeners.
+async fn append(
+    transaction: &tokio_postgres::Transaction<'_>,
+    events: Vec<Event>,
+) -> Result<Vec<Stamped>, StateError> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    transaction
+        .execute("SELECT pg_advisory_xact_lock($1, $2)", &[&LOCK_CLASS, &AUDIT_LOCK])
+        .await
+        .map_err(|error| database_error("taking the audit log lock", &error))?;
+    let (mut seq, mut prev) = transaction
+        .query_opt("SELECT seq, hash FROM breakglass.audit_events ORDER BY seq DESC LIMIT 1", &[])
+        .await
+        .map_err(|error| database_error("reading the audit log head", &error))?
+        .map_or((0_i64, GENESIS.to_owned()), |row| (row.get(0), row.get(1)));
+    let mut stamped = Vec::with_capacity(events.len());
+    let mut columns = EventColumns::default();
+    for mut event in events {
+        let (line, hash) = stamp(&mut event, &prev);
+        seq += 1;
+        columns.0.push(seq);
+        columns.1.push(nanos(event.time));
+        columns.2.push(event.action.clone());
+        columns.3.push(event.subject.activation.clone());
+        columns.4.push(event.subject.plan_digest.clone());
+        columns.5.push(hash.clone());
+        columns.6.push(line);
+        prev.clone_from(&hash);
+        stamped.push(Stamped { event, hash });
+    }
+    insert_events(transaction, &columns).await?;
+    transaction
+        .execute("SELECT pg_notify('breakglass_audit', $1)", &[&seq.to_string()])
+        .await
+        .map_err(|error| database_error("notifying audit listeners", &error))?;
+    Ok(stamped)
+}
+
+type EventColumns = (
+    Vec<i64>,
+    Vec<i64>,
+    Vec<String>,
+    Vec<Option<String>>,
+    Vec<Option<String>>,
+    Vec<String>,
+    Vec<String>,
+);
+
+async fn insert_events(
+    transaction: &tokio_postgres::Transaction<'_>,
+    columns: &EventColumns,
+) -> Result<(), StateError> {
+    transaction
+        .execute(
+            "INSERT INTO breakglass.audit_events \
+                 (seq, time_ns, action, activation, plan_digest, hash, line) \
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], \
+                 $5::text[], $6::text[], $7::text[])",
+            &[&columns.0, &columns.1, &columns.2, &columns.3, &columns.4, &columns.5, &columns.6],
+        )
+        .await
+        .map_err(|error| database_error("appending to the audit log", &error))?;
+    Ok(())
+}
+
+/// The `WHERE` clause (possibly empty) and its values for `filter`.
+fn event_conditions(filter: &EventFilter) -> (String, Vec<Box<dyn ToSql + Sync + Send>>) {
+    let mut conditions: Vec<String> = Vec::new();
+    let mut values: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+    let mut bind = |condition: &str, value: Box<dyn ToSql + Sync + Send>| {
+        values.push(value);
+        conditions.push(condition.replace('?', &format!("${}", values.len())));
+    };
+    if let Some(after) = filter.after {
+        bind("seq > ?", Box::new(after.cast_signed()));
+    }
+    if let Some(since) = filter.since {
+        bind("time_ns >= ?", Box::new(nanos(since)));
+    }
+    if let Some(until) = filter.until {
+        bind("time_ns < ?", Box::new(nanos(until)));
+    }
+    if let Some(activation) = &filter.activation {
+        bind("activation = ?", Box::new(activation.clone()));
+    }
+    if let Some(action) = &filter.action {
+        bind("action = ?", Box::new(action.clone()));
+    }
+    if filter.unattached {
+        conditions.push("activation IS NULL".to_owned());
+    }
+    if filter.by_activation {
+        conditions.push("activation IS NOT NULL".to_owned());
+    }
+    let clause = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    (clause, values)
+}
+
+async fn audit_head(client: &impl GenericClient) -> Result<AuditHead, StateError> {
+    Ok(client
+        .query_opt("SELECT seq, hash FROM breakglass.audit_events ORDER BY seq DESC LIMIT 1", &[])
+        .await
+        .map_err(|error| database_error("reading the audit log head", &error))?
+        .map_or(AuditHead { events: 0, hash: GENESIS.to_owned() }, |row| AuditHead {
+            events: row.get::<_, i64>(0).cast_unsigned(),
+            hash: row.get(1),
+        }))
 }
 
 /// Who holds the state lock, if anyone: the holder row, if its backend holds the lock.
@@ -434,8 +931,196 @@ impl StateStore for PostgresStore {
     }
 
     async fn read(&self) -> Result<State, StateError> {
+        let mut client = self.connect().await?;
+        read_state(&mut client).await
+    }
+
+    async fn read_scope(&self, scope: &Scope) -> Result<State, StateError> {
+        let mut client = self.connect().await?;
+        read_scope(&mut client, scope).await
+    }
+
+    async fn activations(
+        &self,
+        filter: &ActivationFilter,
+    ) -> Result<Vec<Arc<Activation>>, StateError> {
         let client = self.connect().await?;
-        read_state(&client, &self.describe()).await
+        let mut condition = "WHERE true".to_owned();
+        if filter.not_reverted {
+            condition.push_str(" AND status <> 'reverted'");
+        }
+        let by = filter.ending_by.map(|t| t.to_string());
+        let mut parameters: Vec<&(dyn ToSql + Sync)> = Vec::new();
+        if let Some(by) = &by {
+            condition.push_str(" AND (end_at <= ($1::text)::timestamptz OR status = 'reverting')");
+            parameters.push(by);
+        }
+        if filter.first_to_end {
+            condition.push_str(" ORDER BY end_at LIMIT 1");
+        }
+        activations_where(&client, &condition, &parameters).await
+    }
+
+    async fn head(&self) -> Result<StateHead, StateError> {
+        let client = self.connect().await?;
+        read_head(&client).await
+    }
+
+    async fn append_events(&self, events: Vec<Event>) -> Result<Vec<Stamped>, StateError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut client = self.connect().await?;
+        let transaction = client
+            .transaction()
+            .await
+            .map_err(|error| database_error("appending to the audit log", &error))?;
+        let stamped = append(&transaction, events).await?;
+        transaction
+            .commit()
+            .await
+            .map_err(|error| database_error("appending to the audit log", &error))?;
+        Ok(stamped)
+    }
+
+    async fn audit_head(&self) -> Result<AuditHead, StateError> {
+        let client = self.connect().await?;
+        audit_head(&client).await
+    }
+
+    async fn scan_events(
+        &self,
+        filter: &EventFilter,
+        each: &mut (dyn FnMut(StoredEvent) -> bool + Send),
+    ) -> Result<(), StateError> {
+        let client = self.connect().await?;
+        let (clause, values) = event_conditions(filter);
+        let mut sql = format!("SELECT seq, line, hash FROM breakglass.audit_events{clause}");
+        sql.push_str(if filter.by_activation {
+            " ORDER BY activation, seq"
+        } else {
+            " ORDER BY seq"
+        });
+        let rows = client
+            .query_raw(&sql, values.iter().map(|v| &**v as &(dyn ToSql + Sync)))
+            .await
+            .map_err(|error| database_error("reading the audit log", &error))?;
+        futures_util::pin_mut!(rows);
+        while let Some(row) = rows.next().await {
+            let row = row.map_err(|error| database_error("reading the audit log", &error))?;
+            let event = StoredEvent {
+                seq: row.get::<_, i64>(0).cast_unsigned(),
+                line: row.get(1),
+                hash: row.get(2),
+            };
+            if !each(event) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn event_activations(&self, filter: &EventFilter) -> Result<Vec<String>, StateError> {
+        let client = self.connect().await?;
+        let (clause, values) = event_conditions(filter);
+        let joiner = if clause.is_empty() { " WHERE" } else { " AND" };
+        let sql = format!(
+            "SELECT DISTINCT activation FROM breakglass.audit_events{clause}{joiner} \
+             activation IS NOT NULL"
+        );
+        let parameters: Vec<&(dyn ToSql + Sync)> =
+            values.iter().map(|v| &**v as &(dyn ToSql + Sync)).collect();
+        stream_rows(&client, &sql, &parameters, |row| Ok(row.get(0))).await
+    }
+
+    async fn digest_links(&self) -> Result<Vec<(String, String)>, StateError> {
+        let client = self.connect().await?;
+        stream_rows(
+            &client,
+            "SELECT DISTINCT ON (plan_digest) plan_digest, activation \
+             FROM breakglass.audit_events \
+             WHERE plan_digest IS NOT NULL AND activation IS NOT NULL ORDER BY plan_digest, seq",
+            &[],
+            |row| Ok((row.get(0), row.get(1))),
+        )
+        .await
+    }
+
+    async fn import(
+        &self,
+        state: &State,
+        log: &mut (dyn Iterator<Item = Result<String, StateError>> + Send),
+    ) -> Result<u64, StateError> {
+        let mut guard = self.lock_postgres("state migrate", Duration::from_secs(30)).await?;
+        let transaction = guard
+            .client
+            .transaction()
+            .await
+            .map_err(|error| database_error("importing", &error))?;
+        let head = read_head(&transaction).await?;
+        let events = audit_head(&transaction).await?.events;
+        let rows: i64 = transaction
+            .query_one(
+                "SELECT (SELECT count(*) FROM breakglass.activations) \
+                     + (SELECT count(*) FROM breakglass.resources)",
+                &[],
+            )
+            .await
+            .map_err(|error| database_error("importing", &error))?
+            .get(0);
+        if head.serial != 0 || !head.lineage.is_empty() || rows != 0 || events != 0 {
+            return Err(StateError::NotEmpty {
+                store: format!("the state database {}", self.location()),
+                what: format!(
+                    "a state (lineage {}, serial {}) or audit events ({events})",
+                    head.lineage, head.serial
+                ),
+            });
+        }
+        let serial = state.serial.cast_signed();
+        transaction
+            .execute(
+                "INSERT INTO breakglass.state (id, format_version, lineage, serial, document, updated_at) \
+                 VALUES (true, $1, $2, $3, '{}'::jsonb, now()) \
+                 ON CONFLICT (id) DO UPDATE SET format_version = $1, lineage = $2, serial = $3, \
+                     document = '{}'::jsonb, updated_at = now()",
+                &[&i32::try_from(STATE_FORMAT_VERSION).unwrap_or(i32::MAX), &state.lineage, &serial],
+            )
+            .await
+            .map_err(|error| database_error("importing the state", &error))?;
+        write_rows(&transaction, &Change::everything(state), serial).await?;
+        let mut chain = Chain::new(None);
+        let mut columns = EventColumns::default();
+        for line in log {
+            let line = line?;
+            chain
+                .push(&line)
+                .map_err(|e| StateError::BrokenLog { line: e.line, problem: e.problem })?;
+            let event: Event = serde_json::from_str(&line).map_err(|e| StateError::BrokenLog {
+                line: chain.lines(),
+                problem: e.to_string(),
+            })?;
+            columns.0.push(chain.lines().cast_signed());
+            columns.1.push(nanos(event.time));
+            columns.2.push(event.action);
+            columns.3.push(event.subject.activation);
+            columns.4.push(event.subject.plan_digest);
+            columns.5.push(line_hash(&line));
+            columns.6.push(line);
+            if columns.0.len() == BATCH {
+                insert_events(&transaction, &columns).await?;
+                columns = EventColumns::default();
+            }
+        }
+        if !columns.0.is_empty() {
+            insert_events(&transaction, &columns).await?;
+        }
+        transaction.commit().await.map_err(|error| database_error("importing", &error))?;
+        Ok(chain.lines())
+    }
+
+    fn describe(&self) -> String {
+        format!("the state database {}", self.location())
     }
 
     async fn lock(
@@ -507,27 +1192,20 @@ impl StateStore for PostgresStore {
 pub struct PostgresGuard {
     client: Client,
     info: LockInfo,
-    state: State,
+    head: StateHead,
+    describe: String,
 }
 
 impl std::fmt::Debug for PostgresGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresGuard").field("info", &self.info).finish()
+        f.debug_struct("PostgresGuard").field("info", &self.info).field("head", &self.head).finish()
     }
 }
 
 impl PostgresGuard {
-    /// Stores `state` exactly (serial included) in one transaction on the lock's session.
-    async fn store_state(&mut self, state: State) -> Result<(), StateError> {
-        let mut document = serde_json::to_value(&state)
-            .map_err(|error| StateError::Postgres(format!("cannot encode the state: {error}")))?;
-        if let Some(object) = document.as_object_mut() {
-            // Activations live in their own table.
-            object.remove("activations");
-        }
-        let digest = hex::encode(Sha256::digest(serde_json::to_vec(&state).unwrap_or_default()));
-        let expected = i64::try_from(self.state.serial).unwrap_or(i64::MAX);
-        let serial = i64::try_from(state.serial).unwrap_or(i64::MAX);
+    /// Writes `change` in one transaction on the lock's session: its rows (moving the serial),
+    /// a `state_writes` record, and its audit events.
+    async fn commit_change(&mut self, change: Change) -> Result<Vec<Stamped>, StateError> {
         let transaction = self
             .client
             .transaction()
@@ -538,110 +1216,88 @@ impl PostgresGuard {
             .await
             .map_err(|error| database_error("reading the state serial", &error))?
             .map_or(0, |row| row.get::<_, i64>(0));
-        if stored != expected {
+        if stored.cast_unsigned() != self.head.serial {
             return Err(StateError::Postgres(format!(
-                "the state serial is {stored} but this run read {expected}: another writer \
-                 changed the state without the lock; nothing was written, run again"
+                "the state serial is {stored} but this run read {}: another writer changed the \
+                 state without the lock; nothing was written, run again",
+                self.head.serial
             )));
         }
-        transaction
-            .execute(
-                "INSERT INTO breakglass.state (id, format_version, lineage, serial, document, updated_at) \
-                 VALUES (true, $1, $2, $3, $4, now()) \
-                 ON CONFLICT (id) DO UPDATE SET format_version = $1, lineage = $2, serial = $3, \
-                     document = $4, updated_at = now()",
-                &[
-                    &i32::try_from(state.format_version).unwrap_or(i32::MAX),
-                    &state.lineage,
-                    &serial,
-                    &document,
-                ],
-            )
-            .await
-            .map_err(|error| database_error("writing the state", &error))?;
-        let previous: &BTreeMap<String, Arc<Activation>> = &self.state.activations;
-        for (id, activation) in &state.activations {
-            if previous.get(id) == Some(activation) {
-                continue;
+        let mut head = self.head.clone();
+        if change.touches_state() {
+            if head.lineage.is_empty() {
+                head.lineage = new_lineage();
             }
-            let record = serde_json::to_value(activation).map_err(|error| {
-                StateError::Postgres(format!("cannot encode activation {id}: {error}"))
-            })?;
+            head.serial += 1;
+            let serial = head.serial.cast_signed();
             transaction
                 .execute(
-                    "INSERT INTO breakglass.activations \
-                         (id, status, kind, name, requester, start_at, end_at, record, written_serial) \
-                     VALUES ($1, $2, $3, $4, $5, ($6::text)::timestamptz, ($7::text)::timestamptz, $8, $9) \
-                     ON CONFLICT (id) DO UPDATE SET status = $2, kind = $3, name = $4, \
-                         requester = $5, start_at = ($6::text)::timestamptz, \
-                         end_at = ($7::text)::timestamptz, record = $8, written_serial = $9",
+                    "INSERT INTO breakglass.state (id, format_version, lineage, serial, document, updated_at) \
+                     VALUES (true, $1, $2, $3, '{}'::jsonb, now()) \
+                     ON CONFLICT (id) DO UPDATE SET format_version = $1, lineage = $2, \
+                         serial = $3, updated_at = now()",
+                    &[&i32::try_from(STATE_FORMAT_VERSION).unwrap_or(i32::MAX), &head.lineage, &serial],
+                )
+                .await
+                .map_err(|error| database_error("writing the state", &error))?;
+            write_rows(&transaction, &change, serial).await?;
+            let mut hasher = Sha256::new();
+            for activation in &change.activations {
+                hasher.update(serde_json::to_vec(&**activation).unwrap_or_default());
+            }
+            for (address, resource) in &change.resources {
+                hasher.update(address.to_string().as_bytes());
+                hasher.update(serde_json::to_vec(resource).unwrap_or_default());
+            }
+            let digest = hex::encode(hasher.finalize());
+            transaction
+                .execute(
+                    "INSERT INTO breakglass.state_writes \
+                         (serial, lineage, lock_id, operation, host, pid, digest) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
                     &[
-                        id,
-                        &activation.status.as_str(),
-                        &activation.kind.as_str(),
-                        &activation.name,
-                        &activation.requester,
-                        &activation.start.to_string(),
-                        &activation.end.to_string(),
-                        &record,
                         &serial,
+                        &head.lineage,
+                        &self.info.id,
+                        &self.info.operation,
+                        &self.info.host,
+                        &i64::from(self.info.pid),
+                        &digest,
                     ],
                 )
                 .await
-                .map_err(|error| database_error(&format!("writing activation {id}"), &error))?;
+                .map_err(|error| database_error("recording the state write", &error))?;
         }
-        let removed: Vec<&String> =
-            previous.keys().filter(|id| !state.activations.contains_key(*id)).collect();
-        if !removed.is_empty() {
-            transaction
-                .execute("DELETE FROM breakglass.activations WHERE id = ANY($1)", &[&removed])
-                .await
-                .map_err(|error| database_error("removing activations", &error))?;
-        }
-        transaction
-            .execute(
-                "INSERT INTO breakglass.state_writes \
-                     (serial, lineage, lock_id, operation, host, pid, digest) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[
-                    &serial,
-                    &state.lineage,
-                    &self.info.id,
-                    &self.info.operation,
-                    &self.info.host,
-                    &i64::from(self.info.pid),
-                    &digest,
-                ],
-            )
-            .await
-            .map_err(|error| database_error("recording the state write", &error))?;
-        // Issue 5: the audit events of this write are appended here, in the same transaction.
+        let stamped = append(&transaction, change.events).await?;
         transaction
             .commit()
             .await
             .map_err(|error| database_error("committing the state write", &error))?;
-        self.state = state;
-        Ok(())
+        self.head = head;
+        Ok(stamped)
     }
 }
 
 #[async_trait]
 impl StateGuard for PostgresGuard {
-    fn state(&self) -> &State {
-        &self.state
+    fn head(&self) -> &StateHead {
+        &self.head
     }
 
-    async fn write(&mut self, mut state: State) -> Result<(), StateError> {
-        if state.lineage.is_empty() {
-            state.lineage = if self.state.lineage.is_empty() {
-                new_lineage()
-            } else {
-                self.state.lineage.clone()
-            };
+    async fn read(&mut self) -> Result<State, StateError> {
+        read_state(&mut self.client).await
+    }
+
+    async fn read_scope(&mut self, scope: &Scope) -> Result<State, StateError> {
+        read_scope(&mut self.client, scope).await
+    }
+
+    async fn commit(&mut self, change: Change) -> Result<Vec<Stamped>, StateError> {
+        if change.is_empty() {
+            return Ok(Vec::new());
         }
-        state.serial = self.state.serial + 1;
-        state.format_version = STATE_FORMAT_VERSION;
-        self.store_state(state).await
+        let _ = &self.describe;
+        self.commit_change(change).await
     }
 
     fn info(&self) -> &LockInfo {
@@ -684,6 +1340,21 @@ mod tests {
     use super::*;
     use breakglass_provider_postgres::testing::TestCluster;
 
+    /// A change that records one used nonce (and so moves the serial).
+    fn nonce(name: &str) -> Change {
+        Change {
+            used_nonces: vec![(
+                name.to_owned(),
+                UsedNonce {
+                    approver: "carol".into(),
+                    activation: "act_1".into(),
+                    used_at: Timestamp::UNIX_EPOCH,
+                },
+            )],
+            ..Change::default()
+        }
+    }
+
     async fn store(database: &str) -> PostgresStore {
         let cluster = TestCluster::shared();
         cluster.create_database(database).await;
@@ -692,6 +1363,60 @@ mod tests {
             "TEST_CONNECTION",
         )
         .unwrap()
+    }
+
+    /// A database an earlier version wrote (schema 1: the state as one JSONB document) is
+    /// migrated in place into rows, losing nothing.
+    #[tokio::test]
+    async fn a_schema_1_document_becomes_rows_on_first_connect() {
+        let cluster = TestCluster::shared();
+        cluster.create_database("state_schema_one").await;
+        let admin = cluster.connect("state_schema_one").await;
+        let (_, _, first) = MIGRATIONS[0];
+        admin
+            .batch_execute(&format!(
+                "CREATE SCHEMA breakglass; \
+                 CREATE TABLE breakglass.schema_migrations (version integer PRIMARY KEY, \
+                     description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now()); \
+                 {first}; \
+                 INSERT INTO breakglass.schema_migrations (version, description) VALUES (1, 'v1')"
+            ))
+            .await
+            .unwrap();
+        let document = serde_json::json!({
+            "format_version": 1, "lineage": "01jold", "serial": 7,
+            "resources": {
+                "local_setting.flag": {
+                    "provider": "local", "resource_type": "local_setting", "id": "flag",
+                    "attributes": {"key": "flag", "value": "on"},
+                    "updated_at": "2031-01-15T09:00:00Z"
+                }
+            },
+            "used_nonces": {
+                "n1": {"approver": "carol", "activation": "act_1", "used_at": "2031-01-15T09:00:00Z"}
+            },
+            "used_totp": [{"person": "alice", "step": 42}, {"person": "bob", "step": 7}]
+        });
+        admin
+            .execute(
+                "INSERT INTO breakglass.state (id, format_version, lineage, serial, document) \
+                 VALUES (true, 1, '01jold', 7, $1)",
+                &[&document],
+            )
+            .await
+            .unwrap();
+        let store = PostgresStore::from_connection_string(
+            &cluster.connection_string("postgres", TestCluster::PASSWORD, "state_schema_one"),
+            "TEST_CONNECTION",
+        )
+        .unwrap();
+        let state = store.read().await.unwrap();
+        let mut expected: State = serde_json::from_value(document).unwrap();
+        expected.activations.clear();
+        assert_eq!(state, expected, "every record survives the move into rows");
+        let left: serde_json::Value =
+            admin.query_one("SELECT document FROM breakglass.state", &[]).await.unwrap().get(0);
+        assert_eq!(left, serde_json::json!({}));
     }
 
     #[tokio::test]
@@ -707,7 +1432,7 @@ mod tests {
             .iter()
             .map(|row| row.get(0))
             .collect();
-        assert_eq!(versions, [1]);
+        assert_eq!(versions, [1, 2]);
     }
 
     #[tokio::test]
@@ -718,16 +1443,7 @@ mod tests {
                 let store = store.clone();
                 tokio::spawn(async move {
                     let mut guard = store.lock("test", Duration::from_secs(60)).await.unwrap();
-                    let mut state = guard.state().clone();
-                    state.used_nonces.insert(
-                        format!("nonce-{n}"),
-                        crate::state::UsedNonce {
-                            approver: "carol".into(),
-                            activation: format!("act_{n}"),
-                            used_at: Timestamp::UNIX_EPOCH,
-                        },
-                    );
-                    guard.write(state).await.unwrap();
+                    guard.commit(nonce(&format!("nonce-{n}"))).await.unwrap();
                 })
             })
             .collect();
@@ -771,9 +1487,9 @@ mod tests {
             .unwrap();
         assert!(store.lock_info().await.unwrap().is_none());
         let mut next = store.lock("reconcile", Duration::from_secs(5)).await.unwrap();
-        next.write(State::new()).await.unwrap();
+        next.commit(nonce("n1")).await.unwrap();
         // A guard whose session is gone cannot write: nothing lands without the lock.
-        assert!(guard.write(State::new()).await.is_err());
+        assert!(guard.commit(nonce("n2")).await.is_err());
         assert_eq!(store.read().await.unwrap().serial, 1);
     }
 
@@ -793,7 +1509,7 @@ mod tests {
         let removed = store.force_unlock(&id).await.unwrap();
         assert_eq!(removed.id, id);
         assert!(store.lock_info().await.unwrap().is_none());
-        assert!(guard.write(State::new()).await.is_err(), "the old holder can no longer write");
+        assert!(guard.commit(nonce("n1")).await.is_err(), "the old holder can no longer write");
         assert!(matches!(store.force_unlock(&id).await, Err(StateError::NotLocked)));
         store.lock("apply", Duration::from_secs(1)).await.expect("the lock is free");
     }
@@ -811,7 +1527,6 @@ mod tests {
     async fn activations_round_trip_through_their_own_table() {
         let store = store("state_activations").await;
         let mut guard = store.lock("test", Duration::from_secs(5)).await.unwrap();
-        let mut state = State::new();
         let activation: Activation = serde_json::from_value(serde_json::json!({
             "id": "grant_chg_1", "kind": "role", "name": "dba", "requester": "alice",
             "justification": "INC-1", "start": "2031-01-15T09:00:00Z",
@@ -820,11 +1535,13 @@ mod tests {
             "created_at": "2031-01-15T09:00:00Z",
         }))
         .unwrap();
-        state.activations.insert(activation.id.clone(), activation.clone().into());
-        guard.write(state).await.unwrap();
+        guard
+            .commit(Change { activations: vec![activation.clone().into()], ..Change::default() })
+            .await
+            .unwrap();
         let read = store.read().await.unwrap();
         assert_eq!(*read.activations["grant_chg_1"], activation);
-        assert_eq!(read, *guard.state());
+        assert_eq!(read.serial, guard.head().serial);
         let client = store.connect().await.unwrap();
         let ending: i64 = client
             .query_one(
@@ -844,10 +1561,21 @@ mod tests {
         let mut state = State::new();
         state.lineage = "01jlineage".into();
         state.serial = 41;
-        store.import(&state, "state migrate").await.unwrap();
+        let mut lines = Vec::new();
+        let mut prev = GENESIS.to_owned();
+        for n in 0..3 {
+            let mut event = Event::new("alice", format!("test.{n}"), crate::event::EventResult::Ok);
+            let (line, hash) = stamp(&mut event, &prev);
+            prev = hash;
+            lines.push(line);
+        }
+        let imported = store.import(&state, &mut lines.clone().into_iter().map(Ok)).await.unwrap();
+        assert_eq!(imported, 3);
         let read = store.read().await.unwrap();
         assert_eq!((read.lineage.as_str(), read.serial), ("01jlineage", 41));
-        let error = store.import(&state, "state migrate").await.unwrap_err().to_string();
+        assert_eq!(store.audit_head().await.unwrap(), AuditHead { events: 3, hash: prev });
+        let error =
+            store.import(&state, &mut lines.into_iter().map(Ok)).await.unwrap_err().to_string();
         assert!(error.contains("already holds a state (lineage 01jlineage, serial 41)"), "{error}");
     }
 

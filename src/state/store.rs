@@ -6,8 +6,12 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
 
+use super::change::{ActivationFilter, AuditHead, Change, EventFilter, Scope, StoredEvent};
 use super::error::StateError;
 use super::model::State;
+use crate::activation::Activation;
+use crate::event::{Event, Stamped};
+use std::sync::Arc;
 
 /// Who holds the state lock, for messages and `state unlock`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,12 +38,31 @@ impl fmt::Display for LockInfo {
     }
 }
 
-/// Keeps state.
+/// Keeps state and, with it, the audit log.
+///
+/// Reads decode rows straight into the typed model. Writes go through a [`StateGuard`] (the
+/// exclusive lock) as [`Change`]s: only the rows that changed, with the audit events that
+/// describe them, in one transaction. Audit events that describe no state write (a request, a
+/// refusal) are appended on their own with [`StateStore::append_events`]; every executor
+/// sharing the store appends to one chain.
 #[async_trait]
 pub trait StateStore: Send + Sync + fmt::Debug {
-    /// The current state, without locking (a new state when there is none yet). For reads
-    /// that change nothing: plan, show, status.
+    /// The whole current state, without locking (a new state when there is none yet). For
+    /// reads that change nothing: plan, show, status, `state pull`.
     async fn read(&self) -> Result<State, StateError>;
+
+    /// Only the rows `scope` names (see [`Scope`]), without locking: what one activation's
+    /// work plans against.
+    async fn read_scope(&self, scope: &Scope) -> Result<State, StateError>;
+
+    /// The activation records, without resources (status, watch, reports).
+    async fn activations(
+        &self,
+        filter: &ActivationFilter,
+    ) -> Result<Vec<Arc<Activation>>, StateError>;
+
+    /// Lineage and serial, cheap to poll: the serial moves with every state write.
+    async fn head(&self) -> Result<StateHead, StateError>;
 
     /// Takes the exclusive lock for `operation`, waiting up to `timeout` with backoff, and
     /// returns a guard through which the state is read and written. The lock is released when
@@ -60,6 +83,54 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     /// state: `Some` while this process leads, `None` while another does. Leadership ends when
     /// the guard is dropped, or by itself when the leader's process dies.
     async fn try_lead(&self, name: &str) -> Result<Option<Box<dyn Leadership>>, StateError>;
+
+    /// Appends `events` to the audit log, chained to its head, in one transaction of their own
+    /// (no lock needed: appends are serialised by the backend). Returns them as recorded.
+    async fn append_events(&self, events: Vec<Event>) -> Result<Vec<Stamped>, StateError>;
+
+    /// The audit log's last event: cheap to poll, to learn that another process recorded
+    /// something.
+    async fn audit_head(&self) -> Result<AuditHead, StateError>;
+
+    /// Calls `each` with every event `filter` selects, in chain order (or grouped by
+    /// activation), streaming: memory does not grow with the log. `each` returning `false`
+    /// stops the read.
+    async fn scan_events(
+        &self,
+        filter: &EventFilter,
+        each: &mut (dyn FnMut(StoredEvent) -> bool + Send),
+    ) -> Result<(), StateError>;
+
+    /// The activations the events `filter` selects are about, each once (answered from the
+    /// index, without reading the events).
+    async fn event_activations(&self, filter: &EventFilter) -> Result<Vec<String>, StateError>;
+
+    /// `(plan digest, activation)` for every plan digest events name together with an
+    /// activation, the activation of the first such event: how events that know only a
+    /// request's digest are tied to its activation.
+    async fn digest_links(&self) -> Result<Vec<(String, String)>, StateError>;
+
+    /// Writes `state` as it is (lineage and serial kept) and `log` (lines of a hash-chained
+    /// log, in order, kept verbatim so their hashes stay the same) into a store that holds
+    /// neither yet: `state migrate`. Refused if this store already holds a state or events.
+    /// Returns the number of events imported.
+    async fn import(
+        &self,
+        state: &State,
+        log: &mut (dyn Iterator<Item = Result<String, StateError>> + Send),
+    ) -> Result<u64, StateError>;
+
+    /// Where the store is, for messages.
+    fn describe(&self) -> String;
+}
+
+/// Lineage and serial of a state.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StateHead {
+    /// The state's lineage; empty before the first write.
+    pub lineage: String,
+    /// Incremented by every write.
+    pub serial: u64,
 }
 
 /// Held by the leader of an election; see [`StateStore::try_lead`].
@@ -72,12 +143,18 @@ pub trait Leadership: Send + Sync + fmt::Debug {
 /// Exclusive access to the state while held.
 #[async_trait]
 pub trait StateGuard: Send + fmt::Debug {
-    /// The state as of the last read or write under this lock.
-    fn state(&self) -> &State;
+    /// Lineage and serial as of the lock, or of the last commit through this guard.
+    fn head(&self) -> &StateHead;
 
-    /// Writes `state` atomically, incrementing its serial; afterwards [`StateGuard::state`]
-    /// returns what was written.
-    async fn write(&mut self, state: State) -> Result<(), StateError>;
+    /// The whole state (plan-based apply, reconcile).
+    async fn read(&mut self) -> Result<State, StateError>;
+
+    /// Only the rows `scope` names: one activation's work.
+    async fn read_scope(&mut self, scope: &Scope) -> Result<State, StateError>;
+
+    /// Writes `change` in one transaction: its rows (moving the serial, if it has any) and
+    /// its audit events, chained to the log's head. Returns the events as recorded.
+    async fn commit(&mut self, change: Change) -> Result<Vec<Stamped>, StateError>;
 
     /// The lock's record.
     fn info(&self) -> &LockInfo;

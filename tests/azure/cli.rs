@@ -108,8 +108,7 @@ fn emergency(dir: &Path, server: &ContractServer) -> Outcome {
 }
 
 fn activation_statuses(dir: &Path) -> Vec<String> {
-    let state: serde_json::Value =
-        serde_json::from_str(&read(dir.join(".breakglass/state.json"))).expect("state");
+    let state: serde_json::Value = crate::util::state(dir);
     state["activations"]
         .as_object()
         .expect("activations")

@@ -157,7 +157,7 @@ fn chat_org() -> Org {
 
 /// The status of activation `id` in state, null when there is none (or no state).
 fn activation_status(dir: &Path, id: &str) -> serde_json::Value {
-    let text = read(dir.join(".breakglass/state.json"));
+    let text = crate::util::state_text(dir);
     if text.is_empty() {
         return serde_json::Value::Null;
     }
@@ -304,7 +304,13 @@ fn the_examples_rate_limit_lift_is_reverted_to_the_exact_values_read_before() {
     let plan = plan.expect_code(0);
     assert!(!plan.stdout.contains(ADMIN_KEY), "the key is not in the plan");
     for file in files_under(dir.path()) {
-        assert!(!read(&file).contains(ADMIN_KEY), "the key is written to {}", file.display());
+        // Bytes, not text: the state database is binary, its strings are stored as UTF-8.
+        let bytes = fs_err::read(&file).expect("a readable file");
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(ADMIN_KEY),
+            "the key is written to {}",
+            file.display()
+        );
     }
 }
 
@@ -318,7 +324,7 @@ fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
             if path.is_dir() { stack.push(path) } else { files.push(path) }
         }
     }
-    assert!(files.iter().any(|f| f.ends_with(".breakglass/state.json")), "{files:?}");
+    assert!(files.iter().any(|f| f.ends_with(".breakglass/state.db")), "{files:?}");
     files
 }
 
@@ -439,8 +445,7 @@ fn the_examples_lift_requested_in_an_emergency_is_reverted_at_its_end() {
     assert_eq!(limits(&server, "gpt-4o")["max_tokens_per_1_minute"], 456_789);
     assert_eq!(limits(&server, "gpt-4o-mini")["max_requests_per_1_minute"], 3_500);
     assert_eq!(limits(&server, "gpt-4o-mini")["max_tokens_per_1_minute"], 987_654);
-    let state: serde_json::Value =
-        serde_json::from_str(&read(path.join(".breakglass/state.json"))).expect("state");
+    let state: serde_json::Value = crate::util::state(path);
     let statuses: Vec<&serde_json::Value> = state["activations"]
         .as_object()
         .expect("activations")
@@ -491,8 +496,7 @@ fn a_limit_changed_by_hand_during_the_lift_is_left_as_is_and_reported() {
         [Some(serde_json::json!({"max_tokens_per_1_minute": 456_789}))],
         "the revert writes only what it restores"
     );
-    let state: serde_json::Value =
-        serde_json::from_str(&read(path.join(".breakglass/state.json"))).expect("state");
+    let state: serde_json::Value = crate::util::state(path);
     let record = &state["activations"]["grant_inc_47"];
     let flags = record["flags"].to_string();
     assert!(

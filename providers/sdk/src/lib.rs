@@ -28,8 +28,8 @@ pub use error::{ErrorKind, ProviderError};
 pub use provider::{Provider, ProviderFactory};
 pub use request::{
     ActivationContext, ChangeContext, ConfigureRequest, CreateRequest, CreateResponse,
-    DeleteRequest, DeleteResponse, IdRequest, ListRequest, ListResponse, ReadRequest, ReadResponse,
-    UpdateRequest, UpdateResponse,
+    DeleteRequest, DeleteResponse, DryRunRequest, DryRunResponse, IdRequest, ListRequest,
+    ListResponse, ReadRequest, ReadResponse, UpdateRequest, UpdateResponse,
 };
 pub use schema::{AttributeSchema, AttributeType, ProviderSchema, ResourceSchema};
 pub use secret::Secret;

@@ -4,8 +4,9 @@ use async_trait::async_trait;
 
 use crate::error::ProviderError;
 use crate::request::{
-    ConfigureRequest, CreateRequest, CreateResponse, DeleteRequest, DeleteResponse, IdRequest,
-    ListRequest, ListResponse, ReadRequest, ReadResponse, UpdateRequest, UpdateResponse,
+    ConfigureRequest, CreateRequest, CreateResponse, DeleteRequest, DeleteResponse, DryRunRequest,
+    DryRunResponse, IdRequest, ListRequest, ListResponse, ReadRequest, ReadResponse, UpdateRequest,
+    UpdateResponse,
 };
 use crate::schema::ProviderSchema;
 
@@ -49,6 +50,17 @@ pub trait Provider: Send + Sync {
     /// Deletes an object (or finds it already gone).
     async fn delete(&self, request: DeleteRequest) -> Result<DeleteResponse, ProviderError>;
 
+    /// Checks, changing nothing, that the platform would accept a create or an update as
+    /// planned (a Kubernetes server-side dry run: validation, admission, RBAC escalation
+    /// checks). `plan` asks for every create and update it proposes, so a write the platform
+    /// would refuse fails the plan with the platform's reason instead of failing half-way
+    /// through an apply. Return an error of the kind the real write would get. The default
+    /// checks nothing: most platforms offer no dry run.
+    async fn dry_run(&self, request: DryRunRequest) -> Result<DryRunResponse, ProviderError> {
+        let _ = request;
+        Ok(DryRunResponse::default())
+    }
+
     /// Whether a desired and a live value of one attribute mean the same. The engine has
     /// already treated `null` and absent as equal and compared JSON documents as JSON; override
     /// this for platform rules beyond that (an IAM policy's single value versus a one-element
@@ -69,6 +81,13 @@ pub trait Provider: Send + Sync {
     fn revert_note(&self, resource_type: &str) -> Option<String> {
         let _ = resource_type;
         None
+    }
+
+    /// The same for one object, `id`, so the note can name what exactly the revert also takes
+    /// back (which role's tokens, whose sessions). By default, the type's note.
+    fn revert_note_for(&self, resource_type: &str, id: &str) -> Option<String> {
+        let _ = id;
+        self.revert_note(resource_type)
     }
 
     /// Whether the platform can end access of this type at a given time by itself.

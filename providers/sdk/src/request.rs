@@ -306,3 +306,49 @@ impl DeleteResponse {
         Self { notes }
     }
 }
+
+/// Asks the platform whether it would accept a create (`before` is `None`) or an update,
+/// without making it: a server-side dry run, where the platform offers one.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DryRunRequest {
+    /// The resource type.
+    pub resource_type: String,
+    /// The object's id.
+    pub id: String,
+    /// Its live attributes, for an update; `None` for a create.
+    pub before: Option<Attributes>,
+    /// The desired attributes.
+    pub after: Attributes,
+    /// Why.
+    pub context: ChangeContext,
+}
+
+impl DryRunRequest {
+    /// A dry run of writing `after` to `id` (over `before`, if it exists).
+    pub fn new(
+        resource_type: impl Into<String>,
+        id: impl Into<String>,
+        before: Option<Attributes>,
+        after: Attributes,
+        context: ChangeContext,
+    ) -> Self {
+        Self { resource_type: resource_type.into(), id: id.into(), before, after, context }
+    }
+}
+
+/// What a dry run found: the platform accepted the write.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct DryRunResponse {
+    /// What a reviewer should know ("the API server accepted it in a dry run"), shown on the
+    /// plan's change.
+    pub notes: Vec<String>,
+}
+
+impl DryRunResponse {
+    /// A response with `notes`.
+    pub fn new(notes: Vec<String>) -> Self {
+        Self { notes }
+    }
+}

@@ -14,7 +14,7 @@ use crate::policy::spanned::Spanned;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StateBackend {
-    /// A JSON file beside the policy, with a lock file.
+    /// One SQLite database beside the policy (state and audit log), with a lock file.
     Local,
     /// Tables in a PostgreSQL database shared by many executors.
     Postgres,
@@ -25,7 +25,8 @@ pub enum StateBackend {
 pub struct StateSettings {
     /// `"local"` (default) or `"postgres"`.
     pub backend: StateBackend,
-    /// The local state file, relative to the policy directory.
+    /// The local state database, relative to the policy directory (a path ending in `.json`,
+    /// as earlier versions used, names the database beside it with `.db`).
     pub path: String,
     /// The environment variable holding the PostgreSQL connection string (postgres backend).
     pub connection_env: String,
@@ -35,7 +36,7 @@ impl Default for StateSettings {
     fn default() -> Self {
         Self {
             backend: StateBackend::Local,
-            path: ".breakglass/state.json".to_owned(),
+            path: ".breakglass/state.db".to_owned(),
             connection_env: "BREAKGLASS_STATE_CONNECTION".to_owned(),
         }
     }
@@ -44,7 +45,9 @@ impl Default for StateSettings {
 /// `audit { … }` inside `breakglass`.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct AuditSettings {
-    /// The hash-chained audit log, relative to the policy directory.
+    /// Where earlier versions kept the hash-chained audit log as a JSONL file, relative to the
+    /// policy directory: `state migrate --from json` carries it into the state's database, where
+    /// the log now lives.
     pub path: String,
     /// The hours in which activations are expected; `audit report` flags those outside them.
     /// When left out, the report uses Monday to Friday, 08:00 to 18:00 UTC, and says so.

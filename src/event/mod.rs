@@ -1,8 +1,17 @@
-//! One audit event, and the names of the actions breakglass records.
+//! One audit event, the names of the actions breakglass records, and the hash chain that links
+//! events into a tamper-evident log.
+//!
+//! A leaf, beneath `state`: the state backends store the log in the same transaction as the
+//! state write each event describes, so the event and its chaining live below both `state` and
+//! `audit` (which re-exports them and builds verification, reports and exports on top).
 
 use jiff::Timestamp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+mod chain;
+
+pub use chain::{Chain, ChainError, GENESIS, line_hash, stamp};
 
 /// The actions breakglass records. Commands write them; reports, exports and sinks key on them.
 pub mod action {

@@ -1,0 +1,50 @@
+# Who may ask, who approves, who audits, and who signs plans.
+
+person "alice" {
+  display_name = "Alice Martin"
+  email        = "alice@example.com"
+  public_key   = file("keys/alice.pub")
+  identities = {
+    vault = "alice"
+  }
+}
+
+person "bob" {
+  display_name = "Bob Chen"
+  email        = "bob@example.com"
+  public_key   = file("keys/bob.pub")
+  identities = {
+    vault = "bob"
+  }
+}
+
+person "carol" {
+  display_name = "Carol Diaz"
+  email        = "carol@example.com"
+  public_key   = file("keys/carol.pub")
+}
+
+person "dave" {
+  display_name = "Dave Okafor"
+  email        = "dave@example.com"
+  public_key   = file("keys/dave.pub")
+}
+
+# The CI job that signs reviewed plans.
+person "ci" {
+  display_name = "CI pipeline"
+  public_key   = file("keys/ci.pub")
+}
+
+team "oncall" {
+  description = "Production on-call engineers: they may ask for emergency access to secrets."
+  members     = [person.alice, person.bob]
+}
+
+approvers "leads" {
+  description         = "Engineering leads approve emergency access to secrets."
+  members             = [person.carol, person.dave]
+  quorum              = 2
+  allow_self_approval = false
+  token_lifetime      = "30m"
+}
