@@ -875,3 +875,127 @@ fn sink_settings_are_validated_with_their_location() {
     }
     assert!(shown.contains("--> main.hcl:"), "{shown}");
 }
+
+/// A laptop: the policy checked out, and only its owner's private key.
+fn laptop(owner: &str) -> tempfile::TempDir {
+    let dir = example_copy("quickstart");
+    for entry in fs_err::read_dir(dir.path().join("keys")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".key") && name != format!("{owner}.key") {
+            fs_err::remove_file(&path).unwrap();
+        }
+    }
+    dir
+}
+
+#[test]
+fn the_executor_alone_tells_the_whole_story_of_a_request_made_and_approved_on_other_machines() {
+    // Four machines, each with its own clock and folder: alice's laptop (her clock 40 s ahead),
+    // carol's, dave's, and the executor's. Only files and strings travel between them.
+    let alice = laptop("alice");
+    let carol = laptop("carol");
+    let dave = laptop("dave");
+    let executor = ready();
+    let alice_clock = plus(T0, 40);
+    request(
+        alice.path(),
+        &alice_clock,
+        "prod_admin",
+        "alice",
+        "30m",
+        "INC-4711: payments API down",
+    )
+    .expect_code(0);
+    let request_file = read(alice.path().join("req.json"));
+    for machine in [&carol, &dave, &executor] {
+        fs_err::write(machine.path().join("req.json"), &request_file).unwrap();
+    }
+    let carol_token =
+        approve(carol.path(), &plus(T0, 60), "carol", &["--comment", "INC-4711 is real"]);
+    let dave_token = approve(dave.path(), &plus(T0, 90), "dave", &[]);
+    let t2 = plus(T0, 120);
+    let code = totp(executor.path(), "alice", &t2);
+    apply_emergency(executor.path(), &t2, &[&carol_token, &dave_token], Some(&code)).expect_code(0);
+    at(executor.path(), "2026-11-28T12:32:01Z").args(["reconcile"]).run().expect_code(0);
+
+    // Nothing of the request or the approvals was written on the executor's machine by anyone
+    // but the executor, yet its log has them, with each signer's claimed time and key.
+    let log = crate::util::audit_text(executor.path());
+    let received = log.lines().find(|l| l.contains("\"action\":\"request.received\"")).unwrap();
+    assert!(received.contains(&format!("\"time\":\"{t2}\"")), "{received}");
+    assert!(received.contains(&format!("\"created_at\":\"{alice_clock}\"")), "{received}");
+    assert!(received.contains("\"signer_key\":\""), "{received}");
+    let counted: Vec<&str> =
+        log.lines().filter(|l| l.contains("\"action\":\"approval.accepted\"")).collect();
+    assert_eq!(counted.len(), 2, "{log}");
+    assert!(counted.iter().any(|l| l.contains(&format!("\"issued_at\":\"{}\"", plus(T0, 60)))));
+    assert!(counted.iter().any(|l| l.contains(&format!("\"issued_at\":\"{}\"", plus(T0, 90)))));
+    assert!(
+        !log.contains("\"action\":\"request\""),
+        "the requester's own event stays on her laptop"
+    );
+
+    let verified = at(executor.path(), "2026-11-28T12:40:00Z").args(["audit", "verify"]).run();
+    verified.expect_code(0);
+    let report =
+        at(executor.path(), "2026-11-28T12:40:00Z").args(["audit", "report"]).run().expect_code(0);
+    let text = normalize(&report.stdout);
+    let order = [
+        "alice's request for role prod_admin",
+        "carol's approval of act_A was counted",
+        "dave's approval of act_A was counted",
+        "emergency access act_A for alice applied",
+        "act_A expired",
+        "act_A reverted",
+    ];
+    let positions: Vec<usize> = order
+        .iter()
+        .map(|needle| text.find(needle).unwrap_or_else(|| panic!("{needle}:\n{text}")))
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "requested → approved → applied → ended:\n{text}"
+    );
+    snapshot!("audit_report_two_machines_text", text);
+}
+
+#[test]
+fn reconcile_at_a_later_time_ends_access_now_and_the_report_counts_what_was_granted() {
+    let dir = ready();
+    let path = dir.path();
+    request(path, T0, "prod_admin", "alice", "30m", "INC-4711: payments API down").expect_code(0);
+    let t1 = plus(T0, 60);
+    let carol = approve(path, &t1, "carol", &[]);
+    let dave = approve(path, &t1, "dave", &[]);
+    let t2 = plus(T0, 120);
+    apply_emergency(path, &t2, &[&carol, &dave], Some(&totp(path, "alice", &t2))).expect_code(0);
+    // Six seconds later, a rehearsal of the end: reconcile as if it were after the end.
+    let t3 = plus(T0, 126);
+    at(path, &t3).args(["reconcile", "--at", "2026-11-28T12:31:00Z"]).run().expect_code(0);
+
+    let ended = crate::util::audit_text(path)
+        .lines()
+        .find(|l| l.contains("\"action\":\"activation.revoked\""))
+        .expect("the early end is a revocation")
+        .to_owned();
+    assert!(ended.contains(&format!("\"time\":\"{t3}\"")), "{ended}");
+    assert!(ended.contains("ended early by reconcile --at 2026-11-28T12:31:00Z"), "{ended}");
+
+    let report = at(path, "2026-11-28T12:40:00Z")
+        .args(["audit", "report", "--format", "json"])
+        .run()
+        .expect_code(0)
+        .json();
+    let activation = &report["activations"][0];
+    assert_eq!(activation["outcome"]["at"], t3.as_str(), "{activation:#}");
+    let usage = &report["usage"][0];
+    assert_eq!(usage["granted_seconds"], 6, "{usage:#}");
+    let text = at(path, "2026-11-28T12:40:00Z").args(["audit", "report"]).run().expect_code(0);
+    assert!(
+        text.stdout.contains("ended early by reconcile --at 2026-11-28T12:31:00Z"),
+        "{}",
+        text.stdout
+    );
+    assert!(!text.stdout.contains("expired at 2026-11-28T12:32:00Z"), "{}", text.stdout);
+}

@@ -160,11 +160,20 @@ fn request_two_approvals_apply_status_and_revert_at_the_end() {
         "\"approval.accepted\"",
         "\"apply.emergency\"",
         "\"activation.active\"",
-        "\"activation.expired\"",
+        "\"activation.revoked\"",
         "\"activation.reverted\"",
     ] {
         assert!(log.contains(&format!("\"action\":{action}")), "audit has {action}:\n{log}");
     }
+    // `reconcile --at` took the access back at the executor's time, before its end: the log says
+    // so rather than that it expired.
+    assert!(!log.contains("\"action\":\"activation.expired\""), "{log}");
+    let ended = log
+        .lines()
+        .find(|line| line.contains("\"action\":\"activation.revoked\""))
+        .expect("a revocation event");
+    assert!(ended.contains(&format!("\"time\":\"{}\"", plus(T0, 700))), "{ended}");
+    assert!(ended.contains("ended early by reconcile --at 2026-11-28T12:30:01Z"), "{ended}");
     assert!(at(path, T0).args(["audit", "verify"]).run().code == 0);
 }
 

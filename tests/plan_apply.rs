@@ -367,6 +367,30 @@ fn privileged_drift_that_is_only_reported_exits_4() {
 }
 
 #[test]
+fn privileged_drift_is_seen_when_only_a_role_can_grant_its_type() {
+    // The baseline declares no local_access at all: only prod_admin's template grants that
+    // type. A privileged entry made by hand must still be seen, so the type is listed anyway.
+    let dir = example_copy("quickstart");
+    let baseline = dir.path().join("baseline.hcl");
+    let text = read(&baseline);
+    let start = text.find("resource \"local_access\" \"oncall_viewer\"").unwrap();
+    let end = start + text[start..].find("\n}\n").unwrap() + 3;
+    fs_err::write(&baseline, format!("{}{}", &text[..start], &text[end..])).unwrap();
+    Run::new(dir.path()).args(["apply", "--auto-approve"]).run().expect_code(0);
+    let access = dir.path().join("app/access.json");
+    let mut document: serde_json::Value = serde_json::from_str(&read(&access)).unwrap();
+    document["access"] = serde_json::json!([{"principal": "mallory", "role": "prod-admin"}]);
+    fs_err::write(&access, document.to_string()).unwrap();
+
+    let plan = Run::new(dir.path()).args(["plan", "--detailed-exitcode"]).run().expect_code(2);
+    assert!(plan.stdout.contains("grants PRIVILEGED access"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("mallory"), "{}", plan.stdout);
+    Run::new(dir.path()).args(["apply", "--auto-approve"]).run().expect_code(0);
+    assert!(!read(&access).contains("mallory"), "removed: drift = \"revert\"");
+    Run::new(dir.path()).args(["plan", "--detailed-exitcode"]).run().expect_code(0);
+}
+
+#[test]
 fn target_plans_only_the_address_and_what_it_depends_on() {
     let dir = example_copy("quickstart");
     let json = Run::new(dir.path())

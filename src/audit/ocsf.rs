@@ -104,6 +104,7 @@ pub fn event_to_ocsf(stamped: &Stamped, context: &Context) -> Value {
         }
         action::APPROVAL => (AUTHORIZE_SESSION, 99, "Approve", INFORMATIONAL),
         action::DENIAL => (AUTHORIZE_SESSION, 99, "Deny", LOW),
+        action::REQUEST_RECEIVED => (AUTHORIZE_SESSION, 99, "Request Received", INFORMATIONAL),
         action::APPROVAL_ACCEPTED => (AUTHORIZE_SESSION, 99, "Approval Counted", INFORMATIONAL),
         action::APPLY_CHANGE => {
             let (id, name) = match event.details.get("action").and_then(Value::as_str) {

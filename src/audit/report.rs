@@ -275,9 +275,17 @@ pub struct ActivationReport {
     /// The request plan's digest.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan_digest: Option<String>,
-    /// When it was requested.
+    /// When it was requested: the `request` event's time where this log has it (the
+    /// requester's machine), else the time the request claims, by the requester's clock.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requested_at: Option<Timestamp>,
+    /// `requested_at` is the requester's claim (from the signed request), not a time this log
+    /// recorded.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub requested_at_claimed: bool,
+    /// When the executor received the request (its `request.received` event).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received_at: Option<Timestamp>,
     /// When it starts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start: Option<Timestamp>,
@@ -377,10 +385,14 @@ pub fn activation_facts(events: &[(usize, Stamped)], state: &State) -> BTreeMap<
     let mut facts = BTreeMap::new();
     for (_, stamped) in events {
         let event = &stamped.event;
-        if event.action != action::REQUEST {
+        if event.action != action::REQUEST && event.action != action::REQUEST_RECEIVED {
             continue;
         }
         let Some(id) = &event.subject.activation else { continue };
+        if event.action == action::REQUEST_RECEIVED && facts.contains_key(id) {
+            // The requester's own `request` event, where the log has it, says it best.
+            continue;
+        }
         let detail = |key: &str| event.details.get(key).and_then(|v| v.as_str()).map(str::to_owned);
         facts.insert(
             id.clone(),
@@ -632,7 +644,21 @@ fn activation_report(
     hours: &WorkingHours,
     now: Timestamp,
 ) -> Option<ActivationReport> {
-    let request = events.iter().find(|(_, s)| s.event.action == action::REQUEST).map(|(_, s)| s);
+    let requested = events.iter().find(|(_, s)| s.event.action == action::REQUEST).map(|(_, s)| s);
+    // The executor's record of the request: what it received, and when.
+    let received = events
+        .iter()
+        .find(|(_, s)| {
+            s.event.action == action::REQUEST_RECEIVED
+                && s.event.details.get("request").and_then(|r| r.as_str()) != Some("extension")
+        })
+        .map(|(_, s)| s);
+    let request = requested.or(received);
+    let claimed_created_at: Option<Timestamp> = received
+        .and_then(|r| r.event.details.get("claimed"))
+        .and_then(|c| c.get("created_at"))
+        .and_then(|t| t.as_str())
+        .and_then(|t| t.parse().ok());
     let detail = |key: &str| {
         request.and_then(|r| r.event.details.get(key)).and_then(|v| v.as_str()).map(str::to_owned)
     };
@@ -683,8 +709,36 @@ fn activation_report(
                 .collect()
         })
         .unwrap_or_default();
-    let counted_nonces: BTreeSet<String> =
-        record.map(|a| a.approvals.iter().map(|r| r.nonce.clone()).collect()).unwrap_or_default();
+    if record.is_none() {
+        // No record (state lost): the executor's `approval.accepted` events say what counted,
+        // at the time each token claims.
+        for stamped in of(action::APPROVAL_ACCEPTED) {
+            let claimed = stamped.event.details.get("claimed");
+            approvals.push(Approval {
+                approver: stamped.event.actor.clone(),
+                decision: "approve".to_owned(),
+                at: claimed
+                    .and_then(|c| c.get("issued_at"))
+                    .and_then(|t| t.as_str())
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(stamped.event.time),
+                comment: stamped
+                    .event
+                    .details
+                    .get("comment")
+                    .and_then(|c| c.as_str())
+                    .map(str::to_owned),
+                counted: true,
+            });
+        }
+    }
+    let counted_nonces: BTreeSet<String> = match record {
+        Some(a) => a.approvals.iter().map(|r| r.nonce.clone()).collect(),
+        None => of(action::APPROVAL_ACCEPTED)
+            .filter_map(|s| s.event.details.get("nonce").and_then(|n| n.as_str()))
+            .map(str::to_owned)
+            .collect(),
+    };
     for stamped in events.iter().map(|(_, s)| s).filter(|s| {
         (s.event.action == action::APPROVAL || s.event.action == action::DENIAL)
             && s.event.subject.plan_digest == plan_digest
@@ -838,7 +892,12 @@ fn activation_report(
         justification,
         source,
         plan_digest,
-        requested_at: request.map(|r| r.event.time).or(record.map(|a| a.created_at)),
+        requested_at: requested
+            .map(|r| r.event.time)
+            .or(claimed_created_at)
+            .or(record.map(|a| a.created_at)),
+        requested_at_claimed: requested.is_none() && claimed_created_at.is_some(),
+        received_at: received.map(|r| r.event.time),
         start: record.map(|a| a.start).or_else(|| detail("start").and_then(|t| t.parse().ok())),
         end,
         approvals,

@@ -10,6 +10,15 @@ pub fn summarize(event: &Event) -> String {
     let detail = |key: &str| event.details.get(key).and_then(serde_json::Value::as_str);
     // Refusal reasons are the error as the user saw it, which starts "refused: ".
     let reason = event.reason.as_deref().map(|r| r.strip_prefix("refused: ").unwrap_or(r));
+    // A time a signed document claims, worded as the signer's: `(made at T by alice's clock)`.
+    let claimed = |key: &str, verb: &str| {
+        event
+            .details
+            .get("claimed")
+            .and_then(|c| c.get(key))
+            .and_then(serde_json::Value::as_str)
+            .map_or_else(String::new, |at| format!(" ({verb} at {at} by {actor}'s clock)"))
+    };
     let with_reason = |text: String| match reason {
         Some(reason) if !reason.is_empty() => format!("{text}: {reason}"),
         _ => text,
@@ -32,7 +41,26 @@ pub fn summarize(event: &Event) -> String {
                 None => format!("{actor} {verb} {id}"),
             }
         }
-        action::APPROVAL_ACCEPTED => format!("{actor}'s approval of {id} was counted"),
+        action::REQUEST_RECEIVED => {
+            let what = if event.details.get("request").and_then(|v| v.as_str()) == Some("extension")
+            {
+                format!("request to extend {id} until {}", detail("end").unwrap_or("?"))
+            } else {
+                format!(
+                    "request for {} {} until {} ({id})",
+                    detail("kind").unwrap_or("access"),
+                    detail("name").unwrap_or("?"),
+                    detail("end").unwrap_or("?"),
+                )
+            };
+            with_reason(format!(
+                "{actor}'s {what} reached the executor{}",
+                claimed("created_at", "made")
+            ))
+        }
+        action::APPROVAL_ACCEPTED => {
+            format!("{actor}'s approval of {id} was counted{}", claimed("issued_at", "issued"))
+        }
         action::APPLY_EMERGENCY => {
             let how = if event.details.get("auto_approved").and_then(|v| v.as_bool()) == Some(true)
             {

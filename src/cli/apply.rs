@@ -3,6 +3,7 @@
 use anyhow::bail;
 use clap::Args;
 use ed25519_dalek::VerifyingKey;
+use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,9 +20,10 @@ use crate::engine::{
     ApplyMode, ApplyReport, ChangeOutcome, EngineError, PlanOptions, apply, check_still_holds,
     make_plan,
 };
+use crate::event::action;
 use crate::plan::Action;
 use crate::policy::Policy;
-use crate::sign::{PLAN_PAYLOAD_TYPE, read_plan_file};
+use crate::sign::{PLAN_PAYLOAD_TYPE, approval_of, read_plan_file, read_token};
 use crate::state::StateError;
 
 /// Arguments of `apply`.
@@ -264,42 +266,13 @@ async fn emergency(
             .for_plan(signed.digest.clone()),
     );
     // The decision is written to the audit log once every check has passed, in the same
-    // transaction as the write-ahead record, before any provider call.
+    // transaction as the write-ahead record, before any provider call: the request and each
+    // approval counted as events of their own (the times they carry are their signers' claims;
+    // the events' own times are the executor's receipt), then the grant.
+    let claims = SignedClaims::read(&signed, &args.approvals);
     let record_decision =
         |activation: &crate::activation::Activation| -> Result<Vec<Event>, String> {
-            let kind = if activation.extensions.iter().any(|e| e.plan_digest == signed.digest) {
-                "extension"
-            } else {
-                "emergency"
-            };
-            let approvals =
-                match activation.extensions.iter().find(|e| e.plan_digest == signed.digest) {
-                    Some(extension) => &extension.approvals,
-                    None => &activation.approvals,
-                };
-            let mut events = Vec::new();
-            for approval in approvals {
-                events.push(
-                Event::new(&approval.approver, "approval.accepted", EventResult::Ok)
-                    .activation(&activation.id)
-                    .plan(&signed.digest)
-                    .details(serde_json::json!({ "comment": approval.comment, "nonce": approval.nonce })),
-            );
-            }
-            events.push(
-                Event::new(&activation.requester, "apply.emergency", EventResult::Ok)
-                    .activation(&activation.id)
-                    .plan(&signed.digest)
-                    .reason(activation.justification.clone())
-                    .details(serde_json::json!({
-                        "kind": kind,
-                        "executor": executor(),
-                        "auto_approved": activation.auto_approved,
-                        "authentication": activation.authentication,
-                        "end": activation.end,
-                    })),
-            );
-            Ok(events)
+            Ok(decision_events(policy, &signed.digest, &claims, activation))
         };
     let input = EmergencyInput {
         policy,
@@ -359,6 +332,91 @@ async fn emergency(
             Err(error.into())
         }
     }
+}
+
+/// What the signed documents of an emergency apply claim, read once for the audit log: the
+/// request plan's time, and each approval token's times, by nonce. Claims only — every check
+/// was made on them by the engine; the log keeps them beside the executor's own times.
+struct SignedClaims {
+    request_created_at: Option<jiff::Timestamp>,
+    tokens: BTreeMap<String, (jiff::Timestamp, jiff::Timestamp)>,
+}
+
+impl SignedClaims {
+    fn read(signed: &crate::sign::SignedPlan, tokens: &[String]) -> Self {
+        let tokens = tokens
+            .iter()
+            .filter_map(|token| read_token(token).ok())
+            .filter_map(|envelope| envelope.payload_bytes().ok())
+            .filter_map(|payload| approval_of(&payload).ok())
+            .map(|approval| (approval.nonce, (approval.issued_at, approval.expires_at)))
+            .collect();
+        Self { request_created_at: signed.plan().ok().map(|plan| plan.created_at), tokens }
+    }
+}
+
+/// The key id a person signs with, from the policy (not from the document).
+fn signer_key(policy: &Policy, person: &str) -> Option<String> {
+    policy.persons.get(person).map(|p| crate::sign::key_id(&p.public_key.key))
+}
+
+/// The events of an emergency decision: the request received, each approval counted, and the
+/// grant (or extension) applied.
+fn decision_events(
+    policy: &Policy,
+    digest: &str,
+    claims: &SignedClaims,
+    activation: &crate::activation::Activation,
+) -> Vec<Event> {
+    let extension = activation.extensions.iter().find(|e| e.plan_digest == digest);
+    let kind = if extension.is_some() { "extension" } else { "emergency" };
+    let approvals = extension.map_or(&activation.approvals, |e| &e.approvals);
+    let mut events = vec![
+        Event::new(&activation.requester, action::REQUEST_RECEIVED, EventResult::Ok)
+            .activation(&activation.id)
+            .plan(digest)
+            .reason(extension.map_or(&activation.justification, |e| &e.justification).clone())
+            .details(serde_json::json!({
+                "kind": activation.kind.as_str(),
+                "name": activation.name,
+                "request": kind,
+                "start": activation.start,
+                "end": extension.map_or(activation.end, |e| e.new_end),
+                "signer_key": signer_key(policy, &activation.requester),
+                "claimed": { "created_at": claims.request_created_at },
+            })),
+    ];
+    for approval in approvals {
+        let (issued_at, expires_at) = claims
+            .tokens
+            .get(&approval.nonce)
+            .map_or((Some(approval.issued_at), None), |(i, e)| (Some(*i), Some(*e)));
+        events.push(
+            Event::new(&approval.approver, action::APPROVAL_ACCEPTED, EventResult::Ok)
+                .activation(&activation.id)
+                .plan(digest)
+                .details(serde_json::json!({
+                    "comment": approval.comment,
+                    "nonce": approval.nonce,
+                    "signer_key": signer_key(policy, &approval.approver),
+                    "claimed": { "issued_at": issued_at, "expires_at": expires_at },
+                })),
+        );
+    }
+    events.push(
+        Event::new(&activation.requester, action::APPLY_EMERGENCY, EventResult::Ok)
+            .activation(&activation.id)
+            .plan(digest)
+            .reason(activation.justification.clone())
+            .details(serde_json::json!({
+                "kind": kind,
+                "executor": executor(),
+                "auto_approved": activation.auto_approved,
+                "authentication": activation.authentication,
+                "end": activation.end,
+            })),
+    );
+    events
 }
 
 fn confirm() -> anyhow::Result<bool> {

@@ -269,6 +269,10 @@ pub async fn apply(
             if record.revoked.is_none() {
                 record.revoked = activation.revoked.clone();
             }
+            // A revocation dated at a run's look-ahead time happened now.
+            if let Some(revocation) = record.revoked.as_mut().filter(|r| r.at > now) {
+                revocation.at = now;
+            }
             writer.activation(&activation.id);
             reverting.push(activation.id.clone());
         }

@@ -138,6 +138,10 @@ pub struct Desired {
     /// Providers whose block says `drift = "revert"`: privileged objects nothing grants are
     /// removed there.
     pub revert_unmanaged: BTreeSet<String>,
+    /// `(provider, type)` of every type a role can grant. A full refresh lists these even when
+    /// no object of the type is declared or recorded, so a privileged object made by hand (a
+    /// `cluster-admin` binding nobody declared) is still seen and reported as drift.
+    pub watched: BTreeSet<(String, String)>,
     /// Reverts left undone because someone changed the value meanwhile (filled by
     /// [`resolve_conflicts`] once live values are known).
     pub conflicts: Vec<Conflict>,
@@ -565,8 +569,24 @@ pub fn compile_with(
         .filter(|(_, block)| block.drift == DriftMode::Revert)
         .map(|(name, _)| name.clone())
         .collect();
+    let watched = policy
+        .roles
+        .values()
+        .flat_map(|role| &role.resources)
+        .map(|template| {
+            (template.address.provider().to_owned(), template.address.resource_type.to_string())
+        })
+        .collect();
     share_overlapping_grants(&mut resources, &activations, providers);
-    Ok(Desired { at, resources, activations, starting, revert_unmanaged, conflicts: Vec::new() })
+    Ok(Desired {
+        at,
+        resources,
+        activations,
+        starting,
+        revert_unmanaged,
+        watched,
+        conflicts: Vec::new(),
+    })
 }
 
 /// Two live activations may grant the same object (two requests for one role by one person):

@@ -14,7 +14,7 @@ use super::planner::{PlanOptions, make_plan};
 use super::progress::Progress;
 use super::providers::Providers;
 use super::scope::scope_of;
-use crate::activation::ActivationSource;
+use crate::activation::{ActivationSource, Revocation};
 use crate::plan::{Action, Plan, Reason, ResourceChange};
 use crate::policy::Policy;
 use crate::policy::blocks::DriftMode;
@@ -77,6 +77,21 @@ pub struct Reconciled {
     pub report: Option<ApplyReport>,
 }
 
+/// Activations live now that `at` finds ended are taken back now, before their end: each is
+/// recorded as ended early by this run, at the executor's time, so neither the plan nor the
+/// audit log says it lasted until its end.
+fn end_early(state: &mut crate::state::State, now: Timestamp, at: Timestamp) {
+    for activation in state.activations.values_mut() {
+        if activation.is_live_at(now) && !activation.is_live_at(at) {
+            Arc::make_mut(activation).revoked = Some(Revocation {
+                at: now,
+                by: "executor".to_owned(),
+                reason: format!("ended early by reconcile --at {at}"),
+            });
+        }
+    }
+}
+
 /// Reconciles under the lock held by `guard`.
 pub async fn reconcile(
     policy: &Policy,
@@ -103,6 +118,9 @@ pub async fn reconcile(
             guard.read_scope(&scope_of(policy, providers, &activations, at)?).await?
         }
     };
+    if at > now {
+        end_early(&mut state, now, at);
+    }
     let plan_options = PlanOptions {
         at,
         refresh: true,

@@ -338,6 +338,18 @@ async fn read_live(
         group.0.insert(recorded.id.clone());
         group.1.add(&recorded.attributes);
     }
+    if listing {
+        // Types a role can grant are listed even with nothing of them declared or recorded: a
+        // privileged object made by hand is drift whether or not the baseline names its type.
+        for (provider, resource_type) in &desired.watched {
+            let listable = providers
+                .resource_schema(provider, resource_type)
+                .is_some_and(|schema| schema.listable);
+            if listable && providers.get(provider).is_ok() {
+                group(&mut groups, providers, provider, resource_type);
+            }
+        }
+    }
     let total: usize = groups.values().map(|(ids, _)| ids.len()).sum();
     progress.refresh_started(total);
 

@@ -25,6 +25,9 @@ pub mod action {
     pub const APPROVAL: &str = "approval";
     /// `approve --deny` signed a denial.
     pub const DENIAL: &str = "denial";
+    /// `apply --emergency` received a request: the executor's own record of it, with the times
+    /// the requester's signed document claims.
+    pub const REQUEST_RECEIVED: &str = "request.received";
     /// `apply --emergency` counted an approval.
     pub const APPROVAL_ACCEPTED: &str = "approval.accepted";
     /// `apply --emergency` granted (or extended) an activation.

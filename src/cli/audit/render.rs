@@ -160,8 +160,8 @@ pub fn text(report: &Report) -> String {
             None => activation.source.clone(),
         };
         row(&mut out, "Source", &source);
-        if let Some(at) = activation.requested_at {
-            row(&mut out, "Requested", &at.to_string());
+        if let Some(requested) = requested(activation) {
+            row(&mut out, "Requested", &requested);
         }
         row(&mut out, "Window", &window(activation));
         for (index, line) in approvals(activation).iter().enumerate() {
@@ -340,8 +340,8 @@ pub fn markdown(report: &Report) -> String {
             None => activation.source.clone(),
         };
         row(&mut out, "Source", &source);
-        if let Some(at) = activation.requested_at {
-            row(&mut out, "Requested", &at.to_string());
+        if let Some(requested) = requested(activation) {
+            row(&mut out, "Requested", &requested);
         }
         row(&mut out, "Window", &window(activation));
         row(&mut out, "Approvals", &approvals(activation).join("; "));
@@ -466,4 +466,17 @@ pub fn markdown(report: &Report) -> String {
         let _ = writeln!(out, "- {anomaly}");
     }
     out
+}
+
+/// When it was requested, whose clock says so, and when the executor received it.
+fn requested(activation: &ActivationReport) -> Option<String> {
+    let at = activation.requested_at?;
+    let mut text = at.to_string();
+    if activation.requested_at_claimed {
+        text.push_str(&format!(" by {}'s clock", activation.requester));
+    }
+    if let Some(received) = activation.received_at.filter(|received| *received != at) {
+        text.push_str(&format!("; received by the executor at {received}"));
+    }
+    Some(text)
 }
