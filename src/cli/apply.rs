@@ -269,7 +269,7 @@ async fn emergency(
     // transaction as the write-ahead record, before any provider call: the request and each
     // approval counted as events of their own (the times they carry are their signers' claims;
     // the events' own times are the executor's receipt), then the grant.
-    let claims = SignedClaims::read(&signed, &args.approvals);
+    let claims = SignedClaims::read(&signed, &tokens);
     let record_decision =
         |activation: &crate::activation::Activation| -> Result<Vec<Event>, String> {
             Ok(decision_events(policy, &signed.digest, &claims, activation))
@@ -339,20 +339,47 @@ async fn emergency(
 /// was made on them by the engine; the log keeps them beside the executor's own times.
 struct SignedClaims {
     request_created_at: Option<jiff::Timestamp>,
-    tokens: BTreeMap<String, (jiff::Timestamp, jiff::Timestamp)>,
+    tokens: BTreeMap<String, TokenClaims>,
+}
+
+/// What one approval token claims, by its nonce.
+struct TokenClaims {
+    issued_at: jiff::Timestamp,
+    expires_at: jiff::Timestamp,
+    /// The credential id of the passkey that signed it (a passkey token).
+    passkey: Option<String>,
 }
 
 impl SignedClaims {
     fn read(signed: &crate::sign::SignedPlan, tokens: &[String]) -> Self {
+        // Ed25519 tokens (DSSE envelopes) and passkey tokens carry the same approval payload.
+        let payload = |token: &String| match crate::sign::PasskeyToken::from_token(token) {
+            Ok(passkey) => Some((passkey.payload_bytes().ok()?, passkey.credential_id_b64())),
+            Err(_) => Some((read_token(token).ok()?.payload_bytes().ok()?, None)),
+        };
         let tokens = tokens
             .iter()
-            .filter_map(|token| read_token(token).ok())
-            .filter_map(|envelope| envelope.payload_bytes().ok())
-            .filter_map(|payload| approval_of(&payload).ok())
-            .map(|approval| (approval.nonce, (approval.issued_at, approval.expires_at)))
+            .filter_map(payload)
+            .filter_map(|(payload, passkey)| Some((approval_of(&payload).ok()?, passkey)))
+            .map(|(approval, passkey)| {
+                let claims = TokenClaims {
+                    issued_at: approval.issued_at,
+                    expires_at: approval.expires_at,
+                    passkey,
+                };
+                (approval.nonce, claims)
+            })
             .collect();
         Self { request_created_at: signed.plan().ok().map(|plan| plan.created_at), tokens }
     }
+}
+
+/// `object` with the fields of `more` added.
+fn with(mut object: serde_json::Value, more: serde_json::Value) -> serde_json::Value {
+    if let (Some(object), serde_json::Value::Object(more)) = (object.as_object_mut(), more) {
+        object.extend(more);
+    }
+    object
 }
 
 /// The key id a person signs with, from the policy (not from the document).
@@ -387,20 +414,27 @@ fn decision_events(
             })),
     ];
     for approval in approvals {
-        let (issued_at, expires_at) = claims
-            .tokens
-            .get(&approval.nonce)
-            .map_or((Some(approval.issued_at), None), |(i, e)| (Some(*i), Some(*e)));
+        let token = claims.tokens.get(&approval.nonce);
+        let issued_at = token.map_or(approval.issued_at, |t| t.issued_at);
+        let expires_at = token.map(|t| t.expires_at);
+        let passkey = token.and_then(|t| t.passkey.clone());
+        // The key that signed it: the approver's passkey, or their Ed25519 key.
+        let signer = match &passkey {
+            Some(credential) => serde_json::json!({ "passkey": credential }),
+            None => serde_json::json!({ "signer_key": signer_key(policy, &approval.approver) }),
+        };
         events.push(
             Event::new(&approval.approver, action::APPROVAL_ACCEPTED, EventResult::Ok)
                 .activation(&activation.id)
                 .plan(digest)
-                .details(serde_json::json!({
-                    "comment": approval.comment,
-                    "nonce": approval.nonce,
-                    "signer_key": signer_key(policy, &approval.approver),
-                    "claimed": { "issued_at": issued_at, "expires_at": expires_at },
-                })),
+                .details(with(
+                    serde_json::json!({
+                        "comment": approval.comment,
+                        "nonce": approval.nonce,
+                        "claimed": { "issued_at": issued_at, "expires_at": expires_at },
+                    }),
+                    signer,
+                )),
         );
     }
     events.push(

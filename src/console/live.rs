@@ -2,9 +2,10 @@
 //! change becomes the next one, and the patches that carry the difference to every viewer.
 //!
 //! Cost follows the change, not the size of the state or the number of viewers:
-//! - the audit log is read from where it was left ([`AuditFeed`]); the state is read again only
-//!   when a new event may have come with a state write (an approval, a submission or a refusal
-//!   does not), and the inbox only for the requests the new events name;
+//! - the audit log is read from where it was left ([`AuditFeed`](super::feed::AuditFeed)); of
+//!   the state, only the activations the new events name are read again (indexed lookups, with
+//!   what they hold), and only when an event may have come with a state write (an approval, a
+//!   submission or a refusal does not); the inbox only for the requests the new events name;
 //! - the rows of the Active section are compared with the previous ones and only those that
 //!   differ are rendered again; the other sections are small and rendered whole;
 //! - one [`Patch`] per change (rows added, replaced, removed; sections that differ) is
@@ -23,7 +24,7 @@ use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 use tokio::sync::broadcast;
 
-use super::feed::{FALLBACK_POLL, Position};
+use super::feed::{POLL, Position};
 use super::inbox::InboxError;
 use super::pages;
 use super::server::Console;
@@ -31,9 +32,10 @@ use super::views::{
     self, Activations, ActiveView, Dashboard, LimitView, NoticeView, PendingView, PlannedView,
     RECENT,
 };
+use crate::activation::ActivationStatus;
 use crate::audit::{Event, EventResult, action};
 use crate::policy::Policy;
-use crate::state::State;
+use crate::state::{ActivationFilter, AuditBell, Scope, State};
 
 /// How many patches a slow subscriber may fall behind before it gets the whole dashboard.
 const BUFFER: usize = 256;
@@ -137,11 +139,20 @@ pub struct Live {
     updates: broadcast::Sender<Arc<Update>>,
 }
 
+/// What a refresh read of the state.
+#[derive(Debug)]
+pub enum StateRead {
+    /// Every activation, and what the live ones hold (at start).
+    Whole(State),
+    /// Only the activations new events named, and what they hold: the others are as they were.
+    Named(State),
+}
+
 /// What a refresh brings to [`build`].
 #[derive(Debug)]
 pub struct Inputs {
     /// The state, when it was read again.
-    pub state: Option<State>,
+    pub state: Option<StateRead>,
     /// The requests (likewise).
     pub requests: Arc<BTreeMap<String, PendingView>>,
     /// The notices (likewise).
@@ -256,14 +267,13 @@ impl Live {
     }
 }
 
-/// Whether an event may follow a state write, so that the state must be read again to show
-/// it. Those that certainly do not: refusals (nothing changed, by definition), requests,
-/// approvals and proofs of presence (signed statements kept outside the state), watch's own
-/// notes, and what an apply records before its first write (the approvals it accepted, the
-/// grant it authorized, its start): the write-ahead record that follows is shown with the
-/// apply's next event.
+/// Whether an event may come with a state write, so that the activation it names must be read
+/// again to show it. Those that certainly do not: refusals (nothing changed, by definition),
+/// requests, approvals and proofs of presence (signed statements kept outside the state), and
+/// watch's own notes. (An emergency apply's decision — the request received, the approvals
+/// accepted, the grant authorized — is committed with its write-ahead record, so it does.)
 pub fn may_change_state(event: &Event) -> bool {
-    const NO_WRITE_BEFORE: [&str; 13] = [
+    const NO_WRITE: [&str; 10] = [
         action::REQUEST,
         action::REQUEST_EXTENSION,
         action::APPROVAL,
@@ -272,13 +282,10 @@ pub fn may_change_state(event: &Event) -> bool {
         action::REFUSAL,
         action::WATCH_START,
         action::WATCH_STOP,
-        action::APPROVAL_ACCEPTED,
-        action::APPLY_EMERGENCY,
-        action::APPLY_START,
         REQUEST_SUBMITTED,
         PRESENCE,
     ];
-    event.result != EventResult::Refused && !NO_WRITE_BEFORE.contains(&event.action.as_str())
+    event.result != EventResult::Refused && !NO_WRITE.contains(&event.action.as_str())
 }
 
 /// The console's event for a request submitted to it.
@@ -306,31 +313,59 @@ pub fn build(
     let state_moved = state.is_some();
     let mut upsert = Vec::new();
     let mut remove = Vec::new();
-    let (active, activations) = match state {
-        Some(state) => {
+    let mut row = |view: views::ActiveView| -> Arc<Row> {
+        match previous.active.get(&view.id) {
+            Some(row) if row.view.same_as(&view) => row.clone(),
+            _ => {
+                let html: Arc<str> = Arc::from(pages::active_row(&view).into_string());
+                upsert.push(RowPatch {
+                    id: view.id.clone(),
+                    end: view.end.as_second(),
+                    html: html.clone(),
+                });
+                Arc::new(Row { view, html })
+            }
+        }
+    };
+    let (rows, activations) = match state {
+        Some(StateRead::Whole(state)) => {
             let mut rows: BTreeMap<String, Arc<Row>> = BTreeMap::new();
             for view in views::active_views(&state, now) {
-                let row = match previous.active.get(&view.id) {
-                    Some(row) if row.view.same_as(&view) => row.clone(),
-                    _ => {
-                        let html: Arc<str> = Arc::from(pages::active_row(&view).into_string());
-                        upsert.push(RowPatch {
-                            id: view.id.clone(),
-                            end: view.end.as_second(),
-                            html: html.clone(),
-                        });
-                        Arc::new(Row { view, html })
-                    }
-                };
-                rows.insert(row.view.id.clone(), row);
+                rows.insert(view.id.clone(), row(view));
             }
             remove.extend(previous.active.keys().filter(|id| !rows.contains_key(*id)).cloned());
-            (Arc::new(rows), Arc::new(state.activations))
+            (Some(rows), Arc::new(state.activations))
         }
-        // Time alone only ends activations (a start, a revoke or an extension is a state
-        // write): the rows whose end has come leave.
-        None if due => {
+        Some(StateRead::Named(state)) => {
             let mut rows = (*previous.active).clone();
+            let mut activations = (*previous.activations).clone();
+            let mut grants = views::grants(&state);
+            for (id, activation) in &state.activations {
+                activations.insert(id.clone(), activation.clone());
+                let live =
+                    activation.status != ActivationStatus::Reverted && activation.is_live_at(now);
+                if live {
+                    let held = grants.remove(id.as_str()).unwrap_or_default();
+                    rows.insert(id.clone(), row(views::active_view(activation, held, now)));
+                } else if rows.remove(id).is_some() {
+                    remove.push(id.clone());
+                }
+            }
+            (Some(rows), Arc::new(activations))
+        }
+        None => (None, previous.activations.clone()),
+    };
+    // Time alone only ends activations (a start, a revoke or an extension is a state write):
+    // the rows whose end has come leave.
+    let rows = match rows {
+        Some(rows) => Some(rows),
+        None if due && previous.active.values().any(|r| r.view.end <= now) => {
+            Some((*previous.active).clone())
+        }
+        None => None,
+    };
+    let active = match rows {
+        Some(mut rows) => {
             rows.retain(|id, row| {
                 let live = row.view.end > now;
                 if !live {
@@ -338,9 +373,9 @@ pub fn build(
                 }
                 live
             });
-            (Arc::new(rows), previous.activations.clone())
+            Arc::new(rows)
         }
-        None => (previous.active.clone(), previous.activations.clone()),
+        None => previous.active.clone(),
     };
     let pending = if state_moved || due || !Arc::ptr_eq(&requests, &previous.requests) {
         Arc::new(views::pending_views(requests.values(), &activations, now))
@@ -427,37 +462,84 @@ pub fn build(
     (snapshot, patch)
 }
 
+/// How often a store's bell that went down (a lost connection) is set up again.
+const BELL_RETRY: Duration = Duration::from_secs(5);
+
 impl Console {
     /// Reads what moved since the last refresh (the audit log from where it was left, and the
-    /// state and inbox only where the new events say they changed) and publishes the next
-    /// snapshot. `full` reads everything again (at start).
+    /// activations and inbox requests the new events name) and publishes the next snapshot.
+    /// `full` reads everything again (at start, or when the log was replaced).
     pub async fn refresh(self: &Arc<Self>, full: bool) -> Result<(), String> {
-        // Reading and parsing the state and building the dashboard are CPU work of up to a few
+        let previous = self.live.current();
+        let now = crate::clock::now();
+        let due = full || previous.next_due.is_some_and(|due| now >= due);
+        let (events, head, state) = if full {
+            // The recent notices from the whole log (streamed, only those kept), and every
+            // activation with what the live ones hold.
+            let (recent, head) =
+                self.feed.last(RECENT, views::is_notice).await.map_err(|e| e.to_string())?;
+            let state = self.read_whole(now).await.map_err(|e| e.to_string())?;
+            (Vec::from(recent), head, Some(StateRead::Whole(state)))
+        } else {
+            let (events, head) =
+                self.feed.events_after(previous.head).await.map_err(|e| e.to_string())?;
+            if events.is_empty() && !due {
+                return Ok(());
+            }
+            let named: std::collections::BTreeSet<String> = events
+                .iter()
+                .filter(|e| may_change_state(e))
+                .filter_map(|e| e.subject.activation.clone())
+                .collect();
+            let state = if named.is_empty() {
+                None
+            } else {
+                let scope = Scope {
+                    activations: named,
+                    resources_of_activations: true,
+                    ..Scope::default()
+                };
+                let state = self.store.read_scope(&scope).await.map_err(|e| e.to_string())?;
+                Some(StateRead::Named(state))
+            };
+            (events, head, state)
+        };
+        // Reading the inbox, comparing rows and rendering are CPU and file work of up to a few
         // hundred milliseconds at scale: done on a blocking thread, so the SSE streams and the
         // pages keep flowing meanwhile.
         let console = self.clone();
-        tokio::task::spawn_blocking(move || console.refresh_now(full))
-            .await
-            .map_err(|error| format!("the refresh stopped: {error}"))?
+        tokio::task::spawn_blocking(move || {
+            console.build_and_publish(&previous, events, head, state, full, due, now)
+        })
+        .await
+        .map_err(|error| format!("the refresh stopped: {error}"))?
     }
 
-    fn refresh_now(&self, full: bool) -> Result<(), String> {
-        let previous = self.live.current();
-        let from = if full { Position::default() } else { previous.head };
-        let (events, head) = self.feed.events_after(from).map_err(|e| e.to_string())?;
-        let replaced = head < from;
-        let full = full || replaced;
-        let now = crate::clock::now();
-        let due = full || previous.next_due.is_some_and(|due| now >= due);
-        if events.is_empty() && !due {
-            return Ok(());
-        }
-        let state = if full || events.iter().any(may_change_state) {
-            let read = tokio::runtime::Handle::current().block_on(self.store.read());
-            Some(read.map_err(|e| e.to_string())?)
-        } else {
-            None
-        };
+    /// Every activation, and the resources of those live at `now` (what their rows show).
+    async fn read_whole(&self, now: Timestamp) -> Result<State, crate::state::StateError> {
+        let all = self.store.activations(&ActivationFilter::default()).await?;
+        let live = all
+            .iter()
+            .filter(|a| a.status != ActivationStatus::Reverted && a.is_live_at(now))
+            .map(|a| a.id.clone())
+            .collect();
+        let scope = Scope { activations: live, resources_of_activations: true, ..Scope::default() };
+        let mut state = self.store.read_scope(&scope).await?;
+        state.activations = all.into_iter().map(|a| (a.id.clone(), a)).collect();
+        Ok(state)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build_and_publish(
+        &self,
+        previous: &Snapshot,
+        events: Vec<Event>,
+        head: Position,
+        state: Option<StateRead>,
+        full: bool,
+        due: bool,
+        now: Timestamp,
+    ) -> Result<(), String> {
         let requests = if full {
             let all = self.inbox.list().map_err(|e| e.to_string())?;
             Arc::new(
@@ -501,35 +583,59 @@ impl Console {
             previous.notices.clone()
         };
         let inputs = Inputs { state, requests, notices, head, due };
-        let (next, patch) = build(&self.policy, &previous, inputs, now);
+        let (next, patch) = build(&self.policy, previous, inputs, now);
         self.live.publish(next, patch.as_ref());
         Ok(())
     }
 
-    /// Refreshes whenever the audit log is written (a file event, or the fallback poll sees
-    /// its head move) or the dashboard is due to change by itself. Runs until the process
+    /// Refreshes whenever the audit log grows (the store's bell rings, or a poll of its head
+    /// sees it move) or the dashboard is due to change by itself. Runs until the process
     /// stops.
     pub async fn watch(self: Arc<Self>) {
-        let waker = self.feed.waker();
+        let mut bell = self.feed.bell().await;
+        let mut bell_set_up = tokio::time::Instant::now();
+        let mut failing: Option<String> = None;
         loop {
             let current = self.live.current();
+            if bell.as_ref().is_some_and(|b| !b.alive()) && bell_set_up.elapsed() >= BELL_RETRY {
+                bell = self.feed.bell().await;
+                bell_set_up = tokio::time::Instant::now();
+            }
+            let poll = bell.as_ref().filter(|b| b.alive()).map_or(POLL, |b| b.poll);
             let until_due = current.next_due.map(|due| {
                 let left = due.duration_since(crate::clock::now());
                 Duration::try_from(left).unwrap_or(Duration::ZERO)
             });
-            let sleep = until_due.map_or(FALLBACK_POLL, |left| left.min(FALLBACK_POLL));
+            let sleep = until_due.map_or(poll, |left| left.min(poll));
             tokio::select! {
-                () = waker.notify.notified() => {}
+                () = ring(bell.as_ref()) => {}
                 () = tokio::time::sleep(sleep) => {}
             }
             let due = current.next_due.is_some_and(|due| crate::clock::now() >= due);
-            if self.feed.head() == current.head && !due {
-                continue;
-            }
-            if let Err(error) = self.refresh(false).await {
-                eprintln!("warning: the console could not refresh: {error}");
+            let outcome = match self.feed.head().await {
+                Ok(head) if head == current.head && !due => Ok(()),
+                // A log shorter than what was read was replaced: read it all again.
+                Ok(head) => self.refresh(head < current.head).await,
+                Err(error) => Err(error.to_string()),
+            };
+            match outcome {
+                Ok(()) => failing = None,
+                // Said once, not every poll, while it lasts.
+                Err(error) if failing.as_ref() != Some(&error) => {
+                    eprintln!("warning: the console could not refresh: {error}");
+                    failing = Some(error);
+                }
+                Err(_) => {}
             }
         }
+    }
+}
+
+/// Waits for `bell` to ring; forever when there is none (or it is down).
+async fn ring(bell: Option<&AuditBell>) {
+    match bell {
+        Some(bell) if bell.alive() => bell.rings.notified().await,
+        _ => std::future::pending().await,
     }
 }
 
@@ -615,7 +721,7 @@ mod tests {
         for (id, end) in [("act_A", 1000), ("act_B", 2000), ("act_C", 3000)] {
             state.activations.insert(id.to_owned(), activation(id, end, "active"));
         }
-        let inputs = |state: Option<State>, previous: &Snapshot, due| Inputs {
+        let inputs = |state: Option<StateRead>, previous: &Snapshot, due| Inputs {
             state,
             requests: previous.requests.clone(),
             notices: previous.notices.clone(),
@@ -625,7 +731,7 @@ mod tests {
         let (first, patch) = build(
             &policy,
             &Snapshot::empty(),
-            inputs(Some(state.clone()), &Snapshot::empty(), true),
+            inputs(Some(StateRead::Whole(state.clone())), &Snapshot::empty(), true),
             now,
         );
         let patch = patch.unwrap();
@@ -637,10 +743,12 @@ mod tests {
         let html = first.html();
         let (a, b) = (html.find("act_A").unwrap(), html.find("act_B").unwrap());
         assert!(a < b, "rows in end order");
-        // A state read again with B extended and C revoked: B re-rendered, C removed, A kept.
-        state.activations.insert("act_B".to_owned(), activation("act_B", 5000, "active"));
-        state.activations.insert("act_C".to_owned(), activation("act_C", 3000, "reverted"));
-        let (second, patch) = build(&policy, &first, inputs(Some(state), &first, false), now);
+        // B extended and C revoked, the two read again alone: B re-rendered, C removed, A kept.
+        let mut named = State::new();
+        named.activations.insert("act_B".to_owned(), activation("act_B", 5000, "active"));
+        named.activations.insert("act_C".to_owned(), activation("act_C", 3000, "reverted"));
+        let (second, patch) =
+            build(&policy, &first, inputs(Some(StateRead::Named(named)), &first, false), now);
         let patch = patch.unwrap();
         assert_eq!((patch.base, patch.version, patch.count), (first.version, first.version + 1, 2));
         assert_eq!(patch.upsert.len(), 1);

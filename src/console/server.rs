@@ -124,7 +124,7 @@ impl Console {
         })?;
         let rp = RelyingParty { origin: console.origin(), rp_id: console.rp_id.clone() };
         let inbox = Inbox::beside_state(&policy).map_err(|e| e.to_string())?;
-        let feed = AuditFeed::of(&policy);
+        let feed = AuditFeed::new(store.clone());
         Ok(Arc::new(Self {
             policy,
             store,
@@ -229,7 +229,7 @@ impl Console {
     /// Accepts a signed request: its signature and the same claims the executor checks (the
     /// requester may ask, its times hold by this clock, its window fits the role, the same
     /// policy) are checked here so the inbox holds no junk; `apply` checks it all again.
-    pub fn submit(&self, envelope_json: &str) -> Result<StoredRequest, Problem> {
+    pub async fn submit(&self, envelope_json: &str) -> Result<StoredRequest, Problem> {
         let signed = SignedPlan::from_json(envelope_json, "the submitted request")
             .map_err(|e| Problem::bad(e.to_string()))?;
         let (plan, request) = verify_request_signature(&self.policy, &signed)
@@ -265,7 +265,8 @@ impl Console {
                 .plan(&signed.digest)
                 .reason(activation.justification.clone())
                 .details(serde_json::json!({ "name": activation.name, "link": self.link(&activation.id) })),
-        )?;
+        )
+        .await?;
         Ok(stored)
     }
 
@@ -273,8 +274,8 @@ impl Console {
         self.policy.settings.console.as_ref().map(|c| c.request_url(id)).unwrap_or_default()
     }
 
-    fn record(&self, event: Event) -> Result<(), Problem> {
-        let stamped = self.feed.log().append(event).map_err(Problem::internal)?;
+    async fn record(&self, event: Event) -> Result<(), Problem> {
+        let stamped = self.feed.record(event).await.map_err(Problem::internal)?;
         (self.publish.0)(&stamped);
         Ok(())
     }
@@ -523,7 +524,7 @@ async fn submit_form(
 ) -> Result<Response, Problem> {
     let Some((_, session)) = console.session(&headers) else { return Ok(to_signin()) };
     console.check_post(&headers, &session, Some(&form.csrf))?;
-    match console.submit(&form.request) {
+    match console.submit(&form.request).await {
         Ok(stored) => Ok(Redirect::to(&format!("/requests/{}", stored.id)).into_response()),
         Err(problem) => Ok((
             problem.status,
@@ -739,7 +740,8 @@ async fn decision_finish(
             .details(
                 serde_json::json!({ "via": "passkey (console)", "link": console.link(&stored.id) }),
             ),
-    )?;
+    )
+    .await?;
     Ok(axum::Json(serde_json::json!({ "recorded": decision })))
 }
 
@@ -752,7 +754,7 @@ async fn story_page(
     if !console.may_view_dashboard(&session.person) {
         return Err(Problem::forbidden("only the console's viewers see activations"));
     }
-    let events = console.feed.story(&id).map_err(Problem::internal)?;
+    let events = console.feed.story(&id).await.map_err(Problem::internal)?;
     Ok(Html(pages::story(&console.viewer(&session), &id, &events).into_string()).into_response())
 }
 
@@ -884,7 +886,7 @@ async fn api_submit(
             "send the signed request as application/json",
         ));
     }
-    let stored = console.submit(&body)?;
+    let stored = console.submit(&body).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(serde_json::json!({ "id": stored.id, "url": console.link(&stored.id) })),
@@ -898,6 +900,6 @@ async fn api_story(
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     require_viewer(&console, &headers)?;
-    let events = console.feed.story(&id).map_err(Problem::internal)?;
+    let events = console.feed.story(&id).await.map_err(Problem::internal)?;
     Ok(axum::Json(events).into_response())
 }

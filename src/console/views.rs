@@ -243,14 +243,20 @@ pub fn pending_view(policy: &Policy, request: &StoredRequest) -> PendingView {
     }
 }
 
-/// The activations live at `now`, soonest end first, each with what it holds.
-pub fn active_views(state: &State, now: Timestamp) -> Vec<ActiveView> {
+/// What each activation holds, by activation id: the addresses of its objects in `state`.
+pub fn grants(state: &State) -> BTreeMap<&str, Vec<String>> {
     let mut grants: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for (address, resource) in &state.resources {
         if let Some(id) = resource.activation.as_deref() {
             grants.entry(id).or_default().push(address.to_string());
         }
     }
+    grants
+}
+
+/// The activations live at `now`, soonest end first, each with what it holds.
+pub fn active_views(state: &State, now: Timestamp) -> Vec<ActiveView> {
+    let mut grants = grants(state);
     let mut active: Vec<ActiveView> = state
         .activations
         .values()

@@ -18,7 +18,7 @@ use super::error::EngineError;
 use super::planner::{PlanOptions, Planned, make_plan};
 use super::progress::Progress;
 use super::providers::Providers;
-use super::scope::{add_check_rows, scope_of};
+use super::scope::{add_check_rows, add_presence_rows, scope_of};
 use crate::activation::{
     Activation, ActivationKind, ActivationSource, ActivationStatus, ApprovalRecord, Extension,
 };
@@ -847,6 +847,7 @@ pub async fn apply_emergency(
     // Then the rows the activation and its checks need, now that it may be compiled.
     let mut scope = scope_of(policy, providers, &[&request.activation], now)?;
     add_check_rows(&mut scope, policy, &request.activation, tokens, now);
+    add_presence_rows(&mut scope, presence);
     let state = guard.read_scope(&scope).await?;
     let activation = if extension {
         let current = state.activations.get(&id).ok_or_else(|| {
@@ -919,19 +920,17 @@ pub async fn apply_emergency(
             UsedNonce { approver: approver.clone(), activation: id.clone(), used_at: now },
         ));
     }
-    for (credential_id, counter) in &approvals.counters {
-        next.passkey_counters.insert(credential_id.clone(), *counter);
-    }
+    change.passkey_counters.extend(approvals.counters.iter().cloned());
     if let Some(used) = presence_used {
-        next.used_nonces.insert(
+        change.used_nonces.push((
             used.nonce,
             UsedNonce {
                 approver: activation.requester.clone(),
                 activation: id.clone(),
                 used_at: now,
             },
-        );
-        next.passkey_counters.insert(used.credential_id, used.counter);
+        ));
+        change.passkey_counters.push((used.credential_id, used.counter));
     }
     if let Some(step) = totp_step {
         change.used_totp.push(UsedTotp { person: activation.requester.clone(), step });

@@ -148,6 +148,15 @@ impl PasskeyToken {
         serde_json::from_slice(&bytes).map_err(|error| PasskeyError::Malformed(error.to_string()))
     }
 
+    /// The credential id the assertion names, base64url as state keys its counter; not
+    /// verified (for finding the rows a check reads).
+    pub fn credential_id_b64(&self) -> Option<String> {
+        URL_SAFE_NO_PAD
+            .decode(&self.webauthn.credential_id)
+            .ok()
+            .map(|id| URL_SAFE_NO_PAD.encode(id))
+    }
+
     /// The payload, not yet verified.
     pub fn payload_bytes(&self) -> Result<Vec<u8>, PasskeyError> {
         STANDARD
