@@ -16,7 +16,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::browser::Browser;
-use crate::util::{Outcome, Run, example_copy, read};
+use crate::util::{Outcome, Run, example_copy, read, state, state_db, state_text};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -172,7 +172,7 @@ fn totp(dir: &Path) -> String {
 }
 
 fn refused(dir: &Path, tokens: &[&str], reason: &str) {
-    let before = read(dir.join(".breakglass/state.json"));
+    let before = state_text(dir);
     let access = read(dir.join("app/access.json"));
     let mut apply = run(dir).args(["apply", "--emergency", "req.json", "--totp", &totp(dir)]);
     for token in tokens {
@@ -180,24 +180,32 @@ fn refused(dir: &Path, tokens: &[&str], reason: &str) {
     }
     let outcome: Outcome = apply.run().expect_code(5);
     assert!(outcome.stderr.contains(reason), "wanted {reason:?}, got: {}", outcome.stderr);
-    assert_eq!(read(dir.join(".breakglass/state.json")), before, "state changed");
+    assert_eq!(state_text(dir), before, "state changed");
     assert_eq!(read(dir.join("app/access.json")), access, "access changed");
 }
 
-/// Watches the audit log for the line of `action` about `id` and tells when it appeared, in ms
-/// since the epoch (the file polled every millisecond from where it ends now). The log's own
-/// times have second precision: too coarse for a latency.
+/// Watches the audit log for the event `action` about `id` and tells when it was committed, in
+/// ms since the epoch (the state database polled every millisecond from the log's end now,
+/// through one connection kept open). The log's own times have second precision: too coarse
+/// for a latency.
 fn watch_event(dir: &Path, action: &str, id: &str) -> std::thread::JoinHandle<i64> {
-    let path = dir.join(".breakglass/audit.jsonl");
-    let from = read(&path).len();
-    let (action, id) = (format!("\"action\":\"{action}\""), id.to_owned());
+    let connection = rusqlite::Connection::open(state_db(dir)).unwrap();
+    let from: i64 = connection
+        .query_row("SELECT coalesce(max(seq), 0) FROM audit_events", [], |row| row.get(0))
+        .unwrap();
+    let (action, id) = (action.to_owned(), id.to_owned());
     std::thread::spawn(move || {
         let deadline = Instant::now() + Duration::from_secs(60);
+        let mut found = connection
+            .prepare(
+                "SELECT count(*) FROM audit_events WHERE seq > ?1 AND action = ?2 AND activation = ?3",
+            )
+            .unwrap();
         loop {
-            let text = read(&path);
+            let count: i64 =
+                found.query_row(rusqlite::params![from, action, id], |row| row.get(0)).unwrap();
             let at = std::time::SystemTime::now();
-            let rest = text.get(from..).unwrap_or_default();
-            if rest.lines().any(|line| line.contains(&action) && line.contains(&id)) {
+            if count > 0 {
                 let since = at.duration_since(std::time::UNIX_EPOCH).unwrap();
                 return i64::try_from(since.as_millis()).unwrap();
             }
@@ -330,7 +338,7 @@ async fn passkey_approvals_in_a_real_browser_and_a_live_dashboard() {
     let delay_in = shown - authorized;
     let delay_confirmed = shown - applied;
     assert!(delay_in < 1000, "the dashboard showed the activation {delay_in} ms after the apply");
-    let state: Value = serde_json::from_str(&read(path.join(".breakglass/state.json"))).unwrap();
+    let state: Value = state(path);
     let approvers: Vec<&str> = state["activations"][&id]["approvals"]
         .as_array()
         .unwrap()

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use crate::util::{Run, TEST_NOW, example_copy, read};
+use crate::util::{Run, TEST_NOW, audit_text, example_copy, read, state, state_db, state_text};
 
 /// Everyone of the quickstart, each with a software passkey in the policy.
 const PEOPLE: [(&str, u8); 5] =
@@ -313,11 +313,11 @@ impl Console {
     /// Runs `apply --emergency ARGS…`, expecting a refusal (exit 5) that mentions `reason`
     /// and changes neither state nor the application.
     fn refused(&self, args: &[&str], reason: &str) {
-        let state = read(self.path().join(".breakglass/state.json"));
+        let state = state_text(self.path());
         let access = read(self.path().join("app/access.json"));
         let outcome = self.run().args(["apply", "--emergency"]).args(args).run().expect_code(5);
         assert!(outcome.stderr.contains(reason), "wanted {reason:?}, got: {}", outcome.stderr);
-        assert_eq!(read(self.path().join(".breakglass/state.json")), state, "state changed");
+        assert_eq!(state_text(self.path()), state, "state changed");
         assert_eq!(read(self.path().join("app/access.json")), access, "access changed");
     }
 
@@ -508,7 +508,7 @@ async fn a_signed_in_requester_pastes_a_request_into_the_form() {
     assert_eq!(console.inbox(&id)["requester"], "alice");
     let page = console.get(Some(&alice), &format!("/requests/{id}")).await;
     assert!(page.body.contains("INC-7: logs") && page.body.contains("log-reader"), "{}", page.body);
-    let audit = read(console.path().join(".breakglass/audit.jsonl"));
+    let audit = audit_text(console.path());
     assert!(audit.contains("\"request.submitted\""), "the submission is in the audit log");
 
     // Junk, a tampered request, and nothing at all: a page that says what is wrong; nothing
@@ -550,7 +550,7 @@ async fn rejecting_with_a_passkey_is_recorded_and_stops_the_apply() {
     let dashboard =
         console.dashboard_until(&carol, |d| d["pending"][0]["rejected_by"] == "dave").await;
     assert_eq!(dashboard["pending"][0]["approved_by"], json!(["carol"]));
-    let audit = read(console.path().join(".breakglass/audit.jsonl"));
+    let audit = audit_text(console.path());
     assert!(audit.contains("\"action\":\"denial\""), "the rejection is in the audit log");
     // The executor takes the inbox as it is: the rejection refuses the apply.
     let totp = console.totp("alice");
@@ -620,12 +620,21 @@ async fn a_requester_proves_presence_with_a_passkey_instead_of_totp() {
         .run()
         .expect_code(0);
     assert!(outcome.stdout.contains(&first), "{}", outcome.stdout);
-    let state: Value =
-        serde_json::from_str(&read(console.path().join(".breakglass/state.json"))).unwrap();
+    let state = state(console.path());
     assert_eq!(
         state["activations"][&first]["authentication"],
         json!(["signed request", "passkey"])
     );
+    // Her presence is used (its nonce recorded) and her passkey's counter kept, in the same
+    // write as the grant.
+    let token =
+        PasskeyToken::from_token(&console.inbox(&first)["presence"]["token"].as_str().unwrap())
+            .unwrap();
+    let presence: Value = serde_json::from_slice(&token.payload_bytes().unwrap()).unwrap();
+    let nonce = presence["nonce"].as_str().unwrap();
+    assert_eq!(state["used_nonces"][nonce]["activation"], json!(first), "{state}");
+    let credential = token.credential_id_b64().unwrap();
+    assert!(state["passkey_counters"][&credential].as_u64().is_some(), "{state}");
 
     // The second, with a presence of its own passed on the command line (--passkey).
     let proved = console.decide(&alice, &second, "presence").await;
@@ -925,7 +934,7 @@ async fn the_dashboard_reads_a_postgresql_state() {
         },
         env,
     );
-    assert!(!console.path().join(".breakglass/state.json").exists(), "the state is in PostgreSQL");
+    assert!(!state_db(console.path()).exists(), "the state is in PostgreSQL");
     let carol = console.sign_in("carol").await;
     let id = console.request("read_logs", "alice", "req.json");
     // The inbox of a PostgreSQL state is beside the policy.
@@ -943,6 +952,13 @@ async fn the_dashboard_reads_a_postgresql_state() {
     console.dashboard_until(&carol, |d| d["active"].as_array().is_some_and(Vec::is_empty)).await;
     let page = console.get(Some(&carol), &format!("/requests/{id}")).await.body;
     assert!(page.contains("Applied"), "{page}");
+    // Its story, from the audit log kept in PostgreSQL.
+    let story = console.get(Some(&carol), &format!("/api/activations/{id}")).await.json();
+    let actions: Vec<&str> =
+        story.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for action in ["request.submitted", "apply.emergency", "activation.revoked"] {
+        assert!(actions.contains(&action), "{action} missing from {actions:?}");
+    }
     assert!(
         !page.contains(&connection)
             && !page.contains(breakglass_provider_postgres::testing::TestCluster::PASSWORD)

@@ -470,6 +470,7 @@ impl Console {
     /// activations and inbox requests the new events name) and publishes the next snapshot.
     /// `full` reads everything again (at start, or when the log was replaced).
     pub async fn refresh(self: &Arc<Self>, full: bool) -> Result<(), String> {
+        let _turn = self.refreshing.lock().await;
         let previous = self.live.current();
         let now = crate::clock::now();
         let due = full || previous.next_due.is_some_and(|due| now >= due);

@@ -49,6 +49,8 @@ pub struct Console {
     pub(crate) rp: RelyingParty,
     pub(crate) sessions: Sessions,
     pub(crate) live: Live,
+    /// Held by the refresh under way: one at a time, each from the snapshot the last made.
+    pub(crate) refreshing: tokio::sync::Mutex<()>,
     publish: Publisher,
 }
 
@@ -133,6 +135,7 @@ impl Console {
             rp,
             sessions: Sessions::default(),
             live: Live::default(),
+            refreshing: tokio::sync::Mutex::new(()),
             publish,
         }))
     }
@@ -229,7 +232,7 @@ impl Console {
     /// Accepts a signed request: its signature and the same claims the executor checks (the
     /// requester may ask, its times hold by this clock, its window fits the role, the same
     /// policy) are checked here so the inbox holds no junk; `apply` checks it all again.
-    pub async fn submit(&self, envelope_json: &str) -> Result<StoredRequest, Problem> {
+    pub async fn submit(self: &Arc<Self>, envelope_json: &str) -> Result<StoredRequest, Problem> {
         let signed = SignedPlan::from_json(envelope_json, "the submitted request")
             .map_err(|e| Problem::bad(e.to_string()))?;
         let (plan, request) = verify_request_signature(&self.policy, &signed)
@@ -274,9 +277,14 @@ impl Console {
         self.policy.settings.console.as_ref().map(|c| c.request_url(id)).unwrap_or_default()
     }
 
-    async fn record(&self, event: Event) -> Result<(), Problem> {
+    /// Records one of the console's own events, and brings the dashboard up to date with it
+    /// before answering: whoever acted sees the result on the next page.
+    async fn record(self: &Arc<Self>, event: Event) -> Result<(), Problem> {
         let stamped = self.feed.record(event).await.map_err(Problem::internal)?;
         (self.publish.0)(&stamped);
+        if let Err(error) = self.refresh(false).await {
+            eprintln!("warning: the console could not refresh: {error}");
+        }
         Ok(())
     }
 

@@ -1526,7 +1526,7 @@ mod tests {
             .iter()
             .map(|row| row.get(0))
             .collect();
-        assert_eq!(versions, [1, 2]);
+        assert_eq!(versions, [1, 2, 3]);
     }
 
     #[tokio::test]
@@ -1677,6 +1677,24 @@ mod tests {
         };
         let scoped = reloaded.read_scope(&scope).await.unwrap();
         assert_eq!(scoped.passkey_counters, [("cred_carol".to_owned(), 9)].into());
+    }
+
+    #[tokio::test]
+    async fn the_audit_bell_rings_when_another_executor_appends() {
+        let store = store("state_bell").await;
+        let bell = store.audit_bell().await.unwrap().expect("LISTEN");
+        assert!(bell.alive());
+        store.audit_head().await.unwrap();
+        let quiet = tokio::time::timeout(Duration::from_millis(300), bell.rings.notified()).await;
+        assert!(quiet.is_err(), "a read rang the bell");
+        let other = self::store("state_bell").await;
+        other
+            .append_events(vec![Event::new("alice", "request", crate::event::EventResult::Ok)])
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), bell.rings.notified())
+            .await
+            .expect("a ring within 5 s");
     }
 
     #[tokio::test]
