@@ -7,21 +7,24 @@
 //! who make the changes measured; 1,000 generated persons and 10 generated roles; a state with
 //! `BENCH_ACTIVATIONS` live activations of those roles (each person holds each role at most
 //! once, so every grant is its own entry) with their resources, the matching entries in
-//! app/access.json, and an audit log with three events per activation, hash-chained, as the
-//! CLI would have left them. Then a fresh `serve` process (the release binary, files on disk).
+//! app/access.json, and three audit events per activation, written into the state database
+//! (`.breakglass/state.db`) as the CLI would have left them. Then a fresh `serve` process (the
+//! release binary, files on disk).
 //!
 //! Measured:
-//! - start: spawn → the first answer (policy load, state read, the whole audit log and inbox
-//!   read, the first dashboard built);
+//! - start: spawn → the first answer (policy load, every activation and the resources of the
+//!   live ones read, the whole audit log scanned for the recent refusals, the inbox read, the
+//!   first dashboard built);
 //! - `GET /` (the dashboard page, every activation in it) and `GET /api/dashboard`, sequential,
 //!   time to the whole body, `BENCH_PAGES` each;
 //! - fan-out: `BENCH_VIEWERS` viewers signed in (one session each) and connected to `/events`
 //!   at the page's version. Two kinds of change, `BENCH_TRIGGERS` each, made by other
 //!   processes: an emergency grant (`request` then `apply --emergency` of the auto-approved
-//!   `read_logs`: the console reads the state again; measured from the `activation.active`
-//!   event, and from `apply.emergency`, written when the apply has authorized the grant, just
-//!   before its write-ahead record, which the dashboard may show first) and a request submitted to the console (`POST /api/requests`: no state read). The
-//!   event's time is when its line appears in the audit log (the file polled every millisecond; the log's own timestamps have second
+//!   `read_logs`: the console reads that activation again; measured from the
+//!   `activation.active` event, and from `apply.emergency`, committed with the write-ahead
+//!   record, which the dashboard may show first) and a request submitted to the console
+//!   (`POST /api/requests`: no state read). An event's time is when it is committed to the
+//!   audit log (the database polled every millisecond; the log's own timestamps have second
 //!   precision); a viewer's time is when the SSE frame naming the activation arrives. Delay =
 //!   viewer − event, for every (change, viewer) pair; and per change, the delay until the last
 //!   viewer had it;
@@ -36,14 +39,16 @@ mod support;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use breakglass::audit::{Event, EventResult, GENESIS, line_hash};
+use breakglass::audit::{Event, EventResult};
 use breakglass::sign::RelyingParty;
 use breakglass::sign::passkey::software::Authenticator;
+use breakglass::state::{Change, LocalStore, StateStore};
 use jiff::{SignedDuration, Timestamp};
+use rusqlite::OptionalExtension as _;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use support::{Scratch, percentiles_ms};
 
@@ -99,18 +104,14 @@ fn write_policy(dir: &Path, port: u16, carol: &Authenticator) {
 }
 
 /// `count` live activations in state (with their resources), their entries in
-/// app/access.json, and three chained audit events each.
-fn write_activations(dir: &Path, count: usize) {
+/// app/access.json, and three chained audit events each, written into the state database in
+/// one transaction as the CLI would have left them.
+async fn write_activations(dir: &Path, count: usize) {
     let now = Timestamp::from_second(Timestamp::now().as_second()).unwrap();
-    let state_path = dir.join(".breakglass/state.json");
-    let mut state: Value =
-        serde_json::from_str(&fs_err::read_to_string(&state_path).unwrap()).unwrap();
     let access_path = dir.join("app/access.json");
     let mut access: Value =
         serde_json::from_str(&fs_err::read_to_string(&access_path).unwrap()).unwrap();
-    let audit_path = dir.join(".breakglass/audit.jsonl");
-    let mut log = fs_err::read_to_string(&audit_path).unwrap_or_default();
-    let mut prev = log.lines().last().map_or_else(|| GENESIS.to_owned(), line_hash);
+    let mut change = Change::default();
     for k in 0..count {
         let id = format!("act_01BENCH{k:019}");
         let person = format!("p{:04}", k % PERSONS);
@@ -118,7 +119,7 @@ fn write_activations(dir: &Path, count: usize) {
         let start = now - SignedDuration::from_mins(30);
         let end = now + SignedDuration::from_secs(3600 + (k as i64 * 37) % 36_000);
         let digest = format!("sha256:{:064x}", k);
-        state["activations"][&id] = json!({
+        let activation = json!({
             "id": id, "kind": "role", "name": format!("bench_r{role:02}"), "requester": person,
             "justification": format!("INC-{k}: generated for the console benchmark"),
             "start": start, "end": end, "status": "active",
@@ -130,13 +131,17 @@ fn write_activations(dir: &Path, count: usize) {
             "authentication": ["signed request"], "created_at": start, "activated_at": start,
             "revert_attempts": 0
         });
+        change.activations.push(Arc::new(serde_json::from_value(activation).unwrap()));
         let address = format!("role.bench_r{role:02}[\"{person}:{id}\"].local_access.grant");
-        state["resources"][&address] = json!({
+        let resource = json!({
             "provider": "local", "resource_type": "local_access",
             "id": format!("{person}/bench-r{role:02}"),
             "attributes": { "expires_at": end, "principal": person, "role": format!("bench-r{role:02}") },
             "activation": id, "updated_at": start
         });
+        change
+            .resources
+            .push((address.parse().unwrap(), Some(serde_json::from_value(resource).unwrap())));
         access["access"].as_array_mut().unwrap().push(json!({
             "principal": person, "role": format!("bench-r{role:02}"), "expires_at": end
         }));
@@ -147,16 +152,13 @@ fn write_activations(dir: &Path, count: usize) {
         ] {
             let mut event = Event::new(actor, action, EventResult::Ok).activation(&id);
             event.time = start;
-            event.prev = prev.clone();
-            let line = serde_json::to_string(&event).unwrap();
-            prev = line_hash(&line);
-            log.push_str(&line);
-            log.push('\n');
+            change.events.push(event);
         }
     }
-    fs_err::write(&state_path, serde_json::to_string_pretty(&state).unwrap()).unwrap();
+    let store = LocalStore::new(dir.join(".breakglass/state.db"));
+    let mut guard = store.lock("bench", Duration::from_secs(30)).await.unwrap();
+    guard.commit(change).await.unwrap();
     fs_err::write(&access_path, serde_json::to_string_pretty(&access).unwrap()).unwrap();
-    fs_err::write(&audit_path, log).unwrap();
 }
 
 /// VmRSS and VmHWM of process `pid`, MiB.
@@ -173,28 +175,39 @@ fn memory(pid: u32) -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-/// Waits until a line of the audit log holds every one of `needles`; returns when it appeared
-/// (the file polled every millisecond from `offset`, which moves to just after that line).
-fn wait_for_event(path: &Path, offset: &mut u64, needles: &[&str]) -> SystemTime {
+/// Waits until the audit log (in the state database) holds an event `action` about `id` after
+/// event number `*after`; returns when it was committed (the database polled every millisecond
+/// through one connection kept open), and moves `*after` to it.
+fn wait_for_event(dir: &Path, after: &mut i64, action: &str, id: &str) -> SystemTime {
+    let connection = rusqlite::Connection::open(dir.join(".breakglass/state.db")).unwrap();
+    let mut find = connection
+        .prepare(
+            "SELECT seq FROM audit_events WHERE seq > ?1 AND action = ?2 AND activation = ?3 \
+             ORDER BY seq LIMIT 1",
+        )
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let mut file = std::fs::File::open(path).unwrap();
-        file.seek(SeekFrom::Start(*offset)).unwrap();
-        let mut text = String::new();
-        file.read_to_string(&mut text).unwrap();
+        let found: Option<i64> = find
+            .query_row(rusqlite::params![*after, action, id], |row| row.get(0))
+            .optional()
+            .unwrap();
         let at = SystemTime::now();
-        let mut consumed = 0;
-        for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
-            consumed += line.len();
-            if needles.iter().all(|n| line.contains(n)) {
-                *offset += consumed as u64;
-                return at;
-            }
+        if let Some(seq) = found {
+            *after = seq;
+            return at;
         }
-        *offset += consumed as u64;
-        assert!(Instant::now() < deadline, "no audit event with {needles:?} within 120 s");
+        assert!(Instant::now() < deadline, "no {action} event for {id} within 120 s");
         std::thread::sleep(Duration::from_millis(1));
     }
+}
+
+/// The number of the audit log's last event.
+fn last_event(dir: &Path) -> i64 {
+    rusqlite::Connection::open(dir.join(".breakglass/state.db"))
+        .unwrap()
+        .query_row("SELECT coalesce(max(seq), 0) FROM audit_events", [], |row| row.get(0))
+        .unwrap()
 }
 
 /// Signs in as `person` with their software passkey; returns the session cookie.
@@ -305,13 +318,16 @@ async fn main() {
     let port = free_port();
     let mut carol = Authenticator::new(7);
     write_policy(&dir, port, &carol);
-    write_activations(&dir, activations);
+    write_activations(&dir, activations).await;
     scratch.run(&["validate"]);
-    let sizes = [".breakglass/state.json", ".breakglass/audit.jsonl"]
-        .map(|f| fs_err::metadata(dir.join(f)).map_or(0, |m| m.len()) as f64 / 1_048_576.0);
+    let database = [".breakglass/state.db", ".breakglass/state.db-wal"]
+        .iter()
+        .map(|f| fs_err::metadata(dir.join(f)).map_or(0, |m| m.len()))
+        .sum::<u64>() as f64
+        / 1_048_576.0;
     println!(
-        "state.json {:.1} MiB, audit.jsonl {:.1} MiB, {PERSONS} generated persons, {ROLES} roles",
-        sizes[0], sizes[1]
+        "state.db {database:.1} MiB ({} audit events), {PERSONS} generated persons, {ROLES} roles",
+        last_event(&dir)
     );
 
     let log = fs_err::File::create(dir.join("serve.log")).unwrap().into_parts().0;
@@ -410,8 +426,7 @@ async fn main() {
         assert_ne!(kind, "dashboard", "a viewer at the current version gets no whole dashboard");
     }
 
-    let audit = dir.join(".breakglass/audit.jsonl");
-    let mut offset = fs_err::metadata(&audit).unwrap().len();
+    let mut offset = last_event(&dir);
     let mut grant_delays = Vec::new();
     let mut grant_last = Vec::new();
     let mut grant_authorized_last = Vec::new();
@@ -454,9 +469,8 @@ async fn main() {
                     .spawn()
                     .unwrap();
                 let (authorized, done) = tokio::task::block_in_place(|| {
-                    let authorized =
-                        wait_for_event(&audit, &mut offset, &["\"apply.emergency\"", &id]);
-                    let done = wait_for_event(&audit, &mut offset, &["\"activation.active\"", &id]);
+                    let authorized = wait_for_event(&dir, &mut offset, "apply.emergency", &id);
+                    let done = wait_for_event(&dir, &mut offset, "activation.active", &id);
                     (authorized, done)
                 });
                 assert!(apply.wait().unwrap().success(), "apply --emergency of {id}");
@@ -469,12 +483,12 @@ async fn main() {
                     .body(envelope)
                     .send();
                 let poll = tokio::task::spawn_blocking({
-                    let audit = audit.clone();
+                    let dir = dir.clone();
                     let mut at_offset = offset;
                     let id = id.clone();
                     move || {
-                        let needles = ["\"request.submitted\"", id.as_str()];
-                        (wait_for_event(&audit, &mut at_offset, &needles), at_offset)
+                        let at = wait_for_event(&dir, &mut at_offset, "request.submitted", &id);
+                        (at, at_offset)
                     }
                 });
                 let response = posted.await.unwrap();
