@@ -628,7 +628,7 @@ async fn a_requester_proves_presence_with_a_passkey_instead_of_totp() {
     // Her presence is used (its nonce recorded) and her passkey's counter kept, in the same
     // write as the grant.
     let token =
-        PasskeyToken::from_token(&console.inbox(&first)["presence"]["token"].as_str().unwrap())
+        PasskeyToken::from_token(console.inbox(&first)["presence"]["token"].as_str().unwrap())
             .unwrap();
     let presence: Value = serde_json::from_slice(&token.payload_bytes().unwrap()).unwrap();
     let nonce = presence["nonce"].as_str().unwrap();

@@ -47,8 +47,7 @@ pub async fn run(args: &ServeArgs, output: Output) -> anyhow::Result<ExitStatus>
     let _streaming = Streaming::start(&policy, None);
     let store = open_store(&policy)?;
     let publish = Publisher(Arc::new(super::audit_trail::publish));
-    let console =
-        Console::new(policy.clone(), Arc::from(store), publish).map_err(anyhow::Error::msg)?;
+    let console = Console::new(policy.clone(), store, publish).map_err(anyhow::Error::msg)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
         _ => None,

@@ -2,18 +2,18 @@
 //! ceremonies.
 //!
 //! A view and a mailbox, never an authority. It reads the same state (through
-//! [`StateStore::read`](crate::state::StateStore::read)) and audit log as the CLI, stores
+//! [`StateStore`](crate::state::StateStore)) and audit log as the CLI, stores
 //! submitted requests and the approvals made for them beside the state ([`inbox`]), and renders
 //! pages. What it hands out — an approval signed with a passkey — is a token that
 //! `apply --emergency` verifies offline against the policy exactly like an Ed25519 approval
 //! ([`crate::sign::passkey`]), so a compromised console can withhold or delay, never grant. It
 //! never applies anything and holds no provider credential or TOTP secret.
 //!
-//! Live updates: one task wakes when the audit log is written ([`feed`], the console's only
-//! reader of the log: file events, a cheap poll of its head as a fallback), reads the new
-//! events, and turns what they changed into the next dashboard and one patch for every SSE
-//! subscriber ([`live`]), so the cost of a change follows the change: not the size of the
-//! state, nor the number of viewers.
+//! Live updates: one task wakes when any process appends to the audit log kept with the state
+//! ([`feed`], the console's only reader of the log: the store's bell, a cheap poll of its head
+//! as a fallback), reads the new events and the activations they name, and turns what they
+//! changed into the next dashboard and one patch for every SSE subscriber ([`live`]), so the
+//! cost of a change follows the change: not the size of the state, nor the number of viewers.
 
 pub mod enroll;
 pub mod feed;
