@@ -63,6 +63,8 @@ fn every_command_into_a_closed_pipe_exits_as_it_would_have_without_a_panic() {
         &["status", "--all", "--json"],
         &["roles"],
         &["roles", "--json"],
+        &["requests", "--all"],
+        &["requests", "--all", "--json"],
         &["state", "list"],
         &["state", "list", "--json"],
         &["state", "pull"],

@@ -41,7 +41,8 @@ static LIVE: Mutex<Option<Arc<Sinks>>> = Mutex::new(None);
 /// pass.
 static LAST_DRIFT: Mutex<Option<String>> = Mutex::new(None);
 
-fn publish(stamped: &Stamped) {
+/// Hands `stamped` to the running command's sinks, if it started any.
+pub fn publish(stamped: &Stamped) {
     let live = LIVE.lock().unwrap_or_else(PoisonError::into_inner).clone();
     if let Some(sinks) = live {
         sinks.send(stamped);

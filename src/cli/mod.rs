@@ -15,13 +15,16 @@ pub mod fmt;
 pub mod keygen;
 pub mod man;
 pub mod output;
+pub mod passkey;
 pub mod plan;
 mod plan_view;
 mod progress;
 pub mod reconcile;
 pub mod request;
+pub mod requests;
 pub mod revoke;
 pub mod roles;
+pub mod serve;
 pub mod show;
 pub mod state;
 pub mod status;
@@ -88,6 +91,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// List what can be requested, by whom, for how long, approved by whom.
     Roles(roles::RolesArgs),
+    /// List emergency requests: awaiting my approval, mine, all pending.
+    Requests(requests::RequestsArgs),
     /// End an activation early.
     Revoke(revoke::RevokeArgs),
     /// Revert what has ended (never grants).
@@ -106,6 +111,10 @@ pub enum Command {
     Fmt(fmt::FmtArgs),
     /// Make an Ed25519 key pair.
     Keygen(keygen::KeygenArgs),
+    /// Serve the web console: live dashboard, approval inbox, passkey approvals.
+    Serve(serve::ServeArgs),
+    /// Enrol a passkey for a person.
+    Passkey(passkey::PasskeyArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
     /// Write manual pages.
@@ -153,6 +162,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Extend(args) => runtime.block_on(extend::run(args, output)),
         Command::Status(args) => runtime.block_on(status::run(args, output)),
         Command::Roles(args) => roles::run(args, output),
+        Command::Requests(args) => runtime.block_on(requests::run(args, output)),
         Command::Revoke(args) => runtime.block_on(revoke::run(args, output)),
         Command::Reconcile(args) => runtime.block_on(reconcile::run(args, output)),
         Command::Watch(args) => runtime.block_on(watch::run(args, output)),
@@ -160,6 +170,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Totp(args) => totp::run(args, output),
         Command::Fmt(args) => fmt::run(args),
         Command::Keygen(args) => keygen::run(args),
+        Command::Serve(args) => runtime.block_on(serve::run(args, output)),
+        Command::Passkey(args) => runtime.block_on(passkey::run(args, output)),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
     };

@@ -57,6 +57,11 @@ pub struct RequestArgs {
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
 
+    /// Also submit it to the web console at URL (`breakglass serve`), whose page for it
+    /// shows approvers what it grants and lets them approve with a passkey.
+    #[arg(long, value_name = "URL")]
+    pub submit: Option<String>,
+
     /// Read live objects (false: plan against state; no platform credentials needed).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub refresh: bool,
@@ -143,6 +148,7 @@ async fn build(
     let envelope = sign_plan(&planned.plan, &key);
     let digest = envelope.digest()?;
     fs_err::write(&args.out, envelope.to_json() + "\n")?;
+    let link = policy.settings.console.as_ref().map(|c| c.request_url(&activation.id));
     audit
         .record(
             Event::new(&args.person, "request", EventResult::Ok)
@@ -155,9 +161,14 @@ async fn build(
                     "start": activation.start,
                     "end": activation.end,
                     "warnings": warnings,
+                    "link": link,
                 })),
         )
         .await?;
+    if let Some(url) = &args.submit {
+        let page = submit(url, &envelope.to_json()).await?;
+        outln!("Submitted to the console: {page}")?;
+    }
     out!("{}", plan_view::render_text(&planned.plan, output.color))?;
     outln!(
         "\nRequest {} saved to {}: {} {} for {} until {}.",
@@ -195,4 +206,27 @@ async fn build(
         policy.settings.request_lifetime
     );
     Ok(ExitStatus::Success)
+}
+
+/// Posts the signed request to the console; returns the request's page.
+async fn submit(url: &str, envelope: &str) -> anyhow::Result<String> {
+    let endpoint = format!("{}/api/requests", url.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .post(&endpoint)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(envelope.to_owned())
+        .send()
+        .await
+        .map_err(|error| {
+            anyhow::anyhow!("cannot submit to the console at {url}: {}", error.without_url())
+        })?;
+    let status = response.status();
+    let answer: serde_json::Value = response.json().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!(
+            "the console at {url} refused the request ({status}): {}",
+            answer["error"].as_str().unwrap_or("no reason given")
+        );
+    }
+    Ok(answer["url"].as_str().unwrap_or_default().to_owned())
 }

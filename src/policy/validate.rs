@@ -30,6 +30,7 @@ pub fn validate(
         check_rules(policy, &reference, &override_.rules, &override_.range, diagnostics);
     }
     check_grants(policy, now, strictness, diagnostics);
+    check_passkeys(policy, diagnostics);
     for rule in policy.authentications.values() {
         if rule.max_mfa_age.is_some() && !rule.mfa {
             diagnostics.push(
@@ -71,10 +72,64 @@ pub fn validate(
     }
 }
 
+/// Passkeys need the console's origin and relying-party id, and a credential belongs to one
+/// person.
+fn check_passkeys(policy: &Policy, diagnostics: &mut Diagnostics) {
+    let mut owners: std::collections::BTreeMap<&[u8], &str> = std::collections::BTreeMap::new();
+    for person in policy.persons.values() {
+        for passkey in person.passkeys.values() {
+            if policy.settings.console.is_none() {
+                diagnostics.push(
+                    Diagnostic::error(
+                        format!(
+                            "passkey \"{}\" of person \"{}\" has no relying party",
+                            passkey.name, person.name
+                        ),
+                        "passkeys are verified against the console's origin and rp_id: declare \
+                         breakglass { console { url = \"https://…\" } }",
+                    )
+                    .at(passkey.range.clone()),
+                );
+            }
+            if let Some(owner) = owners.insert(&passkey.credential_id, &person.name) {
+                diagnostics.push(
+                    Diagnostic::error(
+                        format!(
+                            "passkey \"{}\" of person \"{}\" is also {owner}'s",
+                            passkey.name, person.name
+                        ),
+                        "a credential belongs to one person; enrol a passkey for each",
+                    )
+                    .at(passkey.range.clone()),
+                );
+            }
+        }
+    }
+    for rule in policy.authentications.values().filter(|r| r.passkey) {
+        if policy.settings.console.is_none() {
+            diagnostics.push(
+                Diagnostic::error(
+                    format!(
+                        "authentication \"{}\" asks for a passkey but there is no console",
+                        rule.name
+                    ),
+                    "passkey assertions are verified against the console's origin and rp_id: \
+                     declare breakglass { console { url = \"https://…\" } }",
+                )
+                .at(rule.range.clone()),
+            );
+        }
+    }
+}
+
 /// Every reference anywhere in the policy, with where it was written.
 fn all_references(policy: &Policy) -> Vec<&Spanned<Reference>> {
     let mut references: Vec<&Spanned<Reference>> = Vec::new();
     references.extend(&policy.settings.plan_signers);
+    if let Some(console) = &policy.settings.console {
+        references.extend(&console.viewers);
+        references.extend(&console.requesters);
+    }
     for team in policy.teams.values() {
         references.extend(&team.members);
     }
