@@ -50,7 +50,7 @@ fn fixture(roles: usize) -> &'static Fixture {
     let mut desired =
         compile(&world.policy, &world.state, &world.providers, world.at, None, false).unwrap();
     let live = support::live(&world, &desired, world.live_objects());
-    resolve_conflicts(&mut desired, &live);
+    resolve_conflicts(&mut desired, &live, &world.state, &world.providers);
     respect_preexisting(&mut desired, &live, &world.state, &world.providers);
     let changes = diff(&desired, &live, &world.state, &world.providers).changes;
     let fixture: &'static Fixture =
@@ -113,7 +113,7 @@ fn compile_diff_graph(bencher: divan::Bencher, roles: usize) {
             compile(&f.world.policy, &f.world.state, &f.world.providers, f.world.at, None, false)
                 .unwrap();
         let live = support::live(&f.world, &desired, objects);
-        resolve_conflicts(&mut desired, &live);
+        resolve_conflicts(&mut desired, &live, &f.world.state, &f.world.providers);
         respect_preexisting(&mut desired, &live, &f.world.state, &f.world.providers);
         let diffed = diff(&desired, &live, &f.world.state, &f.world.providers);
         let order = ChangeGraph::build(&diffed.changes).unwrap().order();

@@ -65,7 +65,7 @@ fn main() {
     let live = support::live(&world, &desired, world.live_objects());
     report("live: ids and objects (per object)", before, live.objects.len());
     let before = ALLOCATOR.allocated();
-    resolve_conflicts(&mut desired, &live);
+    resolve_conflicts(&mut desired, &live, &state, &world.providers);
     respect_preexisting(&mut desired, &live, &state, &world.providers);
     let diffed = diff(&desired, &live, &state, &world.providers);
     report("diff (per change)", before, diffed.changes.len());

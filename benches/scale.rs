@@ -181,7 +181,7 @@ fn measure(dir: &Path, runs: usize) {
         let m1 = Mark::now();
         let live = support::live(&world, &desired, objects);
         let m2 = Mark::now();
-        resolve_conflicts(&mut desired, &live);
+        resolve_conflicts(&mut desired, &live, &world.state, &world.providers);
         respect_preexisting(&mut desired, &live, &world.state, &world.providers);
         let diffed = diff(&desired, &live, &world.state, &world.providers);
         let m3 = Mark::now();

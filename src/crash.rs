@@ -17,7 +17,11 @@ pub const AFTER_RECORD: &str = "after-record";
 pub fn point(name: &str) {
     #[cfg(feature = "test-clock")]
     if std::env::var("BREAKGLASS_TEST_CRASH_AT").is_ok_and(|at| at == name) {
-        eprintln!("crash point {name} reached");
+        // Not eprintln!: it panics when stderr is gone, and this point must be reached.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            format!("crash point {name} reached\n").as_bytes(),
+        );
         std::thread::sleep(std::time::Duration::from_secs(600));
     }
     let _ = name;

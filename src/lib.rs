@@ -6,10 +6,11 @@
 //! with no special revert path: an expired activation is simply no longer desired.
 //!
 //! Layers go one way (a module never imports one further along):
-//! [`diagnostics`], [`address`], [`clock`], [`files`] (leaves) → [`policy`] (HCL loading and
+//! [`diagnostics`], [`address`], [`clock`], [`files`], [`event`] (leaves) → [`policy`] (HCL loading and
 //! validation) → [`activation`], [`plan`], [`graph`] (pure data and ordering) → [`sign`],
-//! [`state`] → [`engine`] (the only code that calls providers) → [`audit`] → [`cli`] (commands
-//! and rendering). Providers live in their own crates behind the `breakglass-provider` trait;
+//! [`state`] → [`engine`] (the only code that calls providers) → [`audit`] → [`console`] (the
+//! web console: a view and a mailbox over state and the audit log) → [`cli`] (commands and
+//! rendering). Providers live in their own crates behind the `breakglass-provider` trait;
 //! [`providers`] registers them by name. The map of the whole: `docs/architecture.md`.
 
 pub mod activation;
@@ -17,6 +18,7 @@ pub mod address;
 pub mod audit;
 pub mod cli;
 pub mod clock;
+pub mod console;
 pub mod crash;
 pub mod diagnostics;
 pub mod engine;

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 use crate::contract_anthropic::{ADMIN_KEY, AnthropicServer, Fault};
-use crate::util::Run;
+use crate::util::{Run, read};
 
 const WORKSPACE: &str = "wrkspc_01MLPlatform";
 
@@ -103,6 +103,20 @@ async fn throttling_server_errors_and_overload_are_retried() {
     assert_eq!(listed.objects.len(), 3);
     assert_eq!(server.seen().len(), 4, "three failures, then the page");
     assert!(began.elapsed() >= Duration::from_millis(950), "retry-after: 1 was honoured");
+}
+
+#[tokio::test]
+async fn an_api_that_stays_overloaded_is_named_overloaded_not_an_unknown_status() {
+    let server = workspace_of(3);
+    let provider = provider(&server, 100).await;
+    server.fail_next(std::iter::repeat_n(Fault::Overloaded, 5));
+    let error = provider.list(members_scope()).await.expect_err("overloaded five times");
+    assert_eq!(error.kind(), ErrorKind::Transient, "{error}");
+    let message = error.message();
+    assert!(message.contains("answered 529 Overloaded after 5 attempts"), "{message}");
+    assert!(message.contains("overloaded_error"), "{message}");
+    assert!(!message.contains("unknown status"), "{message}");
+    assert_eq!(server.seen().len(), 5);
 }
 
 #[tokio::test]
@@ -520,16 +534,10 @@ fn a_wrong_admin_key_fails_the_plan_clearly_and_changes_nothing() {
 impl Platforms {
     /// The example's baseline applied at `time`, and the demo private keys of the quickstart
     /// (whose public halves the example's keys/ holds) next to it, so people can sign.
+    /// Started, with the baseline applied at `time`. The requests and approvals use the
+    /// example's own demo keys (`examples/ai-platform/keys`).
     pub fn ready(time: &str) -> Self {
         let platforms = Self::start();
-        for person in ["alice", "bob", "carol", "dave"] {
-            let key = format!("keys/{person}.key");
-            fs_err::copy(
-                crate::util::root().join("examples/quickstart").join(&key),
-                platforms.dir.path().join(&key),
-            )
-            .expect("a demo key");
-        }
         platforms.at(time).args(["apply", "--auto-approve"]).run().expect_code(0);
         platforms
     }
@@ -573,6 +581,41 @@ impl Platforms {
             .expect("an emergency activation")
             .clone()
     }
+}
+
+#[test]
+fn the_examples_readme_incident_runs_as_written_with_the_examples_own_keys() {
+    let platforms = Platforms::ready("2026-11-28T12:00:00Z");
+    let readme = read(crate::util::root().join("examples/ai-platform/README.md"));
+    let incident = readme.split("An incident, from this folder").nth(1).expect("an incident");
+    let script = incident.split("```sh\n").nth(1).and_then(|s| s.split("```").next()).unwrap();
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_breakglass"));
+    let output = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .current_dir(platforms.dir.path())
+        .env(
+            "PATH",
+            format!("{}:{}", binary.parent().unwrap().display(), std::env::var("PATH").unwrap()),
+        )
+        .env("BREAKGLASS_TEST_NOW", "2026-11-28T12:00:00Z")
+        .env("ANTHROPIC_BASE_URL", &platforms.anthropic.url)
+        .env("ANTHROPIC_ADMIN_KEY", ADMIN_KEY)
+        .env("LITELLM_BASE_URL", &platforms.litellm.url)
+        .env("LITELLM_MASTER_KEY", crate::contract_litellm::MASTER_KEY)
+        .env_remove("BREAKGLASS_AS")
+        .env_remove("BREAKGLASS_KEY")
+        .output()
+        .expect("bash runs");
+    assert!(
+        output.status.success(),
+        "{script}\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        platforms.anthropic.api_key_status("apikey_01ChatbotProd").as_deref(),
+        Some("inactive")
+    );
 }
 
 #[test]
@@ -632,7 +675,7 @@ fn a_revert_reports_a_conflict_instead_of_clobbering_a_role_changed_meanwhile() 
         "{}",
         plan.stdout
     );
-    platforms.at(end).args(["reconcile"]).run().expect_code(0);
+    platforms.at(end).args(["reconcile"]).run().expect_code(8);
     assert_eq!(alice(&platforms).as_deref(), Some("workspace_user"), "left as the admin set it");
     let record = &platforms.state()["activations"][&id];
     assert_eq!(record["status"], "reverted");

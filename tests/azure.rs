@@ -6,7 +6,7 @@
 #[path = "azure/cli.rs"]
 mod cli;
 #[path = "azure/contract.rs"]
-mod contract;
+pub(crate) mod contract;
 #[path = "azure/provider.rs"]
 mod provider;
 #[path = "azure/swagger.rs"]

@@ -890,7 +890,7 @@ fn a_revert_reports_a_conflict_instead_of_clobbering_a_value_changed_meanwhile()
         "no clobbering change is planned: {}",
         plan.stdout
     );
-    at(path, end).args(["reconcile"]).run().expect_code(0);
+    at(path, end).args(["reconcile"]).run().expect_code(8);
     assert!(read(&file).contains("\"maintenance\""), "left as is");
     let record = &state(path)["activations"][&id];
     assert_eq!(record["status"], "reverted");

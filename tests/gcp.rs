@@ -4,7 +4,7 @@
 //! eventual consistency), and `examples/gcp` end to end through the CLI (`cli`).
 
 mod cli;
-mod contract;
+pub(crate) mod contract;
 mod discovery;
 mod provider;
 

@@ -4,6 +4,6 @@
 //! and `examples/kubernetes` through the CLI (`cli`).
 
 mod cli;
-mod contract;
+pub(crate) mod contract;
 mod provider;
 mod spec;

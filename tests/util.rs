@@ -38,6 +38,9 @@ impl Run {
             .env("BREAKGLASS_TEST_NOW", TEST_NOW)
             .env("NO_COLOR", "1")
             .env_remove("BREAKGLASS_SIGN_KEY")
+            .env_remove("BREAKGLASS_KEY")
+            .env_remove("BREAKGLASS_AS")
+            .env_remove("BREAKGLASS_DIR")
             .env_remove("BREAKGLASS_TOTP_SECRETS");
         Self { command }
     }
@@ -188,8 +191,25 @@ pub fn state_db(dir: &Path) -> PathBuf {
     dir.join(".breakglass/state.db")
 }
 
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
+/// Runs `future` to completion on a runtime of its own, on a thread of its own (so async tests
+/// may call the helpers below too).
+fn block_on<F>(future: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(future)
+            })
+            .join()
+            .unwrap()
+    })
 }
 
 /// The state of the policy in `dir`, as the JSON document `state pull` prints ("{}"-like empty

@@ -1,6 +1,6 @@
 # AI platform: break-glass access to the platforms an AI product runs on. Shared by every
 # platform file in this folder (anthropic.hcl, litellm.hcl, openai.hcl): settings, people,
-# approvers. Everything under keys/ is DEMO ONLY — see examples/quickstart/keys/README.md.
+# approvers. Everything under keys/ is DEMO ONLY — see keys/README.md.
 #
 # Credentials come from the environment of the executor, the variables the vendors' own SDKs
 # read, so this folder runs unchanged against the real APIs or local contract servers:

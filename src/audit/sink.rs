@@ -467,8 +467,13 @@ pub fn payload(format: SinkFormat, stamped: &Stamped) -> Vec<u8> {
                 EventResult::Refused => "[refused] ",
                 EventResult::Failed => "[FAILED] ",
             };
+            // Events about a request carry the link to its page in the console.
+            let link = stamped.event.details["link"]
+                .as_str()
+                .filter(|l| !l.is_empty())
+                .map_or_else(String::new, |l| format!(" <{l}>"));
             let text = format!(
-                "breakglass: {marker}{} (`{}` at {}, event {})",
+                "breakglass: {marker}{} (`{}` at {}, event {}){link}",
                 summarize(&stamped.event),
                 stamped.event.action,
                 stamped.event.time,
@@ -667,6 +672,18 @@ mod tests {
                 "breakglass: [refused] refused (alice): quorum not met (`refusal` at "
             ),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn slack_payloads_carry_the_console_link() {
+        let mut stamped = stamped("request");
+        stamped.event.details =
+            serde_json::json!({ "link": "https://console.example/requests/act_1" });
+        let body = payload(SinkFormat::Slack, &stamped);
+        let object: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(
+            object["text"].as_str().unwrap().ends_with(" <https://console.example/requests/act_1>")
         );
     }
 

@@ -1,6 +1,7 @@
 //! `breakglass apply`: carry out a saved, signed plan, or plan and ask.
 
-use anyhow::{Context as _, bail};
+use super::output::{errln, out, outln};
+use anyhow::bail;
 use clap::Args;
 use ed25519_dalek::VerifyingKey;
 use std::collections::BTreeMap;
@@ -62,12 +63,24 @@ pub struct ApplyArgs {
     pub plan: Option<PathBuf>,
 
     /// Apply an emergency request, with approval tokens and authentication.
-    #[arg(long, requires = "plan")]
+    #[arg(long)]
     pub emergency: bool,
 
-    /// An approval token from `breakglass approve` (repeat for each approver).
+    /// With --emergency: take the request, and the approvals and passkey presence made for it
+    /// in the console, from the request inbox kept beside the state (`breakglass serve`). Each
+    /// is verified here, exactly as if it were passed with --approval / --passkey.
+    #[arg(long = "request", value_name = "ID", requires = "emergency", conflicts_with = "plan")]
+    pub request: Option<String>,
+
+    /// An approval token from `breakglass approve`, or a passkey approval from the console
+    /// (repeat for each approver).
     #[arg(long = "approval", value_name = "TOKEN", requires = "emergency")]
     pub approvals: Vec<String>,
+
+    /// The requester's passkey proof of presence (from the request's page in the console), when
+    /// the authentication rule asks for `methods = ["passkey"]`.
+    #[arg(long, value_name = "TOKEN", requires = "emergency")]
+    pub passkey: Option<String>,
 
     /// The requester's current TOTP code, when the authentication rule asks for one.
     #[arg(long, value_name = "CODE", requires = "emergency")]
@@ -137,7 +150,7 @@ async fn plan_and_apply(
                 ))
                 .into());
             }
-            eprintln!("Plan signed by {signer}, a trusted plan signer.");
+            errln!("Plan signed by {signer}, a trusted plan signer.");
             Some(plan)
         }
         None => None,
@@ -147,7 +160,7 @@ async fn plan_and_apply(
     let mut guard = match lock(store.as_ref(), "apply", args.lock_timeout).await {
         Ok(guard) => guard,
         Err(error @ StateError::Locked { .. }) => {
-            eprintln!("error: {error}");
+            errln!("error: {error}");
             return Ok(ExitStatus::Locked);
         }
         Err(error) => return Err(error.into()),
@@ -170,9 +183,9 @@ async fn plan_and_apply(
     match &saved {
         Some(saved) => check_still_holds(saved, policy, &state, &planned.plan)?,
         None => {
-            print!("{}", plan_view::render_text(&planned.plan, output.color));
+            out!("{}", plan_view::render_text(&planned.plan, output.color))?;
             if planned.plan.has_changes() && !args.auto_approve && !confirm()? {
-                println!("Apply cancelled.");
+                outln!("Apply cancelled.")?;
                 return Ok(ExitStatus::Success);
             }
         }
@@ -194,7 +207,7 @@ async fn plan_and_apply(
         progress,
     )
     .await?;
-    let status = print_report(&report);
+    let status = print_report(&report)?;
     audit.record_or_warn(finish_event(&actor, &report, status)).await;
     Ok(status)
 }
@@ -218,8 +231,21 @@ async fn emergency(
     output: Output,
     policy: &Policy,
 ) -> anyhow::Result<ExitStatus> {
-    let path = args.plan.as_ref().context("apply --emergency needs the request file")?;
-    let signed = read_plan_file(path)?;
+    let mut tokens = args.approvals.clone();
+    let mut presence = args.passkey.clone();
+    let signed = match (&args.plan, &args.request) {
+        (Some(path), _) => read_plan_file(path)?,
+        (None, Some(id)) => {
+            let inbox = crate::console::Inbox::beside_state(policy)?;
+            let stored = inbox.get(id)?;
+            tokens.extend(stored.approval_tokens());
+            presence = presence.or(stored.presence.clone().map(|p| p.token));
+            stored.signed()?
+        }
+        (None, None) => bail!(
+            "apply --emergency needs the request file, or --request ID from the console's inbox"
+        ),
+    };
     let requester = signed
         .plan()
         .ok()
@@ -231,7 +257,7 @@ async fn emergency(
     let mut guard = match lock(store.as_ref(), "apply --emergency", args.lock_timeout).await {
         Ok(guard) => guard,
         Err(error @ StateError::Locked { .. }) => {
-            eprintln!("error: {error}");
+            errln!("error: {error}");
             return Ok(ExitStatus::Locked);
         }
         Err(error) => return Err(error.into()),
@@ -244,7 +270,7 @@ async fn emergency(
     // transaction as the write-ahead record, before any provider call: the request and each
     // approval counted as events of their own (the times they carry are their signers' claims;
     // the events' own times are the executor's receipt), then the grant.
-    let claims = SignedClaims::read(&signed, &args.approvals);
+    let claims = SignedClaims::read(&signed, &tokens);
     let record_decision =
         |activation: &crate::activation::Activation| -> Result<Vec<Event>, String> {
             Ok(decision_events(policy, &signed.digest, &claims, activation))
@@ -253,16 +279,17 @@ async fn emergency(
         policy,
         providers: &providers,
         signed: &signed,
-        tokens: &args.approvals,
+        tokens: &tokens,
         totp_code: args.totp.as_deref(),
+        presence: presence.as_deref(),
         parallelism: args.parallelism.unwrap_or(policy.settings.parallelism as usize),
         on_authorized: &record_decision,
     };
     match apply_emergency(input, guard.as_mut(), progress).await {
         Ok(outcome) => {
             let activation = &outcome.activation;
-            let status = print_report(&outcome.report);
-            println!(
+            let status = print_report(&outcome.report)?;
+            outln!(
                 "{} {} {} for {}: {} until {} ({}).",
                 activation.id,
                 activation.kind.as_str(),
@@ -283,7 +310,7 @@ async fn emergency(
                             .join(", ")
                     )
                 }
-            );
+            )?;
             audit
                 .record_or_warn(finish_event(&activation.requester, &outcome.report, status))
                 .await;
@@ -313,20 +340,47 @@ async fn emergency(
 /// was made on them by the engine; the log keeps them beside the executor's own times.
 struct SignedClaims {
     request_created_at: Option<jiff::Timestamp>,
-    tokens: BTreeMap<String, (jiff::Timestamp, jiff::Timestamp)>,
+    tokens: BTreeMap<String, TokenClaims>,
+}
+
+/// What one approval token claims, by its nonce.
+struct TokenClaims {
+    issued_at: jiff::Timestamp,
+    expires_at: jiff::Timestamp,
+    /// The credential id of the passkey that signed it (a passkey token).
+    passkey: Option<String>,
 }
 
 impl SignedClaims {
     fn read(signed: &crate::sign::SignedPlan, tokens: &[String]) -> Self {
+        // Ed25519 tokens (DSSE envelopes) and passkey tokens carry the same approval payload.
+        let payload = |token: &String| match crate::sign::PasskeyToken::from_token(token) {
+            Ok(passkey) => Some((passkey.payload_bytes().ok()?, passkey.credential_id_b64())),
+            Err(_) => Some((read_token(token).ok()?.payload_bytes().ok()?, None)),
+        };
         let tokens = tokens
             .iter()
-            .filter_map(|token| read_token(token).ok())
-            .filter_map(|envelope| envelope.payload_bytes().ok())
-            .filter_map(|payload| approval_of(&payload).ok())
-            .map(|approval| (approval.nonce, (approval.issued_at, approval.expires_at)))
+            .filter_map(payload)
+            .filter_map(|(payload, passkey)| Some((approval_of(&payload).ok()?, passkey)))
+            .map(|(approval, passkey)| {
+                let claims = TokenClaims {
+                    issued_at: approval.issued_at,
+                    expires_at: approval.expires_at,
+                    passkey,
+                };
+                (approval.nonce, claims)
+            })
             .collect();
         Self { request_created_at: signed.plan().ok().map(|plan| plan.created_at), tokens }
     }
+}
+
+/// `object` with the fields of `more` added.
+fn with(mut object: serde_json::Value, more: serde_json::Value) -> serde_json::Value {
+    if let (Some(object), serde_json::Value::Object(more)) = (object.as_object_mut(), more) {
+        object.extend(more);
+    }
+    object
 }
 
 /// The key id a person signs with, from the policy (not from the document).
@@ -361,20 +415,27 @@ fn decision_events(
             })),
     ];
     for approval in approvals {
-        let (issued_at, expires_at) = claims
-            .tokens
-            .get(&approval.nonce)
-            .map_or((Some(approval.issued_at), None), |(i, e)| (Some(*i), Some(*e)));
+        let token = claims.tokens.get(&approval.nonce);
+        let issued_at = token.map_or(approval.issued_at, |t| t.issued_at);
+        let expires_at = token.map(|t| t.expires_at);
+        let passkey = token.and_then(|t| t.passkey.clone());
+        // The key that signed it: the approver's passkey, or their Ed25519 key.
+        let signer = match &passkey {
+            Some(credential) => serde_json::json!({ "passkey": credential }),
+            None => serde_json::json!({ "signer_key": signer_key(policy, &approval.approver) }),
+        };
         events.push(
             Event::new(&approval.approver, action::APPROVAL_ACCEPTED, EventResult::Ok)
                 .activation(&activation.id)
                 .plan(digest)
-                .details(serde_json::json!({
-                    "comment": approval.comment,
-                    "nonce": approval.nonce,
-                    "signer_key": signer_key(policy, &approval.approver),
-                    "claimed": { "issued_at": issued_at, "expires_at": expires_at },
-                })),
+                .details(with(
+                    serde_json::json!({
+                        "comment": approval.comment,
+                        "nonce": approval.nonce,
+                        "claimed": { "issued_at": issued_at, "expires_at": expires_at },
+                    }),
+                    signer,
+                )),
         );
     }
     events.push(
@@ -400,7 +461,7 @@ fn confirm() -> anyhow::Result<bool> {
              or --auto-approve"
         );
     }
-    print!("\nDo you want to perform these actions? Only 'yes' will be accepted: ");
+    out!("\nDo you want to perform these actions? Only 'yes' will be accepted: ")?;
     std::io::stdout().flush()?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
@@ -408,7 +469,7 @@ fn confirm() -> anyhow::Result<bool> {
 }
 
 /// Prints what an apply did and decides the exit status.
-pub fn print_report(report: &ApplyReport) -> ExitStatus {
+pub fn print_report(report: &ApplyReport) -> std::io::Result<ExitStatus> {
     let count = |actions: &[Action]| {
         report
             .changes
@@ -418,24 +479,24 @@ pub fn print_report(report: &ApplyReport) -> ExitStatus {
     };
     for (change, outcome) in &report.changes {
         match outcome {
-            ChangeOutcome::Failed(error) => eprintln!("error: {}: {error}", change.address),
+            ChangeOutcome::Failed(error) => errln!("error: {}: {error}", change.address),
             ChangeOutcome::Skipped => {
-                eprintln!("skipped: {} (something it depends on failed)", change.address)
+                errln!("skipped: {} (something it depends on failed)", change.address)
             }
             ChangeOutcome::Applied => {}
         }
     }
     for note in &report.notes {
-        println!("note: {note}");
+        outln!("note: {note}")?;
     }
     for id in &report.activated {
-        println!("Activation {id} is active.");
+        outln!("Activation {id} is active.")?;
     }
     for id in &report.reverted {
-        println!("Activation {id} is reverted (confirmed by reading the live objects).");
+        outln!("Activation {id} is reverted (confirmed by reading the live objects).")?;
     }
     for (id, why) in &report.reverting {
-        eprintln!("warning: activation {id} is NOT confirmed reverted: {why}; it will be retried");
+        errln!("warning: activation {id} is NOT confirmed reverted: {why}; it will be retried");
     }
     let summary = format!(
         "Resources: {} added, {} changed, {} destroyed.",
@@ -444,15 +505,13 @@ pub fn print_report(report: &ApplyReport) -> ExitStatus {
         count(&[Action::Delete, Action::Replace])
     );
     if report.has_failures() {
-        println!(
-            "Apply failed. {summary} What succeeded is recorded; run apply again to converge."
-        );
-        ExitStatus::Failure
+        outln!("Apply failed. {summary} What succeeded is recorded; run apply again to converge.")?;
+        Ok(ExitStatus::Failure)
     } else if !report.reverting.is_empty() {
-        println!("Apply complete, but a revert is unconfirmed. {summary}");
-        ExitStatus::RevertPending
+        outln!("Apply complete, but a revert is unconfirmed. {summary}")?;
+        Ok(ExitStatus::RevertPending)
     } else {
-        println!("Apply complete! {summary}");
-        ExitStatus::Success
+        outln!("Apply complete! {summary}")?;
+        Ok(ExitStatus::Success)
     }
 }

@@ -1,5 +1,6 @@
 //! `breakglass approve`: an approver reviews a request and signs a token for it.
 
+use super::output::{err, errln, outln};
 use anyhow::bail;
 use clap::Args;
 use std::io::{BufRead, IsTerminal, Write};
@@ -28,8 +29,9 @@ use crate::sign::{Approval, Decision, read_plan_file};
                   requester may not make, made in the future or expired (by this machine's \
                   clock), starting other than when it was made, longer than max_duration, or made \
                   against another version of the policy. The token is printed alone on \
-                  stdout (one base64url string); pass it to `apply --emergency --approval`. On a \
-                  terminal you are asked to confirm; --yes skips the question.",
+                  stdout (one base64url string); pass it to `apply --emergency --approval`. You are \
+                  asked to confirm on a terminal; elsewhere (a script, a pipe) --yes is required, \
+                  as nothing is signed without one or the other.",
     after_help = "Examples:\n  breakglass approve request.json --as carol --key ~/.breakglass/carol.key\n  \
                   TOKEN=$(breakglass approve request.json --as dave --key dave.key --yes --comment \"ok, INC-4711\")\n  \
                   breakglass approve request.json --as dave --key dave.key --deny --comment \"use read_logs\""
@@ -40,7 +42,7 @@ pub struct ApproveArgs {
     pub request: PathBuf,
 
     /// Who you are: an approver in the policy.
-    #[arg(long = "as", value_name = "PERSON")]
+    #[arg(long = "as", value_name = "PERSON", env = "BREAKGLASS_AS")]
     pub person: String,
 
     /// Your private key.
@@ -102,29 +104,29 @@ async fn review_and_sign(
         )));
     }
     let length = activation.end.duration_since(activation.start);
-    eprintln!("Request {} by {}:", activation.id, activation.requester);
-    eprintln!(
+    errln!("Request {} by {}:", activation.id, activation.requester);
+    errln!(
         "  {}: {} {}",
         if request.extends.is_some() { "extend" } else { "activate" },
         activation.kind.as_str(),
         activation.name
     );
-    eprintln!("  why:     {}", activation.justification);
-    eprintln!(
+    errln!("  why:     {}", activation.justification);
+    errln!(
         "  when:    {} → {} ({})",
         activation.start,
         activation.end,
         crate::policy::Duration::from_secs(u64::try_from(length.as_secs()).unwrap_or(0))
     );
     for warning in &request.warnings {
-        eprintln!("  WARNING: {warning}");
+        errln!("  WARNING: {warning}");
     }
-    eprint!("\n{}", plan_view::render_text(&plan, output.color && std::io::stderr().is_terminal()));
+    err!("\n{}", plan_view::render_text(&plan, output.color && std::io::stderr().is_terminal()));
     // The checks the executor makes that need no state, by this machine's clock: an approval
     // of a request the executor would refuse is never signed.
     let clock = Clock::of(policy, crate::clock::now());
     if let Err(error) = check_request(policy, &plan, &request, &clock) {
-        eprintln!("\nNothing signed: apply --emergency would refuse this request.");
+        errln!("\nNothing signed: apply --emergency would refuse this request.");
         return Err(error.into());
     }
     if activation.requester == args.person && !group.allow_self_approval.value {
@@ -134,13 +136,19 @@ async fn review_and_sign(
         )));
     }
     let verb = if args.deny { "Deny" } else { "Approve" };
-    if !args.yes && std::io::stdin().is_terminal() {
-        eprint!("\n{verb} this request? Only 'yes' will be accepted: ");
+    if !args.yes && !std::io::stdin().is_terminal() {
+        bail!(
+            "approve asks for confirmation only on a terminal, and nothing was signed; after \
+             reviewing the request above, pass --yes to sign without being asked"
+        );
+    }
+    if !args.yes {
+        err!("\n{verb} this request? Only 'yes' will be accepted: ");
         std::io::stderr().flush()?;
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer)?;
         if answer.trim() != "yes" {
-            eprintln!("Nothing signed.");
+            errln!("Nothing signed.");
             return Ok(ExitStatus::Success);
         }
     }
@@ -172,10 +180,13 @@ async fn review_and_sign(
             })),
         )
         .await;
-    println!("{token}");
-    eprintln!(
+    outln!("{token}")?;
+    errln!(
         "{verb}d {} for {} ({}): token valid until {}, once.",
-        activation.id, activation.requester, reference, approval.expires_at
+        activation.id,
+        activation.requester,
+        reference,
+        approval.expires_at
     );
     Ok(ExitStatus::Success)
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::context::{load_policy, open_store, parse_at};
 use super::exit::ExitStatus;
-use super::output::Output;
+use super::output::{Output, errln, outln};
 use sections::SectionStore;
 use crate::audit::ocsf::event_to_ocsf;
 use crate::audit::read;
@@ -68,11 +68,18 @@ pub enum AuditCommand {
         log: Option<PathBuf>,
     },
     /// Print the hash of the last event (after verifying the chain).
-    #[command(after_help = "Example:\n  breakglass audit head >> ci-audit-heads.txt")]
+    #[command(after_help = "Exit codes: 0 printed; 1 the chain is broken, so there is no \
+                            trustworthy head.\n\n\
+                            Examples:\n  breakglass audit head >> ci-audit-heads.txt\n  \
+                            breakglass audit head --json")]
     Head {
         /// Read this JSONL file instead of the policy's log (no policy needed).
         #[arg(long, value_name = "FILE")]
         log: Option<PathBuf>,
+        /// Print the head as JSON: {path, verified, lines, head}; a broken chain gives
+        /// {path, verified: false, line, problem}, as `verify --json` does.
+        #[arg(long)]
+        json: bool,
     },
     /// The post-event audit of each activation: who, why, approvals, authentication, every
     /// change, how it ended, anomalies; then refusals and use per person and role.
@@ -196,16 +203,38 @@ pub async fn run(args: &AuditArgs, output: Output) -> anyhow::Result<ExitStatus>
             let source = open_log(log.as_ref(), output)?;
             verify(&source, anchor.as_deref(), *json).await
         }
-        AuditCommand::Head { log } => {
+        AuditCommand::Head { log, json } => {
             let source = open_log(log.as_ref(), output)?;
+            let name = source.name();
             match source.verify(None).await {
-                Ok(verified) => {
-                    println!("{}", verified.head);
+                Ok(verified) if *json => {
+                    let head = serde_json::json!({
+                        "path": name,
+                        "verified": true,
+                        "lines": verified.lines,
+                        "head": verified.head,
+                    });
+                    outln!("{}", serde_json::to_string_pretty(&head)?)?;
                     Ok(ExitStatus::Success)
                 }
+                Ok(verified) => {
+                    outln!("{}", verified.head)?;
+                    Ok(ExitStatus::Success)
+                }
+                Err(AuditError::Broken { line, problem, .. }) if *json => {
+                    let broken = serde_json::json!({
+                        "path": name,
+                        "verified": false,
+                        "line": line,
+                        "problem": problem,
+                    });
+                    outln!("{}", serde_json::to_string_pretty(&broken)?)?;
+                    errln!("error: the audit log {name} does NOT verify: line {line}: {problem}");
+                    Ok(ExitStatus::Failure)
+                }
                 Err(error @ AuditError::Broken { .. }) => {
-                    eprintln!("error: {error}");
-                    eprintln!("The chain is broken, so it has no trustworthy head.");
+                    errln!("error: {error}");
+                    errln!("The chain is broken, so it has no trustworthy head.");
                     Ok(ExitStatus::Failure)
                 }
                 Err(error) => Err(error.into()),
@@ -240,28 +269,29 @@ async fn verify(source: &Source, anchor: Option<&str>, json: bool) -> anyhow::Re
                 if let (Some(anchor), Some(line)) = (anchor, verified.anchor_line) {
                     result["anchor"] = serde_json::json!({ "hash": anchor, "line": line });
                 }
-                println!("{}", serde_json::to_string_pretty(&result)?);
+                outln!("{}", serde_json::to_string_pretty(&result)?)?;
             } else {
-                println!(
+                outln!(
                     "The audit log {path} verifies: {} event(s), head {}.",
-                    verified.lines, verified.head
-                );
+                    verified.lines,
+                    verified.head
+                )?;
                 if let Some(line) = verified.anchor_line {
-                    println!(
+                    outln!(
                         "The anchor is {}, so nothing recorded up to it was removed.",
                         if line == 0 {
                             "the start of the log".to_owned()
                         } else {
                             format!("line {line}")
                         }
-                    );
+                    )?;
                 }
             }
             Ok(ExitStatus::Success)
         }
         Err(AuditError::Broken { line, problem, .. }) => {
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::json!({
                         "path": path,
@@ -269,9 +299,9 @@ async fn verify(source: &Source, anchor: Option<&str>, json: bool) -> anyhow::Re
                         "line": line,
                         "problem": problem,
                     }))?
-                );
+                )?;
             }
-            eprintln!("error: the audit log {path} does NOT verify: line {line}: {problem}");
+            errln!("error: the audit log {path} does NOT verify: line {line}: {problem}");
             Ok(ExitStatus::Failure)
         }
         Err(error) => Err(error.into()),
@@ -319,17 +349,14 @@ async fn report(
         .finish()
         .context("cannot keep the report's sections in a temporary file")?;
     let verified = report.log.verified;
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, super::output::Stdout);
     render::write(format, &report, &mut |n, out| sections.copy(n, out), &mut out)?;
     if format == ReportFormat::Json {
         writeln!(out)?;
     }
     out.flush()?;
     if !verified {
-        eprintln!(
-            "error: the audit log does NOT verify; run `breakglass audit verify` for details"
-        );
+        errln!("error: the audit log does NOT verify; run `breakglass audit verify` for details");
         return Ok(ExitStatus::Failure);
     }
     Ok(ExitStatus::Success)
@@ -343,12 +370,12 @@ async fn export(
     let policy = load_policy(output)?;
     let store = open_store(&policy)?;
     let context = read::export_context(store.as_ref()).await?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, super::output::Stdout);
     let mut failed: Option<std::io::Error> = None;
     store
         .scan_events(&filter, &mut |event| {
             let Ok(parsed) = serde_json::from_str::<crate::audit::Event>(&event.line) else {
-                eprintln!(
+                errln!(
                     "warning: event {} of the audit log is not an event; it is left out",
                     event.seq
                 );
@@ -373,10 +400,11 @@ async fn export(
     }
     out.flush().context("cannot write the export")?;
     if let Err(error) = read::verify(store.as_ref(), None, false).await? {
-        eprintln!(
+        errln!(
             "error: the audit log does NOT verify (event {}: {}); what was exported from that \
              event on may have been tampered with",
-            error.line, error.problem
+            error.line,
+            error.problem
         );
         return Ok(ExitStatus::Failure);
     }

@@ -10,6 +10,7 @@
 //! out of `Audit`'s constructor means the code shared between commands (`reconcile_once`) needs
 //! no extra parameter to be heard in real time.
 
+use super::output::errln;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
@@ -40,7 +41,8 @@ static LIVE: Mutex<Option<Arc<Sinks>>> = Mutex::new(None);
 /// pass.
 static LAST_DRIFT: Mutex<Option<String>> = Mutex::new(None);
 
-fn publish(stamped: &Stamped) {
+/// Hands `stamped` to the running command's sinks, if it started any.
+pub fn publish(stamped: &Stamped) {
     let live = LIVE.lock().unwrap_or_else(PoisonError::into_inner).clone();
     if let Some(sinks) = live {
         sinks.send(stamped);
@@ -63,7 +65,7 @@ impl Streaming {
             &policy.settings.audit,
             stream,
             &|name| std::env::var(name).ok(),
-            Arc::new(|problem| eprintln!("warning: {problem}")),
+            Arc::new(|problem| errln!("warning: {problem}")),
         );
         if sinks.is_empty() {
             return Self { sinks: None };
@@ -128,7 +130,7 @@ impl Audit {
     /// on paths that take access away, which must never be held up).
     pub async fn record_or_warn(&self, event: Event) {
         if let Err(error) = self.record(event).await {
-            eprintln!("warning: could not write the audit log: {error:#}");
+            errln!("warning: could not write the audit log: {error:#}");
         }
     }
 

@@ -1,8 +1,9 @@
 //! What most commands need first: the policy, loaded and valid; the state store; providers.
 
+use super::output::err;
 use anyhow::{Context as _, bail};
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::audit_trail::Publishing;
@@ -15,17 +16,65 @@ use crate::policy::blocks::StateBackend;
 use crate::state::{LocalStore, PostgresStore, StateError, StateGuard, StateStore};
 use crate::{clock, policy, providers};
 
-/// Loads the policy in the current directory; if it has errors, prints them to stderr and
+/// The policy directory of this run, decided once (see [`find_policy_dir`]).
+static POLICY_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+/// Decides where the policy is, once per run: the current directory when `-C DIR` named it,
+/// else `BREAKGLASS_DIR`, else the nearest directory holding `*.hcl` files from the current
+/// one upwards (so `breakglass status` works from `keys/`). Paths given on the command line
+/// stay relative to the current directory.
+pub fn find_policy_dir(named_by_flag: bool) -> PathBuf {
+    POLICY_DIR
+        .get_or_init(|| {
+            let from_env = std::env::var_os("BREAKGLASS_DIR").filter(|dir| !dir.is_empty());
+            match from_env {
+                Some(dir) if !named_by_flag => PathBuf::from(dir),
+                _ if named_by_flag => PathBuf::from("."),
+                _ => search_upwards(),
+            }
+        })
+        .clone()
+}
+
+/// The policy directory of this run.
+pub fn policy_dir() -> PathBuf {
+    find_policy_dir(false)
+}
+
+/// The nearest of `.`, `..`, `../..`… that holds a `*.hcl` file; `.` if none does (loading
+/// then says there is no policy here, and how to point at one).
+fn search_upwards() -> PathBuf {
+    let Ok(start) = std::env::current_dir() else { return PathBuf::from(".") };
+    let has_policy = |dir: &Path| {
+        fs_err::read_dir(dir).is_ok_and(|entries| {
+            entries.flatten().any(|entry| {
+                let path = entry.path();
+                path.extension().is_some_and(|ext| ext == "hcl") && path.is_file()
+            })
+        })
+    };
+    let mut relative = PathBuf::from(".");
+    for dir in start.ancestors() {
+        if has_policy(dir) {
+            return relative;
+        }
+        relative =
+            if relative == Path::new(".") { PathBuf::from("..") } else { relative.join("..") };
+    }
+    PathBuf::from(".")
+}
+
+/// Loads the policy of this run ([`policy_dir`]); if it has errors, prints them to stderr and
 /// fails.
 pub fn load_policy(output: Output) -> anyhow::Result<Policy> {
     let loaded = policy::load(
-        Path::new("."),
+        &policy_dir(),
         &providers::schemas(),
         clock::now(),
         policy::Strictness::Operate,
     );
     if loaded.diagnostics.has_errors() {
-        eprint!("{}", render_text(&loaded.diagnostics, &loaded.sources, output.color));
+        err!("{}", render_text(&loaded.diagnostics, &loaded.sources, output.color));
         bail!(
             "the policy is invalid ({} error(s)); nothing was done",
             loaded.diagnostics.error_count()

@@ -21,6 +21,9 @@ pub enum ExitStatus {
     Locked,
     /// 7: a revert could not be verified; access may still be live. Retry, investigate.
     RevertPending,
+    /// 8: `reconcile` found a conflict: someone changed by hand what an activation held, and it
+    /// was left as they set it. Nothing failed; a person should look.
+    Conflict,
 }
 
 impl ExitStatus {
@@ -35,6 +38,7 @@ impl ExitStatus {
             ExitStatus::Refused => 5,
             ExitStatus::Locked => 6,
             ExitStatus::RevertPending => 7,
+            ExitStatus::Conflict => 8,
         }
     }
 }
@@ -52,7 +56,8 @@ Exit codes:
   1  error: invalid policy, failed provider call, bad input
   2  plan --detailed-exitcode: changes to apply
   3  fmt --check: files need formatting
-  4  plan --detailed-exitcode: drift reported, nothing to apply
+  4  plan --detailed-exitcode: drift or conflicts reported, nothing to apply
   5  refused: a signature, approval, authentication, staleness or limit check failed
   6  the state is locked by another process
-  7  a revert could not be verified; access may still be live";
+  7  a revert could not be verified; access may still be live
+  8  reconcile: a conflict, something an activation held was changed by hand (left as is)";

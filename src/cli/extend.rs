@@ -1,5 +1,6 @@
 //! `breakglass extend`: lengthen a live activation without a gap, approved like a request.
 
+use super::output::{out, outln};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -41,7 +42,7 @@ pub struct ExtendArgs {
     pub justification: String,
 
     /// Who you are: the activation's requester.
-    #[arg(long = "as", value_name = "PERSON")]
+    #[arg(long = "as", value_name = "PERSON", env = "BREAKGLASS_AS")]
     pub person: String,
 
     /// Your private key.
@@ -117,13 +118,13 @@ async fn ask(
                 ),
         )
         .await?;
-    print!("{}", plan_view::render_text(&planned.plan, output.color));
-    println!(
+    out!("{}", plan_view::render_text(&planned.plan, output.color))?;
+    outln!(
         "\nExtension of {} saved to {}: until {} (was {}). Approve with `breakglass approve`, apply with `breakglass apply --emergency`.",
         activation.id,
         args.out.display(),
         activation.end,
         previous_end
-    );
+    )?;
     Ok(ExitStatus::Success)
 }

@@ -1,5 +1,6 @@
 //! `breakglass fmt`: rewrite policy files in the canonical style, keeping comments.
 
+use super::output::{errln, out, outln};
 use anyhow::Context;
 use clap::Args;
 use std::io::{Read, Write};
@@ -44,7 +45,8 @@ pub fn run(args: &FmtArgs) -> anyhow::Result<ExitStatus> {
     if args.paths.iter().any(|path| path == Path::new("-")) {
         return format_stdin();
     }
-    let roots = if args.paths.is_empty() { vec![PathBuf::from(".")] } else { args.paths.clone() };
+    let roots =
+        if args.paths.is_empty() { vec![super::context::policy_dir()] } else { args.paths.clone() };
     let mut files = Vec::new();
     for root in &roots {
         collect_files(root, args.recursive, &mut files)?;
@@ -55,7 +57,7 @@ pub fn run(args: &FmtArgs) -> anyhow::Result<ExitStatus> {
         let (source, not_utf8) =
             SourceFile::from_bytes(file.display().to_string(), fs_err::read(file)?);
         if let Some(not_utf8) = not_utf8 {
-            eprintln!("error: {not_utf8}; re-save it as UTF-8");
+            errln!("error: {not_utf8}; re-save it as UTF-8");
             broken += 1;
             continue;
         }
@@ -63,7 +65,7 @@ pub fn run(args: &FmtArgs) -> anyhow::Result<ExitStatus> {
         let formatted = match format_source(&source) {
             Ok(formatted) => formatted,
             Err(error) => {
-                eprintln!(
+                errln!(
                     "error: {}:{}:{}: {}",
                     file.display(),
                     error.line,
@@ -78,11 +80,11 @@ pub fn run(args: &FmtArgs) -> anyhow::Result<ExitStatus> {
             continue;
         }
         unformatted += 1;
-        println!("{}", file.display());
+        outln!("{}", file.display())?;
         if args.diff {
             let name = file.display().to_string();
             let diff = similar::TextDiff::from_lines(&source, &formatted);
-            print!("{}", diff.unified_diff().header(&name, &name));
+            out!("{}", diff.unified_diff().header(&name, &name))?;
         }
         if !args.check {
             write_atomically(file, &formatted)?;
@@ -102,11 +104,11 @@ fn format_stdin() -> anyhow::Result<ExitStatus> {
     std::io::stdin().read_to_string(&mut source).context("cannot read standard input")?;
     match format_source(&source) {
         Ok(formatted) => {
-            std::io::stdout().write_all(formatted.as_bytes())?;
+            super::output::write_stdout(formatted.as_bytes())?;
             Ok(ExitStatus::Success)
         }
         Err(error) => {
-            eprintln!("error: <stdin>:{}:{}: {}", error.line, error.column, error.message);
+            errln!("error: <stdin>:{}:{}: {}", error.line, error.column, error.message);
             Ok(ExitStatus::Failure)
         }
     }

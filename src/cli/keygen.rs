@@ -1,5 +1,6 @@
 //! `breakglass keygen`: make an Ed25519 key pair for signing requests, approvals and plans.
 
+use super::output::outln;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -27,8 +28,8 @@ pub struct KeygenArgs {
 /// Runs `keygen`.
 pub fn run(args: &KeygenArgs) -> anyhow::Result<ExitStatus> {
     let (public_path, public) = generate_key_pair(&args.out)?;
-    println!("Private key: {} (keep it secret; mode 0600)", args.out.display());
-    println!("Public key:  {}", public_path.display());
-    println!("Key id:      {}", key_id(&public));
+    outln!("Private key: {} (keep it secret; mode 0600)", args.out.display())?;
+    outln!("Public key:  {}", public_path.display())?;
+    outln!("Key id:      {}", key_id(&public))?;
     Ok(ExitStatus::Success)
 }

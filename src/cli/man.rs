@@ -1,6 +1,7 @@
 //! `breakglass man`: manual pages, generated from the command definitions (clap_mangen), one
 //! for the tool and one for each subcommand, so they say what `--help` says.
 
+use super::output::errln;
 use anyhow::Context as _;
 use clap::{Args, CommandFactory};
 use std::path::{Path, PathBuf};
@@ -35,7 +36,7 @@ pub fn run(args: &ManArgs) -> anyhow::Result<ExitStatus> {
             let mut count = 0;
             write_pages(command, dir, &mut count)
                 .with_context(|| format!("cannot write manual pages to {}", dir.display()))?;
-            eprintln!("Wrote {count} manual pages to {}.", dir.display());
+            errln!("Wrote {count} manual pages to {}.", dir.display());
         }
     }
     Ok(ExitStatus::Success)

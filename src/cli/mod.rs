@@ -1,6 +1,7 @@
 //! The command line: one file per command, each holding its arguments, its logic and its
 //! rendering; exit codes are decided in [`exit`].
 
+use output::errln;
 pub mod apply;
 pub mod approve;
 pub mod audit;
@@ -14,13 +15,16 @@ pub mod fmt;
 pub mod keygen;
 pub mod man;
 pub mod output;
+pub mod passkey;
 pub mod plan;
 mod plan_view;
 mod progress;
 pub mod reconcile;
 pub mod request;
+pub mod requests;
 pub mod revoke;
 pub mod roles;
+pub mod serve;
 pub mod show;
 pub mod state;
 pub mod status;
@@ -53,7 +57,7 @@ tokens, `apply --emergency` grants it for a bounded time, and it is reverted whe
     propagate_version = true
 )]
 pub struct Cli {
-    /// Run as if breakglass was started in DIR (the policy directory).
+    /// Run in DIR, the policy directory (default: BREAKGLASS_DIR, else found upwards from here).
     #[arg(short = 'C', global = true, value_name = "DIR")]
     pub directory: Option<PathBuf>,
 
@@ -87,6 +91,8 @@ pub enum Command {
     Status(status::StatusArgs),
     /// List what can be requested, by whom, for how long, approved by whom.
     Roles(roles::RolesArgs),
+    /// List emergency requests: awaiting my approval, mine, all pending.
+    Requests(requests::RequestsArgs),
     /// End an activation early.
     Revoke(revoke::RevokeArgs),
     /// Revert what has ended (never grants).
@@ -105,6 +111,10 @@ pub enum Command {
     Fmt(fmt::FmtArgs),
     /// Make an Ed25519 key pair.
     Keygen(keygen::KeygenArgs),
+    /// Serve the web console: live dashboard, approval inbox, passkey approvals.
+    Serve(serve::ServeArgs),
+    /// Enrol a passkey for a person.
+    Passkey(passkey::PasskeyArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
     /// Write manual pages.
@@ -125,7 +135,7 @@ pub fn main() -> ExitStatus {
     match run(cli) {
         Ok(status) => status,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            errln!("error: {error:#}");
             ExitStatus::Failure
         }
     }
@@ -137,6 +147,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
             anyhow::anyhow!("cannot change to directory {}: {error}", directory.display())
         })?;
     }
+    context::find_policy_dir(cli.directory.is_some());
     let output = Output::detect(cli.no_color);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = match &cli.command {
@@ -151,6 +162,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Extend(args) => runtime.block_on(extend::run(args, output)),
         Command::Status(args) => runtime.block_on(status::run(args, output)),
         Command::Roles(args) => roles::run(args, output),
+        Command::Requests(args) => runtime.block_on(requests::run(args, output)),
         Command::Revoke(args) => runtime.block_on(revoke::run(args, output)),
         Command::Reconcile(args) => runtime.block_on(reconcile::run(args, output)),
         Command::Watch(args) => runtime.block_on(watch::run(args, output)),
@@ -158,6 +170,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Totp(args) => totp::run(args, output),
         Command::Fmt(args) => fmt::run(args),
         Command::Keygen(args) => keygen::run(args),
+        Command::Serve(args) => runtime.block_on(serve::run(args, output)),
+        Command::Passkey(args) => runtime.block_on(passkey::run(args, output)),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
     };
@@ -168,7 +182,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
                 .downcast_ref::<crate::engine::EngineError>()
                 .is_some_and(|e| e.is_refusal()) =>
         {
-            eprintln!("error: {error:#}");
+            errln!("error: {error:#}");
             Ok(ExitStatus::Refused)
         }
         other => other,

@@ -1,5 +1,6 @@
 //! `breakglass plan`: what would change, and why.
 
+use super::output::{errln, out, outln};
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -192,9 +193,9 @@ pub fn print_plan(
     output: Output,
 ) -> anyhow::Result<()> {
     match format {
-        Format::Text => print!("{}", plan_view::render_text(plan, output.color)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(plan)?),
-        Format::Markdown => print!("{}", plan_view::render_markdown(plan, budget)),
+        Format::Text => out!("{}", plan_view::render_text(plan, output.color))?,
+        Format::Json => outln!("{}", serde_json::to_string_pretty(plan)?)?,
+        Format::Markdown => out!("{}", plan_view::render_markdown(plan, budget))?,
     }
     Ok(())
 }
@@ -204,7 +205,7 @@ fn save_signed(plan: &Plan, out: &PathBuf, key: &PrivateKey) -> anyhow::Result<S
     let envelope = sign_plan(plan, key);
     fs_err::write(out, envelope.to_json() + "\n")
         .with_context(|| format!("cannot save the plan to {}", out.display()))?;
-    eprintln!(
+    errln!(
         "Saved the plan to {}, signed by {}. Apply it with: breakglass apply {}",
         out.display(),
         crate::sign::key_id(&key.public_key()),
@@ -218,7 +219,7 @@ fn save_unsigned(plan: &Plan, out: &PathBuf) -> anyhow::Result<()> {
     let envelope = unsigned_plan(plan);
     fs_err::write(out, envelope.to_json() + "\n")
         .with_context(|| format!("cannot save the plan to {}", out.display()))?;
-    eprintln!(
+    errln!(
         "Saved the plan to {}, unsigned (for review: `breakglass show {}`; apply refuses it).",
         out.display(),
         out.display()

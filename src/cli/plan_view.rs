@@ -5,6 +5,7 @@ use anstyle::{AnsiColor, Style};
 use breakglass_provider::{Attributes, Value};
 use std::fmt::Write;
 
+use crate::activation::ActivationKind;
 use crate::plan::{Action, Drift, DriftKind, Plan, ResourceChange};
 
 const GREEN: Style = AnsiColor::Green.on_default();
@@ -143,18 +144,27 @@ fn render_drift(out: &mut String, drift: &Drift, color: bool) {
         None => format!("{} {:?}", drift.resource_type, drift.id),
     };
     let verb = match (drift.kind, drift.privileged) {
-        (DriftKind::Changed, _) => "has changed",
-        (DriftKind::Deleted, _) => "has been deleted",
-        (DriftKind::Unmanaged, false) => "exists but nothing in the policy declares it",
+        (DriftKind::Changed, _) => "has changed".to_owned(),
+        (DriftKind::Deleted, _) => "has been deleted".to_owned(),
+        (DriftKind::Unmanaged, false) => "exists but nothing in the policy declares it".to_owned(),
         (DriftKind::Unmanaged, true) => {
-            "grants PRIVILEGED access that nothing in the policy grants"
+            "grants PRIVILEGED access that nothing in the policy grants".to_owned()
         }
-        (DriftKind::Conflict, _) => {
-            "was changed outside breakglass while an override held it: the revert leaves it as is"
-        }
+        (DriftKind::Conflict, _) => conflict_verb(drift),
     };
     let _ = writeln!(out, "  {} {verb}", paint(color, BOLD, &format!("# {what}")));
     match drift.kind {
+        // Removed by hand: what the grant had made.
+        DriftKind::Conflict if drift.live.is_none() => {
+            for (name, value) in drift.recorded.iter().flatten().filter(|(_, v)| !v.is_null()) {
+                let _ = writeln!(
+                    out,
+                    "      {} {name} = {}",
+                    paint(color, RED, "-"),
+                    show_value(value)
+                );
+            }
+        }
         DriftKind::Changed | DriftKind::Conflict => {
             let empty = Attributes::new();
             let recorded = drift.recorded.as_ref().unwrap_or(&empty);
@@ -182,6 +192,26 @@ fn render_drift(out: &mut String, drift: &Drift, color: bool) {
     out.push('\n');
 }
 
+/// What a conflict is, as the line about it says.
+fn conflict_verb(drift: &Drift) -> String {
+    let held = drift.held_by.as_ref();
+    let activation = held.map_or_else(String::new, |h| format!(" ({})", h.activation));
+    match (held.map(|h| h.kind), &drift.live) {
+        (Some(ActivationKind::Role), None) => format!(
+            "was removed outside breakglass while a grant held it{activation}: CONFLICT, left \
+             removed, not granted again"
+        ),
+        (Some(ActivationKind::Role), Some(_)) => format!(
+            "was changed outside breakglass while a grant held it{activation}: CONFLICT, left as \
+             is, not granted again"
+        ),
+        _ => format!(
+            "was changed outside breakglass while an override held it{activation}: CONFLICT, \
+             the revert leaves it as is"
+        ),
+    }
+}
+
 /// The summary line: `Plan: 1 to add, 0 to change, 1 to destroy.`
 pub fn summary_line(plan: &Plan) -> String {
     let s = &plan.summary;
@@ -194,7 +224,31 @@ pub fn summary_line(plan: &Plan) -> String {
     if s.drift > 0 {
         let _ = write!(line, " Drift: {} object(s) changed outside breakglass.", s.drift);
     }
+    if s.conflicts > 0 {
+        let _ = write!(
+            line,
+            " Conflicts: {} object(s) changed by hand while an activation held them, left as is.",
+            s.conflicts
+        );
+    }
     line
+}
+
+/// What a plan with nothing to apply says, by what it found.
+fn nothing_to_apply(plan: &Plan) -> String {
+    let s = &plan.summary;
+    if s.conflicts > 0 {
+        format!(
+            "No changes to apply. {} conflict(s) above: a person changed what an activation \
+             held, and breakglass left it as they set it; review it, and settle it in the \
+             policy or on the platform.",
+            s.conflicts
+        )
+    } else if !plan.drift.is_empty() {
+        "No changes to apply. The drift above is reported, not put back.".to_owned()
+    } else {
+        "No changes. Live objects match the policy.".to_owned()
+    }
 }
 
 /// The plan as text.
@@ -223,8 +277,7 @@ pub fn render_text(plan: &Plan, color: bool) -> String {
     let changes: Vec<&ResourceChange> =
         plan.resource_changes.iter().filter(|c| c.action != Action::NoOp).collect();
     if changes.is_empty() {
-        let _ =
-            writeln!(out, "{}", paint(color, BOLD, "No changes. Live objects match the policy."));
+        let _ = writeln!(out, "{}", paint(color, BOLD, &nothing_to_apply(plan)));
         return out;
     }
     let _ = writeln!(out, "breakglass will perform the following actions:\n");
@@ -323,7 +376,13 @@ pub fn render_markdown(plan: &Plan, budget: &MarkdownBudget) -> String {
                 || format!("{} `{}`", drift.resource_type, drift.id),
                 |a| format!("`{a}`"),
             );
-            format!("- {what}: {:?}\n", drift.kind)
+            match (drift.kind, &drift.held_by) {
+                (DriftKind::Conflict, Some(held)) => format!(
+                    "- {what}: Conflict — changed by hand while `{}` held it; left as is\n",
+                    held.activation
+                ),
+                (kind, _) => format!("- {what}: {kind:?}\n"),
+            }
         })
         .collect();
     const DRIFT_HEADING: &str = "#### Drift (changed outside breakglass)\n\n";

@@ -1,5 +1,6 @@
 //! Progress on stderr: bars when stderr is a terminal, plain lines otherwise (CI logs).
 
+use super::output::errln;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::Mutex;
 
@@ -22,7 +23,7 @@ impl CliProgress {
 
     fn line(&self, text: &str) {
         if !self.quiet {
-            eprintln!("{text}");
+            errln!("{text}");
         }
     }
 }

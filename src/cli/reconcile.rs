@@ -1,6 +1,7 @@
 //! `breakglass reconcile`: revert what has ended, put back drift that widened access — and
 //! nothing that grants.
 
+use super::output::{errln, out, outln};
 use clap::Args;
 use std::sync::Arc;
 
@@ -25,7 +26,9 @@ use crate::state::{StateError, StateStore};
                   reverts of ended, revoked or interrupted activations, and drift that widened \
                   access where the policy says drift = \"revert\". Everything else is listed as \
                   left for a reviewed apply. A revert counts only when re-reading the live objects \
-                  confirms it; until then the activation stays `reverting` and the exit code is 7.",
+                  confirms it; until then the activation stays `reverting` and the exit code is 7. \
+                  Something an activation held that a person changed by hand is a conflict: left \
+                  as they set it, listed, and the exit code is 8, so a cron job notices.",
     after_help = "Examples:\n  breakglass reconcile\n  breakglass reconcile --dry-run\n  \
                   breakglass reconcile --at +1h     # end what will have expired in an hour, now"
 )]
@@ -75,16 +78,22 @@ pub async fn reconcile_once(
     drop(guard);
     audit.record_drift(&actor, &reconciled.plan.drift).await;
     let status = match &reconciled.report {
-        None => ExitStatus::Success,
+        None if reconciled.conflicts.is_empty() => ExitStatus::Success,
+        None => ExitStatus::Conflict,
         Some(report) => {
-            if quiet
+            let status = if quiet
                 && !report.has_failures()
                 && report.reverting.is_empty()
                 && report.changes.is_empty()
             {
                 ExitStatus::Success
             } else {
-                print_report(report)
+                print_report(report)?
+            };
+            // A failure or an unconfirmed revert says more; otherwise a conflict decides.
+            match status {
+                ExitStatus::Success if !reconciled.conflicts.is_empty() => ExitStatus::Conflict,
+                other => other,
             }
         }
     };
@@ -112,7 +121,7 @@ pub async fn run(args: &ReconcileArgs, output: Output) -> anyhow::Result<ExitSta
                     Some(StateError::Locked { .. })
                 ) =>
             {
-                eprintln!("error: {error}");
+                errln!("error: {error}");
                 return Ok(ExitStatus::Locked);
             }
             Err(error) => {
@@ -123,15 +132,25 @@ pub async fn run(args: &ReconcileArgs, output: Output) -> anyhow::Result<ExitSta
             }
         };
     if args.dry_run {
-        print!("{}", plan_view::render_text(&reconciled.plan, output.color));
+        out!("{}", plan_view::render_text(&reconciled.plan, output.color))?;
     }
     if !reconciled.held_back.is_empty() {
-        println!(
+        outln!(
             "Left for a reviewed apply ({} change(s) that would grant or are not marked drift = \"revert\"):",
             reconciled.held_back.len()
-        );
+        )?;
         for change in &reconciled.held_back {
-            println!("  {} {} ({})", change.action.symbol(), change.address, change.reason);
+            outln!("  {} {} ({})", change.action.symbol(), change.address, change.reason)?;
+        }
+    }
+    if !reconciled.conflicts.is_empty() {
+        outln!(
+            "Left as a person set it ({} conflict(s); exit code 8): review, then settle it in the \
+             policy or on the platform:",
+            reconciled.conflicts.len()
+        )?;
+        for conflict in &reconciled.conflicts {
+            outln!("  {conflict}")?;
         }
     }
     Ok(status)

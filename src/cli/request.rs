@@ -1,5 +1,6 @@
 //! `breakglass request`: a responder asks for a role or an override, signing the request plan.
 
+use super::output::{errln, out, outln};
 use anyhow::bail;
 use clap::Args;
 use std::path::PathBuf;
@@ -45,7 +46,7 @@ pub struct RequestArgs {
     pub justification: String,
 
     /// Who you are: a person in the policy.
-    #[arg(long = "as", value_name = "PERSON")]
+    #[arg(long = "as", value_name = "PERSON", env = "BREAKGLASS_AS")]
     pub person: String,
 
     /// Your private key.
@@ -55,6 +56,11 @@ pub struct RequestArgs {
     /// Where to save the signed request.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+
+    /// Also submit it to the web console at URL (`breakglass serve`), whose page for it
+    /// shows approvers what it grants and lets them approve with a passkey.
+    #[arg(long, value_name = "URL")]
+    pub submit: Option<String>,
 
     /// Read live objects (false: plan against state; no platform credentials needed).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
@@ -68,7 +74,7 @@ pub fn load_own_key(
     path: &std::path::Path,
 ) -> anyhow::Result<PrivateKey> {
     let Some(declared) = policy.persons.get(person) else {
-        bail!(EngineError::Refused(format!("{person} is not a person in the policy")));
+        bail!(EngineError::Refused(policy.unknown_person(person)));
     };
     let key = PrivateKey::load(path)?;
     if key.public_key() != declared.public_key.key {
@@ -142,6 +148,7 @@ async fn build(
     let envelope = sign_plan(&planned.plan, &key);
     let digest = envelope.digest()?;
     fs_err::write(&args.out, envelope.to_json() + "\n")?;
+    let link = policy.settings.console.as_ref().map(|c| c.request_url(&activation.id));
     audit
         .record(
             Event::new(&args.person, "request", EventResult::Ok)
@@ -154,11 +161,16 @@ async fn build(
                     "start": activation.start,
                     "end": activation.end,
                     "warnings": warnings,
+                    "link": link,
                 })),
         )
         .await?;
-    print!("{}", plan_view::render_text(&planned.plan, output.color));
-    println!(
+    if let Some(url) = &args.submit {
+        let page = submit(url, &envelope.to_json()).await?;
+        outln!("Submitted to the console: {page}")?;
+    }
+    out!("{}", plan_view::render_text(&planned.plan, output.color))?;
+    outln!(
         "\nRequest {} saved to {}: {} {} for {} until {}.",
         activation.id,
         args.out.display(),
@@ -166,31 +178,55 @@ async fn build(
         activation.name,
         activation.requester,
         activation.end
-    );
+    )?;
     for warning in &warnings {
-        println!("warning: {warning}");
+        outln!("warning: {warning}")?;
     }
     let (reference, rules) = target(policy, &args.name)?;
     if activation.auto_approved {
-        println!(
+        outln!(
             "{reference} is auto-approved. Next: breakglass apply --emergency {}",
             args.out.display()
-        );
+        )?;
     } else if let Some(group) = rules.approvers.as_ref().and_then(|g| policy.approvers.get(&g.name))
     {
         let quorum = rules.quorum.as_ref().map_or(group.quorum.value, |q| q.value);
         let members = policy.expand_persons(group.members.iter().map(|m| &m.value));
-        println!(
+        outln!(
             "Next: {quorum} approval(s) from approvers.{} ({}): breakglass approve {} --as NAME --key KEY",
             group.name,
             members.into_iter().collect::<Vec<_>>().join(", "),
             args.out.display()
-        );
-        println!("Then: breakglass apply --emergency {} --approval TOKEN …", args.out.display());
+        )?;
+        outln!("Then: breakglass apply --emergency {} --approval TOKEN …", args.out.display())?;
     }
-    eprintln!(
+    errln!(
         "The request expires at {} (request_lifetime {}).",
-        planned.plan.expires_at, policy.settings.request_lifetime
+        planned.plan.expires_at,
+        policy.settings.request_lifetime
     );
     Ok(ExitStatus::Success)
+}
+
+/// Posts the signed request to the console; returns the request's page.
+async fn submit(url: &str, envelope: &str) -> anyhow::Result<String> {
+    let endpoint = format!("{}/api/requests", url.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .post(&endpoint)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(envelope.to_owned())
+        .send()
+        .await
+        .map_err(|error| {
+            anyhow::anyhow!("cannot submit to the console at {url}: {}", error.without_url())
+        })?;
+    let status = response.status();
+    let answer: serde_json::Value = response.json().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!(
+            "the console at {url} refused the request ({status}): {}",
+            answer["error"].as_str().unwrap_or("no reason given")
+        );
+    }
+    Ok(answer["url"].as_str().unwrap_or_default().to_owned())
 }

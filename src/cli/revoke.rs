@@ -1,5 +1,6 @@
 //! `breakglass revoke`: end an activation early.
 
+use super::output::outln;
 use anyhow::bail;
 use clap::Args;
 use std::sync::Arc;
@@ -34,7 +35,7 @@ pub struct RevokeArgs {
     pub reason: String,
 
     /// Who revokes it (default: the user running the command).
-    #[arg(long = "as", value_name = "PERSON")]
+    #[arg(long = "as", value_name = "PERSON", env = "BREAKGLASS_AS")]
     pub person: Option<String>,
 
     /// How long to wait for the state lock.
@@ -78,7 +79,7 @@ pub async fn run(args: &RevokeArgs, output: Output) -> anyhow::Result<ExitStatus
                 .await?;
         }
     }
-    println!("Revoked {}; reverting now.", args.id);
+    outln!("Revoked {}; reverting now.", args.id)?;
     let options = ReconcileOptions {
         at: None,
         dry_run: false,

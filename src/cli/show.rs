@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::context::load_policy;
 use super::exit::ExitStatus;
-use super::output::Output;
+use super::output::{Output, errln};
 use super::plan::{Format, MarkdownArgs, exit_status, print_plan};
 use crate::engine::claims::{Clock, check_approval, check_request, counts_until, request_deadline};
 use crate::engine::emergency::{approver_group, open_token, verify_request_signature};
@@ -65,14 +65,15 @@ pub fn run(args: &ShowArgs, output: Output) -> anyhow::Result<ExitStatus> {
     let status = exit_status(&plan, args.detailed_exitcode);
     let what = if plan.request.is_some() { "Request" } else { "Plan" };
     if signed.envelope.signatures.is_empty() {
-        eprintln!(
+        errln!(
             "{what} {}: unsigned (saved for review with --no-sign; apply refuses it); expires {}.",
-            signed.digest, plan.expires_at
+            signed.digest,
+            plan.expires_at
         );
         return Ok(status);
     }
     let Ok(policy) = load_policy(output) else {
-        eprintln!(
+        errln!(
             "{what} {}: signature not checked: the policy here could not be loaded.",
             signed.digest
         );
@@ -80,7 +81,7 @@ pub fn run(args: &ShowArgs, output: Output) -> anyhow::Result<ExitStatus> {
     };
     if plan.request.is_some() {
         for line in request_verdict(&policy, &signed, &args.approvals) {
-            eprintln!("{line}");
+            errln!("{line}");
         }
         return Ok(status);
     }
@@ -90,11 +91,9 @@ pub fn run(args: &ShowArgs, output: Output) -> anyhow::Result<ExitStatus> {
             Ok((signer, _)) => format!("signed by {signer}, a trusted plan signer"),
             Err(error) => format!("NOT trusted: {error}"),
         };
-    eprintln!("Plan {}: {trust}; expires {}.", signed.digest, plan.expires_at);
+    errln!("Plan {}: {trust}; expires {}.", signed.digest, plan.expires_at);
     if !args.approvals.is_empty() {
-        eprintln!(
-            "Approval tokens are for emergency requests; this is a plan, so none was checked."
-        );
+        errln!("Approval tokens are for emergency requests; this is a plan, so none was checked.");
     }
     Ok(status)
 }

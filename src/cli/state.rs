@@ -1,5 +1,6 @@
 //! `breakglass state list|show|pull|unlock|migrate`: look at, repair and move state.
 
+use super::output::outln;
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use std::io::Write;
@@ -32,9 +33,14 @@ pub struct StateArgs {
 /// `state` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
-    /// List managed objects' addresses.
-    #[command(after_help = "Example:\n  breakglass state list")]
-    List,
+    /// List managed objects: address and id.
+    #[command(after_help = "Examples:\n  breakglass state list\n  breakglass state list --json")]
+    List {
+        /// Print the list as JSON: {lineage, serial, resources: [{address, provider, type, id,
+        /// activation, updated_at}]} (docs/cli.md).
+        #[arg(long)]
+        json: bool,
+    },
     /// Show one managed object as JSON.
     #[command(after_help = "Example:\n  breakglass state show local_access.oncall_viewer")]
     Show {
@@ -192,7 +198,7 @@ async fn migrate(
     if let Some(error) = problem.or_else(|| chain.finish().err()) {
         bail!("the audit log copied to {} does not verify: {error}", destination.describe());
     }
-    println!(
+    outln!(
         "Migrated the state (lineage {}, serial {}): {} managed object(s), {} activation(s), {} \
          used approval nonce(s), and the audit log ({count} event(s), head {}), from {source_name} \
          to {}. The copy reads back the same and its audit log verifies.",
@@ -203,19 +209,19 @@ async fn migrate(
         state.used_nonces.len(),
         chain.head(),
         destination.describe()
-    );
+    )?;
     match to {
-        BackendName::Local if from == BackendName::Json => println!(
+        BackendName::Local if from == BackendName::Json => outln!(
             "The JSON files are left as they were, as a backup; breakglass no longer reads them."
-        ),
-        BackendName::Local => println!(
+        )?,
+        BackendName::Local => outln!(
             "Now set `backend = \"local\"` in the policy's `breakglass {{ state {{ … }} }}` block; \
              keep the source as a backup, unused."
-        ),
-        _ => println!(
+        )?,
+        _ => outln!(
             "Now set `backend = \"postgres\"` in the policy's `breakglass {{ state {{ … }} }}` \
              block; keep the source as a backup, unused."
-        ),
+        )?,
     }
     Ok(())
 }
@@ -229,10 +235,33 @@ pub async fn run(args: &StateArgs, output: Output) -> anyhow::Result<ExitStatus>
     }
     let store = open_store(&policy)?;
     match &args.command {
-        StateCommand::List => {
+        StateCommand::List { json } => {
             let state = store.read().await?;
-            for (address, resource) in &state.resources {
-                println!("{address}\t{}", resource.id);
+            if *json {
+                let resources: Vec<serde_json::Value> = state
+                    .resources
+                    .iter()
+                    .map(|(address, resource)| {
+                        serde_json::json!({
+                            "address": address.to_string(),
+                            "provider": resource.provider,
+                            "type": resource.resource_type,
+                            "id": resource.id,
+                            "activation": resource.activation,
+                            "updated_at": resource.updated_at,
+                        })
+                    })
+                    .collect();
+                let list = serde_json::json!({
+                    "lineage": state.lineage,
+                    "serial": state.serial,
+                    "resources": resources,
+                });
+                outln!("{}", serde_json::to_string_pretty(&list)?)?;
+            } else {
+                for (address, resource) in &state.resources {
+                    outln!("{address}\t{}", resource.id)?;
+                }
             }
         }
         StateCommand::Show { address } => {
@@ -243,12 +272,11 @@ pub async fn run(args: &StateArgs, output: Output) -> anyhow::Result<ExitStatus>
                     "{address} is not in the state; `breakglass state list` shows what is"
                 );
             };
-            println!("{}", serde_json::to_string_pretty(resource)?);
+            outln!("{}", serde_json::to_string_pretty(resource)?)?;
         }
         StateCommand::Pull => {
             let state = store.read().await?;
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
+            let mut out = std::io::BufWriter::new(super::output::Stdout);
             serde_json::to_writer_pretty(&mut out, &state).context("encoding the state")?;
             writeln!(out).context("writing the state")?;
             out.flush().context("writing the state")?;
@@ -269,7 +297,7 @@ pub async fn run(args: &StateArgs, output: Output) -> anyhow::Result<ExitStatus>
                         })),
                 )
                 .await?;
-            println!("Removed the lock held by {info}.");
+            outln!("Removed the lock held by {info}.")?;
         }
     }
     Ok(ExitStatus::Success)

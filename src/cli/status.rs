@@ -1,5 +1,6 @@
 //! `breakglass status`: who has what, why, approved by whom, and for how long still.
 
+use super::output::{out, outln};
 use clap::Args;
 use std::fmt::Write;
 
@@ -71,19 +72,19 @@ pub async fn run(args: &StatusArgs, output: Output) -> anyhow::Result<ExitStatus
                 value
             })
             .collect();
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(
                 &serde_json::json!({ "now": now, "activations": records })
             )?
-        );
+        )?;
         return Ok(ExitStatus::Success);
     }
     if shown.is_empty() {
-        println!(
+        outln!(
             "No activations{}.",
             if args.all { "" } else { " live or pending revert (--all shows history)" }
-        );
+        )?;
         return Ok(ExitStatus::Success);
     }
     let mut out = String::new();
@@ -121,6 +122,6 @@ pub async fn run(args: &StatusArgs, output: Output) -> anyhow::Result<ExitStatus
             let _ = writeln!(out, "    flag:     {flag}");
         }
     }
-    print!("{out}");
+    out!("{out}")?;
     Ok(ExitStatus::Success)
 }

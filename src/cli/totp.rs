@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use super::context::load_policy;
 use super::exit::ExitStatus;
-use super::output::Output;
+use super::output::{Output, errln, outln};
 use crate::engine::emergency::TotpSecrets;
 
 /// Arguments of `totp`.
@@ -68,11 +68,11 @@ pub fn run(args: &TotpArgs, output: Output) -> anyhow::Result<ExitStatus> {
         TotpCommand::Code { person, secrets } => {
             let path = location(secrets)?;
             let code = TotpSecrets::load(&path)?.code(person, crate::clock::now())?;
-            println!("{code}");
+            outln!("{code}")?;
         }
         TotpCommand::Enroll { person, secrets, force } => {
             if !policy.persons.contains_key(person) {
-                bail!("{person} is not a person in the policy");
+                bail!(policy.unknown_person(person));
             }
             let path = location(secrets)?;
             let mut entries: BTreeMap<String, serde_json::Value> =
@@ -97,13 +97,13 @@ pub fn run(args: &TotpArgs, output: Output) -> anyhow::Result<ExitStatus> {
             let text = serde_json::to_string_pretty(&entries)? + "\n";
             // Private (0600), replaced through a unique temporary name, never through a link.
             crate::files::replace_private(&path, text.as_bytes())?;
-            eprintln!(
+            errln!(
                 "Added {person}'s secret to {}. Give {person} this URI (a QR code of it) for their authenticator app, over a private channel:",
                 path.display()
             );
-            println!(
+            outln!(
                 "otpauth://totp/breakglass:{person}?secret={secret}&issuer=breakglass&algorithm=SHA1&digits=6&period=30"
-            );
+            )?;
         }
     }
     Ok(ExitStatus::Success)

@@ -1,7 +1,7 @@
 //! `breakglass validate`: check the policy, report every problem.
 
+use super::output::{out, outln};
 use clap::Args;
-use std::path::Path;
 
 use super::exit::ExitStatus;
 use super::output::Output;
@@ -29,17 +29,17 @@ pub struct ValidateArgs {
 /// Runs `validate` in the current directory.
 pub fn run(args: &ValidateArgs, output: Output) -> anyhow::Result<ExitStatus> {
     let loaded = policy::load(
-        Path::new("."),
+        &super::context::policy_dir(),
         &providers::schemas(),
         clock::now(),
         policy::Strictness::Review,
     );
     let diagnostics = &loaded.diagnostics;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&render_json(diagnostics))?);
+        outln!("{}", serde_json::to_string_pretty(&render_json(diagnostics))?)?;
     } else {
-        print!("{}", render_text(diagnostics, &loaded.sources, output.color));
-        println!("{}", summary(diagnostics.error_count(), diagnostics.warning_count()));
+        out!("{}", render_text(diagnostics, &loaded.sources, output.color))?;
+        outln!("{}", summary(diagnostics.error_count(), diagnostics.warning_count()))?;
     }
     Ok(if diagnostics.has_errors() { ExitStatus::Failure } else { ExitStatus::Success })
 }

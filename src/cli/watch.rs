@@ -1,5 +1,6 @@
 //! `breakglass watch`: a long-lived process that reverts every activation the moment it ends.
 
+use super::output::errln;
 use clap::Args;
 use jiff::Timestamp;
 use std::sync::Arc;
@@ -27,7 +28,8 @@ use crate::state::{ActivationFilter, Leadership, StateStore};
                   activations are seen at once), then reconciles: reverts what ended, retries \
                   reverts that are not yet confirmed, with backoff, and reports every failure. \
                   Every --interval it also re-scans for drift. On SIGTERM or SIGINT it finishes \
-                  the change in flight and exits 0.",
+                  the change in flight and exits 0. Every line it prints starts with the time \
+                  (RFC 3339, UTC, to the millisecond).",
     after_help = "Examples:\n  breakglass watch\n  breakglass watch --interval 5m --apply-grants"
 )]
 pub struct WatchArgs {
@@ -84,6 +86,8 @@ fn until(at: Timestamp) -> StdDuration {
 
 /// Runs `watch` until SIGTERM or SIGINT.
 pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus> {
+    // A long-lived process's lines are a log: each starts with the time.
+    super::output::stamp_lines();
     let policy = load_policy(output)?;
     let _streaming = Streaming::start(&policy, args.events);
     let store = open_store(&policy)?;
@@ -110,7 +114,7 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
             }),
         ))
         .await;
-    eprintln!(
+    errln!(
         "Watching {} (drift re-scan every {}s). Stop with Ctrl-C or SIGTERM.",
         policy.dir.display(),
         args.interval.as_secs()
@@ -118,6 +122,7 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
     let mut last_scan: Option<Timestamp> = None;
     let mut last_serial = None;
     let mut failures: u32 = 0;
+    let mut conflicts_seen: Vec<String> = Vec::new();
     // Several watches may share one state (on PostgreSQL, across machines): one leads and
     // reverts; the others stand by and take over within a second if the leader dies.
     let mut leader: Option<Box<dyn Leadership>> = None;
@@ -126,16 +131,14 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
         match &leader {
             Some(current) if current.still_leading().await => {}
             Some(_) => {
-                eprintln!(
-                    "warning: lost the lead (the state's database session ended); standing by"
-                );
+                errln!("warning: lost the lead (the state's database session ended); standing by");
                 leader = None;
                 continue;
             }
             None => match store.try_lead("watch").await {
                 Ok(Some(won)) => {
                     if standing_by {
-                        eprintln!("Taking over: the watch that led is gone.");
+                        errln!("Taking over: the watch that led is gone.");
                     }
                     audit.record_or_warn(Event::new(&actor, "watch.lead", EventResult::Ok)).await;
                     leader = Some(won);
@@ -144,14 +147,14 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
                 }
                 Ok(None) => {
                     if !standing_by {
-                        eprintln!("Standing by: another watch leads; taking over if it stops.");
+                        errln!("Standing by: another watch leads; taking over if it stops.");
                         standing_by = true;
                     }
                     sleep_or_stop(StdDuration::from_millis(500), &wake).await;
                     continue;
                 }
                 Err(error) => {
-                    eprintln!("error: cannot take part in the leader election: {error}; retrying");
+                    errln!("error: cannot take part in the leader election: {error}; retrying");
                     sleep_or_stop(StdDuration::from_secs(1), &wake).await;
                     continue;
                 }
@@ -165,7 +168,7 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
         let (serial, (due_now, next_end)) = match read {
             Ok(read) => read,
             Err(error) => {
-                eprintln!("error: cannot read state: {error}; retrying");
+                errln!("error: cannot read state: {error}; retrying");
                 failures += 1;
                 sleep_or_stop(StdDuration::from_secs(1 << failures.min(5)), &wake).await;
                 continue;
@@ -188,17 +191,35 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
                 only: (!whole).then(|| due_now.iter().cloned().collect()),
             };
             match reconcile_once(&policy, &store, &options, args.lock_timeout, output, true).await {
-                Ok((_, ExitStatus::Success)) => failures = 0,
+                Ok((reconciled, ExitStatus::Success | ExitStatus::Conflict)) => {
+                    failures = 0;
+                    // Each conflict once, when it appears (a live grant's lasts as long as it).
+                    for conflict in &reconciled.conflicts {
+                        if !conflicts_seen.contains(conflict) {
+                            errln!("warning: {conflict}");
+                        }
+                    }
+                    if whole {
+                        conflicts_seen = reconciled.conflicts;
+                    } else {
+                        // A revert-only pass sees only what the ended activations touch.
+                        for conflict in reconciled.conflicts {
+                            if !conflicts_seen.contains(&conflict) {
+                                conflicts_seen.push(conflict);
+                            }
+                        }
+                    }
+                }
                 Ok((_, status)) => {
                     failures += 1;
-                    eprintln!(
+                    errln!(
                         "warning: reconcile ended with exit code {}; retrying with backoff",
                         status.code()
                     );
                 }
                 Err(error) => {
                     failures += 1;
-                    eprintln!("error: {error:#}; retrying with backoff");
+                    errln!("error: {error:#}; retrying with backoff");
                 }
             }
             if whole {
@@ -224,7 +245,7 @@ pub async fn run(args: &WatchArgs, output: Output) -> anyhow::Result<ExitStatus>
         sleep_or_stop(until(next).min(StdDuration::from_millis(500)), &wake).await;
     }
     audit.record_or_warn(Event::new(&actor, "watch.stop", EventResult::Ok)).await;
-    eprintln!("Stopped.");
+    errln!("Stopped.");
     Ok(ExitStatus::Success)
 }
 

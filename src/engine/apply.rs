@@ -646,6 +646,17 @@ async fn settle_activations(
         .filter(|(_, outcome)| *outcome != ChangeOutcome::Applied)
         .filter_map(|(change, _)| change.reason.activation())
         .collect();
+    // A live grant's object changed by hand: flagged on the activation once, for its report.
+    let role_conflicts = desired.conflicts.iter().filter(|c| c.kind == ActivationKind::Role);
+    for conflict in role_conflicts.filter(|c| mode.may_settle(&c.activation)) {
+        let flag = conflict.describe();
+        if let Some(record) = state.activations.get_mut(&conflict.activation)
+            && !record.flags.contains(&flag)
+        {
+            Arc::make_mut(record).flags.push(flag);
+            changed.push(conflict.activation.clone());
+        }
+    }
     let ids: Vec<String> = match mode {
         ApplyMode::Activation(only) => vec![only.clone()],
         ApplyMode::Reverts(ids) => ids.iter().cloned().collect(),
@@ -687,15 +698,10 @@ async fn settle_activations(
                     record.reverted_at = Some(now);
                     record.last_error = None;
                     for conflict in desired.conflicts.iter().filter(|c| c.activation == id) {
-                        record.flags.push(format!(
-                            "conflict: {}.{} was changed to {} outside breakglass while the \
-                             override held {}; left as is instead of restoring {}",
-                            conflict.address,
-                            conflict.attribute,
-                            conflict.live,
-                            conflict.overridden,
-                            conflict.prior
-                        ));
+                        let flag = conflict.describe();
+                        if !record.flags.contains(&flag) {
+                            record.flags.push(flag);
+                        }
                     }
                     report.reverted.push(id.clone());
                 }
@@ -785,8 +791,9 @@ async fn leftover_access(
 
 /// Forgets objects that are neither desired nor live any more (deleted, or gone by
 /// themselves, as native expiry does), records handed over to another address, and objects
-/// that predate their activation once they are put back as they were. Returns the addresses
-/// forgotten.
+/// that predate their activation once they are put back as they were. A live grant's object
+/// a person removed is remembered: the record is what keeps it a conflict, not granted again,
+/// until the grant ends. Returns the addresses forgotten.
 fn prune(
     state: &mut State,
     desired: &Desired,
@@ -794,9 +801,13 @@ fn prune(
     failed: &BTreeSet<Address>,
 ) -> Vec<Address> {
     let claims = Claims::of(live);
+    let conflicted: BTreeSet<&Address> = desired.conflicts.iter().map(|c| &c.address).collect();
     let mut forgotten = Vec::new();
     state.resources.retain(|address, recorded| {
         if desired.resources.contains_key(address) || failed.contains(address) {
+            return true;
+        }
+        if conflicted.contains(address) {
             return true;
         }
         let keep = !(claims.claimed(&recorded.resource_type, &recorded.id, address)

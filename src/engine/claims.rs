@@ -344,6 +344,9 @@ pub struct SignedApproval {
     pub signer: String,
     /// What they signed (every field a claim, checked by [`check_approval`]).
     pub approval: Approval,
+    /// For a passkey token: the credential id (base64url) and the authenticator's signature
+    /// counter, which must go up from the one state recorded.
+    pub passkey: Option<(String, u32)>,
 }
 
 impl SignedApproval {
@@ -676,6 +679,7 @@ mod tests {
                 nonce: "n".to_owned(),
                 comment: None,
             },
+            passkey: None,
         }
     }
 

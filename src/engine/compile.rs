@@ -105,14 +105,39 @@ pub struct Restore {
     pub prior: Attributes,
 }
 
-/// A revert that would overwrite a value someone changed outside breakglass while the override
-/// was live: left as it is, and reported.
+/// An object someone changed outside breakglass while an activation held it. breakglass does
+/// not fight a person over it: the object is left as it is, and the conflict is reported (by
+/// plan, by reconcile's exit code, in the activation's flags).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conflict {
-    /// The override's activation.
+    /// The activation that held it.
     pub activation: String,
+    /// Whether that is a role's grant or an override.
+    pub kind: ActivationKind,
     /// The object.
     pub address: Address,
+    /// What was changed.
+    pub change: HandChange,
+}
+
+/// What a person changed on an object an activation held.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HandChange {
+    /// An ended override's value was changed while it was live: its revert would overwrite it.
+    Overridden(Box<OverriddenValue>),
+    /// Attributes of an object a live grant created were changed (a role lowered, say):
+    /// granting them again would undo the person's decision.
+    Changed {
+        /// Each attribute: what the grant set, what is there now.
+        attributes: Vec<(String, Value, Value)>,
+    },
+    /// An object a live grant created was removed: creating it again would undo the removal.
+    Removed,
+}
+
+/// An overridden value a person changed while the override held it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OverriddenValue {
     /// The attribute.
     pub attribute: String,
     /// What the override set.
@@ -121,6 +146,43 @@ pub struct Conflict {
     pub live: Value,
     /// What the revert would have written back.
     pub prior: Value,
+}
+
+impl Conflict {
+    /// One line for an activation's flags and reconcile's report.
+    pub fn describe(&self) -> String {
+        let show = |value: &Value| match value {
+            Value::String(text) => format!("{text:?}"),
+            other => other.to_string(),
+        };
+        match &self.change {
+            HandChange::Overridden(value) => format!(
+                "conflict: {}.{attribute} was changed to {} outside breakglass while the override \
+                 held {}; left as is instead of restoring {}",
+                self.address,
+                show(&value.live),
+                show(&value.overridden),
+                show(&value.prior),
+                attribute = value.attribute,
+            ),
+            HandChange::Changed { attributes } => format!(
+                "conflict: {} was changed outside breakglass while activation {} held it ({}); \
+                 left as is, not granted again",
+                self.address,
+                self.activation,
+                attributes
+                    .iter()
+                    .map(|(name, held, live)| format!("{name} {} -> {}", show(held), show(live)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            HandChange::Removed => format!(
+                "conflict: {} was removed outside breakglass while activation {} held it; left \
+                 removed, not granted again",
+                self.address, self.activation
+            ),
+        }
+    }
 }
 
 /// The desired state at one time.
@@ -695,35 +757,160 @@ pub fn respect_preexisting(
     }
 }
 
-/// Once live values are known: an ended override's revert must not overwrite a value that
-/// someone changed outside breakglass while it was live. Such values are left as they are (the
-/// desired value becomes the live one) and recorded as conflicts.
-pub fn resolve_conflicts(desired: &mut Desired, live: &super::refresh::Live) {
+/// Once live values are known, what people changed by hand on objects an activation held:
+///
+/// - an ended override's revert must not overwrite a value someone changed while it was live;
+/// - a live grant must not be granted again where someone lowered or removed it meanwhile
+///   (taking access away by hand is a decision, not drift to put back).
+///
+/// Such objects are left as they are — the desired value becomes the live one, a removed
+/// object is no longer desired — and recorded as conflicts.
+pub fn resolve_conflicts(
+    desired: &mut Desired,
+    live: &super::refresh::Live,
+    state: &State,
+    providers: &Providers,
+) {
+    // Found in one walk over desired and state together (no per-object map searches: 60,000
+    // live grants at scale), then applied.
     let mut conflicts = Vec::new();
-    for (address, resource) in desired.resources.iter_mut() {
-        let Some(restore) = &resource.restore else { continue };
-        let Some(current) = live.object(address, &resource.provider, &resource.resource_type)
-        else {
-            continue;
-        };
-        for (name, overridden) in &restore.overridden {
-            let now = current.get(name).cloned().unwrap_or(Value::Null);
-            let prior = restore.prior.get(name).cloned().unwrap_or(Value::Null);
-            if now == *overridden || now == prior {
+    let holders = std::cell::OnceCell::new();
+    for (address, resource, recorded) in
+        super::sorted::merge_sorted(desired.resources.iter(), state.resources.iter())
+    {
+        let Some(resource) = resource else { continue };
+        if let Some(restore) = &resource.restore {
+            let Some(current) = live.object(address, &resource.provider, &resource.resource_type)
+            else {
                 continue;
+            };
+            for (name, overridden) in &restore.overridden {
+                let now = current.get(name).cloned().unwrap_or(Value::Null);
+                let prior = restore.prior.get(name).cloned().unwrap_or(Value::Null);
+                if now == *overridden || now == prior {
+                    continue;
+                }
+                conflicts.push(Conflict {
+                    activation: restore.activation.clone(),
+                    kind: ActivationKind::Override,
+                    address: address.clone(),
+                    change: HandChange::Overridden(Box::new(OverriddenValue {
+                        attribute: name.to_string(),
+                        overridden: overridden.clone(),
+                        live: now,
+                        prior,
+                    })),
+                });
             }
+            continue;
+        }
+        let Some(recorded) = recorded else { continue };
+        if let Some((activation, change)) =
+            changed_by_hand(address, resource, recorded, live, state, providers, &holders)
+        {
             conflicts.push(Conflict {
-                activation: restore.activation.clone(),
+                activation: activation.to_owned(),
+                kind: ActivationKind::Role,
                 address: address.clone(),
-                attribute: name.to_string(),
-                overridden: overridden.clone(),
-                live: now.clone(),
-                prior,
+                change,
             });
-            resource.attributes.insert(name.clone(), now);
+        }
+    }
+    // The object is left as the person set it: the desired value becomes the live one, and
+    // an object they removed is no longer desired.
+    for conflict in &conflicts {
+        match &conflict.change {
+            HandChange::Removed => {
+                desired.resources.remove(&conflict.address);
+            }
+            HandChange::Changed { attributes } => {
+                if let Some(resource) = desired.resources.get_mut(&conflict.address) {
+                    for (name, _, now) in attributes {
+                        resource.attributes.insert(name.as_str().into(), now.clone());
+                    }
+                }
+            }
+            HandChange::Overridden(value) => {
+                if let Some(resource) = desired.resources.get_mut(&conflict.address) {
+                    resource.attributes.insert(value.attribute.as_str().into(), value.live.clone());
+                }
+            }
         }
     }
     desired.conflicts = conflicts;
+}
+
+/// The records of granted objects, by type and id (see [`super::diff::holders_of_objects`]).
+type Holders<'s> = HashMap<
+    (&'s str, &'s str),
+    Vec<(&'s Address, &'s crate::state::ResourceState)>,
+    foldhash::fast::RandomState,
+>;
+
+/// What a person changed on `resource`, an object of a live, applied role grant, since
+/// breakglass wrote it (`recorded`, its state record), with the grant's activation; `None`
+/// when nothing. A value another grant of the same object wrote (overlapping grants) is
+/// breakglass's own, not a person's.
+fn changed_by_hand<'s, 'r>(
+    address: &Address,
+    resource: &'r DesiredResource,
+    recorded: &'s crate::state::ResourceState,
+    live: &super::refresh::Live,
+    state: &'s State,
+    providers: &Providers,
+    holders: &std::cell::OnceCell<Holders<'s>>,
+) -> Option<(&'r str, HandChange)> {
+    let Cause::Grant(activation) = &resource.cause else { return None };
+    // Only what this grant wrote and confirmed: an apply in flight or interrupted is finished
+    // by the next apply, not second-guessed. (The activation is state's record, shared.)
+    if !live.refreshed
+        || activation.kind != ActivationKind::Role
+        || activation.status != ActivationStatus::Active
+        || recorded.activation.as_deref() != Some(activation.id.as_str())
+        || !address.is_in_activation()
+    {
+        return None;
+    }
+    let Some(current) = live.objects.get(&recorded.resource_type, &recorded.id) else {
+        return Some((&activation.id, HandChange::Removed));
+    };
+    let schema = providers.resource_schema(&resource.provider, &resource.resource_type);
+    let equal = |name: &str, held: Option<&Value>| {
+        let attribute = schema.and_then(|s| s.attributes.get(name));
+        super::diff::equal(
+            providers,
+            &resource.provider,
+            &resource.resource_type,
+            name,
+            attribute,
+            held,
+            current.get(name),
+        )
+    };
+    let written_by_another_grant = |name: &str| {
+        let holders = holders.get_or_init(|| super::diff::holders_of_objects(state));
+        holders.get(&(recorded.resource_type.as_str(), recorded.id.as_str())).is_some_and(
+            |others| {
+                others.iter().any(|(other, record)| {
+                    *other != address && equal(name, record.attributes.get(name))
+                })
+            },
+        )
+    };
+    let attributes: Vec<(String, Value, Value)> = recorded
+        .attributes
+        .iter()
+        .filter(|(name, held)| {
+            let attribute = schema.and_then(|s| s.attributes.get(name.as_str()));
+            !attribute.is_some_and(|a| a.sensitive || a.computed)
+                && !equal(name, Some(held))
+                && !written_by_another_grant(name)
+        })
+        .map(|(name, held)| {
+            (name.to_string(), held.clone(), current.get(name).cloned().unwrap_or(Value::Null))
+        })
+        .collect();
+    (!attributes.is_empty()).then_some((&activation.id, HandChange::Changed { attributes }))
 }
 
 fn template_dependencies(

@@ -105,7 +105,7 @@ fn redact(schema: Option<&ResourceSchema>, attributes: &Attributes) -> Attribute
 /// The records of objects granted by activations, by type and id: the addresses that hold
 /// each (more than one where grants overlap). Built only when some granted object looks
 /// drifted.
-fn holders_of_objects(
+pub(super) fn holders_of_objects(
     state: &State,
 ) -> HashMap<(&str, &str), Vec<(&Address, &ResourceState)>, foldhash::fast::RandomState> {
     let mut holders: HashMap<_, Vec<_>, foldhash::fast::RandomState> = HashMap::default();
@@ -144,6 +144,7 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
                             recorded: Some(recorded.attributes.clone()),
                             live: None,
                             privileged: false,
+                            held_by: None,
                         });
                         if resource.is_baseline() { Reason::Drift } else { resource.reason() }
                     } else {
@@ -233,6 +234,7 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
                             recorded: Some(recorded.attributes.clone()),
                             live: Some(redact(schema, current)),
                             privileged: false,
+                            held_by: None,
                         });
                     }
                 }
@@ -391,6 +393,7 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
             recorded: None,
             live: Some(redact(schema, attributes)),
             privileged,
+            held_by: None,
         });
         // Access nobody granted, where the policy asks for such drift to be put back.
         if privileged && desired.revert_unmanaged.contains(provider) {

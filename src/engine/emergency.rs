@@ -15,10 +15,11 @@ use super::claims::{
     limit_covers, trusted_activation,
 };
 use super::error::EngineError;
+use super::missing::{Missing, MissingApprovals, MissingTotp};
 use super::planner::{PlanOptions, Planned, make_plan};
 use super::progress::Progress;
 use super::providers::Providers;
-use super::scope::{add_check_rows, scope_of};
+use super::scope::{add_check_rows, add_presence_rows, scope_of};
 use crate::activation::{
     Activation, ActivationKind, ActivationSource, ActivationStatus, ApprovalRecord, Extension,
 };
@@ -26,8 +27,10 @@ use crate::event::Event;
 use crate::plan::{Action, EmergencyRequest, Plan, ResourceChange};
 use crate::policy::blocks::{AccessRules, LimitAction, LimitScope};
 use crate::policy::{Duration, Policy, Reference, ReferenceKind};
+use crate::sign::passkey::{counter_advances, is_passkey_token};
 use crate::sign::{
-    APPROVAL_PAYLOAD_TYPE, Approval, PLAN_PAYLOAD_TYPE, SignedPlan, approval_of, read_token,
+    APPROVAL_PAYLOAD_TYPE, Approval, PASSKEY_APPROVAL_TYPE, PASSKEY_PRESENCE_TYPE,
+    PLAN_PAYLOAD_TYPE, PasskeyToken, Presence, RelyingParty, SignedPlan, approval_of, read_token,
 };
 use crate::state::{Change, Scope, State, StateGuard, UsedNonce, UsedTotp};
 
@@ -52,8 +55,10 @@ pub fn target<'a>(
             let known: Vec<&str> =
                 policy.roles.keys().chain(policy.overrides.keys()).map(String::as_str).collect();
             Err(refused(format!(
-                "there is no role or override called {name}; the policy has: {}",
-                known.join(", ")
+                "there is no role or override called {name}; the policy has: {}.{} \
+                 `breakglass roles` lists what you may request",
+                known.join(", "),
+                crate::policy::suggest::did_you_mean(name, known.iter().copied())
             )))
         }
     }
@@ -86,7 +91,7 @@ pub fn check_requester(
     person: &str,
 ) -> Result<(), EngineError> {
     if !policy.persons.contains_key(person) {
-        return Err(refused(format!("{person} is not a person in the policy")));
+        return Err(refused(policy.unknown_person(person)));
     }
     if !policy.allowed_requesters(rules).contains(person) {
         return Err(refused(format!(
@@ -375,6 +380,44 @@ pub struct Approvals {
     pub records: Vec<ApprovalRecord>,
     /// Nonces to record as used, with who signed them.
     pub nonces: Vec<(String, String)>,
+    /// Passkey signature counters to record (credential id, counter).
+    pub counters: Vec<(String, u32)>,
+}
+
+/// The relying party passkeys are checked against: the policy's console.
+pub fn relying_party(policy: &Policy) -> Result<RelyingParty, EngineError> {
+    let console = policy.settings.console.as_ref().ok_or_else(|| {
+        refused(
+            "a passkey token was given but the policy declares no console, whose origin and \
+             rp_id passkeys are checked against",
+        )
+    })?;
+    Ok(RelyingParty { origin: console.origin(), rp_id: console.rp_id.clone() })
+}
+
+/// Checks a passkey's signature counter against state and those already taken in this run;
+/// returns the counter to record.
+fn check_counter(
+    state: &State,
+    taken: &[(String, u32)],
+    credential_id: &str,
+    counter: u32,
+    what: &str,
+) -> Result<(), EngineError> {
+    let previous = taken
+        .iter()
+        .filter(|(id, _)| id == credential_id)
+        .map(|(_, c)| *c)
+        .max()
+        .or_else(|| state.passkey_counters.get(credential_id).copied());
+    if !counter_advances(previous, counter) {
+        return Err(refused(format!(
+            "{what}: the passkey's signature counter ({counter}) did not go up from the {} \
+             recorded; the assertion is replayed or the authenticator was cloned",
+            previous.unwrap_or(0)
+        )));
+    }
+    Ok(())
 }
 
 /// The approvers of a role or override: who they are, how many must approve, and what the
@@ -423,14 +466,39 @@ pub fn approver_group<'p>(
 
 /// Opens approval token #`number`: its signature must verify against the key of a member of
 /// the approvers block. Every kind of token opens here into the same [`SignedApproval`], whose
-/// claims [`check_approval`] then checks; today a token is a DSSE envelope signed with an
-/// approver's Ed25519 key.
+/// claims [`check_approval`] then checks: a DSSE envelope signed with an approver's Ed25519 key,
+/// or a passkey token (the same approval payload signed by a WebAuthn assertion, checked against
+/// the approvers' enrolled passkeys and the console's origin and relying-party id).
 pub fn open_token(
     policy: &Policy,
     group: &ApproverGroup<'_>,
     number: usize,
     token: &str,
 ) -> Result<SignedApproval, EngineError> {
+    let not_an_approver = |why: String| {
+        refused(format!(
+            "approval token #{number} is not signed by an approver of {} ({}: {}){why}",
+            group.target,
+            group.tokens.group,
+            group.members.iter().copied().collect::<Vec<_>>().join(", ")
+        ))
+    };
+    if is_passkey_token(token) {
+        let passkey = PasskeyToken::from_token(token)
+            .map_err(|error| refused(format!("approval token #{number}: {error}")))?;
+        let rp = relying_party(policy)?;
+        let persons = group.members.iter().filter_map(|name| policy.persons.get(*name));
+        let verified = passkey
+            .verify(PASSKEY_APPROVAL_TYPE, persons, &rp)
+            .map_err(|error| not_an_approver(format!(": {error}")))?;
+        let approval: Approval = approval_of(&verified.payload)?;
+        return Ok(SignedApproval {
+            number,
+            signer: verified.person,
+            approval,
+            passkey: Some((verified.credential_id, verified.counter)),
+        });
+    }
     let envelope = read_token(token).map_err(|error| {
         refused(format!("approval token #{number} is not an approval token: {error}"))
     })?;
@@ -438,16 +506,10 @@ pub fn open_token(
         .members
         .iter()
         .filter_map(|name| policy.persons.get(*name).map(|p| (*name, &p.public_key.key)));
-    let (signer, payload) = envelope.verify(APPROVAL_PAYLOAD_TYPE, keys).map_err(|_| {
-        refused(format!(
-            "approval token #{number} is not signed by an approver of {} ({}: {})",
-            group.target,
-            group.tokens.group,
-            group.members.iter().copied().collect::<Vec<_>>().join(", ")
-        ))
-    })?;
+    let (signer, payload) =
+        envelope.verify(APPROVAL_PAYLOAD_TYPE, keys).map_err(|_| not_an_approver(String::new()))?;
     let approval: Approval = approval_of(&payload)?;
-    Ok(SignedApproval { number, signer: signer.to_owned(), approval })
+    Ok(SignedApproval { number, signer: signer.to_owned(), approval, passkey: None })
 }
 
 /// Steps 5–11: every token (signed by an approver, bound to this request, fresh by the
@@ -471,12 +533,17 @@ pub fn verify_approvals(
     for (index, token) in tokens.iter().enumerate() {
         let signed = open_token(policy, &group, index + 1, token)?;
         check_approval(&group.tokens, &signed, plan_digest, activation, &clock)?;
-        let SignedApproval { number, signer, approval } = signed;
+        let SignedApproval { number, signer, approval, passkey } = signed;
         if let Some(used) = state.used_nonces.get(&approval.nonce) {
             return Err(refused(format!(
                 "approval token #{number} (by {signer}) was already used at {} (for {}); each token works once",
                 used.used_at, used.activation
             )));
+        }
+        if let Some((credential_id, counter)) = passkey {
+            let what = format!("approval token #{number} (by {signer})");
+            check_counter(state, &approvals.counters, &credential_id, counter, &what)?;
+            approvals.counters.push((credential_id, counter));
         }
         approvals.nonces.push((approval.nonce.clone(), signer.clone()));
         if !counted.insert(signer.clone()) {
@@ -493,21 +560,26 @@ pub fn verify_approvals(
     }
     let quorum = group.quorum;
     if counted.len() < quorum {
-        let who = if counted.is_empty() {
-            "none".to_owned()
-        } else {
-            counted.iter().cloned().collect::<Vec<_>>().join(", ")
-        };
-        let twice = if repeated.is_empty() {
-            String::new()
-        } else {
-            format!("; {} approved more than once, counted once", repeated.join(", "))
-        };
-        return Err(refused(format!(
-            "quorum not met: {} of {quorum} approvals from {} ({who}){twice}",
-            counted.len(),
-            group.tokens.group
-        )));
+        // Short of the quorum: missing, not wrong; said with who can still approve.
+        let can_approve = group
+            .members
+            .iter()
+            .filter(|m| !counted.contains(**m))
+            .filter(|m| group.tokens.allow_self_approval || **m != activation.requester)
+            .map(|m| (*m).to_owned())
+            .collect();
+        return Err(EngineError::Incomplete(Box::new(Missing {
+            request: String::new(),
+            approvals: Some(MissingApprovals {
+                target: reference.to_string(),
+                group: group.tokens.group.clone(),
+                quorum,
+                counted: counted.into_iter().collect(),
+                repeated,
+                can_approve,
+            }),
+            totp: None,
+        })));
     }
     Ok(approvals)
 }
@@ -593,6 +665,84 @@ pub fn verify_totp(
     Ok(step)
 }
 
+/// A requester's passkey presence, checked, to record.
+#[derive(Debug)]
+struct PresenceUsed {
+    nonce: String,
+    credential_id: String,
+    counter: u32,
+}
+
+/// Step 11 (passkey): the requester proved presence with one of their passkeys on this very
+/// request, once.
+#[allow(clippy::too_many_arguments)]
+fn verify_presence(
+    policy: &Policy,
+    requester: &str,
+    token: Option<&str>,
+    plan_digest: &str,
+    activation: &str,
+    plan: &Plan,
+    state: &State,
+    approvals: &Approvals,
+    now: Timestamp,
+) -> Result<PresenceUsed, EngineError> {
+    let Some(token) = token.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Err(refused(format!(
+            "this request needs {requester} to prove presence with their passkey: sign it on the \
+             request's page in the console and pass --passkey TOKEN"
+        )));
+    };
+    let rp = relying_party(policy)?;
+    let person = policy
+        .persons
+        .get(requester)
+        .ok_or_else(|| refused(format!("{requester} is not a person in the policy")))?;
+    let verified = PasskeyToken::from_token(token)
+        .and_then(|t| t.verify(PASSKEY_PRESENCE_TYPE, [person], &rp))
+        .map_err(|error| {
+            refused(format!("the passkey presence of {requester} is refused: {error}"))
+        })?;
+    let presence: Presence = serde_json::from_slice(&verified.payload)
+        .map_err(|error| refused(format!("the passkey presence is not a presence: {error}")))?;
+    if presence.person != requester
+        || presence.plan_digest != plan_digest
+        || presence.activation != activation
+    {
+        return Err(refused(format!(
+            "the passkey presence is for another request ({} by {}), not this one ({plan_digest})",
+            presence.plan_digest, presence.person
+        )));
+    }
+    // The console's clock made `issued_at`: allowed ahead of ours by the policy's tolerance.
+    let tolerance = Clock::of(policy, now).tolerance.to_signed();
+    let latest = now.checked_add(tolerance).unwrap_or(now);
+    if presence.issued_at < plan.created_at || presence.issued_at > latest {
+        return Err(refused(format!(
+            "the passkey presence says it was made at {}, outside the request's life ({} to now)",
+            presence.issued_at, plan.created_at
+        )));
+    }
+    if let Some(used) = state.used_nonces.get(&presence.nonce) {
+        return Err(refused(format!(
+            "the passkey presence was already used at {} (for {}); each works once",
+            used.used_at, used.activation
+        )));
+    }
+    check_counter(
+        state,
+        &approvals.counters,
+        &verified.credential_id,
+        verified.counter,
+        "the passkey presence",
+    )?;
+    Ok(PresenceUsed {
+        nonce: presence.nonce,
+        credential_id: verified.credential_id,
+        counter: verified.counter,
+    })
+}
+
 /// What `apply --emergency` is given.
 pub struct EmergencyInput<'a> {
     /// The policy.
@@ -605,6 +755,8 @@ pub struct EmergencyInput<'a> {
     pub tokens: &'a [String],
     /// The requester's TOTP code.
     pub totp_code: Option<&'a str>,
+    /// The requester's passkey proof of presence on the request (a passkey token).
+    pub presence: Option<&'a str>,
     /// Provider calls in flight at once.
     pub parallelism: usize,
     /// Called once every check has passed, before the write-ahead record and any provider
@@ -646,8 +798,16 @@ pub async fn apply_emergency(
     guard: &mut dyn StateGuard,
     progress: Arc<dyn Progress>,
 ) -> Result<EmergencyOutcome, EngineError> {
-    let EmergencyInput { policy, providers, signed, tokens, totp_code, parallelism, on_authorized } =
-        input;
+    let EmergencyInput {
+        policy,
+        providers,
+        signed,
+        tokens,
+        totp_code,
+        presence,
+        parallelism,
+        on_authorized,
+    } = input;
     let now = crate::clock::now();
     let clock = Clock::of(policy, now);
     // 1. Signed by the requester it names.
@@ -695,6 +855,7 @@ pub async fn apply_emergency(
     // Then the rows the activation and its checks need, now that it may be compiled.
     let mut scope = scope_of(policy, providers, &[&request.activation], now)?;
     add_check_rows(&mut scope, policy, &request.activation, tokens, now);
+    add_presence_rows(&mut scope, presence);
     let state = guard.read_scope(&scope).await?;
     let activation = if extension {
         let current = state.activations.get(&id).ok_or_else(|| {
@@ -722,12 +883,21 @@ pub async fn apply_emergency(
         make_plan(policy, &state, providers, &options, Some(&activation), progress.clone()).await?;
     let fresh_changes = changes_of(&fresh.plan.resource_changes, &id);
     check_request_not_stale(&saved, &fresh_changes)?;
-    // 5–11. Approvals, unless auto-approved.
+    // 5–11. Approvals, unless auto-approved. Approvals short of the quorum and a TOTP code
+    // not given are both missing things: gathered, and refused together below.
+    let mut missing = Missing { request: signed.path.clone(), ..Missing::default() };
     let auto = !policy.auto_approvers_of(&reference).is_empty();
     let approvals = if auto && tokens.is_empty() {
         Approvals::default()
     } else {
-        verify_approvals(policy, &request, &signed.digest, tokens, &state, now)?
+        match verify_approvals(policy, &request, &signed.digest, tokens, &state, now) {
+            Ok(approvals) => approvals,
+            Err(EngineError::Incomplete(lacking)) => {
+                missing.approvals = lacking.approvals;
+                Approvals::default()
+            }
+            Err(other) => return Err(other),
+        }
     };
     // 12. Authentication.
     let mut factors = vec!["signed request".to_owned()];
@@ -738,8 +908,36 @@ pub async fn apply_emergency(
             refused("this request needs a TOTP check but the executor has no secrets file: set BREAKGLASS_TOTP_SECRETS or breakglass { totp_secrets_file }")
         })?;
         let secrets = TotpSecrets::load(&location)?;
-        totp_step = Some(verify_totp(&secrets, &activation.requester, totp_code, &state, now)?);
+        let given = totp_code.is_some_and(|code| !code.trim().is_empty());
+        match verify_totp(&secrets, &activation.requester, totp_code, &state, now) {
+            Ok(step) => totp_step = Some(step),
+            Err(error) if !given || missing.approvals.is_some() => {
+                missing.totp = Some(MissingTotp {
+                    person: activation.requester.clone(),
+                    problem: given.then(|| error.reason()),
+                });
+            }
+            Err(error) => return Err(error),
+        }
         factors.push("totp".to_owned());
+    }
+    if !missing.is_empty() {
+        return Err(EngineError::Incomplete(Box::new(missing)));
+    }
+    let mut presence_used = None;
+    if rule.is_some_and(|r| r.passkey) {
+        presence_used = Some(verify_presence(
+            policy,
+            &activation.requester,
+            presence,
+            &signed.digest,
+            &id,
+            &saved,
+            &state,
+            &approvals,
+            now,
+        )?);
+        factors.push("passkey".to_owned());
     }
 
     // Write-ahead: the record, the used nonces and code, before any provider call, in one
@@ -751,6 +949,18 @@ pub async fn apply_emergency(
             nonce.clone(),
             UsedNonce { approver: approver.clone(), activation: id.clone(), used_at: now },
         ));
+    }
+    change.passkey_counters.extend(approvals.counters.iter().cloned());
+    if let Some(used) = presence_used {
+        change.used_nonces.push((
+            used.nonce,
+            UsedNonce {
+                approver: activation.requester.clone(),
+                activation: id.clone(),
+                used_at: now,
+            },
+        ));
+        change.passkey_counters.push((used.credential_id, used.counter));
     }
     if let Some(step) = totp_step {
         change.used_totp.push(UsedTotp { person: activation.requester.clone(), step });

@@ -2,6 +2,7 @@
 
 use breakglass_provider::ProviderError;
 
+use super::missing::Missing;
 use crate::address::Address;
 use crate::sign::{EnvelopeError, PlanFileError};
 use crate::state::StateError;
@@ -23,13 +24,14 @@ pub enum EngineError {
     /// The policy uses a provider this build does not include.
     #[error("provider \"{0}\" is not built into this breakglass")]
     UnknownProvider(String),
-    /// A provider call failed.
-    #[error("{context}: {source}")]
+    /// A provider call failed. (Its message names the provider's error, so that error is not
+    /// also given as the source: a cause is printed once.)
+    #[error("{context}: {error}")]
     Provider {
         /// What the call was about.
         context: String,
         /// The provider's error.
-        source: ProviderError,
+        error: ProviderError,
     },
     /// A role template could not be evaluated for an activation.
     #[error("{address}: {message}")]
@@ -51,9 +53,13 @@ pub enum EngineError {
     /// The plan no longer matches the state, the policy or the live objects.
     #[error("refused: the plan is stale: {0}; run plan again")]
     Stale(String),
-    /// A signature did not verify.
+    /// An emergency request lacks approvals or the TOTP code: everything missing, with the
+    /// next steps. A refusal; nothing was changed.
     #[error("refused: {0}")]
-    Signature(#[from] EnvelopeError),
+    Incomplete(Box<Missing>),
+    /// A signature did not verify. (Named in the message, not given as the source.)
+    #[error("refused: {0}")]
+    Signature(EnvelopeError),
     /// The platform refused planned writes in a dry run; nothing was changed.
     #[error("{}", dry_run_message(.0))]
     DryRun(Vec<super::dry_run::Refusal>),
@@ -62,10 +68,22 @@ pub enum EngineError {
     Cycle(String),
 }
 
+impl From<EnvelopeError> for EngineError {
+    fn from(error: EnvelopeError) -> Self {
+        EngineError::Signature(error)
+    }
+}
+
 impl EngineError {
     /// Whether the error is a refusal (a failed check) rather than a failure.
     pub fn is_refusal(&self) -> bool {
-        matches!(self, EngineError::Refused(_) | EngineError::Stale(_) | EngineError::Signature(_))
+        matches!(
+            self,
+            EngineError::Refused(_)
+                | EngineError::Stale(_)
+                | EngineError::Signature(_)
+                | EngineError::Incomplete(_)
+        )
     }
 
     /// What went wrong, without the leading "refused: " of a refusal (for sentences that say
@@ -75,6 +93,7 @@ impl EngineError {
             EngineError::Refused(reason) => reason.clone(),
             EngineError::Stale(reason) => format!("it is stale: {reason}"),
             EngineError::Signature(error) => error.to_string(),
+            EngineError::Incomplete(missing) => missing.to_string(),
             other => other.to_string(),
         }
     }

@@ -16,6 +16,7 @@ pub mod emergency;
 mod error;
 #[cfg(test)]
 mod fake;
+pub mod missing;
 pub mod planner;
 pub mod progress;
 pub mod providers;

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::compile::{
-    CompileOptions, Desired, compile_with, resolve_conflicts, respect_preexisting,
+    CompileOptions, Desired, HandChange, compile_with, resolve_conflicts, respect_preexisting,
 };
 use super::diff::diff;
 use super::error::EngineError;
@@ -18,10 +18,12 @@ use crate::activation::Activation;
 use crate::address::Address;
 use crate::graph::ChangeGraph;
 use crate::plan::{
-    Action, Drift, DriftKind, PLAN_FORMAT_VERSION, Plan, RefreshSummary, ResourceChange, StateRef,
+    Action, Drift, DriftKind, HeldBy, PLAN_FORMAT_VERSION, Plan, RefreshSummary, ResourceChange,
+    StateRef,
 };
 use crate::policy::Policy;
 use crate::state::State;
+use breakglass_provider::Attributes;
 
 /// How to plan.
 #[derive(Debug, Clone)]
@@ -83,6 +85,71 @@ fn targeted(changes: Vec<ResourceChange>, targets: &[Address]) -> Vec<ResourceCh
     changes.into_iter().filter(|c| wanted.contains(&c.address)).collect()
 }
 
+/// Reports each conflict once, as a conflict: what it explains is no longer also listed as
+/// ordinary drift (an object counted twice, as changed and as conflict, reads as two problems).
+fn add_conflicts(drift: &mut Vec<Drift>, desired: &Desired, live: &Live, state: &State) {
+    for conflict in &desired.conflicts {
+        let provider = crate::address::provider_of(conflict.address.resource_type()).to_owned();
+        let (recorded, now, explained): (Attributes, Option<Attributes>, Vec<String>) =
+            match &conflict.change {
+                HandChange::Overridden(value) => (
+                    [(value.attribute.clone(), value.overridden.clone())].into_iter().collect(),
+                    Some([(value.attribute.clone(), value.live.clone())].into_iter().collect()),
+                    vec![value.attribute.clone()],
+                ),
+                HandChange::Changed { attributes } => (
+                    attributes.iter().map(|(n, held, _)| (n.clone(), held.clone())).collect(),
+                    Some(attributes.iter().map(|(n, _, now)| (n.clone(), now.clone())).collect()),
+                    attributes.iter().map(|(n, _, _)| n.clone()).collect(),
+                ),
+                HandChange::Removed => (
+                    state
+                        .resources
+                        .get(&conflict.address)
+                        .map(|r| r.attributes.clone())
+                        .unwrap_or_default(),
+                    None,
+                    Vec::new(),
+                ),
+            };
+        // The same object as ordinary drift: drop what the conflict explains.
+        drift.retain_mut(|entry| {
+            if entry.address.as_ref() != Some(&conflict.address)
+                || entry.kind == DriftKind::Conflict
+            {
+                return true;
+            }
+            if entry.kind == DriftKind::Deleted || explained.is_empty() {
+                return false;
+            }
+            let (Some(before), Some(after)) = (&mut entry.recorded, &entry.live) else {
+                return true;
+            };
+            before.retain(|name, value| {
+                !explained.iter().any(|e| e == name.as_str())
+                    && after.get(name.as_str()).unwrap_or(&breakglass_provider::Value::Null)
+                        != value
+            });
+            !before.is_empty()
+        });
+        drift.push(Drift {
+            address: Some(conflict.address.clone()),
+            provider,
+            resource_type: conflict.address.resource_type().to_owned(),
+            id: live
+                .id(&conflict.address)
+                .or_else(|| state.resources.get(&conflict.address).map(|r| r.id.as_str()))
+                .unwrap_or_default()
+                .to_owned(),
+            kind: DriftKind::Conflict,
+            recorded: Some(recorded),
+            live: now,
+            privileged: false,
+            held_by: Some(HeldBy { activation: conflict.activation.clone(), kind: conflict.kind }),
+        });
+    }
+}
+
 /// Plans against `state`. `extra` is an emergency activation to include as live.
 pub async fn make_plan(
     policy: &Policy,
@@ -100,23 +167,10 @@ pub async fn make_plan(
     } else {
         refresh(&desired, state, providers, options.parallelism, options.refresh, progress).await?
     };
-    resolve_conflicts(&mut desired, &live);
+    resolve_conflicts(&mut desired, &live, state, providers);
     respect_preexisting(&mut desired, &live, state, providers);
     let mut diffed = diff(&desired, &live, state, providers);
-    for conflict in &desired.conflicts {
-        diffed.drift.push(Drift {
-            address: Some(conflict.address.clone()),
-            provider: desired.resources[&conflict.address].provider.clone(),
-            resource_type: conflict.address.resource_type().to_owned(),
-            id: live.id(&conflict.address).unwrap_or_default().to_owned(),
-            kind: DriftKind::Conflict,
-            recorded: Some(
-                [(conflict.attribute.clone(), conflict.overridden.clone())].into_iter().collect(),
-            ),
-            live: Some([(conflict.attribute.clone(), conflict.live.clone())].into_iter().collect()),
-            privileged: false,
-        });
-    }
+    add_conflicts(&mut diffed.drift, &desired, &live, state);
     let changes = targeted(diffed.changes, &options.targets);
     let graph = ChangeGraph::build(&changes).map_err(EngineError::Cycle)?;
     // Moved, not cloned, into order: at 100,000 objects a copy of every change costs ~0.3 s and

@@ -75,6 +75,9 @@ pub struct Reconciled {
     pub held_back: Vec<ResourceChange>,
     /// What was applied; `None` for a dry run.
     pub report: Option<ApplyReport>,
+    /// Objects a person changed while an activation held them, left as they are: one line
+    /// each, for the report and the exit code (a cron job must notice).
+    pub conflicts: Vec<String>,
 }
 
 /// Activations live now that `at` finds ended are taken back now, before their end: each is
@@ -151,8 +154,9 @@ pub async fn reconcile(
     if !options.apply_grants {
         plan.activations.clear();
     }
+    let conflicts = planned.desired.conflicts.iter().map(|c| c.describe()).collect();
     if options.dry_run {
-        return Ok(Reconciled { plan, held_back, report: None });
+        return Ok(Reconciled { plan, held_back, report: None, conflicts });
     }
     let mode = match &options.only {
         Some(ids) => ApplyMode::Reverts(ids.clone()),
@@ -171,5 +175,5 @@ pub async fn reconcile(
         progress,
     )
     .await?;
-    Ok(Reconciled { plan, held_back, report: Some(report) })
+    Ok(Reconciled { plan, held_back, report: Some(report), conflicts })
 }

@@ -266,7 +266,7 @@ pub fn identify(
             None => providers
                 .get(&resource.provider)?
                 .resource_id(IdRequest::new(&resource.resource_type, &resource.attributes))
-                .map_err(|source| EngineError::Provider { context: address.to_string(), source })?,
+                .map_err(|error| EngineError::Provider { context: address.to_string(), error })?,
         };
         let id = recorded.map_or_else(|| natural.clone(), |s| s.id.clone());
         live.ids.insert(address.clone(), Identity::desired(id, natural));
@@ -371,9 +371,9 @@ async fn read_live(
                 let response = provider
                     .list(ListRequest::new(resource_type.clone(), scope))
                     .await
-                    .map_err(|source| EngineError::Provider {
+                    .map_err(|error| EngineError::Provider {
                         context: format!("listing {resource_type}"),
-                        source,
+                        error,
                     })?;
                 progress.refresh_advanced(count);
                 Ok::<_, EngineError>((
@@ -400,9 +400,9 @@ async fn read_live(
                 let response = provider
                     .read(ReadRequest::new(resource_type.clone(), batch))
                     .await
-                    .map_err(|source| EngineError::Provider {
+                    .map_err(|error| EngineError::Provider {
                         context: format!("reading {resource_type}"),
-                        source,
+                        error,
                     })?;
                 progress.refresh_advanced(count);
                 Ok::<_, EngineError>((

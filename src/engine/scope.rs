@@ -17,7 +17,7 @@ use crate::activation::{Activation, ActivationKind, ActivationStatus};
 use crate::address::{Address, ResourceAddress};
 use crate::policy::blocks::LimitScope;
 use crate::policy::{Policy, ReferenceKind};
-use crate::sign::{approval_of, read_token};
+use crate::sign::{PasskeyToken, Presence, approval_of, read_token};
 use crate::state::{Scope, Started, State};
 
 /// The rows the work on `activations` (at time `at`) plans against: each one's record and
@@ -89,6 +89,13 @@ pub fn add_check_rows(
     now: Timestamp,
 ) {
     for token in tokens {
+        if let Ok(passkey) = PasskeyToken::from_token(token) {
+            // The approval it signs, and the counter of the passkey that signed it.
+            scope.passkeys.extend(passkey.credential_id_b64());
+            let nonce = passkey.payload_bytes().ok().and_then(|p| approval_of(&p).ok());
+            scope.nonces.extend(nonce.map(|approval| approval.nonce));
+            continue;
+        }
         let nonce = read_token(token)
             .ok()
             .and_then(|envelope| envelope.payload_bytes().ok())
@@ -123,4 +130,14 @@ pub fn add_check_rows(
             }
         });
     }
+}
+
+/// Adds the rows checking a requester's passkey proof of presence (`presence`, a passkey
+/// token) reads: its nonce and the counter of the passkey that signed it.
+pub fn add_presence_rows(scope: &mut Scope, presence: Option<&str>) {
+    let Some(token) = presence.and_then(|p| PasskeyToken::from_token(p).ok()) else { return };
+    scope.passkeys.extend(token.credential_id_b64());
+    let presence =
+        token.payload_bytes().ok().and_then(|p| serde_json::from_slice::<Presence>(&p).ok());
+    scope.nonces.extend(presence.map(|presence| presence.nonce));
 }

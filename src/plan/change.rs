@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use super::action::Action;
 use super::reason::Reason;
+use crate::activation::ActivationKind;
 use crate::address::Address;
 
 /// A change to one object. `before` and `after` have sensitive attributes replaced by digest
@@ -102,10 +103,20 @@ pub enum DriftKind {
     /// An object nobody declared exists where breakglass manages access (reported, not
     /// touched, unless the policy asks for it to be reverted).
     Unmanaged,
-    /// An ended override's value was changed outside breakglass while it was live: the revert
-    /// leaves the new value rather than clobber it (`recorded`: what the override set; `live`:
-    /// what is there now).
+    /// An object was changed by hand while an activation held it (`held_by`), and is left as
+    /// it is: an ended override's value is not overwritten by its revert, a live grant lowered or
+    /// removed is not granted again (`recorded`: what breakglass set; `live`: what is there now,
+    /// absent when removed). Never also reported as `changed`.
     Conflict,
+}
+
+/// The activation that held an object a person changed (a conflict).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HeldBy {
+    /// The activation's id.
+    pub activation: String,
+    /// `role` (a grant) or `override`.
+    pub kind: ActivationKind,
 }
 
 /// Something that changed outside breakglass.
@@ -134,4 +145,7 @@ pub struct Drift {
     /// It grants privileged access (by the provider's configuration): drift that widens access.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub privileged: bool,
+    /// For a conflict: the activation that held the object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<HeldBy>,
 }

@@ -8,7 +8,7 @@ mod model;
 mod reason;
 
 pub use action::Action;
-pub use change::{Drift, DriftKind, ResourceChange};
+pub use change::{Drift, DriftKind, HeldBy, ResourceChange};
 pub use model::{
     EmergencyRequest, PLAN_FORMAT_VERSION, Plan, PlanSummary, RefreshSummary, StateRef,
 };

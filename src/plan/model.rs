@@ -43,8 +43,12 @@ pub struct PlanSummary {
     pub replace: usize,
     /// Objects to delete.
     pub delete: usize,
-    /// Drift entries found.
+    /// Objects changed outside breakglass (conflicts not included).
     pub drift: usize,
+    /// Objects a person changed while an activation held them, left as they are (never also
+    /// counted as drift).
+    #[serde(default)]
+    pub conflicts: usize,
 }
 
 /// An emergency request: the activation asked for.
@@ -116,13 +120,19 @@ impl Plan {
             update: count(Action::Update),
             replace: count(Action::Replace),
             delete: count(Action::Delete),
-            drift: drift.len(),
+            drift: drift.iter().filter(|d| d.kind != DriftKind::Conflict).count(),
+            conflicts: drift.iter().filter(|d| d.kind == DriftKind::Conflict).count(),
         }
     }
 
     /// Whether applying would change anything.
     pub fn has_changes(&self) -> bool {
         self.resource_changes.iter().any(|c| c.action != Action::NoOp)
+    }
+
+    /// Whether a person changed something an activation held (left as is, reported).
+    pub fn has_conflicts(&self) -> bool {
+        self.drift.iter().any(|d| d.kind == DriftKind::Conflict)
     }
 
     /// Whether there is drift that no change in this plan puts back (only reported).

@@ -125,12 +125,23 @@ pub fn load(
         match hcl_edit::parser::parse_body(file.text()) {
             Ok(body) => parsed.push((file, body)),
             Err(error) => {
-                let location = error.location();
-                let start = file.position(location.offset());
-                diagnostics.push(
-                    Diagnostic::error("HCL syntax error", syntax_detail(error.message()))
-                        .at(SourceRange { filename: file.name().clone(), start, end: start }),
-                );
+                let offset = error.location().offset();
+                // A string left open runs on to the next line, where the parser stops: report
+                // it where it starts, the mistake a person has to fix.
+                let diagnostic = match unterminated_string(file.text(), offset) {
+                    Some(quote) => Diagnostic::error(
+                        "unterminated string",
+                        "this string has no closing quote on its line; add the \" that ends it \
+                         (a string cannot span lines: for several lines use a heredoc, <<EOT … EOT)",
+                    )
+                    .at(file.range(quote..quote + 1)),
+                    None => {
+                        let start = file.position(offset);
+                        Diagnostic::error("HCL syntax error", syntax_detail(error.message()))
+                            .at(SourceRange { filename: file.name().clone(), start, end: start })
+                    }
+                };
+                diagnostics.push(diagnostic);
             }
         }
     }
@@ -176,6 +187,87 @@ pub fn load(
     Loaded { policy: Some(policy), diagnostics, sources }
 }
 
+/// The byte offset of the opening quote of the first quoted string in `text` that reaches the
+/// end of its line unclosed, if it opens by the end of the line holding `before` (where the
+/// parser gave up). Comments,
+/// heredocs, escapes and `${ … }` interpolations (which may hold strings of their own) are
+/// skipped as HCL reads them.
+fn unterminated_string(text: &str, before: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    // The parser may stop before the string (at the attribute it could not read) or after it
+    // (at the next line): a string that opens by the end of that line counts.
+    let before = line_end(bytes, before.min(bytes.len().saturating_sub(1)));
+    let mut at = 0;
+    // Each open string, and the brace depth of each interpolation inside it.
+    let mut strings: Vec<(usize, usize)> = Vec::new();
+    while at < bytes.len() {
+        let byte = bytes[at];
+        match strings.last_mut() {
+            // Inside a string's text.
+            Some((_, 0)) => match byte {
+                b'\\' => at += 1,
+                b'"' => {
+                    strings.pop();
+                }
+                b'$' | b'%' if bytes.get(at + 1) == Some(&b'{') => {
+                    if let Some(open) = strings.last_mut() {
+                        open.1 = 1;
+                    }
+                    at += 1;
+                }
+                b'\n' => return strings.first().map(|(start, _)| *start).filter(|s| *s <= before),
+                _ => {}
+            },
+            // Inside an interpolation: code, until its braces balance.
+            Some((_, depth)) => match byte {
+                b'{' => *depth += 1,
+                b'}' => *depth -= 1,
+                b'"' => strings.push((at, 0)),
+                _ => {}
+            },
+            // Code.
+            None if at > before => return None,
+            None => match byte {
+                b'"' => strings.push((at, 0)),
+                b'#' => at = line_end(bytes, at),
+                b'/' if bytes.get(at + 1) == Some(&b'/') => at = line_end(bytes, at),
+                b'/' if bytes.get(at + 1) == Some(&b'*') => {
+                    at = text[at + 2..].find("*/").map_or(bytes.len(), |end| at + 2 + end + 1);
+                }
+                b'<' if bytes.get(at + 1) == Some(&b'<') => at = heredoc_end(text, at),
+                _ => {}
+            },
+        }
+        at += 1;
+    }
+    None
+}
+
+/// The offset of the newline that ends the line holding `at` (or the end of the text).
+fn line_end(bytes: &[u8], at: usize) -> usize {
+    bytes[at..].iter().position(|b| *b == b'\n').map_or(bytes.len(), |n| at + n)
+}
+
+/// The offset of the last byte of the heredoc that starts at `at` (`<<EOT` or `<<-EOT`), or
+/// `at + 1` when it is not one.
+fn heredoc_end(text: &str, at: usize) -> usize {
+    let rest = text[at + 2..].strip_prefix('-').unwrap_or(&text[at + 2..]);
+    let marker: String =
+        rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+    let body_start = line_end(text.as_bytes(), at) + 1;
+    if marker.is_empty() || body_start >= text.len() {
+        return at + 1;
+    }
+    let mut line_start = body_start;
+    for line in text[body_start..].split_inclusive('\n') {
+        if line.trim() == marker {
+            return line_start + line.len().saturating_sub(1);
+        }
+        line_start += line.len();
+    }
+    text.len()
+}
+
 fn syntax_detail(message: &str) -> String {
     let message = message.trim();
     if message.contains("redefined attribute") {
@@ -193,7 +285,10 @@ fn policy_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, Diagnostic> {
     let entries = fs_err::read_dir(dir).map_err(|error| {
         Diagnostic::error(
             format!("cannot read the policy directory {}", dir.display()),
-            format!("{error}; run breakglass in the policy directory or pass -C DIR"),
+            format!(
+                "{error}; run breakglass in the policy directory (or below it), pass -C DIR, or \
+                 set BREAKGLASS_DIR"
+            ),
         )
     })?;
     let mut files = Vec::new();
@@ -216,8 +311,8 @@ fn policy_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, Diagnostic> {
                 "no policy files in {}",
                 std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()).display()
             ),
-            "a policy is every *.hcl file in one directory; run breakglass there or pass -C DIR \
-             (try -C examples/quickstart)",
+            "a policy is every *.hcl file in one directory; run breakglass there (or below it), \
+             pass -C DIR or set BREAKGLASS_DIR (try -C examples/quickstart)",
         ));
     }
     files.sort();
@@ -376,4 +471,28 @@ fn digest(sources: &SourceMap, policy: &Policy) -> String {
     // The decoded policy covers what files pull in through file(), such as public keys.
     hasher.update(serde_json::to_vec(policy).unwrap_or_default());
     format!("sha256:{}", hex::encode(hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unterminated_string;
+
+    #[test]
+    fn an_unterminated_string_is_found_where_it_opens() {
+        let cases: [(&str, Option<usize>); 7] = [
+            ("a = \"open\nb = \"x\"\n", Some(4)),
+            ("a = \"closed\"\nb = \"x\"\n", None),
+            ("a = \"esc \\\" still\nb = 1\n", Some(4)),
+            ("# a \" in a comment\nb = \"x\n", Some(23)),
+            ("a = \"${f(\"in\")} out\nb = 1\n", Some(4)),
+            ("a = <<EOT\nhas \" one quote\nEOT\nb = \"open\n", Some(34)),
+            ("/* \" */ a = \"x\"\n", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(unterminated_string(text, text.len()), expected, "{text:?}");
+        }
+        // Only strings that open by the end of the line where the parser stopped.
+        assert_eq!(unterminated_string("a = 1\nb = \"open\n", 3), None);
+        assert_eq!(unterminated_string("a = 1\nb = \"open\n", 6), Some(10));
+    }
 }

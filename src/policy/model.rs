@@ -103,27 +103,18 @@ impl Policy {
         self.declared.contains(reference)
     }
 
-    /// The names of existing blocks of `kind`, for "did you mean".
+    /// Why `name` is refused as a person: it is not one, and the nearest that is, if any.
+    pub fn unknown_person(&self, name: &str) -> String {
+        format!(
+            "{name} is not a person in the policy.{}",
+            super::suggest::did_you_mean(name, self.persons.keys().map(String::as_str))
+        )
+    }
+
+    /// The names of declared blocks of `kind`, for "did you mean" (blocks with errors of their
+    /// own included: they are declared, and named in the suggestions).
     pub fn names_of(&self, kind: &ReferenceKind) -> Vec<&str> {
-        fn keys<T>(map: &BTreeMap<String, T>) -> Vec<&str> {
-            map.keys().map(String::as_str).collect()
-        }
-        match kind {
-            ReferenceKind::Person => keys(&self.persons),
-            ReferenceKind::Team => keys(&self.teams),
-            ReferenceKind::Approvers => keys(&self.approvers),
-            ReferenceKind::Authentication => keys(&self.authentications),
-            ReferenceKind::Role => keys(&self.roles),
-            ReferenceKind::Override => keys(&self.overrides),
-            ReferenceKind::Grant => keys(&self.grants),
-            ReferenceKind::Limit => keys(&self.limits),
-            ReferenceKind::Resource(resource_type) => self
-                .resources
-                .keys()
-                .filter(|address| address.resource_type == resource_type)
-                .map(|address| address.name.as_str())
-                .collect(),
-        }
+        self.declared.iter().filter(|r| r.kind == *kind).map(|r| r.name.as_str()).collect()
     }
 
     /// The persons that a list of person and team references names, each once.

@@ -21,6 +21,7 @@ use super::reader::describe_value;
 use super::reference::{Reference, ReferenceKind};
 use super::spanned::Spanned;
 use super::suggest::did_you_mean;
+use super::validate::undeclared;
 use crate::address::{ResourceAddress, provider_of};
 use crate::diagnostics::{Diagnostic, Diagnostics, SourceRange};
 
@@ -161,8 +162,8 @@ pub fn resolve_resources(
 ) {
     let resource_types: BTreeSet<String> =
         policy.resources.keys().map(|a| a.resource_type.to_string()).collect();
-    let order = dependency_order(policy, &resource_types, diagnostics);
-    evaluate_baseline(policy, schemas, &order, diagnostics);
+    let (order, reported) = dependency_order(policy, &resource_types, diagnostics);
+    evaluate_baseline(policy, schemas, &order, &reported, diagnostics);
     check_providers(policy, schemas, diagnostics);
     // One template context per person, shared by every role's templates.
     let base = context::template_base(policy, &context::template_roots(policy));
@@ -196,19 +197,71 @@ pub fn resolve_resources(
     check_overrides(policy, schemas, diagnostics);
 }
 
+/// Attributes of baseline resources (address, attribute) whose expressions were reported.
+type Reported = BTreeSet<(ResourceAddress, String)>;
+
+/// Reports every reference in `expression` to a block the policy does not declare — a person,
+/// a team, an authentication rule, a baseline resource — once each, in the words `validate`
+/// uses for one written in an attribute ("did you mean", what is declared). Returns whether
+/// there was one: the expression is then not evaluated, as that would fail on the same
+/// reference and report it a second time.
+fn report_undeclared(
+    policy: &Policy,
+    expression: &hcl_edit::expr::Expression,
+    range: &SourceRange,
+    resource_types: &BTreeSet<String>,
+    diagnostics: &mut Diagnostics,
+) -> bool {
+    let mut reported: BTreeSet<Reference> = BTreeSet::new();
+    for traversal in eval::traversals(expression) {
+        let kind = match ReferenceKind::from_keyword(&traversal.root) {
+            Some(kind) => kind,
+            None if resource_types.contains(&traversal.root) || traversal.root.contains('_') => {
+                ReferenceKind::Resource(traversal.root.clone())
+            }
+            None => continue,
+        };
+        let Some(name) = traversal.path.first() else { continue };
+        let reference = Reference::new(kind, name.clone());
+        if policy.contains(&reference) || reported.contains(&reference) {
+            continue;
+        }
+        let at =
+            traversal.span.clone().map_or_else(|| range.clone(), |span| span_range(range, span));
+        diagnostics.push(undeclared(policy, &reference, at));
+        reported.insert(reference);
+    }
+    !reported.is_empty()
+}
+
 /// Finds each baseline resource's references, reports unknown ones and cycles, and returns the
-/// resources in an order where each comes after what it refers to.
+/// resources in an order where each comes after what it refers to, with the attributes whose
+/// expressions refer to something undeclared (reported here, so not evaluated).
 fn dependency_order(
     policy: &mut Policy,
     resource_types: &BTreeSet<String>,
     diagnostics: &mut Diagnostics,
-) -> Vec<(ResourceAddress, bool)> {
+) -> (Vec<(ResourceAddress, bool)>, Reported) {
     let mut graph: DiGraph<ResourceAddress, ()> = DiGraph::new();
     let nodes: BTreeMap<ResourceAddress, NodeIndex> = policy
         .resources
         .keys()
         .map(|address| (address.clone(), graph.add_node(address.clone())))
         .collect();
+    let mut reported = BTreeSet::new();
+    for (address, resource) in &policy.resources {
+        for (name, expression) in resource.expressions.iter() {
+            if report_undeclared(
+                policy,
+                &expression.value.expr,
+                &expression.range,
+                resource_types,
+                diagnostics,
+            ) {
+                reported.insert((address.clone(), name.to_string()));
+            }
+        }
+    }
     let declared = policy.declared.clone();
     for (address, resource) in policy.resources.iter_mut() {
         let mut implicit: Vec<Spanned<Reference>> = Vec::new();
@@ -240,19 +293,7 @@ fn dependency_order(
                 let reference =
                     Reference::new(ReferenceKind::Resource(traversal.root.clone()), name);
                 if !declared.contains(&reference) {
-                    let candidates: Vec<&str> = policy_names(&nodes, &traversal.root);
-                    diagnostics.push(
-                        Diagnostic::error(
-                            format!("reference to undeclared resource {reference}"),
-                            format!(
-                                "declare it with resource \"{}\" \"{name}\" {{ … }}.{}",
-                                traversal.root,
-                                did_you_mean(name, candidates.iter().copied())
-                            ),
-                        )
-                        .at(range),
-                    );
-                    continue;
+                    continue; // reported above
                 }
                 if !implicit.iter().any(|r| r.value == reference) {
                     implicit.push(Spanned::new(reference, range));
@@ -299,18 +340,7 @@ fn dependency_order(
             component.len() > 1 || component.iter().any(|node| graph.contains_edge(*node, *node));
         order.extend(component.into_iter().map(|node| (graph[node].clone(), cyclic)));
     }
-    order
-}
-
-fn policy_names<'a>(
-    nodes: &'a BTreeMap<ResourceAddress, NodeIndex>,
-    resource_type: &str,
-) -> Vec<&'a str> {
-    nodes
-        .keys()
-        .filter(|address| address.resource_type == resource_type)
-        .map(|address| address.name.as_str())
-        .collect()
+    (order, reported)
 }
 
 /// A range within an expression's file, from a byte span of the same file.
@@ -334,6 +364,7 @@ fn evaluate_baseline(
     policy: &mut Policy,
     schemas: &ProviderSchemas,
     order: &[(ResourceAddress, bool)],
+    reported: &Reported,
     diagnostics: &mut Diagnostics,
 ) {
     let base = context::people_context(policy);
@@ -380,6 +411,9 @@ fn evaluate_baseline(
         let mut attributes =
             breakglass_provider::Attributes::with_capacity(resource.expressions.len());
         for (name, expression) in &resource.expressions {
+            if reported.contains(&(address.clone(), name.to_string())) {
+                continue;
+            }
             match eval::evaluate(&expression.value.expr, context, &policy.dir) {
                 Ok(value) => {
                     let fits = schema.and_then(|schema| schema.attributes.get(name)).is_none_or(
@@ -559,6 +593,17 @@ fn check_template(
             );
             continue;
         }
+        let undeclared = report_undeclared(
+            policy,
+            &expression.value.expr,
+            &expression.range,
+            resource_types,
+            diagnostics,
+        );
+        let unknown = report_unknown_fields(&expression.value.expr, &expression.range, diagnostics);
+        if undeclared || unknown {
+            continue;
+        }
         // file() was inlined when the template was read: convert once, evaluate per person.
         let converted = &expression.value.evaluable;
         let uses_requester =
@@ -599,6 +644,48 @@ fn check_template(
             }
         }
     }
+}
+
+/// What role templates can read of `requester` and `activation`.
+const REQUESTER_FIELDS: [&str; 4] = ["name", "display_name", "email", "identities"];
+const ACTIVATION_FIELDS: [&str; 7] =
+    ["id", "key", "role", "requester", "start", "end", "justification"];
+
+/// Reports `requester.X` and `activation.X` where X is not one of their fields, with "did you
+/// mean"; returns whether there was one.
+fn report_unknown_fields(
+    expression: &hcl_edit::expr::Expression,
+    range: &SourceRange,
+    diagnostics: &mut Diagnostics,
+) -> bool {
+    let mut found = false;
+    for traversal in eval::traversals(expression) {
+        let fields: &[&str] = match traversal.root.as_str() {
+            "requester" => &REQUESTER_FIELDS,
+            "activation" => &ACTIVATION_FIELDS,
+            _ => continue,
+        };
+        let Some(field) = traversal.path.first() else { continue };
+        if fields.contains(&field.as_str()) {
+            continue;
+        }
+        let at =
+            traversal.span.clone().map_or_else(|| range.clone(), |span| span_range(range, span));
+        diagnostics.push(
+            Diagnostic::error(
+                format!("{} has no attribute \"{field}\"", traversal.root),
+                format!(
+                    "{} has: {}.{}",
+                    traversal.root,
+                    fields.join(", "),
+                    did_you_mean(field, fields.iter().copied())
+                ),
+            )
+            .at(at),
+        );
+        found = true;
+    }
+    found
 }
 
 fn check_overrides(policy: &Policy, schemas: &ProviderSchemas, diagnostics: &mut Diagnostics) {

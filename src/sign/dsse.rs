@@ -51,7 +51,7 @@ pub struct Envelope {
 }
 
 /// DSSE's pre-authentication encoding: `DSSEv1 <len> <type> <len> <payload>`.
-fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     let mut encoded =
         format!("DSSEv1 {} {} {} ", payload_type.len(), payload_type, payload.len()).into_bytes();
     encoded.extend_from_slice(payload);

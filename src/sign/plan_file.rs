@@ -13,15 +13,16 @@ pub const PLAN_PAYLOAD_TYPE: &str = "application/vnd.breakglass.plan+json";
 #[derive(Debug, thiserror::Error)]
 pub enum PlanFileError {
     /// The file could not be read.
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
-    /// The envelope is malformed or its signature does not verify.
-    #[error("plan file {path}: {source}")]
+    /// The envelope is malformed or its signature does not verify. (Named in the message,
+    /// not given as the source.)
+    #[error("plan file {path}: {error}")]
     Envelope {
         /// The file.
         path: String,
         /// What is wrong.
-        source: EnvelopeError,
+        error: EnvelopeError,
     },
     /// The payload is not a plan this build understands.
     #[error("plan file {path}: the signed payload is not a breakglass plan: {reason}")]
@@ -51,7 +52,7 @@ impl SignedPlan {
         let payload = self
             .envelope
             .payload_bytes()
-            .map_err(|source| PlanFileError::Envelope { path: self.path.clone(), source })?;
+            .map_err(|error| PlanFileError::Envelope { path: self.path.clone(), error })?;
         serde_json::from_slice(&payload).map_err(|error| PlanFileError::NotAPlan {
             path: self.path.clone(),
             reason: error.to_string(),
@@ -75,21 +76,32 @@ pub fn unsigned_plan(plan: &Plan) -> Envelope {
 /// Reads a plan file. The signature is checked by the caller, who knows whose keys to trust,
 /// before it reads the plan with [`SignedPlan::plan`].
 pub fn read_plan_file(path: &Path) -> Result<SignedPlan, PlanFileError> {
-    let shown = path.display().to_string();
     let text = fs_err::read_to_string(path)?;
-    let envelope = Envelope::from_json(&text)
-        .map_err(|source| PlanFileError::Envelope { path: shown.clone(), source })?;
-    if envelope.payload_type != PLAN_PAYLOAD_TYPE {
-        return Err(PlanFileError::Envelope {
-            path: shown,
-            source: EnvelopeError::WrongType {
-                expected: PLAN_PAYLOAD_TYPE.to_owned(),
-                found: envelope.payload_type.clone(),
-            },
-        });
+    SignedPlan::from_json(&text, &path.display().to_string())
+}
+
+impl SignedPlan {
+    /// Reads a plan envelope's JSON text, which came from `shown` (for messages). The signature
+    /// is checked by the caller.
+    pub fn from_json(text: &str, shown: &str) -> Result<Self, PlanFileError> {
+        Self::parse(text, shown.to_owned())
     }
-    let digest = envelope
-        .digest()
-        .map_err(|source| PlanFileError::Envelope { path: shown.clone(), source })?;
-    Ok(SignedPlan { path: shown, envelope, digest })
+
+    fn parse(text: &str, shown: String) -> Result<Self, PlanFileError> {
+        let envelope = Envelope::from_json(text)
+            .map_err(|error| PlanFileError::Envelope { path: shown.clone(), error })?;
+        if envelope.payload_type != PLAN_PAYLOAD_TYPE {
+            return Err(PlanFileError::Envelope {
+                path: shown,
+                error: EnvelopeError::WrongType {
+                    expected: PLAN_PAYLOAD_TYPE.to_owned(),
+                    found: envelope.payload_type.clone(),
+                },
+            });
+        }
+        let digest = envelope
+            .digest()
+            .map_err(|error| PlanFileError::Envelope { path: shown.clone(), error })?;
+        Ok(SignedPlan { path: shown, envelope, digest })
+    }
 }

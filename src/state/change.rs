@@ -2,8 +2,9 @@
 //! vocabulary shared by every backend.
 //!
 //! A write is a [`Change`]: the rows it touches (activations, resources, used nonces and TOTP
-//! steps) and the audit events that describe it, committed in one transaction. Nothing else is
-//! rewritten, so one grant costs one small write whatever the size of the state.
+//! steps, passkey signature counters) and the audit events that describe it, committed in one
+//! transaction. Nothing else is rewritten, so one grant costs one small write whatever the size
+//! of the state.
 
 use jiff::Timestamp;
 use std::collections::BTreeSet;
@@ -25,6 +26,8 @@ pub struct Change {
     pub used_nonces: Vec<(String, UsedNonce)>,
     /// TOTP steps now used.
     pub used_totp: Vec<UsedTotp>,
+    /// Passkey signature counters now seen (credential id, base64url; counter).
+    pub passkey_counters: Vec<(String, u32)>,
     /// Audit events, appended to the log in this order in the same transaction.
     pub events: Vec<Event>,
 }
@@ -40,7 +43,8 @@ impl Change {
         !(self.activations.is_empty()
             && self.resources.is_empty()
             && self.used_nonces.is_empty()
-            && self.used_totp.is_empty())
+            && self.used_totp.is_empty()
+            && self.passkey_counters.is_empty())
     }
 
     /// Whether there is nothing to write at all.
@@ -72,6 +76,9 @@ impl Change {
                 state.used_totp.push(used.clone());
             }
         }
+        for (credential_id, counter) in &self.passkey_counters {
+            state.passkey_counters.insert(credential_id.clone(), *counter);
+        }
     }
 
     /// Everything `state` holds, as rows to write into an empty store (`state migrate`).
@@ -89,6 +96,11 @@ impl Change {
                 .map(|(nonce, used)| (nonce.clone(), used.clone()))
                 .collect(),
             used_totp: state.used_totp.clone(),
+            passkey_counters: state
+                .passkey_counters
+                .iter()
+                .map(|(credential_id, counter)| (credential_id.clone(), *counter))
+                .collect(),
             events: Vec::new(),
         }
     }
@@ -115,6 +127,8 @@ pub struct Scope {
     pub nonces: BTreeSet<String>,
     /// Used TOTP steps of this person, from this step on.
     pub totp: Option<(String, u64)>,
+    /// The signature counters of these passkeys (credential ids, base64url), where recorded.
+    pub passkeys: BTreeSet<String>,
     /// Activations that started since a time (what limits count).
     pub started: Vec<Started>,
 }

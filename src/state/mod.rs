@@ -24,4 +24,4 @@ pub use json::JsonState;
 pub use model::{ResourceState, STATE_FORMAT_VERSION, State, UsedNonce, UsedTotp};
 pub use postgres::{LeaderGuard, PostgresGuard, PostgresStore};
 pub use sqlite::LocalStore;
-pub use store::{Leadership, LockInfo, StateGuard, StateHead, StateStore};
+pub use store::{AuditBell, Leadership, LockInfo, StateGuard, StateHead, StateStore};

@@ -38,6 +38,10 @@ pub struct State {
     /// TOTP codes already accepted (person and time step), so no code is accepted twice.
     #[serde(default)]
     pub used_totp: Vec<UsedTotp>,
+    /// The highest signature counter seen from each passkey (by credential id, base64url), so
+    /// a cloned authenticator shows itself by going backwards.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub passkey_counters: BTreeMap<String, u32>,
 }
 
 impl State {
@@ -51,6 +55,7 @@ impl State {
             activations: BTreeMap::new(),
             used_nonces: BTreeMap::new(),
             used_totp: Vec::new(),
+            passkey_counters: BTreeMap::new(),
         }
     }
 }

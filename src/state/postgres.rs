@@ -12,9 +12,10 @@
 //!   checks that the stored serial is the one the guard read: two writers can never both build
 //!   on serial N.
 //! - **A row per record, a transaction per change.** Activations, resources, used approval
-//!   nonces and TOTP steps each have a table, one row per record with the columns it is looked
-//!   up by (status and end, requester, object id); a write is a [`Change`], only the rows that
-//!   changed, in one transaction, so one grant costs one small write however large the state.
+//!   nonces, TOTP steps and passkey signature counters each have a table, one row per record
+//!   with the columns it is looked up by (status and end, requester, object id); a write is a
+//!   [`Change`], only the rows that changed, in one transaction, so one grant costs one small
+//!   write however large the state.
 //!   The `state` row keeps format, lineage and serial. The model ([`State`]) stays exactly the
 //!   local backend's: a read decodes each row's JSON straight into it.
 //! - **Every write is recorded** in `state_writes` (serial, lock id, operation, host, pid, digest),
@@ -46,8 +47,8 @@ use super::change::{ActivationFilter, AuditHead, Change, EventFilter, Scope, Sto
 use super::error::StateError;
 use super::model::{ResourceState, STATE_FORMAT_VERSION, State, UsedNonce, UsedTotp, new_lineage};
 use super::store::{
-    Leadership, LockInfo, StateGuard, StateHead, StateStore, host_name, lock_backoff, new_lock_id,
-    process_alive,
+    AuditBell, Leadership, LockInfo, StateGuard, StateHead, StateStore, host_name, lock_backoff,
+    new_lock_id, process_alive,
 };
 use crate::activation::Activation;
 use crate::address::Address;
@@ -168,6 +169,14 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
          CREATE INDEX audit_events_digest ON breakglass.audit_events (plan_digest)
              WHERE plan_digest IS NOT NULL",
     ),
+    (
+        3,
+        "the highest signature counter seen from each passkey",
+        "CREATE TABLE breakglass.passkey_counters (
+             credential_id text PRIMARY KEY,
+             counter bigint NOT NULL
+         )",
+    ),
 ];
 
 fn database_error(doing: &str, error: &tokio_postgres::Error) -> StateError {
@@ -244,21 +253,24 @@ impl PostgresStore {
         )
     }
 
+    fn cannot_connect(&self, error: &tokio_postgres::Error) -> StateError {
+        let why = match error.as_db_error() {
+            Some(db) => db.message().to_owned(),
+            None => std::error::Error::source(error)
+                .map_or_else(|| error.to_string(), |source| format!("{error}: {source}")),
+        };
+        StateError::Postgres(format!(
+            "cannot connect to the state database {}: {why}; check the connection string in {} \
+             and that the server is running",
+            self.location(),
+            self.source
+        ))
+    }
+
     /// A new connection, with the tables created or migrated.
     async fn connect(&self) -> Result<Client, StateError> {
-        let (client, connection) = self.config.connect(NoTls).await.map_err(|error| {
-            let why = match error.as_db_error() {
-                Some(db) => db.message().to_owned(),
-                None => std::error::Error::source(&error)
-                    .map_or_else(|| error.to_string(), |source| format!("{error}: {source}")),
-            };
-            StateError::Postgres(format!(
-                "cannot connect to the state database {}: {why}; check the connection string in \
-                 {} and that the server is running",
-                self.location(),
-                self.source
-            ))
-        })?;
+        let (client, connection) =
+            self.config.connect(NoTls).await.map_err(|error| self.cannot_connect(&error))?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
@@ -336,6 +348,18 @@ impl PostgresStore {
             .map_err(|error| database_error("recording the lock holder", &error))?;
         let head = read_head(&client).await?;
         Ok(PostgresGuard { client, info, head, describe: self.location() })
+    }
+}
+
+/// The connection an [`AuditBell`] listens on; dropping it stops listening.
+struct Listening {
+    client: Client,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -517,8 +541,22 @@ async fn read_state(client: &mut Client) -> Result<State, StateError> {
         |row| Ok(UsedTotp { person: row.get(0), step: row.get::<_, i64>(1).cast_unsigned() }),
     )
     .await?;
+    state.passkey_counters = stream_rows(
+        &transaction,
+        "SELECT credential_id, counter FROM breakglass.passkey_counters",
+        &[],
+        |row| Ok((row.get::<_, String>(0), counter(row.get(1)))),
+    )
+    .await?
+    .into_iter()
+    .collect();
     transaction.commit().await.map_err(|error| database_error("reading the state", &error))?;
     Ok(state)
+}
+
+/// A stored signature counter (written from a `u32`).
+fn counter(stored: i64) -> u32 {
+    u32::try_from(stored).unwrap_or(u32::MAX)
 }
 
 fn timestamp_text(time: Timestamp) -> String {
@@ -652,6 +690,19 @@ async fn read_scope(client: &mut Client, scope: &Scope) -> Result<State, StateEr
         )
         .await?;
     }
+    let passkeys: Vec<&String> = scope.passkeys.iter().collect();
+    if !passkeys.is_empty() {
+        state.passkey_counters = stream_rows(
+            &transaction,
+            "SELECT credential_id, counter FROM breakglass.passkey_counters \
+             WHERE credential_id = ANY($1)",
+            &[&passkeys],
+            |row| Ok((row.get::<_, String>(0), counter(row.get(1)))),
+        )
+        .await?
+        .into_iter()
+        .collect();
+    }
     transaction.commit().await.map_err(|error| database_error("reading the state", &error))?;
     Ok(state)
 }
@@ -765,6 +816,20 @@ async fn write_rows(
             )
             .await
             .map_err(|error| database_error("recording a used TOTP step", &error))?;
+    }
+    if !change.passkey_counters.is_empty() {
+        let ids: Vec<&String> = change.passkey_counters.iter().map(|(id, _)| id).collect();
+        let counters: Vec<i64> =
+            change.passkey_counters.iter().map(|(_, counter)| i64::from(*counter)).collect();
+        transaction
+            .execute(
+                "INSERT INTO breakglass.passkey_counters (credential_id, counter) \
+                 SELECT * FROM unnest($1::text[], $2::bigint[]) \
+                 ON CONFLICT (credential_id) DO UPDATE SET counter = excluded.counter",
+                &[&ids, &counters],
+            )
+            .await
+            .map_err(|error| database_error("recording passkey signature counters", &error))?;
     }
     Ok(())
 }
@@ -1123,6 +1188,35 @@ impl StateStore for PostgresStore {
         format!("the state database {}", self.location())
     }
 
+    async fn audit_bell(&self) -> Result<Option<AuditBell>, StateError> {
+        // A connection of its own that LISTENs for the NOTIFY every append sends.
+        let (client, mut connection) =
+            self.config.connect(NoTls).await.map_err(|error| self.cannot_connect(&error))?;
+        let rings = Arc::new(tokio::sync::Notify::new());
+        let alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (ring, up) = (rings.clone(), alive.clone());
+        let task = tokio::spawn(async move {
+            let mut messages =
+                futures_util::stream::poll_fn(move |context| connection.poll_message(context));
+            while let Some(Ok(message)) = messages.next().await {
+                if matches!(message, tokio_postgres::AsyncMessage::Notification(_)) {
+                    ring.notify_one();
+                }
+            }
+            // The connection is gone: the follower polls from now on.
+            up.store(false, std::sync::atomic::Ordering::Relaxed);
+            ring.notify_one();
+        });
+        let listening = Listening { client, task };
+        listening
+            .client
+            .batch_execute("LISTEN breakglass_audit")
+            .await
+            .map_err(|error| database_error("listening for audit appends", &error))?;
+        // NOTIFY is delivered once the append is committed: polling is only a safety net.
+        Ok(Some(AuditBell::new(rings, Duration::from_secs(1), alive, Box::new(listening))))
+    }
+
     async fn lock(
         &self,
         operation: &str,
@@ -1432,7 +1526,7 @@ mod tests {
             .iter()
             .map(|row| row.get(0))
             .collect();
-        assert_eq!(versions, [1, 2]);
+        assert_eq!(versions, [1, 2, 3]);
     }
 
     #[tokio::test]
@@ -1553,6 +1647,54 @@ mod tests {
             .unwrap()
             .get(0);
         assert_eq!(ending, 1, "activations can be queried by status and end");
+    }
+
+    #[tokio::test]
+    async fn a_passkey_counter_survives_a_reload_and_is_read_by_credential() {
+        {
+            let store = store("state_passkeys").await;
+            let mut guard = store.lock("test", Duration::from_secs(5)).await.unwrap();
+            let change = Change {
+                passkey_counters: vec![("cred_carol".into(), 7), ("cred_dave".into(), 0)],
+                ..Change::default()
+            };
+            guard.commit(change).await.unwrap();
+            let raised =
+                Change { passkey_counters: vec![("cred_carol".into(), 9)], ..Change::default() };
+            guard.commit(raised).await.unwrap();
+        }
+        // Another executor, later: a store connected afresh.
+        let reloaded = store("state_passkeys").await;
+        let state = reloaded.read().await.unwrap();
+        assert_eq!(
+            state.passkey_counters,
+            [("cred_carol".to_owned(), 9), ("cred_dave".to_owned(), 0)].into()
+        );
+        assert_eq!(state.serial, 2);
+        let scope = Scope {
+            passkeys: ["cred_carol".to_owned(), "cred_erin".to_owned()].into(),
+            ..Scope::default()
+        };
+        let scoped = reloaded.read_scope(&scope).await.unwrap();
+        assert_eq!(scoped.passkey_counters, [("cred_carol".to_owned(), 9)].into());
+    }
+
+    #[tokio::test]
+    async fn the_audit_bell_rings_when_another_executor_appends() {
+        let store = store("state_bell").await;
+        let bell = store.audit_bell().await.unwrap().expect("LISTEN");
+        assert!(bell.alive());
+        store.audit_head().await.unwrap();
+        let quiet = tokio::time::timeout(Duration::from_millis(300), bell.rings.notified()).await;
+        assert!(quiet.is_err(), "a read rang the bell");
+        let other = self::store("state_bell").await;
+        other
+            .append_events(vec![Event::new("alice", "request", crate::event::EventResult::Ok)])
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), bell.rings.notified())
+            .await
+            .expect("a ring within 5 s");
     }
 
     #[tokio::test]

@@ -33,15 +33,27 @@ use super::change::{ActivationFilter, AuditHead, Change, EventFilter, Scope, Sto
 use super::error::StateError;
 use super::model::{ResourceState, STATE_FORMAT_VERSION, State, UsedNonce, UsedTotp, new_lineage};
 use super::store::{
-    Leadership, LockInfo, StateGuard, StateHead, StateStore, host_name, lock_backoff, new_lock_id,
-    process_alive,
+    AuditBell, Leadership, LockInfo, StateGuard, StateHead, StateStore, host_name, lock_backoff,
+    new_lock_id, process_alive,
 };
 use crate::activation::Activation;
 use crate::address::Address;
 use crate::event::{Chain, Event, GENESIS, Stamped, line_hash, stamp};
 
 /// The schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+
+/// What takes a database of an earlier schema version to the next: `(version reached, SQL)`,
+/// in order. Append only; [`SCHEMA`] is what a new database gets at once.
+const UPGRADES: &[(i64, &str)] = &[(2, PASSKEY_COUNTERS)];
+
+/// Schema 2: the highest signature counter seen from each passkey.
+const PASSKEY_COUNTERS: &str = "
+CREATE TABLE passkey_counters (
+    credential_id TEXT PRIMARY KEY,
+    counter INTEGER NOT NULL
+);
+";
 
 const SCHEMA: &str = "
 CREATE TABLE meta (
@@ -95,6 +107,10 @@ CREATE TABLE audit_events (
 CREATE INDEX audit_events_time ON audit_events (time_ns);
 CREATE INDEX audit_events_activation ON audit_events (activation, seq) WHERE activation IS NOT NULL;
 CREATE INDEX audit_events_digest ON audit_events (plan_digest) WHERE plan_digest IS NOT NULL;
+CREATE TABLE passkey_counters (
+    credential_id TEXT PRIMARY KEY,
+    counter INTEGER NOT NULL
+);
 ";
 
 /// State and audit log in a local SQLite database (`.breakglass/state.db` by default).
@@ -234,6 +250,13 @@ impl LocalStore {
                 .execute_batch(SCHEMA)
                 .and_then(|()| transaction.pragma_update(None, "user_version", SCHEMA_VERSION))
                 .map_err(|e| self.error("cannot create the tables", e))?;
+        } else {
+            for (reached, sql) in UPGRADES.iter().filter(|(reached, _)| *reached > version) {
+                transaction
+                    .execute_batch(sql)
+                    .and_then(|()| transaction.pragma_update(None, "user_version", reached))
+                    .map_err(|e| self.error("cannot upgrade the tables", e))?;
+            }
         }
         transaction.commit().map_err(|e| self.error("cannot create the tables", e))
     }
@@ -344,7 +367,18 @@ fn read_all(connection: &Connection) -> rusqlite::Result<State> {
         })?;
         state.used_totp = rows.collect::<rusqlite::Result<_>>()?;
     }
+    {
+        let mut statement =
+            transaction.prepare("SELECT credential_id, counter FROM passkey_counters")?;
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, counter(row.get(1)?))))?;
+        state.passkey_counters = rows.collect::<rusqlite::Result<_>>()?;
+    }
     Ok(state)
+}
+
+/// A stored signature counter (written from a `u32`).
+fn counter(stored: i64) -> u32 {
+    u32::try_from(stored).unwrap_or(u32::MAX)
 }
 
 fn select_activations(
@@ -500,6 +534,15 @@ fn read_scope(connection: &Connection, scope: &Scope) -> rusqlite::Result<State>
         })?;
         state.used_totp = rows.collect::<rusqlite::Result<_>>()?;
     }
+    for credential_id in &scope.passkeys {
+        let mut statement = transaction
+            .prepare_cached("SELECT counter FROM passkey_counters WHERE credential_id = ?1")?;
+        let found: Option<i64> =
+            statement.query_row([credential_id], |row| row.get(0)).optional()?;
+        if let Some(stored) = found {
+            state.passkey_counters.insert(credential_id.clone(), counter(stored));
+        }
+    }
     Ok(state)
 }
 
@@ -567,6 +610,15 @@ fn write_rows(transaction: &Connection, change: &Change) -> rusqlite::Result<()>
             .prepare_cached("INSERT OR IGNORE INTO used_totp (person, step) VALUES (?1, ?2)")?;
         for used in &change.used_totp {
             statement.execute(params![used.person, used.step.cast_signed()])?;
+        }
+    }
+    {
+        let mut statement = transaction.prepare_cached(
+            "INSERT INTO passkey_counters (credential_id, counter) VALUES (?1, ?2) \
+             ON CONFLICT (credential_id) DO UPDATE SET counter = ?2",
+        )?;
+        for (credential_id, counter) in &change.passkey_counters {
+            statement.execute(params![credential_id, i64::from(*counter)])?;
         }
     }
     Ok(())
@@ -988,6 +1040,50 @@ impl StateStore for LocalStore {
     fn describe(&self) -> String {
         self.path.strip_prefix(".").unwrap_or(&self.path).display().to_string()
     }
+
+    async fn audit_bell(&self) -> Result<Option<AuditBell>, StateError> {
+        // Every commit appends to the write-ahead log (`state.db-wal`): the operating system's
+        // file events on it (inotify) ring. Readers never write to it (they may create or
+        // remove it, which is not a data write), so polling the head does not ring the bell.
+        use notify::Watcher as _;
+        let folder = match self.path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        create_private_dir(&folder)?;
+        let wal = self.sibling("-wal");
+        let wal_name = wal.file_name().map(std::ffi::OsStr::to_os_string);
+        let rings = Arc::new(tokio::sync::Notify::new());
+        let alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (ring, up) = (rings.clone(), alive.clone());
+        let watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+                Ok(event) => {
+                    // Data written: not the mode SQLite gives a -wal file a reader creates.
+                    let written = matches!(
+                        event.kind,
+                        notify::EventKind::Modify(
+                            notify::event::ModifyKind::Data(_) | notify::event::ModifyKind::Any
+                        )
+                    );
+                    let on_wal =
+                        event.paths.iter().any(|path| path.file_name() == wal_name.as_deref());
+                    if written && on_wal {
+                        ring.notify_one();
+                    }
+                }
+                Err(_) => up.store(false, std::sync::atomic::Ordering::Relaxed),
+            })
+            .and_then(|mut watcher| {
+                watcher.watch(&folder, notify::RecursiveMode::NonRecursive)?;
+                Ok(watcher)
+            });
+        // Without file events (a file system that sends none), the caller polls.
+        // A file event may come just before the commit is visible: look every 200 ms anyway
+        // (one indexed query).
+        let poll = Duration::from_millis(200);
+        Ok(watcher.ok().map(|watcher| AuditBell::new(rings, poll, alive, Box::new(watcher))))
+    }
 }
 
 /// Leadership among processes sharing a local state: an OS lock on a leader file, released by
@@ -1233,5 +1329,57 @@ mod tests {
         assert_eq!(state.used_nonces.keys().collect::<Vec<_>>(), ["n1"]);
         assert_eq!(state.used_totp.len(), 1);
         assert_eq!(state.serial, 1);
+    }
+
+    #[tokio::test]
+    async fn a_passkey_counter_survives_a_reload_and_is_read_by_credential() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut guard = store(dir.path()).lock("test", Duration::from_secs(1)).await.unwrap();
+            let change = Change {
+                passkey_counters: vec![("cred_carol".into(), 7), ("cred_dave".into(), 0)],
+                ..Change::default()
+            };
+            assert!(change.touches_state());
+            guard.commit(change).await.unwrap();
+            let raised =
+                Change { passkey_counters: vec![("cred_carol".into(), 9)], ..Change::default() };
+            guard.commit(raised).await.unwrap();
+        }
+        // Another process, later: a store opened afresh.
+        let reloaded = store(dir.path());
+        let state = reloaded.read().await.unwrap();
+        assert_eq!(
+            state.passkey_counters,
+            [("cred_carol".to_owned(), 9), ("cred_dave".to_owned(), 0)].into()
+        );
+        assert_eq!(state.serial, 2);
+        let scope = Scope {
+            passkeys: ["cred_carol".to_owned(), "cred_erin".to_owned()].into(),
+            ..Scope::default()
+        };
+        let scoped = reloaded.read_scope(&scope).await.unwrap();
+        assert_eq!(scoped.passkey_counters, [("cred_carol".to_owned(), 9)].into());
+    }
+
+    #[tokio::test]
+    async fn a_schema_1_database_gets_the_passkey_counters_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        store.append_events(vec![Event::new("a", "test", EventResult::Ok)]).await.unwrap();
+        // As the first version of this storage left it.
+        let connection = Connection::open(store.path()).unwrap();
+        connection.execute_batch("DROP TABLE passkey_counters; PRAGMA user_version = 1;").unwrap();
+        drop(connection);
+        let mut guard = store.lock("test", Duration::from_secs(1)).await.unwrap();
+        let change = Change { passkey_counters: vec![("cred".into(), 3)], ..Change::default() };
+        guard.commit(change).await.unwrap();
+        assert_eq!(store.read().await.unwrap().passkey_counters, [("cred".to_owned(), 3)].into());
+        assert_eq!(store.audit_head().await.unwrap().events, 1, "the log is kept");
+        let version: i64 = Connection::open(store.path())
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
     }
 }

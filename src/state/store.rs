@@ -122,6 +122,53 @@ pub trait StateStore: Send + Sync + fmt::Debug {
 
     /// Where the store is, for messages.
     fn describe(&self) -> String;
+
+    /// A bell that rings soon after any process appends to the audit log, where the backend
+    /// can tell (a file event on the local database's write-ahead log; PostgreSQL's `LISTEN`),
+    /// so a follower such as the console need not poll [`StateStore::audit_head`] often.
+    /// `None` where it cannot: poll. A ring is a hint to look, never a promise of news.
+    async fn audit_bell(&self) -> Result<Option<AuditBell>, StateError> {
+        Ok(None)
+    }
+}
+
+/// Rings (notifies) when the audit log may have grown, while it lives; see
+/// [`StateStore::audit_bell`].
+pub struct AuditBell {
+    /// Notified on each append (a permit is kept if nobody waits).
+    pub rings: Arc<tokio::sync::Notify>,
+    /// How often to look anyway while it is alive: a ring may come just before the append is
+    /// visible to readers (a file event), or be lost with its connection.
+    pub poll: Duration,
+    alive: Arc<std::sync::atomic::AtomicBool>,
+    _keep: Box<dyn std::any::Any + Send + Sync>,
+}
+
+impl AuditBell {
+    /// A bell rung through `rings` by whatever `keep` holds (a watcher, a connection), alive
+    /// while `alive` says so.
+    pub(crate) fn new(
+        rings: Arc<tokio::sync::Notify>,
+        poll: Duration,
+        alive: Arc<std::sync::atomic::AtomicBool>,
+        keep: Box<dyn std::any::Any + Send + Sync>,
+    ) -> Self {
+        Self { rings, poll, alive, _keep: keep }
+    }
+
+    /// Whether it can still ring (its connection or watcher is up); when not, poll.
+    pub fn alive(&self) -> bool {
+        self.alive.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl fmt::Debug for AuditBell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuditBell")
+            .field("poll", &self.poll)
+            .field("alive", &self.alive())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Lineage and serial of a state.

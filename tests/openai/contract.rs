@@ -40,10 +40,11 @@ pub struct RateLimit {
     pub id: String,
     /// The model.
     pub model: String,
-    /// Current limits by field name; fields absent do not apply to the model.
-    pub values: BTreeMap<String, u64>,
+    /// Current limits by field name; fields absent do not apply to the model. Integers, as
+    /// the spec has them: it sets no minimum.
+    pub values: BTreeMap<String, i64>,
     /// The organization's limits: a project limit may not exceed them.
-    pub ceilings: BTreeMap<String, u64>,
+    pub ceilings: BTreeMap<String, i64>,
 }
 
 /// A project member.
@@ -177,8 +178,8 @@ impl Org {
 
     /// Adds a model's rate limit (requests and tokens per minute), the organization's limit
     /// ten times that.
-    pub fn rate_limit(mut self, project: &str, model: &str, requests: u64, tokens: u64) -> Self {
-        let values: BTreeMap<String, u64> = [
+    pub fn rate_limit(mut self, project: &str, model: &str, requests: i64, tokens: i64) -> Self {
+        let values: BTreeMap<String, i64> = [
             ("max_requests_per_1_minute".to_owned(), requests),
             ("max_tokens_per_1_minute".to_owned(), tokens),
         ]
@@ -830,8 +831,8 @@ fn update_project_rate_limit(org: &mut Org, project: &str, id: &str, body: &Valu
     };
     let mut changes = Vec::new();
     for (name, value) in fields {
-        let Some(n) = value.as_u64() else {
-            return Reply::invalid(format!("{name} must be a non-negative integer"));
+        let Some(n) = value.as_i64() else {
+            return Reply::invalid(format!("{name} must be an integer"));
         };
         let Some(ceiling) = limit.ceilings.get(name) else {
             return Reply::invalid(format!("{name} does not apply to model {}", limit.model));

@@ -3,6 +3,6 @@
 //! the provider's calls directly (`provider`), and plan/apply/revert through the CLI (`cli`).
 
 mod cli;
-mod contract;
+pub(crate) mod contract;
 mod provider;
 mod spec;

@@ -382,6 +382,36 @@ async fn rate_limits_are_read_by_model_and_updated_with_exactly_the_values_asked
 }
 
 #[tokio::test]
+async fn negative_limits_the_spec_allows_are_read_and_written_not_refused() {
+    // ProjectRateLimit's limits are `type: integer` with no minimum in OpenAI's spec.
+    let server = ContractServer::start(
+        Org::new().project("proj_1", "One").rate_limit("proj_1", "gpt-4o", 3500, 87_654),
+    );
+    server.org(|org| {
+        org.limit_of("proj_1", "gpt-4o").values.insert("max_requests_per_1_day".to_owned(), -1);
+    });
+    let provider = provider(&server, json!({})).await;
+    let read = provider.read(ReadRequest::new(RATE_LIMIT, vec!["proj_1/gpt-4o".to_owned()])).await;
+    let before = read.expect("read, not refused").objects["proj_1/gpt-4o"].clone();
+    assert_eq!(before["max_requests_per_1_day"], json!(-1));
+
+    let mut after = attributes(json!({"project_id": "proj_1", "model": "gpt-4o"}));
+    after.insert("max_requests_per_1_minute".into(), json!(-1));
+    let updated = provider
+        .update(UpdateRequest::new(
+            RATE_LIMIT,
+            "proj_1/gpt-4o",
+            before,
+            after,
+            ChangeContext::baseline(),
+        ))
+        .await
+        .expect("written");
+    assert_eq!(updated.attributes["max_requests_per_1_minute"], json!(-1));
+    server.assert_spec_clean();
+}
+
+#[tokio::test]
 async fn model_permissions_are_replaced_and_removed_idempotently() {
     let server = ContractServer::start(Org::new().project("proj_1", "One").model_permissions(
         "proj_1",

@@ -21,8 +21,16 @@ struct Overloaded;
 
 impl RetryClassifier for Overloaded {
     fn classify(&self, response: &HttpResponse) -> Option<ProviderError> {
-        (response.status.as_u16() == 529)
-            .then(|| ProviderError::transient("the API is overloaded (529 overloaded_error)"))
+        (response.status.as_u16() == 529).then(|| {
+            ProviderError::transient(
+                "Anthropic's API is overloaded (overloaded_error); it usually passes within \
+                 minutes: run the command again",
+            )
+        })
+    }
+
+    fn status_name(&self, status: StatusCode) -> Option<&'static str> {
+        (status.as_u16() == 529).then_some("Overloaded")
     }
 }
 

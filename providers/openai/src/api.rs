@@ -120,22 +120,23 @@ pub struct ProjectRateLimit {
     pub id: String,
     /// The model it applies to.
     pub model: String,
-    /// Requests per minute.
-    pub max_requests_per_1_minute: u64,
+    /// Requests per minute. The spec says `integer` with no minimum, so negative values are
+    /// read as the API gives them, not refused.
+    pub max_requests_per_1_minute: i64,
     /// Tokens per minute.
-    pub max_tokens_per_1_minute: u64,
+    pub max_tokens_per_1_minute: i64,
     /// Images per minute.
     #[serde(default)]
-    pub max_images_per_1_minute: Option<u64>,
+    pub max_images_per_1_minute: Option<i64>,
     /// Audio megabytes per minute.
     #[serde(default)]
-    pub max_audio_megabytes_per_1_minute: Option<u64>,
+    pub max_audio_megabytes_per_1_minute: Option<i64>,
     /// Requests per day.
     #[serde(default)]
-    pub max_requests_per_1_day: Option<u64>,
+    pub max_requests_per_1_day: Option<i64>,
     /// Batch input tokens per day.
     #[serde(default)]
-    pub batch_1_day_max_input_tokens: Option<u64>,
+    pub batch_1_day_max_input_tokens: Option<i64>,
 }
 
 impl Tagged for ProjectRateLimit {
@@ -147,7 +148,7 @@ impl Tagged for ProjectRateLimit {
 
 impl ProjectRateLimit {
     /// The limit called `name` (one of [`crate::schema::LIMITS`]), if the model has it.
-    pub fn limit(&self, name: &str) -> Option<u64> {
+    pub fn limit(&self, name: &str) -> Option<i64> {
         match name {
             "max_requests_per_1_minute" => Some(self.max_requests_per_1_minute),
             "max_tokens_per_1_minute" => Some(self.max_tokens_per_1_minute),

@@ -38,29 +38,30 @@ pub fn one_of<'a>(
     }
 }
 
-/// The optional whole-number attribute `name` (`500`, or `500.0` as HCL may write it).
+/// The optional integer attribute `name` (`500`, or `500.0` as HCL may write it). Any
+/// integer: OpenAI's spec gives its limits no minimum.
 pub fn whole_number(
     attributes: &Attributes,
     resource_type: &str,
     name: &str,
-) -> Result<Option<u64>, ProviderError> {
+) -> Result<Option<i64>, ProviderError> {
     match attributes.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(value) => as_whole(value).map(Some).ok_or_else(|| {
             ProviderError::invalid(format!(
-                "{resource_type}: `{name}` must be a whole number of 0 or more, got {value}"
+                "{resource_type}: `{name}` must be a whole number, got {value}"
             ))
         }),
     }
 }
 
-/// `value` as a whole number, if it is one.
-pub fn as_whole(value: &Value) -> Option<u64> {
-    value.as_u64().or_else(|| {
+/// `value` as an integer, if it is one.
+pub fn as_whole(value: &Value) -> Option<i64> {
+    value.as_i64().or_else(|| {
         value
             .as_f64()
-            .filter(|n| n.fract() == 0.0 && *n >= 0.0 && *n <= u64::MAX as f64)
-            .map(|n| n as u64)
+            .filter(|n| n.fract() == 0.0 && *n >= i64::MIN as f64 && *n <= i64::MAX as f64)
+            .map(|n| n as i64)
     })
 }
 
@@ -142,14 +143,16 @@ mod tests {
             (json!(500.0), Some(500)),
             (json!(0), Some(0)),
             (json!(2.5), None),
-            (json!(-1), None),
+            (json!(-1), Some(-1)),
+            (json!(-2.0), Some(-2)),
             (json!("500"), None),
         ];
         for (value, expected) in cases {
             assert_eq!(as_whole(&value), expected, "{value}");
         }
         assert_eq!(whole_number(&Attributes::new(), "t", "x").unwrap(), None);
-        assert!(whole_number(&attributes(json!({"x": -3})), "t", "x").is_err());
+        assert_eq!(whole_number(&attributes(json!({"x": -3})), "t", "x").unwrap(), Some(-3));
+        assert!(whole_number(&attributes(json!({"x": 0.5})), "t", "x").is_err());
     }
 
     #[test]

@@ -103,7 +103,7 @@ pub async fn read(
 fn body(
     before: Option<&Attributes>,
     after: &Attributes,
-) -> Result<BTreeMap<&'static str, u64>, ProviderError> {
+) -> Result<BTreeMap<&'static str, i64>, ProviderError> {
     let mut body = BTreeMap::new();
     for name in LIMITS {
         let Some(value) = whole_number(after, RATE_LIMIT, name)? else { continue };

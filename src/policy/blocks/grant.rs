@@ -52,6 +52,10 @@ pub struct Grant {
     /// The block header.
     #[serde(skip)]
     pub range: SourceRange,
+    /// Attributes that could not be read (already reported): checks that need them skip the
+    /// grant, and its other problems are still reported.
+    #[serde(skip)]
+    pub unreadable: Vec<&'static str>,
 }
 
 impl Grant {
@@ -109,14 +113,23 @@ impl Grant {
                 .at(justification.range.clone()),
             );
         }
+        let mut unreadable = Vec::new();
+        let mut or_unread = |value: Option<Spanned<Timestamp>>, attribute: &'static str| {
+            value.unwrap_or_else(|| {
+                unreadable.push(attribute);
+                Spanned::new(Timestamp::UNIX_EPOCH, range.clone())
+            })
+        };
+        let (start, end) = (or_unread(start, "start"), or_unread(end, "end"));
         Some(Self {
             name: name.to_owned(),
             target: target?,
             to,
-            start: start?,
-            end: end?,
-            justification: justification?.value,
+            start,
+            end,
+            justification: justification.map(|j| j.value).unwrap_or_default(),
             range,
+            unreadable,
         })
     }
 }

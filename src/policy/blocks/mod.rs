@@ -10,6 +10,7 @@ mod authentication;
 mod grant;
 mod limit;
 mod override_;
+mod passkey;
 mod person;
 mod provider;
 mod resource;
@@ -23,13 +24,14 @@ pub use authentication::Authentication;
 pub use grant::{Grant, GrantTarget};
 pub use limit::{Limit, LimitAction, LimitScope};
 pub use override_::{Override, OverrideChange};
+pub use passkey::{Passkey, PasskeyAlgorithm, PasskeyKey};
 pub use person::{Person, PublicKey};
 pub use provider::ProviderBlock;
 pub use resource::{DriftMode, Expression, ResourceDecl, ResourceTemplate, resource_labels};
 pub use role::Role;
 pub use rules::{AccessRules, Risk};
 pub use settings::{
-    AuditSettings, Day, Settings, SinkFormat, SinkKind, SinkSettings, StateBackend, StateSettings,
-    WorkingHours,
+    AuditSettings, ConsoleSettings, Day, Settings, SinkFormat, SinkKind, SinkSettings,
+    StateBackend, StateSettings, WorkingHours,
 };
 pub use team::Team;

@@ -71,6 +71,6 @@ impl Override {
                 .at(range.clone()),
             );
         }
-        Some(Self { name: name.to_owned(), rules: rules?, changes, range })
+        Some(Self { name: name.to_owned(), rules, changes, range })
     }
 }

@@ -6,8 +6,9 @@ use schemars::JsonSchema;
 use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
 
+use super::passkey::Passkey;
 use crate::diagnostics::{Diagnostic, SourceRange};
-use crate::policy::reader::{BlockReader, Presence};
+use crate::policy::reader::{BlockReader, Presence, header_range};
 use crate::policy::spanned::Spanned;
 
 /// An Ed25519 public key, as a PEM `PUBLIC KEY` block (what `breakglass keygen` and
@@ -66,6 +67,10 @@ pub struct Person {
     /// `postgres = "alice"`), which role templates use as `requester.identities.aws`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub identities: BTreeMap<String, String>,
+    /// Their passkeys (WebAuthn credentials), by name: they approve, prove presence and sign in
+    /// to the console with them.
+    #[serde(rename = "passkey", skip_serializing_if = "BTreeMap::is_empty")]
+    pub passkeys: BTreeMap<String, Passkey>,
     /// The block header.
     #[serde(skip)]
     pub range: SourceRange,
@@ -78,6 +83,7 @@ impl Person {
         let email = reader.string("email", Presence::Optional).map(|s| s.value);
         let written = reader.attribute("identities", Presence::Optional).is_some();
         let identities = reader.string_map("identities");
+        let passkeys = decode_passkeys(reader, name);
         let key_text = reader.string("public_key", Presence::Required)?;
         let identities = match identities {
             Some(map) => map.value,
@@ -114,7 +120,50 @@ impl Person {
             email,
             public_key: Spanned::new(public_key, key_text.range),
             identities,
+            passkeys,
             range: reader.range().clone(),
         })
     }
+
+    /// The passkey whose credential id is `id`, if the person has it.
+    pub fn passkey(&self, id: &[u8]) -> Option<&Passkey> {
+        self.passkeys.values().find(|p| p.credential_id == id)
+    }
+}
+
+fn decode_passkeys(reader: &mut BlockReader<'_>, person: &str) -> BTreeMap<String, Passkey> {
+    let mut passkeys = BTreeMap::new();
+    for block in reader.blocks("passkey") {
+        let range = header_range(reader.file(), block);
+        let [label] = block.labels.as_slice() else {
+            reader.push(
+                Diagnostic::error(
+                    "a passkey block needs one label, its name",
+                    "write passkey \"NAME\" { … }, as in passkey \"laptop\" { credential_id = \"…\", \
+                     public_key = \"…\", algorithm = \"ES256\" }",
+                )
+                .at(range),
+            );
+            continue;
+        };
+        let name = label.as_str().to_owned();
+        let mut inner = BlockReader::new(block, reader.file(), reader.base_dir());
+        let passkey = Passkey::decode(&mut inner, person, &name);
+        for diagnostic in inner.finish() {
+            reader.push(diagnostic);
+        }
+        let Some(passkey) = passkey else { continue };
+        if passkeys.contains_key(&name) {
+            reader.push(
+                Diagnostic::error(
+                    format!("person \"{person}\" has two passkeys called \"{name}\""),
+                    "give each passkey a distinct name",
+                )
+                .at(range),
+            );
+            continue;
+        }
+        passkeys.insert(name, passkey);
+    }
+    passkeys
 }

@@ -90,6 +90,6 @@ impl Role {
                 .at(range.clone()),
             );
         }
-        Some(Self { name: name.to_owned(), rules: rules?, resources, range })
+        Some(Self { name: name.to_owned(), rules, resources, range })
     }
 }

@@ -65,8 +65,10 @@ pub struct AccessRules {
 }
 
 impl AccessRules {
-    /// Reads the shared attributes of a `role` or `override` block.
-    pub fn decode(reader: &mut BlockReader<'_>) -> Option<Self> {
+    /// Reads the shared attributes of a `role` or `override` block. An attribute that cannot
+    /// be read is reported and recorded in `unreadable`, and the rest is still read, so every
+    /// other problem of the block (its references, its templates) is reported in the same run.
+    pub fn decode(reader: &mut BlockReader<'_>) -> Self {
         let range = reader.range().clone();
         let description = reader.string("description", Presence::Optional).map(|s| s.value);
         let risk = reader
@@ -94,16 +96,20 @@ impl AccessRules {
             Presence::Optional,
             &[ReferenceKind::Authentication],
         );
-        let max_duration = reader.duration("max_duration", Presence::Required);
-        Some(Self {
+        let max_duration =
+            reader.duration("max_duration", Presence::Required).unwrap_or_else(|| {
+                unreadable.push("max_duration");
+                Spanned::new(Duration::from_secs(0), range.clone())
+            });
+        Self {
             description,
             risk,
             requesters,
             approvers,
             quorum,
             authentication,
-            max_duration: max_duration?,
+            max_duration,
             unreadable,
-        })
+        }
     }
 }

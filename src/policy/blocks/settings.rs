@@ -242,6 +242,114 @@ impl WorkingHours {
     }
 }
 
+/// `console { … }` inside `breakglass`: the web console (`breakglass serve`) and the passkeys
+/// it ceremonies. The origin and relying-party id are here, in the policy, because
+/// `apply --emergency` checks every passkey assertion against them with no server.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct ConsoleSettings {
+    /// The console's address as browsers reach it (`https://breakglass.example.com`): the
+    /// WebAuthn origin every passkey assertion must carry, and the base of the links that
+    /// sinks send.
+    pub url: String,
+    /// The WebAuthn relying-party id (default: the host of `url`).
+    pub rp_id: String,
+    /// Teams and persons who may see the dashboard and every request.
+    pub viewers: Vec<Spanned<Reference>>,
+    /// Teams and persons who may sign in to submit requests and see their own requests only.
+    /// Approvers always see the requests they may approve.
+    pub requesters: Vec<Spanned<Reference>>,
+    /// The block header.
+    #[serde(skip)]
+    pub range: SourceRange,
+}
+
+impl ConsoleSettings {
+    /// The WebAuthn origin: `url` without a path or a trailing slash.
+    pub fn origin(&self) -> String {
+        origin_of(&self.url).unwrap_or_else(|| self.url.trim_end_matches('/').to_owned())
+    }
+
+    /// The link to a request's page.
+    pub fn request_url(&self, id: &str) -> String {
+        format!("{}/requests/{id}", self.url.trim_end_matches('/'))
+    }
+}
+
+/// `scheme://host[:port]` of a URL, if it is http(s).
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme != "https" && scheme != "http" {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    (!authority.is_empty()).then(|| format!("{scheme}://{authority}"))
+}
+
+/// The host of an origin (`localhost` of `http://localhost:8080`).
+fn host_of(origin: &str) -> Option<&str> {
+    let authority = origin.split_once("://")?.1;
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next()?,
+        None => authority.split(':').next()?,
+    };
+    Some(host)
+}
+
+fn decode_console(reader: &mut BlockReader<'_>) -> Option<ConsoleSettings> {
+    let range = reader.range().clone();
+    let url = reader.string("url", Presence::Required)?;
+    let Some(origin) = origin_of(&url.value) else {
+        reader.push(
+            Diagnostic::error(
+                "the console url is not an http(s) URL",
+                "write the address browsers use, as in url = \"https://breakglass.example.com\" \
+                 (http only for localhost)",
+            )
+            .at(url.range),
+        );
+        return None;
+    };
+    let host = host_of(&origin).unwrap_or_default().to_owned();
+    if origin.starts_with("http://") && host != "localhost" && !host.ends_with(".localhost") {
+        reader.push(
+            Diagnostic::error(
+                "the console url must be https",
+                "browsers allow passkeys only in a secure context: https://, or http://localhost \
+                 for a console used on this machine",
+            )
+            .at(url.range.clone()),
+        );
+    }
+    let rp_id = match reader.string("rp_id", Presence::Optional) {
+        None => host.clone(),
+        Some(rp) => {
+            if host != rp.value && !host.ends_with(&format!(".{}", rp.value)) {
+                reader.push(
+                    Diagnostic::error(
+                        format!("rp_id \"{}\" does not match the console url", rp.value),
+                        format!(
+                            "the relying-party id must be the url's host ({host}) or a domain it \
+                             is under; leave rp_id out to use {host}"
+                        ),
+                    )
+                    .at(rp.range.clone()),
+                );
+            }
+            rp.value
+        }
+    };
+    let people = [ReferenceKind::Person, ReferenceKind::Team];
+    let viewers = reader
+        .references("viewers", Presence::Optional, &people)
+        .map(|list| list.value)
+        .unwrap_or_default();
+    let requesters = reader
+        .references("requesters", Presence::Optional, &people)
+        .map(|list| list.value)
+        .unwrap_or_default();
+    Some(ConsoleSettings { url: url.value, rp_id, viewers, requesters, range })
+}
+
 /// `breakglass { … }`: at most one per policy; every attribute has a default.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Settings {
@@ -266,6 +374,9 @@ pub struct Settings {
     /// `BREAKGLASS_TOTP_SECRETS` environment variable. Never commit real secrets to git.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub totp_secrets_file: Option<String>,
+    /// The web console, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub console: Option<ConsoleSettings>,
 }
 
 impl Default for Settings {
@@ -280,6 +391,7 @@ impl Default for Settings {
             clock_skew_tolerance: Duration::from_mins(2),
             parallelism: 10,
             totp_secrets_file: None,
+            console: None,
         }
     }
 }
@@ -332,7 +444,28 @@ impl Settings {
                 audit
             }
         };
+        let console = match reader.blocks("console").as_slice() {
+            [] => None,
+            [block, rest @ ..] => {
+                for extra in rest {
+                    reader.push(
+                        Diagnostic::error(
+                            "more than one console block",
+                            "a policy has one console; remove the extra block",
+                        )
+                        .at(header_range(reader.file(), extra)),
+                    );
+                }
+                let mut inner = BlockReader::new(block, reader.file(), reader.base_dir());
+                let console = decode_console(&mut inner);
+                for diagnostic in inner.finish() {
+                    reader.push(diagnostic);
+                }
+                console
+            }
+        };
         Self {
+            console,
             state,
             audit,
             max_duration: reader

@@ -181,13 +181,19 @@ impl HttpClient {
             return Some(Failure {
                 kind: error.kind(),
                 retry_after: error.retry_after().or_else(|| response.retry_after()),
-                cause: Cause::Status { status, detail: Some(error.message().to_owned()) },
+                cause: Cause::Status {
+                    status: status_text(status, self.classifier.as_deref()),
+                    detail: Some(error.message().to_owned()),
+                },
             });
         }
         Some(Failure {
             kind: default_kind(status)?,
             retry_after: response.retry_after(),
-            cause: Cause::Status { status, detail: None },
+            cause: Cause::Status {
+                status: status_text(status, self.classifier.as_deref()),
+                detail: None,
+            },
         })
     }
 }
@@ -218,8 +224,9 @@ struct Failure {
 }
 
 enum Cause {
-    /// The platform answered; `detail` is the classifier's message.
-    Status { status: StatusCode, detail: Option<String> },
+    /// The platform answered `status` (its code and name); `detail` is the classifier's
+    /// message.
+    Status { status: String, detail: Option<String> },
     /// No answer: the connection failed, timed out, or broke.
     Transport(String),
 }
@@ -266,6 +273,15 @@ impl Failure {
             Some(wait) => error.with_retry_after(wait),
             None => error,
         }
+    }
+}
+
+/// `503 Service Unavailable`: the code and its name, HTTP's or the platform's (`529
+/// Overloaded`), never `<unknown status code>`.
+pub fn status_text(status: StatusCode, classifier: Option<&dyn RetryClassifier>) -> String {
+    match classifier.and_then(|c| c.status_name(status)).or_else(|| status.canonical_reason()) {
+        Some(name) => format!("{} {name}", status.as_u16()),
+        None => status.as_u16().to_string(),
     }
 }
 

@@ -30,6 +30,13 @@ use crate::http::response::HttpResponse;
 pub trait RetryClassifier: Send + Sync {
     /// The failure this response stands for, or `None` to leave it to the default rules.
     fn classify(&self, response: &HttpResponse) -> Option<ProviderError>;
+
+    /// The platform's name for a status HTTP does not name (Anthropic's 529 is "Overloaded"),
+    /// so messages say `529 Overloaded`, not a bare number.
+    fn status_name(&self, status: StatusCode) -> Option<&'static str> {
+        let _ = status;
+        None
+    }
 }
 
 /// The kind of failure a status stands for under the default rules, if it is retried.
