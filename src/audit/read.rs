@@ -161,15 +161,16 @@ pub async fn report(
         }
         (None, None) => None,
     };
-    let mut group = |id: &str, events: Vec<(usize, Stamped)>, builder: &mut ReportBuilder<'_, '_>| {
-        let mut events = events;
-        if let Some(extra) = attached.remove(id) {
-            events.extend(extra);
-            events.sort_by_key(|(line, _)| *line);
-        }
-        let borrowed: Vec<&(usize, Stamped)> = events.iter().collect();
-        builder.activation(id, state.activations.get(id).map(|a| &**a), &borrowed);
-    };
+    let mut group =
+        |id: &str, events: Vec<(usize, Stamped)>, builder: &mut ReportBuilder<'_, '_>| {
+            let mut events = events;
+            if let Some(extra) = attached.remove(id) {
+                events.extend(extra);
+                events.sort_by_key(|(line, _)| *line);
+            }
+            let borrowed: Vec<&(usize, Stamped)> = events.iter().collect();
+            builder.activation(id, state.activations.get(id).map(|a| &**a), &borrowed);
+        };
     match wanted {
         Some(ids) => {
             for id in ids {

@@ -13,12 +13,12 @@ use std::sync::Arc;
 use super::context::{load_policy, open_store, parse_at};
 use super::exit::ExitStatus;
 use super::output::{Output, errln, outln};
-use sections::SectionStore;
 use crate::audit::ocsf::event_to_ocsf;
 use crate::audit::read;
 use crate::audit::report::{ActivationReport, ReportOptions};
 use crate::audit::{AuditError, AuditLog, Stamped, Verified};
 use crate::state::{EventFilter, Scope, StateStore};
+use sections::SectionStore;
 
 /// Arguments of `audit`.
 #[derive(Debug, Args)]
@@ -345,9 +345,8 @@ async fn report(
         store_sections.push(&render::section(format, activation));
     };
     let report = read::report(store.as_ref(), Some(&policy), &options, &mut sink).await?;
-    let mut sections = store_sections
-        .finish()
-        .context("cannot keep the report's sections in a temporary file")?;
+    let mut sections =
+        store_sections.finish().context("cannot keep the report's sections in a temporary file")?;
     let verified = report.log.verified;
     let mut out = std::io::BufWriter::with_capacity(1 << 16, super::output::Stdout);
     render::write(format, &report, &mut |n, out| sections.copy(n, out), &mut out)?;

@@ -597,3 +597,141 @@ fn requested(activation: &ActivationReport) -> Option<String> {
     }
     Some(text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::report::{Hours, Integrity, LimitUse, Refusal, ReportOptions, Usage, build};
+    use crate::audit::{Event, Stamped, action};
+    use crate::state::State;
+    use jiff::Timestamp;
+    use serde::Serialize;
+
+    /// The report as one value, as `audit report --format json` wrote it when the renderers
+    /// took the whole report: the shape docs/audit.md documents.
+    #[derive(Serialize)]
+    struct Whole<'a> {
+        generated_at: Timestamp,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        since: Option<Timestamp>,
+        log: &'a Integrity,
+        working_hours: &'a Hours,
+        activations: &'a [ActivationReport],
+        refusals: &'a [Refusal],
+        usage: &'a [Usage],
+        limits: &'a [LimitUse],
+        anomalies: &'a [String],
+    }
+
+    fn event(
+        line: usize,
+        time: &str,
+        actor: &str,
+        name: &str,
+        result: EventResult,
+    ) -> (usize, Stamped) {
+        let mut event = Event::new(actor, name, result);
+        event.time = time.parse().unwrap();
+        (line, Stamped { event, hash: format!("{line:064}") })
+    }
+
+    fn events() -> Vec<(usize, Stamped)> {
+        let mut events = Vec::new();
+        for (n, (id, who)) in
+            [("act_2", "bob"), ("act_1", "alice"), ("act_3", "alice")].iter().enumerate()
+        {
+            let mut request = event(
+                n * 2 + 1,
+                &format!("2026-11-28T12:0{}:00Z", 5 - n),
+                who,
+                action::REQUEST,
+                EventResult::Ok,
+            );
+            request.1.event = request
+                .1
+                .event
+                .activation(*id)
+                .plan(format!("sha256:{id}"))
+                .reason("INC-\"9\"\nsecond line")
+                .details(serde_json::json!({ "kind": "role", "name": "prod_admin" }));
+            events.push(request);
+            let mut refused = event(
+                n * 2 + 2,
+                &format!("2026-11-28T12:1{n}:00Z"),
+                who,
+                action::REFUSAL,
+                EventResult::Refused,
+            );
+            refused.1.event =
+                refused.1.event.plan(format!("sha256:{id}")).reason("dave denied the request");
+            events.push(refused);
+        }
+        let mut loose =
+            event(7, "2026-11-28T12:20:00Z", "carol", action::REFUSAL, EventResult::Refused);
+        loose.1.event = loose
+            .1
+            .event
+            .reason("request x: no")
+            .details(serde_json::json!({ "command": "request", "name": "x" }));
+        events.push(loose);
+        events
+    }
+
+    fn json_both_ways(events: &[(usize, Stamped)], since: Option<&str>) -> (String, String) {
+        let options = ReportOptions {
+            since: since.map(|s| s.parse().unwrap()),
+            until: None,
+            activation: None,
+            now: "2026-12-01T00:00:00Z".parse().unwrap(),
+        };
+        let integrity = Integrity {
+            path: "audit.jsonl".to_owned(),
+            lines: events.len(),
+            verified: true,
+            head: Some("abc".to_owned()),
+            broken_at: None,
+            problem: None,
+        };
+        let (report, activations) = build(events, integrity, &State::new(), None, &options);
+        let whole = Whole {
+            generated_at: report.generated_at,
+            since: report.since,
+            log: &report.log,
+            working_hours: &report.working_hours,
+            activations: &activations,
+            refusals: &report.refusals,
+            usage: &report.usage,
+            limits: &report.limits,
+            anomalies: &report.anomalies,
+        };
+        let expected = serde_json::to_string_pretty(&whole).unwrap();
+        // Sections made in the order they were built, written in the report's order.
+        let mut sections: Vec<String> = Vec::new();
+        let mut by_section = vec![String::new(); report.activations.len()];
+        for (summary, activation) in report.activations.iter().zip(&activations) {
+            by_section[summary.section] = section(ReportFormat::Json, activation);
+        }
+        sections.extend(by_section);
+        let mut written = Vec::new();
+        write(
+            ReportFormat::Json,
+            &report,
+            &mut |n, out: &mut dyn io::Write| out.write_all(sections[n].as_bytes()),
+            &mut written,
+        )
+        .unwrap();
+        (expected, String::from_utf8(written).unwrap())
+    }
+
+    #[test]
+    fn the_json_written_section_by_section_is_the_whole_report_serialized() {
+        let events = events();
+        for since in [None, Some("2026-11-28T12:11:00Z"), Some("2027-01-01T00:00:00Z")] {
+            let (expected, written) = json_both_ways(&events, since);
+            assert_eq!(written, expected, "since {since:?}");
+        }
+        let (expected, written) = json_both_ways(&[], None);
+        assert_eq!(written, expected);
+        assert!(written.contains("\"activations\": []"), "{written}");
+    }
+}
