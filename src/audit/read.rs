@@ -1,5 +1,5 @@
 //! Reading the log kept with the state, streamed: `audit verify` holds one line at a time, a
-//! report holds one activation's events at a time (and every activation's report), an export
+//! report holds one activation's events at a time (and every activation's summary), an export
 //! writes each event as it is read. Filters (`--since`, `--until`, `--activation`) are answered
 //! by the store's indexes.
 
@@ -87,17 +87,9 @@ pub async fn activation_records(
         .collect())
 }
 
-/// The report on the log kept in `store`, built one activation at a time: the chain is
-/// verified in one pass; each activation's events are read together (grouped by the index on
-/// activation), parsed once, and its report handed to `sink` as soon as it is built; only its
-/// summary is kept.
-pub async fn report(
-    store: &dyn StateStore,
-    policy: Option<&Policy>,
-    options: &ReportOptions,
-    sink: &mut Sink<'_>,
-) -> Result<Report, AuditError> {
-    let integrity = match verify(store, None, false).await? {
+/// Whether the chain kept in `store` verifies, as the report states it.
+async fn integrity(store: &dyn StateStore) -> Result<Integrity, AuditError> {
+    Ok(match verify(store, None, false).await? {
         Ok(verified) => Integrity {
             path: store.describe(),
             lines: verified.lines,
@@ -114,7 +106,27 @@ pub async fn report(
             broken_at: Some(usize::try_from(error.line).unwrap_or(usize::MAX)),
             problem: Some(error.problem),
         },
+    })
+}
+
+/// The report on the log kept in `store`, built one activation at a time: the chain is
+/// verified in one pass, on a thread of its own while the activations are read (only the
+/// report's end needs its result); each activation's events are read together (grouped by the
+/// index on activation) and parsed (the chain pass reads only each line's link), and its report
+/// handed to `sink` as soon as it is built; only its summary is kept. Call it on a multi-threaded runtime (the verifying thread waits on
+/// it for a store that does I/O).
+pub async fn report(
+    store: &Arc<dyn StateStore>,
+    policy: Option<&Policy>,
+    options: &ReportOptions,
+    sink: &mut Sink<'_>,
+) -> Result<Report, AuditError> {
+    let verifying = {
+        let store = Arc::clone(store);
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || runtime.block_on(integrity(store.as_ref())))
     };
+    let store = store.as_ref();
     let mut state = State::new();
     // Every record: limits count them all, whatever the report shows.
     state.activations = activation_records(store).await?;
@@ -219,6 +231,10 @@ pub async fn report(
             }
         }
     }
+    let integrity = match verifying.await {
+        Ok(integrity) => integrity?,
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
+    };
     let loose: Vec<&(usize, Stamped)> = loose.iter().collect();
     Ok(builder.finish(integrity, &state, &loose))
 }

@@ -341,10 +341,13 @@ async fn report(
     // Each activation's section is rendered as soon as it is built; the report is written
     // around them in its order once every activation is known.
     let mut store_sections = SectionStore::new();
+    let mut rendered = Vec::new();
     let mut sink = |activation: &ActivationReport| {
-        store_sections.push(&render::section(format, activation));
+        rendered.clear();
+        render::section(format, activation, &mut rendered);
+        store_sections.push(&rendered);
     };
-    let report = read::report(store.as_ref(), Some(&policy), &options, &mut sink).await?;
+    let report = read::report(&store, Some(&policy), &options, &mut sink).await?;
     let mut sections =
         store_sections.finish().context("cannot keep the report's sections in a temporary file")?;
     let verified = report.log.verified;

@@ -20,12 +20,16 @@ use crate::policy::Duration;
 /// Writes section number `n` (as [`section`] made it) to `out`.
 pub type Sections<'a> = dyn FnMut(usize, &mut dyn io::Write) -> io::Result<()> + 'a;
 
-/// One activation's section of the report in `format`, exactly as the whole report holds it.
-pub fn section(format: ReportFormat, activation: &ActivationReport) -> String {
+/// Appends one activation's section of the report in `format` to `out`, exactly as the whole
+/// report holds it.
+pub fn section(format: ReportFormat, activation: &ActivationReport, out: &mut Vec<u8>) {
     match format {
-        ReportFormat::Text => text_section(activation),
-        ReportFormat::Markdown => markdown_section(activation),
-        ReportFormat::Json => json_section(activation),
+        ReportFormat::Text => out.extend_from_slice(text_section(activation).as_bytes()),
+        ReportFormat::Markdown => out.extend_from_slice(markdown_section(activation).as_bytes()),
+        // Writing to memory fails only if the model cannot be serialized, which it always can.
+        ReportFormat::Json => {
+            let _ = nested_json(activation, b"    ", out);
+        }
     }
 }
 
@@ -56,32 +60,62 @@ pub fn write(
     }
 }
 
-/// `value` as pretty JSON, its lines after the first indented by `indent` more spaces: what
-/// `serde_json::to_writer_pretty` writes for it `indent / 2` levels deep.
-fn nested_json<T: serde::Serialize + ?Sized>(value: &T, indent: usize) -> String {
-    let text = serde_json::to_string_pretty(value).unwrap_or_default();
-    // JSON strings hold no raw line breaks, so every one is between tokens.
-    text.replace('\n', &format!("\n{:indent$}", ""))
+/// A writer that indents every line after the first by `indent` more. JSON strings hold no raw
+/// line breaks, so every one is between tokens: what `serde_json::to_writer_pretty` writes
+/// for a value becomes what it writes for that value nested `indent.len() / 2` levels deep.
+struct Indented<W> {
+    out: W,
+    indent: &'static [u8],
 }
 
-fn json_section(activation: &ActivationReport) -> String {
-    nested_json(activation, 4)
+impl<W: io::Write> io::Write for Indented<W> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let mut rest = bytes;
+        while let Some(at) = rest.iter().position(|&b| b == b'\n') {
+            self.out.write_all(&rest[..=at])?;
+            self.out.write_all(self.indent)?;
+            rest = &rest[at + 1..];
+        }
+        self.out.write_all(rest)?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Writes `value` as pretty JSON nested `indent.len() / 2` levels deep.
+fn nested_json<T: serde::Serialize + ?Sized>(
+    value: &T,
+    indent: &'static [u8],
+    out: &mut dyn io::Write,
+) -> io::Result<()> {
+    serde_json::to_writer_pretty(Indented { out, indent }, value).map_err(io::Error::from)
+}
+
+/// Writes `"name": value`, a field of the report's object after the first.
+fn json_field<T: serde::Serialize + ?Sized>(
+    out: &mut dyn io::Write,
+    name: &str,
+    value: &T,
+) -> io::Result<()> {
+    write!(out, ",\n  \"{name}\": ")?;
+    nested_json(value, b"  ", out)
 }
 
 /// The report as one JSON document, as `serde_json::to_writer_pretty` writes the model: the
 /// fields in order, the activations as the array of their sections.
 fn json(report: &Report, sections: &mut Sections<'_>, out: &mut dyn io::Write) -> io::Result<()> {
-    let field = |out: &mut dyn io::Write, name: &str, value: String| {
-        write!(out, ",\n  \"{name}\": {value}")
-    };
-    write!(out, "{{\n  \"generated_at\": {}", nested_json(&report.generated_at, 2))?;
+    out.write_all(b"{\n  \"generated_at\": ")?;
+    nested_json(&report.generated_at, b"  ", out)?;
     if let Some(since) = &report.since {
-        field(out, "since", nested_json(since, 2))?;
+        json_field(out, "since", since)?;
     }
-    field(out, "log", nested_json(&report.log, 2))?;
-    field(out, "working_hours", nested_json(&report.working_hours, 2))?;
+    json_field(out, "log", &report.log)?;
+    json_field(out, "working_hours", &report.working_hours)?;
     if report.activations.is_empty() {
-        field(out, "activations", "[]".to_owned())?;
+        out.write_all(b",\n  \"activations\": []")?;
     } else {
         out.write_all(b",\n  \"activations\": [")?;
         for (index, activation) in report.activations.iter().enumerate() {
@@ -90,10 +124,10 @@ fn json(report: &Report, sections: &mut Sections<'_>, out: &mut dyn io::Write) -
         }
         out.write_all(b"\n  ]")?;
     }
-    field(out, "refusals", nested_json(&report.refusals, 2))?;
-    field(out, "usage", nested_json(&report.usage, 2))?;
-    field(out, "limits", nested_json(&report.limits, 2))?;
-    field(out, "anomalies", nested_json(&report.anomalies, 2))?;
+    json_field(out, "refusals", &report.refusals)?;
+    json_field(out, "usage", &report.usage)?;
+    json_field(out, "limits", &report.limits)?;
+    json_field(out, "anomalies", &report.anomalies)?;
     out.write_all(b"\n}")
 }
 
@@ -706,17 +740,15 @@ mod tests {
         };
         let expected = serde_json::to_string_pretty(&whole).unwrap();
         // Sections made in the order they were built, written in the report's order.
-        let mut sections: Vec<String> = Vec::new();
-        let mut by_section = vec![String::new(); report.activations.len()];
+        let mut sections = vec![Vec::new(); report.activations.len()];
         for (summary, activation) in report.activations.iter().zip(&activations) {
-            by_section[summary.section] = section(ReportFormat::Json, activation);
+            section(ReportFormat::Json, activation, &mut sections[summary.section]);
         }
-        sections.extend(by_section);
         let mut written = Vec::new();
         write(
             ReportFormat::Json,
             &report,
-            &mut |n, out: &mut dyn io::Write| out.write_all(sections[n].as_bytes()),
+            &mut |n, out: &mut dyn io::Write| out.write_all(&sections[n]),
             &mut written,
         )
         .unwrap();

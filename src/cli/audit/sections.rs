@@ -30,8 +30,7 @@ impl SectionStore {
 
     /// Adds the next section (numbered from 0). An error writing the file is kept and
     /// returned by [`SectionStore::finish`].
-    pub fn push(&mut self, section: &str) {
-        let bytes = section.as_bytes();
+    pub fn push(&mut self, bytes: &[u8]) {
         let start = self.written;
         self.spans.push((start, bytes.len() as u64));
         self.written += bytes.len() as u64;
@@ -124,7 +123,7 @@ mod tests {
     fn sections_come_back_by_number_from_memory() {
         let mut store = SectionStore::new();
         for text in ["zero ", "one ", "two "] {
-            store.push(text);
+            store.push(text.as_bytes());
         }
         assert!(store.file.is_none());
         assert_eq!(read_back(store, &[2, 0, 1]), "two zero one ");
@@ -134,13 +133,13 @@ mod tests {
     fn sections_past_the_memory_limit_go_to_a_file_and_come_back_whole() {
         let mut store = SectionStore::new();
         let big = "x".repeat(MEMORY_LIMIT / 2 + 1);
-        store.push("first ");
-        store.push(&big);
+        store.push(b"first ");
+        store.push(big.as_bytes());
         assert!(store.file.is_none());
-        store.push(&big);
+        store.push(big.as_bytes());
         assert!(store.file.is_some(), "the third section passes the limit");
         assert!(store.memory.is_empty());
-        store.push(" last");
+        store.push(b" last");
         let text = read_back(store, &[3, 0, 1]);
         assert_eq!(text.len(), " last".len() + "first ".len() + big.len());
         assert!(text.starts_with(" lastfirst xx"));
