@@ -1,5 +1,5 @@
 //! Reading the log kept with the state, streamed: `audit verify` holds one line at a time, a
-//! report holds one activation's events at a time (and every activation's report), an export
+//! report holds one activation's events at a time (and every activation's summary), an export
 //! writes each event as it is read. Filters (`--since`, `--until`, `--activation`) are answered
 //! by the store's indexes.
 
@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::log::{AuditError, Verified};
 use super::ocsf::Context;
-use super::report::{Facts, Integrity, Report, ReportBuilder, ReportOptions};
+use super::report::{Facts, Integrity, Report, ReportBuilder, ReportOptions, Sink};
 use crate::activation::Activation;
 use crate::event::{Chain, ChainError, Event, Stamped, action};
 use crate::policy::Policy;
@@ -87,15 +87,9 @@ pub async fn activation_records(
         .collect())
 }
 
-/// The report on the log kept in `store`, built one activation at a time: the chain is
-/// verified in one pass; each activation's events are read together (grouped by the index on
-/// activation) and only its report is kept.
-pub async fn report(
-    store: &dyn StateStore,
-    policy: Option<&Policy>,
-    options: &ReportOptions,
-) -> Result<Report, AuditError> {
-    let integrity = match verify(store, None, false).await? {
+/// Whether the chain kept in `store` verifies, as the report states it.
+async fn integrity(store: &dyn StateStore) -> Result<Integrity, AuditError> {
+    Ok(match verify(store, None, false).await? {
         Ok(verified) => Integrity {
             path: store.describe(),
             lines: verified.lines,
@@ -112,7 +106,27 @@ pub async fn report(
             broken_at: Some(usize::try_from(error.line).unwrap_or(usize::MAX)),
             problem: Some(error.problem),
         },
+    })
+}
+
+/// The report on the log kept in `store`, built one activation at a time: the chain is
+/// verified in one pass, on a thread of its own while the activations are read (only the
+/// report's end needs its result); each activation's events are read together (grouped by the
+/// index on activation) and parsed (the chain pass reads only each line's link), and its report
+/// handed to `sink` as soon as it is built; only its summary is kept. Call it on a multi-threaded runtime (the verifying thread waits on
+/// it for a store that does I/O).
+pub async fn report(
+    store: &Arc<dyn StateStore>,
+    policy: Option<&Policy>,
+    options: &ReportOptions,
+    sink: &mut Sink<'_>,
+) -> Result<Report, AuditError> {
+    let verifying = {
+        let store = Arc::clone(store);
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || runtime.block_on(integrity(store.as_ref())))
     };
+    let store = store.as_ref();
     let mut state = State::new();
     // Every record: limits count them all, whatever the report shows.
     state.activations = activation_records(store).await?;
@@ -136,7 +150,7 @@ pub async fn report(
         })
         .await?;
 
-    let mut builder = ReportBuilder::new(policy, options);
+    let mut builder = ReportBuilder::new(policy, options, sink);
     // Which activations to read: one, those with events in the period, or all.
     let wanted: Option<BTreeSet<String>> = match (&options.activation, options.since) {
         (Some(id), _) => Some([id.clone()].into()),
@@ -159,15 +173,16 @@ pub async fn report(
         }
         (None, None) => None,
     };
-    let mut group = |id: &str, events: Vec<(usize, Stamped)>, builder: &mut ReportBuilder<'_>| {
-        let mut events = events;
-        if let Some(extra) = attached.remove(id) {
-            events.extend(extra);
-            events.sort_by_key(|(line, _)| *line);
-        }
-        let borrowed: Vec<&(usize, Stamped)> = events.iter().collect();
-        builder.activation(id, state.activations.get(id).map(|a| &**a), &borrowed);
-    };
+    let mut group =
+        |id: &str, events: Vec<(usize, Stamped)>, builder: &mut ReportBuilder<'_, '_>| {
+            let mut events = events;
+            if let Some(extra) = attached.remove(id) {
+                events.extend(extra);
+                events.sort_by_key(|(line, _)| *line);
+            }
+            let borrowed: Vec<&(usize, Stamped)> = events.iter().collect();
+            builder.activation(id, state.activations.get(id).map(|a| &**a), &borrowed);
+        };
     match wanted {
         Some(ids) => {
             for id in ids {
@@ -216,6 +231,10 @@ pub async fn report(
             }
         }
     }
+    let integrity = match verifying.await {
+        Ok(integrity) => integrity?,
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
+    };
     let loose: Vec<&(usize, Stamped)> = loose.iter().collect();
     Ok(builder.finish(integrity, &state, &loose))
 }

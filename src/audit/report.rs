@@ -76,20 +76,21 @@ pub struct Hours {
     pub declared: bool,
 }
 
-/// The whole report.
-#[derive(Debug, Clone, Serialize)]
+/// The whole report but each activation's own section: those go to a sink as they are built
+/// (see [`ReportBuilder`]), so a report on any number of activations holds only this.
+#[derive(Debug, Clone)]
 pub struct Report {
     /// When it was made.
     pub generated_at: Timestamp,
     /// The period it covers, if limited.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub since: Option<Timestamp>,
     /// The log and whether it verified.
     pub log: Integrity,
     /// The working hours used.
     pub working_hours: Hours,
-    /// Each activation, oldest first.
-    pub activations: Vec<ActivationReport>,
+    /// Each activation in brief, oldest first; `section` says which section the sink received
+    /// for it.
+    pub activations: Vec<ActivationSummary>,
     /// Refusals not tied to a reported activation (a request refused outright).
     pub refusals: Vec<Refusal>,
     /// Use per person and role or override.
@@ -316,6 +317,70 @@ pub struct ActivationReport {
     pub timeline: Vec<TimelineEntry>,
 }
 
+/// What the report keeps of one activation once its section is made: its summary line, and
+/// what use per person, approver concentration and the order of the report need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivationSummary {
+    /// The number of its section, in the order the sink received them.
+    pub section: usize,
+    /// Its id.
+    pub id: String,
+    /// `role` or `override`.
+    pub kind: String,
+    /// The role's or override's name.
+    pub name: String,
+    /// Its risk, from the policy.
+    pub risk: Option<String>,
+    /// Who asked.
+    pub requester: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// How many anomalies its section lists.
+    pub anomalies: usize,
+    /// When the grant was confirmed.
+    pub activated_at: Option<Timestamp>,
+    /// When it ends.
+    pub end: Option<Timestamp>,
+    /// Approved automatically.
+    pub auto_approved: bool,
+    /// Who approved it, counted (each once).
+    pub approvers: BTreeSet<String>,
+    /// Refusals of its requester in its timeline.
+    pub refused: usize,
+    /// When it was requested, else when it starts: the report's order.
+    pub order: Option<Timestamp>,
+}
+
+impl ActivationSummary {
+    fn of(report: &ActivationReport, section: usize) -> Self {
+        Self {
+            section,
+            id: report.id.clone(),
+            kind: report.kind.clone(),
+            name: report.name.clone(),
+            risk: report.risk.clone(),
+            requester: report.requester.clone(),
+            outcome: report.outcome.clone(),
+            anomalies: report.anomalies.len(),
+            activated_at: report.activated_at,
+            end: report.end,
+            auto_approved: report.auto_approved,
+            approvers: report
+                .approvals
+                .iter()
+                .filter(|a| a.counted && a.decision == "approve")
+                .map(|a| a.approver.clone())
+                .collect(),
+            refused: report
+                .timeline
+                .iter()
+                .filter(|e| e.action == action::REFUSAL && e.actor == report.requester)
+                .count(),
+            order: report.requested_at.or(report.start),
+        }
+    }
+}
+
 /// A refusal.
 #[derive(Debug, Clone, Serialize)]
 pub struct Refusal {
@@ -460,40 +525,72 @@ impl<'a> Index<'a> {
 }
 
 /// Builds the report from the log's events (with their line numbers), the state, and the
-/// policy (risk, approver groups, limits, working hours; a report can be made without it).
+/// policy (risk, approver groups, limits, working hours; a report can be made without it),
+/// with every activation's report in memory, in the report's order.
 pub fn build(
     events: &[(usize, Stamped)],
     integrity: Integrity,
     state: &State,
     policy: Option<&Policy>,
     options: &ReportOptions,
-) -> Report {
+) -> (Report, Vec<ActivationReport>) {
     let index = Index::new(events);
-    let mut builder = ReportBuilder::new(policy, options);
+    let mut built: Vec<ActivationReport> = Vec::new();
+    let mut sink = |report: &ActivationReport| built.push(report.clone());
+    let mut builder = ReportBuilder::new(policy, options, &mut sink);
     for (id, events) in &index.by_activation {
         builder.activation(id, state.activations.get(id).map(|a| &**a), events);
     }
-    builder.finish(integrity, state, &index.loose_refusals)
+    let report = builder.finish(integrity, state, &index.loose_refusals);
+    let mut sections: Vec<Option<ActivationReport>> = built.into_iter().map(Some).collect();
+    let ordered =
+        report.activations.iter().filter_map(|a| sections[a.section].take()).collect::<Vec<_>>();
+    (report, ordered)
 }
 
-/// Builds a report one activation at a time, keeping only each activation's report, not its
-/// events: a log of any length is reported on in the memory its report takes.
-#[derive(Debug)]
-pub struct ReportBuilder<'a> {
+/// What receives each activation's report as it is built (to render it, or keep it).
+pub type Sink<'s> = dyn FnMut(&ActivationReport) + Send + 's;
+
+/// Builds a report one activation at a time: each activation's report goes to a sink as soon
+/// as it is built and only its summary is kept, so a log of any length is reported on in the
+/// memory one activation's events and every activation's summary take.
+pub struct ReportBuilder<'a, 's> {
     policy: Option<&'a Policy>,
     options: &'a ReportOptions,
     declared: Option<WorkingHours>,
     hours: WorkingHours,
-    activations: Vec<ActivationReport>,
+    sink: &'a mut Sink<'s>,
+    activations: Vec<ActivationSummary>,
     seen: BTreeSet<String>,
 }
 
-impl<'a> ReportBuilder<'a> {
-    /// A report on nothing yet.
-    pub fn new(policy: Option<&'a Policy>, options: &'a ReportOptions) -> Self {
+impl std::fmt::Debug for ReportBuilder<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReportBuilder")
+            .field("activations", &self.activations.len())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, 's> ReportBuilder<'a, 's> {
+    /// A report on nothing yet, handing each activation's report to `sink`.
+    pub fn new(
+        policy: Option<&'a Policy>,
+        options: &'a ReportOptions,
+        sink: &'a mut Sink<'s>,
+    ) -> Self {
         let declared = policy.and_then(|p| p.settings.audit.working_hours.clone());
         let hours = declared.clone().unwrap_or_default();
-        Self { policy, options, declared, hours, activations: Vec::new(), seen: BTreeSet::new() }
+        Self {
+            policy,
+            options,
+            declared,
+            hours,
+            sink,
+            activations: Vec::new(),
+            seen: BTreeSet::new(),
+        }
     }
 
     /// Whether the report wants activation `id` at all (`--activation`).
@@ -520,7 +617,9 @@ impl<'a> ReportBuilder<'a> {
                     report.requested_at.or(report.start).is_none_or(|t| t < until)
                 })
         }) {
-            self.activations.push(report);
+            (self.sink)(&report);
+            let section = self.activations.len();
+            self.activations.push(ActivationSummary::of(&report, section));
         }
     }
 
@@ -538,7 +637,7 @@ impl<'a> ReportBuilder<'a> {
         }
         let policy = self.policy;
         let mut activations = self.activations;
-        activations.sort_by_key(|a| (a.requested_at.or(a.start), a.id.clone()));
+        activations.sort_by(|a, b| (a.order, &a.id).cmp(&(b.order, &b.id)));
         let in_period = |stamped: &Stamped| {
             options.since.is_none_or(|since| stamped.event.time >= since)
                 && options.until.is_none_or(|until| stamped.event.time < until)
@@ -1023,7 +1122,7 @@ fn short_value(value: &serde_json::Value) -> String {
 }
 
 fn usage(
-    activations: &[ActivationReport],
+    activations: &[ActivationSummary],
     loose_refusals: &[&(usize, Stamped)],
     now: Timestamp,
 ) -> Vec<Usage> {
@@ -1038,11 +1137,7 @@ fn usage(
             granted_seconds: 0,
             refused: 0,
         });
-        row.refused += report
-            .timeline
-            .iter()
-            .filter(|e| e.action == action::REFUSAL && e.actor == report.requester)
-            .count();
+        row.refused += report.refused;
         let Some(from) = report.activated_at else { continue };
         row.activations += 1;
         let until = match &report.outcome {
@@ -1117,8 +1212,8 @@ fn limit_use(policy: &Policy, state: &State, now: Timestamp) -> Vec<LimitUse> {
 
 /// The same approver approving most of one person's activations, where the approver group
 /// left a choice (more members besides the requester than the quorum needs).
-fn concentration(activations: &[ActivationReport], policy: Option<&Policy>) -> Vec<String> {
-    let had_choice = |report: &ActivationReport| {
+fn concentration(activations: &[ActivationSummary], policy: Option<&Policy>) -> Vec<String> {
+    let had_choice = |report: &ActivationSummary| {
         let Some(policy) = policy else { return true };
         let Ok((_, rules)) = crate::engine::emergency::target(policy, &report.name) else {
             return true;
@@ -1131,7 +1226,7 @@ fn concentration(activations: &[ActivationReport], policy: Option<&Policy>) -> V
         let members = policy.expand_persons(group.members.iter().map(|m| &m.value));
         members.iter().filter(|m| **m != report.requester).count() > quorum
     };
-    let mut by_requester: BTreeMap<&str, Vec<&ActivationReport>> = BTreeMap::new();
+    let mut by_requester: BTreeMap<&str, Vec<&ActivationSummary>> = BTreeMap::new();
     for report in activations.iter().filter(|a| a.activated_at.is_some() && !a.auto_approved) {
         if had_choice(report) {
             by_requester.entry(&report.requester).or_default().push(report);
@@ -1141,13 +1236,7 @@ fn concentration(activations: &[ActivationReport], policy: Option<&Policy>) -> V
     for (requester, reports) in by_requester {
         let mut by_approver: BTreeMap<&str, usize> = BTreeMap::new();
         for report in &reports {
-            let approvers: BTreeSet<&str> = report
-                .approvals
-                .iter()
-                .filter(|a| a.counted && a.decision == "approve")
-                .map(|a| a.approver.as_str())
-                .collect();
-            for approver in approvers {
+            for approver in report.approvers.iter().map(String::as_str) {
                 *by_approver.entry(approver).or_default() += 1;
             }
         }
@@ -1272,9 +1361,10 @@ mod tests {
                     .details(serde_json::json!({ "command": "request", "name": "x" })),
             ),
         ];
-        let report = build(&events, integrity(), &State::new(), None, &options());
+        let (report, activations) = build(&events, integrity(), &State::new(), None, &options());
         assert_eq!(report.activations.len(), 1);
-        let activation = &report.activations[0];
+        assert_eq!(activations.len(), 1);
+        let activation = &activations[0];
         assert_eq!(activation.requester, "alice");
         assert_eq!(activation.justification, "INC-9");
         assert_eq!(
@@ -1310,8 +1400,8 @@ mod tests {
             reason: "done".into(),
         });
         state.activations.insert(pending.id.clone(), pending.into());
-        let report = build(&[], integrity(), &state, None, &options());
-        let night = report.activations.iter().find(|a| a.id == "act_night").unwrap();
+        let (_, activations) = build(&[], integrity(), &state, None, &options());
+        let night = activations.iter().find(|a| a.id == "act_night").unwrap();
         assert_eq!(
             night.anomalies,
             [
@@ -1321,7 +1411,7 @@ mod tests {
                 "flagged at request time: limit \"x\": alice already had 3",
             ]
         );
-        let pending = report.activations.iter().find(|a| a.id == "act_pending").unwrap();
+        let pending = activations.iter().find(|a| a.id == "act_pending").unwrap();
         assert!(matches!(pending.outcome, Outcome::RevertPending { .. }));
         assert!(
             pending.anomalies.iter().any(|a| a.contains("NOT confirmed")),
@@ -1339,7 +1429,7 @@ mod tests {
             let activation = record(&format!("act_{n}"), "alice", approvers);
             state.activations.insert(activation.id.clone(), activation.into());
         }
-        let report = build(&[], integrity(), &state, None, &options());
+        let (report, _) = build(&[], integrity(), &state, None, &options());
         assert_eq!(
             report.anomalies,
             ["carol approved 3 of alice's 4 activations where others could have approved"]
@@ -1352,7 +1442,7 @@ mod tests {
     fn since_and_activation_filter() {
         let mut state = State::new();
         state.activations.insert("act_a".into(), record("act_a", "alice", &["carol"]).into());
-        let report = build(
+        let (report, _) = build(
             &[],
             integrity(),
             &state,
@@ -1360,7 +1450,7 @@ mod tests {
             &ReportOptions { since: Some(at("2026-11-29T00:00:00Z")), ..options() },
         );
         assert!(report.activations.is_empty());
-        let report = build(
+        let (report, _) = build(
             &[],
             integrity(),
             &state,

@@ -2,6 +2,7 @@
 //! write the post-event audit, and feed a SIEM.
 
 mod render;
+mod sections;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
@@ -14,9 +15,10 @@ use super::exit::ExitStatus;
 use super::output::{Output, errln, outln};
 use crate::audit::ocsf::event_to_ocsf;
 use crate::audit::read;
-use crate::audit::report::ReportOptions;
+use crate::audit::report::{ActivationReport, ReportOptions};
 use crate::audit::{AuditError, AuditLog, Stamped, Verified};
 use crate::state::{EventFilter, Scope, StateStore};
+use sections::SectionStore;
 
 /// Arguments of `audit`.
 #[derive(Debug, Args)]
@@ -336,16 +338,23 @@ async fn report(
         }
     }
     let options = ReportOptions { since, until, activation, now: crate::clock::now() };
-    let report = read::report(store.as_ref(), Some(&policy), &options).await?;
+    // Each activation's section is rendered as soon as it is built; the report is written
+    // around them in its order once every activation is known.
+    let mut store_sections = SectionStore::new();
+    let mut rendered = Vec::new();
+    let mut sink = |activation: &ActivationReport| {
+        rendered.clear();
+        render::section(format, activation, &mut rendered);
+        store_sections.push(&rendered);
+    };
+    let report = read::report(&store, Some(&policy), &options, &mut sink).await?;
+    let mut sections =
+        store_sections.finish().context("cannot keep the report's sections in a temporary file")?;
     let verified = report.log.verified;
-    let mut out = std::io::BufWriter::new(super::output::Stdout);
-    match format {
-        ReportFormat::Text => out.write_all(render::text(&report).as_bytes())?,
-        ReportFormat::Markdown => out.write_all(render::markdown(&report).as_bytes())?,
-        ReportFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &report)?;
-            writeln!(out)?;
-        }
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, super::output::Stdout);
+    render::write(format, &report, &mut |n, out| sections.copy(n, out), &mut out)?;
+    if format == ReportFormat::Json {
+        writeln!(out)?;
     }
     out.flush()?;
     if !verified {

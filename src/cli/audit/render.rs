@@ -1,24 +1,150 @@
-//! Rendering of `audit report`: text for a terminal, markdown for an incident ticket. Both say
-//! the same things in the same order: the log's integrity, a summary line per activation, then
-//! each activation's story, refusals, use per person and role, limits, and anomalies.
+//! Rendering of `audit report`: text for a terminal, markdown for an incident ticket, JSON for
+//! tools. Text and markdown say the same things in the same order: the log's integrity, a
+//! summary line per activation, then each activation's story, refusals, use per person and
+//! role, limits, and anomalies.
+//!
+//! Each activation's section is rendered on its own ([`section`]) as soon as its report is
+//! built, and the whole report is written around those sections ([`write`]): a report on
+//! 60,000 activations never holds them all.
 
 use std::fmt::Write as _;
+use std::io;
 
+use super::ReportFormat;
 use crate::audit::EventResult;
-use crate::audit::report::{ActivationReport, Approval, ExtensionEntry, Outcome, Report};
+use crate::audit::report::{
+    ActivationReport, ActivationSummary, Approval, ExtensionEntry, Outcome, Report,
+};
 use crate::policy::Duration;
+
+/// Writes section number `n` (as [`section`] made it) to `out`.
+pub type Sections<'a> = dyn FnMut(usize, &mut dyn io::Write) -> io::Result<()> + 'a;
+
+/// Appends one activation's section of the report in `format` to `out`, exactly as the whole
+/// report holds it.
+pub fn section(format: ReportFormat, activation: &ActivationReport, out: &mut Vec<u8>) {
+    match format {
+        ReportFormat::Text => out.extend_from_slice(text_section(activation).as_bytes()),
+        ReportFormat::Markdown => out.extend_from_slice(markdown_section(activation).as_bytes()),
+        // Writing to memory fails only if the model cannot be serialized, which it always can.
+        ReportFormat::Json => {
+            let _ = nested_json(activation, b"    ", out);
+        }
+    }
+}
+
+/// Writes the whole report in `format`: its head, each activation's section in the report's
+/// order (from `sections`), its tail.
+pub fn write(
+    format: ReportFormat,
+    report: &Report,
+    sections: &mut Sections<'_>,
+    out: &mut dyn io::Write,
+) -> io::Result<()> {
+    match format {
+        ReportFormat::Text => {
+            out.write_all(text_head(report).as_bytes())?;
+            for activation in &report.activations {
+                sections(activation.section, out)?;
+            }
+            out.write_all(text_tail(report).as_bytes())
+        }
+        ReportFormat::Markdown => {
+            out.write_all(markdown_head(report).as_bytes())?;
+            for activation in &report.activations {
+                sections(activation.section, out)?;
+            }
+            out.write_all(markdown_tail(report).as_bytes())
+        }
+        ReportFormat::Json => json(report, sections, out),
+    }
+}
+
+/// A writer that indents every line after the first by `indent` more. JSON strings hold no raw
+/// line breaks, so every one is between tokens: what `serde_json::to_writer_pretty` writes
+/// for a value becomes what it writes for that value nested `indent.len() / 2` levels deep.
+struct Indented<W> {
+    out: W,
+    indent: &'static [u8],
+}
+
+impl<W: io::Write> io::Write for Indented<W> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let mut rest = bytes;
+        while let Some(at) = rest.iter().position(|&b| b == b'\n') {
+            self.out.write_all(&rest[..=at])?;
+            self.out.write_all(self.indent)?;
+            rest = &rest[at + 1..];
+        }
+        self.out.write_all(rest)?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Writes `value` as pretty JSON nested `indent.len() / 2` levels deep.
+fn nested_json<T: serde::Serialize + ?Sized>(
+    value: &T,
+    indent: &'static [u8],
+    out: &mut dyn io::Write,
+) -> io::Result<()> {
+    serde_json::to_writer_pretty(Indented { out, indent }, value).map_err(io::Error::from)
+}
+
+/// Writes `"name": value`, a field of the report's object after the first.
+fn json_field<T: serde::Serialize + ?Sized>(
+    out: &mut dyn io::Write,
+    name: &str,
+    value: &T,
+) -> io::Result<()> {
+    write!(out, ",\n  \"{name}\": ")?;
+    nested_json(value, b"  ", out)
+}
+
+/// The report as one JSON document, as `serde_json::to_writer_pretty` writes the model: the
+/// fields in order, the activations as the array of their sections.
+fn json(report: &Report, sections: &mut Sections<'_>, out: &mut dyn io::Write) -> io::Result<()> {
+    out.write_all(b"{\n  \"generated_at\": ")?;
+    nested_json(&report.generated_at, b"  ", out)?;
+    if let Some(since) = &report.since {
+        json_field(out, "since", since)?;
+    }
+    json_field(out, "log", &report.log)?;
+    json_field(out, "working_hours", &report.working_hours)?;
+    if report.activations.is_empty() {
+        out.write_all(b",\n  \"activations\": []")?;
+    } else {
+        out.write_all(b",\n  \"activations\": [")?;
+        for (index, activation) in report.activations.iter().enumerate() {
+            out.write_all(if index == 0 { b"\n    " } else { b",\n    " })?;
+            sections(activation.section, out)?;
+        }
+        out.write_all(b"\n  ]")?;
+    }
+    json_field(out, "refusals", &report.refusals)?;
+    json_field(out, "usage", &report.usage)?;
+    json_field(out, "limits", &report.limits)?;
+    json_field(out, "anomalies", &report.anomalies)?;
+    out.write_all(b"\n}")
+}
 
 fn duration(seconds: i64) -> String {
     Duration::from_secs(u64::try_from(seconds).unwrap_or(0)).to_string()
 }
 
-fn what(activation: &ActivationReport) -> String {
-    format!(
-        "{} {}{}",
-        activation.kind,
-        activation.name,
-        activation.risk.as_ref().map_or_else(String::new, |r| format!(" ({r} risk)"))
-    )
+fn what(kind: &str, name: &str, risk: Option<&str>) -> String {
+    format!("{kind} {name}{}", risk.map_or_else(String::new, |r| format!(" ({r} risk)")))
+}
+
+fn what_of(activation: &ActivationReport) -> String {
+    what(&activation.kind, &activation.name, activation.risk.as_deref())
+}
+
+fn what_summary(activation: &ActivationSummary) -> String {
+    what(&activation.kind, &activation.name, activation.risk.as_deref())
 }
 
 fn status_word(outcome: &Outcome) -> &'static str {
@@ -118,8 +244,8 @@ fn hours(report: &Report) -> String {
     }
 }
 
-/// The report for a terminal.
-pub fn text(report: &Report) -> String {
+/// The report for a terminal, up to the activations' sections.
+fn text_head(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Break-glass audit report, {}", report.generated_at);
     if let Some(since) = report.since {
@@ -134,21 +260,27 @@ pub fn text(report: &Report) -> String {
             "  {}  {:<14} {} for {}{}",
             activation.id,
             status_word(&activation.outcome),
-            what(activation),
+            what_summary(activation),
             activation.requester,
-            match activation.anomalies.len() {
+            match activation.anomalies {
                 0 => String::new(),
                 n => format!("  [{n} anomal{}]", if n == 1 { "y" } else { "ies" }),
             }
         );
     }
-    for activation in &report.activations {
+    out
+}
+
+/// One activation's story, for a terminal.
+fn text_section(activation: &ActivationReport) -> String {
+    let mut out = String::new();
+    {
         let _ = writeln!(
             out,
             "\n{} {}: {} for {}",
             "=".repeat(3),
             activation.id,
-            what(activation),
+            what_of(activation),
             activation.requester
         );
         let row = |out: &mut String, label: &str, value: &str| {
@@ -222,6 +354,12 @@ pub fn text(report: &Report) -> String {
             );
         }
     }
+    out
+}
+
+/// The report for a terminal, after the activations' sections.
+fn text_tail(report: &Report) -> String {
+    let mut out = String::new();
     if !report.refusals.is_empty() {
         let _ = writeln!(out, "\nRefusals:");
         for refusal in &report.refusals {
@@ -274,8 +412,9 @@ fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
-/// The report as markdown, ready to paste into an incident ticket.
-pub fn markdown(report: &Report) -> String {
+/// The report as markdown, ready to paste into an incident ticket, up to the activations'
+/// sections.
+fn markdown_head(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Break-glass audit report\n");
     let _ = writeln!(out, "- **Generated:** {}", report.generated_at);
@@ -314,19 +453,25 @@ pub fn markdown(report: &Report) -> String {
                 out,
                 "| `{}` | {} | {} | {} | {} |",
                 activation.id,
-                cell(&what(activation)),
+                cell(&what_summary(activation)),
                 cell(&activation.requester),
                 status_word(&activation.outcome),
-                activation.anomalies.len()
+                activation.anomalies
             );
         }
     }
-    for activation in &report.activations {
+    out
+}
+
+/// One activation's story, in markdown.
+fn markdown_section(activation: &ActivationReport) -> String {
+    let mut out = String::new();
+    {
         let _ = writeln!(
             out,
             "\n## `{}`: {} for {}\n",
             activation.id,
-            what(activation),
+            what_of(activation),
             activation.requester
         );
         let _ = writeln!(out, "| | |\n|---|---|");
@@ -411,6 +556,12 @@ pub fn markdown(report: &Report) -> String {
             );
         }
     }
+    out
+}
+
+/// The report as markdown, after the activations' sections.
+fn markdown_tail(report: &Report) -> String {
+    let mut out = String::new();
     if !report.refusals.is_empty() {
         let _ = writeln!(out, "\n## Refusals\n");
         let _ = writeln!(out, "| Time | Who | Command | Reason |");
@@ -479,4 +630,140 @@ fn requested(activation: &ActivationReport) -> Option<String> {
         text.push_str(&format!("; received by the executor at {received}"));
     }
     Some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::report::{Hours, Integrity, LimitUse, Refusal, ReportOptions, Usage, build};
+    use crate::audit::{Event, Stamped, action};
+    use crate::state::State;
+    use jiff::Timestamp;
+    use serde::Serialize;
+
+    /// The report as one value, as `audit report --format json` wrote it when the renderers
+    /// took the whole report: the shape docs/audit.md documents.
+    #[derive(Serialize)]
+    struct Whole<'a> {
+        generated_at: Timestamp,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        since: Option<Timestamp>,
+        log: &'a Integrity,
+        working_hours: &'a Hours,
+        activations: &'a [ActivationReport],
+        refusals: &'a [Refusal],
+        usage: &'a [Usage],
+        limits: &'a [LimitUse],
+        anomalies: &'a [String],
+    }
+
+    fn event(
+        line: usize,
+        time: &str,
+        actor: &str,
+        name: &str,
+        result: EventResult,
+    ) -> (usize, Stamped) {
+        let mut event = Event::new(actor, name, result);
+        event.time = time.parse().unwrap();
+        (line, Stamped { event, hash: format!("{line:064}") })
+    }
+
+    fn events() -> Vec<(usize, Stamped)> {
+        let mut events = Vec::new();
+        for (n, (id, who)) in
+            [("act_2", "bob"), ("act_1", "alice"), ("act_3", "alice")].iter().enumerate()
+        {
+            let mut request = event(
+                n * 2 + 1,
+                &format!("2026-11-28T12:0{}:00Z", 5 - n),
+                who,
+                action::REQUEST,
+                EventResult::Ok,
+            );
+            request.1.event = request
+                .1
+                .event
+                .activation(*id)
+                .plan(format!("sha256:{id}"))
+                .reason("INC-\"9\"\nsecond line")
+                .details(serde_json::json!({ "kind": "role", "name": "prod_admin" }));
+            events.push(request);
+            let mut refused = event(
+                n * 2 + 2,
+                &format!("2026-11-28T12:1{n}:00Z"),
+                who,
+                action::REFUSAL,
+                EventResult::Refused,
+            );
+            refused.1.event =
+                refused.1.event.plan(format!("sha256:{id}")).reason("dave denied the request");
+            events.push(refused);
+        }
+        let mut loose =
+            event(7, "2026-11-28T12:20:00Z", "carol", action::REFUSAL, EventResult::Refused);
+        loose.1.event = loose
+            .1
+            .event
+            .reason("request x: no")
+            .details(serde_json::json!({ "command": "request", "name": "x" }));
+        events.push(loose);
+        events
+    }
+
+    fn json_both_ways(events: &[(usize, Stamped)], since: Option<&str>) -> (String, String) {
+        let options = ReportOptions {
+            since: since.map(|s| s.parse().unwrap()),
+            until: None,
+            activation: None,
+            now: "2026-12-01T00:00:00Z".parse().unwrap(),
+        };
+        let integrity = Integrity {
+            path: "audit.jsonl".to_owned(),
+            lines: events.len(),
+            verified: true,
+            head: Some("abc".to_owned()),
+            broken_at: None,
+            problem: None,
+        };
+        let (report, activations) = build(events, integrity, &State::new(), None, &options);
+        let whole = Whole {
+            generated_at: report.generated_at,
+            since: report.since,
+            log: &report.log,
+            working_hours: &report.working_hours,
+            activations: &activations,
+            refusals: &report.refusals,
+            usage: &report.usage,
+            limits: &report.limits,
+            anomalies: &report.anomalies,
+        };
+        let expected = serde_json::to_string_pretty(&whole).unwrap();
+        // Sections made in the order they were built, written in the report's order.
+        let mut sections = vec![Vec::new(); report.activations.len()];
+        for (summary, activation) in report.activations.iter().zip(&activations) {
+            section(ReportFormat::Json, activation, &mut sections[summary.section]);
+        }
+        let mut written = Vec::new();
+        write(
+            ReportFormat::Json,
+            &report,
+            &mut |n, out: &mut dyn io::Write| out.write_all(&sections[n]),
+            &mut written,
+        )
+        .unwrap();
+        (expected, String::from_utf8(written).unwrap())
+    }
+
+    #[test]
+    fn the_json_written_section_by_section_is_the_whole_report_serialized() {
+        let events = events();
+        for since in [None, Some("2026-11-28T12:11:00Z"), Some("2027-01-01T00:00:00Z")] {
+            let (expected, written) = json_both_ways(&events, since);
+            assert_eq!(written, expected, "since {since:?}");
+        }
+        let (expected, written) = json_both_ways(&[], None);
+        assert_eq!(written, expected);
+        assert!(written.contains("\"activations\": []"), "{written}");
+    }
 }
