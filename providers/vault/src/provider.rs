@@ -191,7 +191,8 @@ impl Provider for VaultProvider {
         natural_id(request.resource_type, request.attributes)
     }
 
-    /// One `GET` per object (per group and entity for memberships).
+    /// One `GET` per object (per group and entity for memberships); policies in one listing on
+    /// OpenBao.
     async fn read(&self, request: ReadRequest) -> Result<ReadResponse, ProviderError> {
         let configured = self.configured()?;
         let client = configured.client.counted();
@@ -201,9 +202,12 @@ impl Provider for VaultProvider {
             objects = group_member::read(&ctx, &request.ids).await?;
             return Ok(ReadResponse::new(objects, client.api_calls()));
         }
+        if request.resource_type == POLICY {
+            objects = policy::read_many(&ctx, &request.ids).await?;
+            return Ok(ReadResponse::new(objects, client.api_calls()));
+        }
         for id in &request.ids {
             let found = match request.resource_type.as_str() {
-                POLICY => policy::read(&ctx, id).await?,
                 GROUP => group::read(&ctx, id).await?,
                 TOKEN_ROLE => token_role::read(&ctx, id).await?,
                 other => return Err(unknown_type(other)),
@@ -770,6 +774,76 @@ mod tests {
         let (inside, _) = bao.call("GET", "team-a/sys/policies/acl/in-team-a", None).unwrap();
         let (root, _) = bao.call("GET", "sys/policies/acl/in-team-a", None).unwrap();
         assert_eq!((inside, root), (200, 404), "written in team-a, not in the root namespace");
+    }
+
+    /// The refresh target for policies: a thousand read in one listing on OpenBao, with their
+    /// text and expiration as a `GET` gives them (the figure is printed;
+    /// `cargo test -p breakglass-provider-vault thousand -- --nocapture`).
+    #[tokio::test]
+    async fn a_thousand_policies_are_read_in_one_listing() {
+        let bao = Bao::start();
+        let p = provider(&bao).await;
+        let text =
+            |n: usize| format!("path \"secret/data/team-{n}/*\" {{ capabilities = [\"read\"] }}");
+        for n in 0..1000 {
+            let mut body = json!({ "policy": text(n) });
+            if n == 7 {
+                body["ttl"] = json!("1h");
+            }
+            bao.ok("POST", &format!("sys/policies/acl/bg-{n:04}"), Some(body));
+        }
+        let mut ids: Vec<String> = (0..1000).map(|n| format!("bg-{n:04}")).collect();
+        ids.push("never-written".to_owned());
+        let before = p.http_calls();
+        let listed = p.read(ReadRequest::new(POLICY, ids)).await.unwrap();
+        let calls = p.http_calls() - before;
+        eprintln!("read {} policies in {calls} API calls", listed.objects.len());
+        assert_eq!(listed.objects.len(), 1000, "every written policy, and not the missing one");
+        assert_eq!(listed.api_calls, calls);
+        assert!(calls <= 10, "{calls} calls");
+        for n in [0, 7, 999] {
+            let id = format!("bg-{n:04}");
+            let alone = read(&p, POLICY, &id).await.unwrap();
+            assert_eq!(listed.objects[&id], alone, "{id}: the listing reads as its own GET does");
+            assert_eq!(alone["policy"], json!(text(n)));
+        }
+        assert!(
+            listed.objects["bg-0007"]["expiration"].is_string(),
+            "{:?}",
+            listed.objects["bg-0007"]
+        );
+        assert!(listed.objects["bg-0000"]["expiration"].is_null());
+    }
+
+    /// A token that may read policies but not list them with their text still refreshes them,
+    /// one `GET` each.
+    #[tokio::test]
+    async fn policies_are_read_one_by_one_when_the_token_may_not_list_them() {
+        let bao = Bao::start();
+        bao.ok(
+            "POST",
+            "sys/policies/acl/reader",
+            Some(json!({"policy": "path \"sys/policies/acl/*\" { capabilities = [\"read\"] }"})),
+        );
+        for name in ["one", "two", "three"] {
+            bao.ok("POST", &format!("sys/policies/acl/{name}"), Some(json!({"policy": ADMIN})));
+        }
+        let token = bao.ok("POST", "auth/token/create", Some(json!({"policies": ["reader"]})))
+            ["auth"]["client_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut p = VaultProvider::new();
+        p.configure_with_env(&Attributes::new(), Path::new("."), &env(&bao, &token))
+            .await
+            .expect("configured");
+        let ids = ["one", "two", "three", "absent"].map(str::to_owned).to_vec();
+        let before = p.http_calls();
+        let read = p.read(ReadRequest::new(POLICY, ids)).await.unwrap();
+        let calls = p.http_calls() - before;
+        assert_eq!(read.objects.keys().collect::<Vec<_>>(), ["one", "three", "two"]);
+        assert!(p.attribute_equal(POLICY, "policy", &json!(ADMIN), &read.objects["two"]["policy"]));
+        assert_eq!(calls, 5, "a refused listing, then one GET per policy");
     }
 
     /// The refresh target: a thousand group members in at most ten calls, against the real

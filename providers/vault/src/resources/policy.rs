@@ -1,11 +1,15 @@
 //! `vault_policy`: an ACL policy at `sys/policies/acl/NAME`; its id is the name.
 //!
+//! A refresh of several policies reads them all in one `LIST sys/policies/detailed/acl` on
+//! OpenBao, one `GET` each on Vault ([`read_many`]).
+//!
 //! The text is compared by meaning ([`crate::policy_document`]). On OpenBao 2.3 and later a
 //! policy may carry `expiration`, after which OpenBao deletes it by itself; on Vault, asking for
 //! one is refused before anything is written.
 
-use breakglass_provider::{Attributes, ProviderError, Value};
+use breakglass_provider::{Attributes, ErrorKind, ProviderError, Value};
 use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Context, required, timestamp};
 use crate::client::segment;
@@ -30,15 +34,63 @@ pub fn id(attributes: &Attributes) -> Result<String, ProviderError> {
     Ok(name.to_owned())
 }
 
+/// OpenBao's listing of every ACL policy with its text.
+const DETAILED_LIST: &str = "sys/policies/detailed/acl";
+
 fn path(name: &str) -> String {
     format!("sys/policies/acl/{}", segment(name))
 }
 
 /// `GET sys/policies/acl/NAME`.
 pub async fn read(ctx: &Context<'_>, name: &str) -> Result<Option<Attributes>, ProviderError> {
-    let Some(data) = ctx.client.read(&path(name)).await? else {
-        return Ok(None);
-    };
+    Ok(ctx.client.read(&path(name)).await?.map(|data| attributes(name, &data)))
+}
+
+/// Several policies at once. OpenBao lists every ACL policy with its text in one call
+/// (`LIST sys/policies/detailed/acl`); HashiCorp Vault lists only names, an OpenBao without that
+/// listing answers 404 (every OpenBao has `root` and `default`, so an empty list means it is not
+/// there), and a token may not be allowed to list it: then each policy is read with its own
+/// `GET`, as [`read`] does.
+pub async fn read_many(
+    ctx: &Context<'_>,
+    names: &[String],
+) -> Result<BTreeMap<String, Attributes>, ProviderError> {
+    let mut found = BTreeMap::new();
+    let mut unread: Vec<&String> = names.iter().collect();
+    if ctx.server.openbao && names.len() > 1 {
+        match ctx.client.list(DETAILED_LIST).await {
+            Ok(listing) if !listing.keys.is_empty() => {
+                let listed: BTreeSet<&str> = listing.keys.iter().map(String::as_str).collect();
+                unread.retain(|name| {
+                    if let Some(data) = listing.key_info.get(name.as_str()) {
+                        found.insert((*name).clone(), attributes(name, data));
+                        false
+                    } else {
+                        // Listed without its details (not seen from OpenBao): read it alone.
+                        listed.contains(name.as_str())
+                    }
+                });
+            }
+            Ok(_) => {}
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    ErrorKind::Denied | ErrorKind::Unsupported | ErrorKind::NotFound
+                ) => {}
+            Err(error) => return Err(error.context(format!("{POLICY}: listing the policies"))),
+        }
+    }
+    for name in unread {
+        if let Some(attributes) = read(ctx, name).await? {
+            found.insert(name.clone(), attributes);
+        }
+    }
+    Ok(found)
+}
+
+/// The attributes of a policy as `GET` (or the detailed listing, whose entries have the same
+/// fields) gives them.
+fn attributes(name: &str, data: &Value) -> Attributes {
     let mut attributes = Attributes::new();
     attributes.insert("name".into(), json!(name));
     attributes.insert(
@@ -51,7 +103,7 @@ pub async fn read(ctx: &Context<'_>, name: &str) -> Result<Option<Attributes>, P
         .and_then(|text| text.parse::<jiff::Timestamp>().ok())
         .map_or(Value::Null, |end| json!(end.to_string()));
     attributes.insert("expiration".into(), expiration);
-    Ok(Some(attributes))
+    attributes
 }
 
 /// `POST sys/policies/acl/NAME` (creates or replaces), then reads it back.
