@@ -364,6 +364,26 @@ mod tests {
         provider_with(bao, json!({"privileged_groups": ["responders"]})).await
     }
 
+    /// A provider whose token may only read ACL policies (`sys/policies/acl/*`).
+    async fn policy_reader(bao: &Bao) -> VaultProvider {
+        bao.ok(
+            "POST",
+            "sys/policies/acl/reader",
+            Some(json!({"policy": "path \"sys/policies/acl/*\" { capabilities = [\"read\"] }"})),
+        );
+        let token = bao.ok("POST", "auth/token/create", Some(json!({"policies": ["reader"]})))
+            ["auth"]["client_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let mut provider = VaultProvider::new();
+        provider
+            .configure_with_env(&Attributes::new(), Path::new("."), &env(bao, &token))
+            .await
+            .expect("configured");
+        provider
+    }
+
     fn attrs(value: Value) -> Attributes {
         serde_json::from_value(value).unwrap()
     }
@@ -663,19 +683,7 @@ mod tests {
 
         // A token whose policy does not allow a path is denied, and not retried.
         let p = provider(&bao).await;
-        bao.ok(
-            "POST",
-            "sys/policies/acl/reader",
-            Some(json!({"policy": "path \"sys/policies/acl/*\" { capabilities = [\"read\"] }"})),
-        );
-        let limited = bao.ok("POST", "auth/token/create", Some(json!({"policies": ["reader"]})))["auth"]["client_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let mut weak = VaultProvider::new();
-        weak.configure_with_env(&Attributes::new(), Path::new("."), &env(&bao, &limited))
-            .await
-            .unwrap();
+        let weak = policy_reader(&bao).await;
         let error = weak
             .create(CreateRequest::new(
                 POLICY,
@@ -820,23 +828,10 @@ mod tests {
     #[tokio::test]
     async fn policies_are_read_one_by_one_when_the_token_may_not_list_them() {
         let bao = Bao::start();
-        bao.ok(
-            "POST",
-            "sys/policies/acl/reader",
-            Some(json!({"policy": "path \"sys/policies/acl/*\" { capabilities = [\"read\"] }"})),
-        );
         for name in ["one", "two", "three"] {
             bao.ok("POST", &format!("sys/policies/acl/{name}"), Some(json!({"policy": ADMIN})));
         }
-        let token = bao.ok("POST", "auth/token/create", Some(json!({"policies": ["reader"]})))
-            ["auth"]["client_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let mut p = VaultProvider::new();
-        p.configure_with_env(&Attributes::new(), Path::new("."), &env(&bao, &token))
-            .await
-            .expect("configured");
+        let p = policy_reader(&bao).await;
         let ids = ["one", "two", "three", "absent"].map(str::to_owned).to_vec();
         let before = p.http_calls();
         let read = p.read(ReadRequest::new(POLICY, ids)).await.unwrap();
