@@ -264,7 +264,22 @@ fn each_tampering_is_caught_at_its_line_with_exit_1() {
     crate::util::set_audit_lines(path, &tampered);
     let json = at(path, T0).args(["audit", "verify", "--json"]).run().expect_code(1).json();
     assert_eq!(json["verified"], false);
-    assert!(json["line"].as_u64().unwrap() > 1);
+    let broken_line = json["line"].as_u64().unwrap();
+    assert!(broken_line > 1);
+    // A report reads the log its own way (grouped by activation), and still finds the break
+    // at the same line, whether on the whole log or on one activation.
+    let report_all = at(path, T0).args(["audit", "report", "--format", "json"]).run();
+    let report_one = at(path, T0)
+        .args(["audit", "report", "--format", "json", "--activation"])
+        .args([&activation_ids(path)[0]])
+        .run();
+    for report in [report_all, report_one] {
+        assert!(report.stderr.contains("the audit log does NOT verify"), "{}", report.stderr);
+        let log = report.expect_code(1).json()["log"].clone();
+        assert_eq!(log["verified"], false, "{log}");
+        assert_eq!(log["broken_at"], broken_line, "{log}");
+        assert!(log.get("head").is_none(), "{log}");
+    }
     // A broken chain has no head to record.
     let head = at(path, T0).args(["audit", "head"]).run().expect_code(1);
     assert!(head.stdout.is_empty(), "{}", head.stdout);

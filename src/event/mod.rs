@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 mod chain;
 
-pub use chain::{Chain, ChainError, GENESIS, line_hash, stamp};
+pub use chain::{Chain, ChainError, GENESIS, UnorderedChain, line_hash, prev_of, stamp};
 
 /// The actions breakglass records. Commands write them; reports, exports and sinks key on them.
 pub mod action {

@@ -177,6 +177,12 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
              counter bigint NOT NULL
          )",
     ),
+    (
+        4,
+        "events about no activation, found without reading the whole log",
+        "CREATE INDEX audit_events_unattached ON breakglass.audit_events (seq)
+             WHERE activation IS NULL",
+    ),
 ];
 
 fn database_error(doing: &str, error: &tokio_postgres::Error) -> StateError {
@@ -1104,7 +1110,9 @@ impl StateStore for PostgresStore {
             &client,
             "SELECT DISTINCT ON (plan_digest) plan_digest, activation \
              FROM breakglass.audit_events \
-             WHERE plan_digest IS NOT NULL AND activation IS NOT NULL ORDER BY plan_digest, seq",
+             WHERE activation IS NOT NULL AND plan_digest IN (SELECT plan_digest \
+             FROM breakglass.audit_events WHERE activation IS NULL AND plan_digest IS NOT NULL) \
+             ORDER BY plan_digest, seq",
             &[],
             |row| Ok((row.get(0), row.get(1))),
         )
@@ -1526,7 +1534,7 @@ mod tests {
             .iter()
             .map(|row| row.get(0))
             .collect();
-        assert_eq!(versions, [1, 2, 3]);
+        assert_eq!(versions, [1, 2, 3, 4]);
     }
 
     #[tokio::test]

@@ -41,11 +41,11 @@ use crate::address::Address;
 use crate::event::{Chain, Event, GENESIS, Stamped, line_hash, stamp};
 
 /// The schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// What takes a database of an earlier schema version to the next: `(version reached, SQL)`,
 /// in order. Append only; [`SCHEMA`] is what a new database gets at once.
-const UPGRADES: &[(i64, &str)] = &[(2, PASSKEY_COUNTERS)];
+const UPGRADES: &[(i64, &str)] = &[(2, PASSKEY_COUNTERS), (3, UNATTACHED_EVENTS)];
 
 /// Schema 2: the highest signature counter seen from each passkey.
 const PASSKEY_COUNTERS: &str = "
@@ -53,6 +53,11 @@ CREATE TABLE passkey_counters (
     credential_id TEXT PRIMARY KEY,
     counter INTEGER NOT NULL
 );
+";
+
+/// Schema 3: events about no activation (few), found without reading the whole log.
+const UNATTACHED_EVENTS: &str = "
+CREATE INDEX audit_events_unattached ON audit_events (seq) WHERE activation IS NULL;
 ";
 
 const SCHEMA: &str = "
@@ -107,6 +112,7 @@ CREATE TABLE audit_events (
 CREATE INDEX audit_events_time ON audit_events (time_ns);
 CREATE INDEX audit_events_activation ON audit_events (activation, seq) WHERE activation IS NOT NULL;
 CREATE INDEX audit_events_digest ON audit_events (plan_digest) WHERE plan_digest IS NOT NULL;
+CREATE INDEX audit_events_unattached ON audit_events (seq) WHERE activation IS NULL;
 CREATE TABLE passkey_counters (
     credential_id TEXT PRIMARY KEY,
     counter INTEGER NOT NULL
@@ -957,10 +963,12 @@ impl StateStore for LocalStore {
         let Some(connection) = self.open(false)? else { return Ok(Vec::new()) };
         let links = (|| {
             // One row per digest: the activation of its first event (SQLite takes the bare
-            // column from the row that holds the minimum).
+            // column from the row that holds the minimum). The digests to look up come from
+            // the index on unattached events (a NULL digest among them matches nothing).
             let mut statement = connection.prepare(
                 "SELECT plan_digest, activation, min(seq) FROM audit_events \
-                 WHERE plan_digest IS NOT NULL AND activation IS NOT NULL GROUP BY plan_digest",
+                 WHERE activation IS NOT NULL AND plan_digest IN (SELECT plan_digest \
+                 FROM audit_events WHERE activation IS NULL) GROUP BY plan_digest",
             )?;
             let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
@@ -1363,23 +1371,35 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_schema_1_database_gets_the_passkey_counters_table() {
+    async fn a_schema_1_database_gets_what_later_schemas_added() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(dir.path());
         store.append_events(vec![Event::new("a", "test", EventResult::Ok)]).await.unwrap();
         // As the first version of this storage left it.
         let connection = Connection::open(store.path()).unwrap();
-        connection.execute_batch("DROP TABLE passkey_counters; PRAGMA user_version = 1;").unwrap();
+        connection
+            .execute_batch(
+                "DROP TABLE passkey_counters; DROP INDEX audit_events_unattached;
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
         drop(connection);
         let mut guard = store.lock("test", Duration::from_secs(1)).await.unwrap();
         let change = Change { passkey_counters: vec![("cred".into(), 3)], ..Change::default() };
         guard.commit(change).await.unwrap();
         assert_eq!(store.read().await.unwrap().passkey_counters, [("cred".to_owned(), 3)].into());
         assert_eq!(store.audit_head().await.unwrap().events, 1, "the log is kept");
-        let version: i64 = Connection::open(store.path())
-            .unwrap()
-            .query_row("PRAGMA user_version", [], |row| row.get(0))
-            .unwrap();
+        let connection = Connection::open(store.path()).unwrap();
+        let version: i64 =
+            connection.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
         assert_eq!(version, SCHEMA_VERSION);
+        let unattached_index: i64 = connection
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'audit_events_unattached'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(unattached_index, 1, "schema 3 indexes events about no activation");
     }
 }

@@ -105,9 +105,11 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     /// index, without reading the events).
     async fn event_activations(&self, filter: &EventFilter) -> Result<Vec<String>, StateError>;
 
-    /// `(plan digest, activation)` for every plan digest events name together with an
-    /// activation, the activation of the first such event: how events that know only a
-    /// request's digest are tied to its activation.
+    /// `(plan digest, activation)` for every plan digest that some event about no activation
+    /// names and other events name together with an activation, the activation of the first
+    /// such event: how events that know only a request's digest are tied to its activation.
+    /// Answered from the indexes on unattached events and on digests, whatever the log's
+    /// length.
     async fn digest_links(&self) -> Result<Vec<(String, String)>, StateError>;
 
     /// Writes `state` as it is (lineage and serial kept) and `log` (lines of a hash-chained

@@ -60,38 +60,25 @@ pub fn write(
     }
 }
 
-/// A writer that indents every line after the first by `indent` more. JSON strings hold no raw
-/// line breaks, so every one is between tokens: what `serde_json::to_writer_pretty` writes
-/// for a value becomes what it writes for that value nested `indent.len() / 2` levels deep.
-struct Indented<W> {
-    out: W,
-    indent: &'static [u8],
-}
-
-impl<W: io::Write> io::Write for Indented<W> {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        let mut rest = bytes;
-        while let Some(at) = rest.iter().position(|&b| b == b'\n') {
-            self.out.write_all(&rest[..=at])?;
-            self.out.write_all(self.indent)?;
-            rest = &rest[at + 1..];
-        }
-        self.out.write_all(rest)?;
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
-}
-
-/// Writes `value` as pretty JSON nested `indent.len() / 2` levels deep.
-fn nested_json<T: serde::Serialize + ?Sized>(
+/// Writes `value` as pretty JSON nested `indent.len() / 2` levels deep: what
+/// `serde_json::to_writer_pretty` writes for it, with every line after the first indented by
+/// `indent` more. JSON strings hold no raw line breaks, so every one is between tokens. The
+/// value is written to memory first and copied out a line at a time (serde writes token by
+/// token, and a writer per token costs more than the whole copy).
+fn nested_json<T: serde::Serialize + ?Sized, W: io::Write + ?Sized>(
     value: &T,
     indent: &'static [u8],
-    out: &mut dyn io::Write,
+    out: &mut W,
 ) -> io::Result<()> {
-    serde_json::to_writer_pretty(Indented { out, indent }, value).map_err(io::Error::from)
+    let mut pretty = Vec::with_capacity(1024);
+    serde_json::to_writer_pretty(&mut pretty, value).map_err(io::Error::from)?;
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', &pretty) {
+        out.write_all(&pretty[start..=end])?;
+        out.write_all(indent)?;
+        start = end + 1;
+    }
+    out.write_all(&pretty[start..])
 }
 
 /// Writes `"name": value`, a field of the report's object after the first.
