@@ -3,7 +3,7 @@
 
 use breakglass_provider::ProviderSchema;
 use hcl_edit::Span;
-use hcl_edit::structure::{Block, Structure};
+use hcl_edit::structure::{Block, Body, Structure};
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -120,32 +120,16 @@ pub fn load(
     let mut policy = Policy::empty(dir.to_path_buf());
     let mut seen: BTreeMap<String, SourceRange> = BTreeMap::new();
     let mut settings_seen = false;
-    let mut parsed = Vec::new();
-    for file in sources.files() {
-        match hcl_edit::parser::parse_body(file.text()) {
-            Ok(body) => parsed.push((file, body)),
+    let mut unparsed = 0;
+    let mut decode = |file: &SourceFile, parsed: Result<Body, hcl_edit::parser::Error>| {
+        let body = match parsed {
+            Ok(body) => body,
             Err(error) => {
-                let offset = error.location().offset();
-                // A string left open runs on to the next line, where the parser stops: report
-                // it where it starts, the mistake a person has to fix.
-                let diagnostic = match unterminated_string(file.text(), offset) {
-                    Some(quote) => Diagnostic::error(
-                        "unterminated string",
-                        "this string has no closing quote on its line; add the \" that ends it \
-                         (a string cannot span lines: for several lines use a heredoc, <<EOT … EOT)",
-                    )
-                    .at(file.range(quote..quote + 1)),
-                    None => {
-                        let start = file.position(offset);
-                        Diagnostic::error("HCL syntax error", syntax_detail(error.message()))
-                            .at(SourceRange { filename: file.name().clone(), start, end: start })
-                    }
-                };
-                diagnostics.push(diagnostic);
+                unparsed += 1;
+                diagnostics.push(syntax_error(file, &error));
+                return;
             }
-        }
-    }
-    for (file, body) in &parsed {
+        };
         for structure in body.iter() {
             match structure {
                 Structure::Attribute(attribute) => diagnostics.push(
@@ -168,11 +152,28 @@ pub fn load(
                 ),
             }
         }
-    }
+    };
+    // Each file is parsed on a thread of its own while the one before it is decoded, and its
+    // syntax tree dropped once decoded: the trees (some 35 times the size of their text) are
+    // never all held at once.
+    std::thread::scope(|scope| {
+        let (send, receive) = std::sync::mpsc::sync_channel(1);
+        let files = &sources;
+        scope.spawn(move || {
+            for file in files.files() {
+                if send.send((file, hcl_edit::parser::parse_body(file.text()))).is_err() {
+                    break;
+                }
+            }
+        });
+        for (file, parsed) in receive {
+            decode(file, parsed);
+        }
+    });
 
     // With a file unreadable, checks across blocks would report its blocks as missing:
     // show the syntax errors alone, as Terraform does.
-    if parsed.len() == sources.files().count() {
+    if unparsed == 0 {
         resolve::resolve_resources(&mut policy, schemas, &mut diagnostics);
         validate::validate(&policy, schemas, now, strictness, &mut diagnostics);
     }
@@ -185,6 +186,29 @@ pub fn load(
     policy.sources = sources.clone();
     diagnostics.sort();
     Loaded { policy: Some(policy), diagnostics, sources }
+}
+
+/// The diagnostic for a file that is not valid HCL.
+fn syntax_error(file: &SourceFile, error: &hcl_edit::parser::Error) -> Diagnostic {
+    let offset = error.location().offset();
+    // A string left open runs on to the next line, where the parser stops: report it where it
+    // starts, the mistake a person has to fix.
+    match unterminated_string(file.text(), offset) {
+        Some(quote) => Diagnostic::error(
+            "unterminated string",
+            "this string has no closing quote on its line; add the \" that ends it (a string \
+             cannot span lines: for several lines use a heredoc, <<EOT … EOT)",
+        )
+        .at(file.range(quote..quote + 1)),
+        None => {
+            let start = file.position(offset);
+            Diagnostic::error("HCL syntax error", syntax_detail(error.message())).at(SourceRange {
+                filename: file.name().clone(),
+                start,
+                end: start,
+            })
+        }
+    }
 }
 
 /// The byte offset of the opening quote of the first quoted string in `text` that reaches the
