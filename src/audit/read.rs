@@ -68,13 +68,8 @@ fn check(chain: &mut Chain, event: &StoredEvent, broken: &mut Option<ChainError>
 }
 
 fn parse(event: StoredEvent) -> Option<(usize, Stamped)> {
-    Some((seq(&event), parse_ref(&event)?))
-}
-
-/// The event a stored line holds, if it is one.
-fn parse_ref(event: &StoredEvent) -> Option<Stamped> {
     let parsed: Event = serde_json::from_str(&event.line).ok()?;
-    Some(Stamped { event: parsed, hash: event.hash.clone() })
+    Some((seq(&event), Stamped { event: parsed, hash: event.hash }))
 }
 
 /// An event's line number.
@@ -159,13 +154,18 @@ fn read_whole_log(
                 let mut wanted = true;
                 store
                     .scan_events(&filter, &mut |event| {
-                        let parsed = parse_ref(&event);
-                        let prev = match &parsed {
-                            Some(stamped) => Some(stamped.event.prev.clone()),
-                            None => prev_of(&event.line),
-                        };
-                        chain.push(event.seq, &event.line, &event.hash, prev.as_deref());
-                        events.extend(parsed.map(|stamped| (seq(&event), stamped)));
+                        let parsed: Option<Event> = serde_json::from_str(&event.line).ok();
+                        let (line, hash) = (event.line.as_str(), event.hash.as_str());
+                        match &parsed {
+                            Some(parsed) => chain.push(event.seq, line, hash, Some(&parsed.prev)),
+                            None => chain.push(event.seq, line, hash, prev_of(line).as_deref()),
+                        }
+                        let number = seq(&event);
+                        events.extend(
+                            parsed.map(|parsed| {
+                                (number, Stamped { event: parsed, hash: event.hash })
+                            }),
+                        );
                         if events.len() == BATCH {
                             let full = std::mem::replace(&mut events, Vec::with_capacity(BATCH));
                             // The report stopped reading: it failed, and says why.
