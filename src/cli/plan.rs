@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use super::apply::executor;
 use super::audit_trail::{Audit, signer_name};
-use super::context::{configure_providers, load_policy, open_store, parse_at, progress};
+use super::context::{configure_providers, load_policy_and_state, parse_at, progress};
 use super::exit::ExitStatus;
 use super::output::Output;
 use super::plan_view::{self, MarkdownBudget};
@@ -127,9 +127,7 @@ pub async fn run(args: &PlanArgs, output: Output) -> anyhow::Result<ExitStatus> 
     if args.out.is_some() && args.at.is_some() {
         bail!("a plan made with --at shows another time and cannot be applied; drop --out or --at");
     }
-    let policy = load_policy(output)?;
-    let store = open_store(&policy)?;
-    let state = store.read().await?;
+    let (policy, store, state) = load_policy_and_state(output).await?;
     let providers = configure_providers(&policy).await?;
     let at = args.at.unwrap_or_else(crate::clock::now);
     let options = PlanOptions {

@@ -84,6 +84,20 @@ pub fn load(
     now: Timestamp,
     strictness: Strictness,
 ) -> Loaded {
+    load_with(dir, schemas, now, strictness, |_| {})
+}
+
+/// [`load`], calling `decoded` with the policy as soon as every block is decoded (settings
+/// included), before the checks across blocks: a caller can start work that needs only the
+/// settings, such as reading the state they name, while the rest is checked. Not called when a
+/// file could not be read or parsed; what `decoded` sees may still turn out invalid.
+pub fn load_with(
+    dir: &Path,
+    schemas: &ProviderSchemas,
+    now: Timestamp,
+    strictness: Strictness,
+    decoded: impl FnOnce(&Policy),
+) -> Loaded {
     let mut diagnostics = Diagnostics::new();
     let mut sources = SourceMap::new();
     let files = match policy_files(dir) {
@@ -174,6 +188,7 @@ pub fn load(
     // With a file unreadable, checks across blocks would report its blocks as missing:
     // show the syntax errors alone, as Terraform does.
     if unparsed == 0 {
+        decoded(&policy);
         resolve::resolve_resources(&mut policy, schemas, &mut diagnostics);
         validate::validate(&policy, schemas, now, strictness, &mut diagnostics);
     }

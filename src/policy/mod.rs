@@ -23,7 +23,7 @@ pub mod suggest;
 pub mod validate;
 
 pub use duration::Duration;
-pub use load::{Loaded, ProviderSchemas, Strictness, is_identifier, load};
+pub use load::{Loaded, ProviderSchemas, Strictness, is_identifier, load, load_with};
 pub use model::Policy;
 pub use reference::{Reference, ReferenceKind};
 pub use spanned::Spanned;
