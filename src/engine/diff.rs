@@ -8,6 +8,7 @@ use breakglass_provider::{
 use std::collections::{HashMap, HashSet};
 
 use super::compile::{Desired, revert_reason};
+use super::parallel::{Run, in_key_runs};
 use super::providers::Providers;
 use super::refresh::{Identity, Live};
 use super::sorted::merge_sorted;
@@ -118,14 +119,39 @@ pub(super) fn holders_of_objects(
     holders
 }
 
+/// Below this many desired objects per core, diffing stays on one thread.
+const PER_THREAD: usize = 2_000;
+
 /// Diffs `desired` against `live`, using `state` to tell drift from intended change.
 pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers) -> Diff {
+    // Each address is diffed on its own: runs of addresses go to the cores, in order.
+    let runs = in_key_runs(&desired.resources, PER_THREAD, |run| {
+        diff_addresses(desired, live, state, providers, run)
+    });
+    let mut changes = Vec::with_capacity(runs.iter().map(|d| d.changes.len()).sum());
+    let mut drift = Vec::with_capacity(runs.iter().map(|d| d.drift.len()).sum());
+    for run in runs {
+        changes.extend(run.changes);
+        drift.extend(run.drift);
+    }
+    add_unmanaged(&mut changes, &mut drift, desired, live, providers);
+    Diff { changes, drift }
+}
+
+/// The changes and drift of the addresses desired or in state within `run`.
+pub(super) fn diff_addresses(
+    desired: &Desired,
+    live: &Live,
+    state: &State,
+    providers: &Providers,
+    run: Run<'_, Address>,
+) -> Diff {
     let mut changes = Vec::new();
     let mut drift = Vec::new();
     let claims = std::cell::OnceCell::new();
     let holders = std::cell::OnceCell::new();
     for (address, wanted, recorded) in
-        merge_sorted(desired.resources.iter(), state.resources.iter())
+        merge_sorted(desired.resources.range(run), state.resources.range(run))
     {
         match wanted {
             Some(resource) => {
@@ -362,6 +388,18 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
             }
         }
     }
+    Diff { changes, drift }
+}
+
+/// Listed privileged objects no address stands for: drift, and where the policy asks for
+/// such drift to be put back, a change that deletes it.
+pub(super) fn add_unmanaged(
+    changes: &mut Vec<ResourceChange>,
+    drift: &mut Vec<Drift>,
+    desired: &Desired,
+    live: &Live,
+    providers: &Providers,
+) {
     // Every object some address stands for, by type and id (borrowed: 100,000 entries at scale).
     let known: HashSet<(&str, &str), foldhash::fast::RandomState> = live
         .ids
@@ -373,8 +411,6 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
         })
         .collect();
     for (resource_type, id, attributes) in live.objects.iter() {
-        let provider = crate::address::provider_of(resource_type).to_owned();
-        let provider = &provider;
         let listed = live.listed.contains(resource_type);
         let is_known = known.contains(&(resource_type, id));
         // Only access that is privileged is drift worth a plan's attention: other objects
@@ -382,6 +418,7 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
         if !listed || is_known || !live.is_privileged(resource_type, id) {
             continue;
         }
+        let provider = &crate::address::provider_of(resource_type).to_owned();
         let schema = providers.resource_schema(provider, resource_type);
         let privileged = true;
         drift.push(Drift {
@@ -413,5 +450,4 @@ pub fn diff(desired: &Desired, live: &Live, state: &State, providers: &Providers
             changes.push(change);
         }
     }
-    Diff { changes, drift }
 }

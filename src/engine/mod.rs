@@ -17,6 +17,7 @@ mod error;
 #[cfg(test)]
 mod fake;
 pub mod missing;
+mod parallel;
 pub mod planner;
 pub mod progress;
 pub mod providers;

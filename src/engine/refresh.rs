@@ -190,20 +190,25 @@ impl Live {
     }
 }
 
-/// What to read of each provider and type: ids, and the scope of a listing.
-type Groups = BTreeMap<(String, String), (BTreeSet<String>, Scope)>;
+/// What to read of each provider and type: ids, and the scope of a listing. Borrowed from the
+/// desired resources, state and identities: at 100,000 objects, copying each one's key and id
+/// into ordered sets took a tenth of a second of a whole `plan`.
+type Groups<'a> = BTreeMap<(&'a str, &'a str), (IdSet<'a>, Scope)>;
+
+/// The distinct ids of one group.
+type IdSet<'a> = HashSet<&'a str, foldhash::fast::RandomState>;
 
 /// The group of `provider`'s `resource_type`, made on first use with what its listing reads.
-fn group<'g>(
-    groups: &'g mut Groups,
+fn group<'g, 'a>(
+    groups: &'g mut Groups<'a>,
     providers: &Providers,
-    provider: &str,
-    resource_type: &str,
-) -> &'g mut (BTreeSet<String>, Scope) {
-    groups.entry((provider.to_owned(), resource_type.to_owned())).or_insert_with(|| {
+    provider: &'a str,
+    resource_type: &'a str,
+) -> &'g mut (IdSet<'a>, Scope) {
+    groups.entry((provider, resource_type)).or_insert_with(|| {
         let wanted =
             providers.get(provider).ok().and_then(|provider| provider.list_scope(resource_type));
-        (BTreeSet::new(), Scope::new(wanted))
+        (IdSet::default(), Scope::new(wanted))
     })
 }
 
@@ -327,15 +332,15 @@ async fn read_live(
     for (address, resource) in &desired.resources {
         let group = group(&mut groups, providers, &resource.provider, &resource.resource_type);
         let identity = &live.ids[address];
-        group.0.insert(identity.id.clone());
+        group.0.insert(&identity.id);
         if let Some(natural) = identity.natural() {
-            group.0.insert(natural.to_owned());
+            group.0.insert(natural);
         }
         group.1.add(&resource.attributes);
     }
     for recorded in state.resources.values() {
         let group = group(&mut groups, providers, &recorded.provider, &recorded.resource_type);
-        group.0.insert(recorded.id.clone());
+        group.0.insert(&recorded.id);
         group.1.add(&recorded.attributes);
     }
     if listing {
@@ -357,11 +362,12 @@ async fn read_live(
     let mut tasks = JoinSet::new();
     for ((provider_name, resource_type), (ids, scope)) in groups {
         let scope = scope.entries;
-        let provider = providers.get(&provider_name)?.clone();
+        let provider = providers.get(provider_name)?.clone();
         let listable = listing
             && providers
-                .resource_schema(&provider_name, &resource_type)
+                .resource_schema(provider_name, resource_type)
                 .is_some_and(|schema| schema.listable);
+        let (provider_name, resource_type) = (provider_name.to_owned(), resource_type.to_owned());
         if listable {
             let semaphore = semaphore.clone();
             let progress = progress.clone();
@@ -387,9 +393,10 @@ async fn read_live(
             });
             continue;
         }
-        let ids: Vec<String> = ids.into_iter().collect();
+        let mut ids: Vec<&str> = ids.into_iter().collect();
+        ids.sort_unstable();
         for batch in ids.chunks(READ_BATCH) {
-            let batch = batch.to_vec();
+            let batch: Vec<String> = batch.iter().map(|id| (*id).to_owned()).collect();
             let provider = provider.clone();
             let semaphore = semaphore.clone();
             let progress = progress.clone();

@@ -174,3 +174,58 @@ async fn drift_is_reported_and_put_back_and_a_second_apply_is_a_no_op() {
     let calls: Vec<String> = fake.world.lock().unwrap().calls[calls_before..].to_vec();
     assert!(calls.iter().all(|c| c.starts_with("read")), "a second apply only reads: {calls:?}");
 }
+
+/// Diffing is spread over the cores in runs of addresses: the changes and drift are those one
+/// run over every address finds, in the same order. Every address has something to show, so
+/// one lost or walked twice at the edge of a run shows.
+#[tokio::test]
+async fn a_diff_spread_over_cores_equals_one_run() {
+    let user = |i: usize| {
+        format!(
+            "resource \"fake_user\" \"u{i:05}\" {{\n  name = \"u{i:05}\"\n  policy = \"{{}}\"\n}}\n"
+        )
+    };
+    let (dir, policy, store, fake, providers) = setup(&(0..4_500).map(user).collect::<String>());
+    plan_and_apply(&policy, &store, &providers).await;
+    {
+        let mut world = fake.world.lock().unwrap();
+        for i in (0..4_500).step_by(3) {
+            let object = world.objects.get_mut(&format!("u{i:05}")).unwrap();
+            object.insert("policy".into(), Value::String("{\"changed\":true}".into()));
+        }
+        for i in (1..4_500).step_by(3) {
+            world.objects.remove(&format!("u{i:05}"));
+        }
+    }
+    // A third of the users leave the policy (the rest drifted or were deleted); some join it.
+    let body: String = (0..4_700).filter(|i| *i >= 4_500 || i % 3 != 2).map(user).collect();
+    let policy = super::tests::policy(dir.path(), &body);
+    let state = store.read().await.unwrap();
+    let planned =
+        make_plan(&policy, &state, &providers, &options(), None, Arc::new(Silent)).await.unwrap();
+
+    let spread = super::diff::diff(&planned.desired, &planned.live, &state, &providers);
+    let everything = (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded);
+    let mut one = super::diff::diff_addresses(
+        &planned.desired,
+        &planned.live,
+        &state,
+        &providers,
+        everything,
+    );
+    super::diff::add_unmanaged(
+        &mut one.changes,
+        &mut one.drift,
+        &planned.desired,
+        &planned.live,
+        &providers,
+    );
+    assert_eq!(spread.changes.len(), 4_700, "one change per address");
+    assert_eq!(spread.changes, one.changes);
+    assert_eq!(spread.drift, one.drift);
+    for action in [Action::Create, Action::Update, Action::Delete] {
+        assert!(spread.changes.iter().any(|c| c.action == action), "no {action:?} to compare");
+    }
+    assert!(spread.drift.iter().any(|d| d.kind == DriftKind::Changed));
+    assert!(spread.drift.iter().any(|d| d.kind == DriftKind::Deleted));
+}
