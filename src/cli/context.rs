@@ -98,18 +98,9 @@ pub async fn load_policy_and_state(
         },
     );
     let policy = valid(loaded, output)?;
-    let (store, state) = match reading {
-        Some(opened) => {
-            let (store, read) = opened?;
-            let state = read.await.context("the state read stopped")??;
-            (store, state)
-        }
-        None => {
-            let store = open_store(&policy)?;
-            let state = store.read().await?;
-            (store, state)
-        }
-    };
+    // A valid policy had every block decoded, so the read was started.
+    let (store, read) = reading.context("the policy loaded without its settings")??;
+    let state = read.await.context("the state read stopped")??;
     Ok((policy, store, state))
 }
 
